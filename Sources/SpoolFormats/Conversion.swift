@@ -1,0 +1,185 @@
+import SpoolModel
+
+/// How to read and write.
+public struct ConversionOptions: Sendable {
+    /// The input format; `nil` detects it from the extension and the content.
+    public var from: InventoryFormat?
+    /// The output format; `nil` takes it from the output extension.
+    public var to: InventoryFormat?
+    /// The Dexie table to read (default `spools`).
+    public var table: String?
+    /// The import time (epoch ms) given to records that carry no timestamp at all.
+    public var now: Int64
+    /// Convert the valid records and list the others, instead of stopping at the first invalid one.
+    public var skipInvalid: Bool
+
+    public init(from: InventoryFormat? = nil, to: InventoryFormat? = nil, table: String? = nil, now: Int64, skipInvalid: Bool = false) {
+        self.from = from
+        self.to = to
+        self.table = table
+        self.now = now
+        self.skipInvalid = skipInvalid
+    }
+}
+
+/// Receives progress of a long conversion (the CLI draws a bar on a terminal).
+public protocol ProgressSink: AnyObject {
+    func update(phase: String, done: Int, total: Int)
+    func finish()
+}
+
+/// An id the Dexie writer had to give a spool (it had none, or shared one).
+public struct IDAssignment: Sendable, Hashable, Codable {
+    public var serial: String
+    public var oldID: Int64?
+    public var newID: Int64
+}
+
+/// Everything a conversion did, for people (``lines``) and for scripts (`Codable`, `--json`).
+public struct ConversionReport: Sendable, Codable {
+    public var input: String
+    public var inputFormat: String
+    public var output: String?
+    public var outputFormat: String?
+    public var read = 0
+    public var written = 0
+    public var live = 0
+    public var tombstones = 0
+    public var migrated: [String: Int] = [:]
+    public var renamed: [Rename] = []
+    public var rejected: [Rejection] = []
+    public var warnings: [ImportWarning] = []
+    public var idsAssigned: [IDAssignment] = []
+    public var notes: [String] = []
+
+    /// The report as lines of text.
+    public var lines: [String] {
+        var out: [String] = []
+        out.append("read \(read) record\(read == 1 ? "" : "s") from \(input) (\(inputFormat))")
+        for n in notes { out.append("  \(n)") }
+        let accepted = live + tombstones
+        if let output {
+            out.append("wrote \(written) spool\(written == 1 ? "" : "s") (\(live) live, \(tombstones) tombstone\(tombstones == 1 ? "" : "s")) to \(output) (\(outputFormat ?? "?"))")
+        } else {
+            out.append("valid: \(accepted) spool\(accepted == 1 ? "" : "s") (\(live) live, \(tombstones) tombstone\(tombstones == 1 ? "" : "s"))")
+        }
+        if migrated.isEmpty {
+            out.append("migrated: nothing to migrate")
+        } else {
+            out.append("migrated:")
+            for (rule, n) in migrated.sorted(by: { $0.key < $1.key }) { out.append("  \(rule): \(n)") }
+        }
+        if !renamed.isEmpty {
+            out.append("renamed: \(renamed.count)")
+            for r in renamed {
+                out.append("  \(r.location.description)\(r.id.map { " (id \($0))" } ?? ""): \(JSONValue.string(r.serial).jsonText) -> \(JSONValue.string(r.newSerial).jsonText) (\(r.reason))")
+            }
+        }
+        if !idsAssigned.isEmpty {
+            out.append("ids assigned for the Dexie export: \(idsAssigned.count)")
+            for a in idsAssigned.prefix(50) {
+                out.append("  \(JSONValue.string(a.serial).jsonText): \(a.oldID.map { "id \($0) (already taken)" } ?? "no id") -> id \(a.newID)")
+            }
+            if idsAssigned.count > 50 { out.append("  … and \(idsAssigned.count - 50) more (see --json)") }
+        }
+        if !warnings.isEmpty {
+            out.append("warnings: \(warnings.count)")
+            for w in warnings {
+                out.append("  \(w.location.description): \(serialPhraseText(w.serial)): field \"\(w.field)\": \(w.message)")
+            }
+        }
+        if !rejected.isEmpty {
+            out.append("rejected: \(rejected.count)")
+            for r in rejected { out.append(contentsOf: r.lines(file: input).map { "  " + $0 }) }
+        }
+        return out
+    }
+}
+
+func serialPhraseText(_ s: String) -> String { s.isEmpty ? "empty serial" : "serial \(JSONValue.string(s).jsonText)" }
+
+/// Reading, checking and writing inventories: the work behind `filamentdb convert` and `validate`.
+public enum Conversion {
+    /// Reads an inventory from `bytes` (named `path` in messages) into canonical spools, sorted by serial.
+    public static func load(
+        _ bytes: [UInt8], path: String, options: ConversionOptions, progress: ProgressSink? = nil
+    ) throws(ConversionError) -> (spools: [Spool], report: ConversionReport) {
+        guard let format = options.from ?? InventoryFormat.detect(path: path, bytes: bytes) else {
+            if JSONParser.shape(of: bytes) == .empty { throw .notAnInventory(file: path, reason: "the file is empty") }
+            // Not JSON at all: let the parser say where.
+            _ = try parseDocument(bytes, file: path)
+            throw .notAnInventory(file: path, reason: "not a Dexie export nor an array of spools")
+        }
+        progress?.update(phase: "parsing", done: 0, total: bytes.count)
+        let input: InventoryInput
+        switch format {
+        case .dexie: input = try DexieExport.read(bytes, file: path, table: options.table)
+        case .json: input = try SpoolJSON.readArray(bytes, file: path)
+        case .jsonl: input = try SpoolJSON.readLines(bytes, file: path, skipInvalid: options.skipInvalid)
+        }
+        progress?.update(phase: "checking", done: 0, total: input.records.count)
+        let (spools, outcome) = SpoolNormalizer(now: options.now).normalize(input.records, locate: input.locate)
+        if !outcome.rejected.isEmpty && !options.skipInvalid {
+            throw .invalidRecords(file: path, outcome.rejected)
+        }
+        var report = ConversionReport(input: path, inputFormat: format.rawValue)
+        report.read = outcome.read
+        report.live = outcome.live
+        report.tombstones = outcome.tombstones
+        report.migrated = outcome.migrated
+        report.renamed = outcome.renamed
+        report.rejected = outcome.rejected
+        report.warnings = outcome.warnings
+        report.notes = input.notes
+        return (spools.sorted { utf8Ordered($0.serial, $1.serial) }, report)
+    }
+
+    /// The bytes of `spools` (sorted by serial) in `format`, and the ids the Dexie writer had to assign.
+    public static func encode(_ spools: [Spool], as format: InventoryFormat) -> (bytes: [UInt8], idsAssigned: [IDAssignment]) {
+        switch format {
+        case .dexie:
+            let (withIDs, assigned) = DexieExport.assignIDs(spools)
+            return (DexieExport.write(withIDs), assigned.map { IDAssignment(serial: $0.serial, oldID: $0.old, newID: $0.new) })
+        case .json: return (SpoolJSON.writeArray(spools), [])
+        case .jsonl: return (SpoolJSON.writeLines(spools), [])
+        }
+    }
+
+    /// The output format for `output`: the option, else the extension.
+    public static func outputFormat(for output: String, options: ConversionOptions) throws(ConversionError) -> InventoryFormat {
+        if let to = options.to { return to }
+        if let f = InventoryFormat.forOutput(path: output) { return f }
+        let names = InventoryFormat.allCases.map(\.rawValue).joined(separator: ", ")
+        throw .usage(output == "-"
+            ? "cannot tell the output format of standard output: add --to (\(names))"
+            : "cannot tell the output format of \(output) from its extension: add --to (\(names))")
+    }
+
+    /// Converts the file `input` to the file `output` (`-` for standard input or output). The output
+    /// appears only when the conversion succeeds.
+    public static func convert(
+        input: String, output: String, options: ConversionOptions, progress: ProgressSink? = nil
+    ) throws(ConversionError) -> ConversionReport {
+        let format = try outputFormat(for: output, options: options)
+        let bytes = try FileIO.read(input)
+        var (spools, report) = try load(bytes, path: input, options: options, progress: progress)
+        progress?.update(phase: "writing", done: 0, total: spools.count)
+        let (out, assigned) = encode(spools, as: format)
+        try FileIO.writeAtomically(out, to: output)
+        progress?.finish()
+        spools.removeAll()
+        report.output = output
+        report.outputFormat = format.rawValue
+        report.written = report.live + report.tombstones
+        report.idsAssigned = assigned
+        return report
+    }
+
+    /// Reads and checks `input` without writing anything.
+    public static func validate(input: String, options: ConversionOptions, progress: ProgressSink? = nil) throws(ConversionError) -> ConversionReport {
+        let bytes = try FileIO.read(input)
+        let report = try load(bytes, path: input, options: options, progress: progress).report
+        progress?.finish()
+        return report
+    }
+}

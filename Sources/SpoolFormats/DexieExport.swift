@@ -1,0 +1,166 @@
+import SpoolModel
+
+/// The dexie-export-import format: `{"formatName":"dexie","formatVersion":1,"data":{…}}`.
+///
+/// Reading takes one table (`spools` unless told otherwise), inbound (`++id`, the key inside each row) or
+/// outbound (`[key, value]` rows, bare or wrapped as `{"$": [key, value], "$types": {"$": {…}}}`), with the
+/// typeson `$types` of each row. Writing produces what the web app's schema-3 database imports.
+public enum DexieExport {
+    public static let defaultTable = "spools"
+    /// The database name written into exports; importers match tables, not this name.
+    public static let databaseName = "FilamentDB"
+
+    public static func read(_ bytes: [UInt8], file: String, table wanted: String?) throws(ConversionError) -> InventoryInput {
+        let doc = try parseDocument(bytes, file: file)
+        guard case .object(let top) = doc else {
+            throw .notAnInventory(file: file, reason: "not a Dexie export nor an array of spools: the top level is \(doc.kindDescription)")
+        }
+        guard let name = top["formatName"] else {
+            throw .notAnInventory(file: file, reason: "not a Dexie export (no \"formatName\") nor an array of spools")
+        }
+        guard name == .string("dexie") else {
+            throw .notAnInventory(file: file, reason: "formatName is \(name.jsonText), not \"dexie\": not a Dexie export")
+        }
+        guard let version = top["formatVersion"]?.numberValue else {
+            throw .notAnInventory(file: file, reason: "field \"formatVersion\": missing or not a number")
+        }
+        guard version == 1 else {
+            throw .unsupported(file: file, reason: "field \"formatVersion\": version \(top["formatVersion"]!.jsonText) of the Dexie export format is not supported (filamentdb reads version 1)")
+        }
+        guard case .object(let data)? = top["data"] else {
+            throw .notAnInventory(file: file, reason: "field \"data\": missing or not an object")
+        }
+        guard case .array(let tableData)? = data["data"] else {
+            throw .notAnInventory(file: file, reason: "field \"data.data\": missing or not an array of tables")
+        }
+        var declared: [String: [String: JSONValue]] = [:]
+        var tableNames: [String] = []
+        if case .array(let tables)? = data["tables"] {
+            for t in tables {
+                if let o = t.objectValue, let n = o["name"]?.stringValue {
+                    declared[n] = o
+                    tableNames.append(n)
+                }
+            }
+        }
+        for t in tableData {
+            if let n = t.objectValue?["tableName"]?.stringValue, !tableNames.contains(n) { tableNames.append(n) }
+        }
+        let table = wanted ?? defaultTable
+        guard let index = tableData.firstIndex(where: { $0.objectValue?["tableName"]?.stringValue == table }),
+              case .object(let entry) = tableData[index] else {
+            throw .tableNotFound(file: file, table: table, available: tableNames)
+        }
+        guard case .array(let rows)? = entry["rows"] else {
+            throw .notAnInventory(file: file, reason: "table \"\(table)\": field \"rows\" is missing or not an array")
+        }
+        let schema = declared[table]?["schema"]?.stringValue
+        let inbound: Bool
+        switch entry["inbound"] {
+        case .bool(let b)?: inbound = b
+        default: inbound = !(schema.map(primaryKeyIsOutbound) ?? false)
+        }
+
+        var notes: [String] = []
+        var header = "Dexie export of database \(data["databaseName"]?.jsonText ?? "(unnamed)")"
+        if let v = data["databaseVersion"]?.numberValue { header += ", version \(v.formatted)" }
+        notes.append(header + ", table \"\(table)\" (\(inbound ? "inbound" : "outbound")) of \(tableNames.count)")
+        if let count = declared[table]?["rowCount"]?.numberValue, Int(count) != rows.count {
+            notes.append("the header's rowCount says \(count.formatted) rows, the table holds \(rows.count) (rowCount is unreliable; the rows were read)")
+        }
+
+        var records: [RawRecord] = []
+        records.reserveCapacity(rows.count)
+        for (n, row) in rows.enumerated() {
+            records.append(inbound ? RawRecord(object: row, row: n + 1) : outboundRecord(row, row: n + 1))
+        }
+        let locator = ArrayRowLocator(bytes: bytes, arrayPath: [.key("data"), .key("data"), .index(index), .key("rows")])
+        return InventoryInput(records: records, locate: locator.line(ofRow:), notes: notes)
+    }
+
+    /// `""`, `null` or an empty first index spec: keys live outside the values.
+    static func primaryKeyIsOutbound(_ schema: String) -> Bool {
+        let first = schema.split(separator: ",", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        return first.isEmpty || first == "null" || first == "++"
+    }
+
+    /// An outbound row `[key, value]`: the value is the record; an integer key becomes its `id` when it has
+    /// none, and any other key is kept as the field `dexieKey`.
+    static func outboundRecord(_ row: JSONValue, row n: Int) -> RawRecord {
+        var pair = row
+        if case .object(var wrapper) = row, let inner = wrapper.removeValue(forKey: "$") {
+            pair = inner
+            if let types = wrapper.removeValue(forKey: "$types") {
+                guard let arrayTypes = types.objectValue?["$"] else {
+                    return RawRecord(object: row, row: n, problem: FieldProblem(field: "$types", message: "an outbound row's types must be under \"$\""))
+                }
+                do {
+                    pair = try Typeson.decode(inner, types: arrayTypes)
+                } catch {
+                    return RawRecord(object: row, row: n, revived: true,
+                                     problem: FieldProblem(field: "$types[\"$\"][\"\(error.keyPath)\"]", message: error.message))
+                }
+            }
+        }
+        guard case .array(let kv) = pair, kv.count == 2 else {
+            return RawRecord(object: row, row: n, problem: FieldProblem(field: "(row)", message: "an outbound row must be [key, value], found \(pair.kindDescription)"))
+        }
+        guard case .object(var value) = kv[1] else {
+            return RawRecord(object: kv[1], row: n, revived: true)
+        }
+        let key = kv[0]
+        if case .int = key, value["id"] == nil {
+            value["id"] = key
+        } else if value["id"] != key {
+            value["dexieKey"] = key
+        }
+        return RawRecord(object: .object(value), row: n, revived: true)
+    }
+
+    /// The ids a Dexie export gives `spools`: a unique integer `id` is kept; a spool without one, or whose
+    /// id an earlier spool (in serial order) already has, gets the next id above the largest.
+    public static func assignIDs(_ spools: [Spool]) -> (spools: [Spool], assigned: [(serial: String, old: Int64?, new: Int64)]) {
+        var used = Set<Int64>()
+        var maxID: Int64 = 0
+        for s in spools { if let id = s.id { maxID = max(maxID, id) } }
+        var out: [Spool] = []
+        out.reserveCapacity(spools.count)
+        var assigned: [(String, Int64?, Int64)] = []
+        for s in spools {
+            if let id = s.id, used.insert(id).inserted {
+                out.append(s)
+                continue
+            }
+            maxID += 1
+            var copy = s
+            copy["id"] = .int(maxID)
+            used.insert(maxID)
+            assigned.append((s.serial, s.id, maxID))
+            out.append(copy)
+        }
+        return (out, assigned)
+    }
+
+    /// The export of `spools` (already in canonical order, with unique ids; see ``assignIDs(_:)``), rows in
+    /// key order, header before data, timestamps as plain numbers, typeson `$types` only where needed.
+    public static func write(_ spools: [Spool]) -> [UInt8] {
+        let rows = spools.sorted { ($0.id ?? 0) < ($1.id ?? 0) }
+        var w = JSONWriter(reservingCapacity: rows.count * 420 + 512)
+        w.append("{\"formatName\":\"dexie\",\"formatVersion\":1,\"data\":{\"databaseName\":")
+        w.writeString(databaseName)
+        w.appendRaw(",\"databaseVersion\":\(SpoolSchema.dexieVersion),\"tables\":[{\"name\":\"spools\",\"schema\":")
+        w.writeString(SpoolSchema.dexieStoreSchema)
+        w.appendRaw(",\"rowCount\":\(rows.count)}],\"data\":[{\"tableName\":\"spools\",\"inbound\":true,\"rows\":[")
+        for (n, spool) in rows.enumerated() {
+            w.append(n == 0 ? "\n" : ",\n")
+            spool.writeCompact(into: &w)
+        }
+        w.append("\n]}]}}\n")
+        return w.bytes
+    }
+}
+
+extension Double {
+    /// `3` for 3.0, `2.5` for 2.5.
+    var formatted: String { rounded() == self && abs(self) < 1e15 ? String(Int64(self)) : String(self) }
+}

@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// Reading inputs and writing outputs so that an output file appears whole or not at all.
+public enum FileIO {
+    /// The bytes of `path`, or of standard input for `-`.
+    public static func read(_ path: String) throws(ConversionError) -> [UInt8] {
+        if path == "-" {
+            return [UInt8](FileHandle.standardInput.readDataToEndOfFile())
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(path: path, reason: "cannot open: \(errnoText())") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .io(path: path, reason: "cannot stat: \(errnoText())") }
+        if (st.st_mode & S_IFMT) == S_IFDIR { throw .io(path: path, reason: "is a directory, not a file") }
+        var out: [UInt8] = []
+        out.reserveCapacity(Int(st.st_size) + 1)
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(path: path, reason: "cannot read: \(errnoText())")
+            }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
+
+    /// Writes `bytes` to `path` through a temporary file in the same folder, flushed to disk and renamed
+    /// over `path`: a reader sees the old file or the new one, never a part. `-` writes to standard output.
+    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(ConversionError) {
+        if path == "-" {
+            FileHandle.standardOutput.write(Data(bytes))
+            return
+        }
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path
+        let temp = dir + "/." + url.lastPathComponent + ".\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io(path: path, reason: "cannot create a file in \(dir): \(errnoText())") }
+        var ok = false
+        defer {
+            if !ok { unlink(temp) }
+        }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let reason = errnoText()
+                close(fd)
+                throw .io(path: path, reason: "cannot write: \(reason)")
+            }
+            written += n
+        }
+        if fsync(fd) != 0 {
+            let reason = errnoText()
+            close(fd)
+            throw .io(path: path, reason: "cannot flush to disk: \(reason)")
+        }
+        close(fd)
+        guard rename(temp, path) == 0 else { throw .io(path: path, reason: "cannot rename into place: \(errnoText())") }
+        ok = true
+        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_CLOEXEC)
+        if dfd >= 0 {
+            fsync(dfd)
+            close(dfd)
+        }
+    }
+
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+}

@@ -1,0 +1,479 @@
+/// A JSON syntax or encoding error, with the place it was found.
+public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Byte offset from the start of the document.
+    public var offset: Int
+    /// 1-based line and column (the column counts bytes).
+    public var line: Int
+    public var column: Int
+    public var message: String
+
+    public var description: String { "line \(line), column \(column): \(message)" }
+}
+
+/// A strict RFC 8259 JSON parser over UTF-8 bytes.
+///
+/// Written here rather than taken from Foundation because filamentdb needs what `JSONSerialization` does not
+/// give on Linux: the line and column of every error, integers kept exact (not `NSNumber`), invalid UTF-8
+/// reported at its byte, duplicate keys refused, and speed on 60 MB exports. A leading UTF-8 BOM is skipped.
+public enum JSONParser {
+    /// The deepest nesting accepted; deeper input is refused rather than risking the stack.
+    public static let maxDepth = 512
+
+    /// Parses one JSON document (surrounding whitespace allowed).
+    public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
+        try bytes.withUnsafeBufferPointer { (buf) throws(JSONSyntaxError) -> JSONValue in
+            var s = Scanner(buf)
+            s.skipBOM()
+            s.skipWhitespace()
+            let v = try s.parseValue(depth: 0)
+            s.skipWhitespace()
+            if s.i < buf.count { throw s.error("unexpected \(s.describeByte()) after the end of the JSON value") }
+            return v
+        }
+    }
+
+    /// Parses one JSON document held in a string.
+    public static func parse(_ text: String) throws(JSONSyntaxError) -> JSONValue {
+        try parse(Array(text.utf8))
+    }
+
+    /// The byte offsets at which each element of the array found at `path` starts, by a scan that builds
+    /// nothing. Used to point error messages at the line of a record; `nil` when the path is not there.
+    public static func elementOffsets(ofArrayAt path: [JSONPathComponent], in bytes: [UInt8]) -> [Int]? {
+        bytes.withUnsafeBufferPointer { buf -> [Int]? in
+            var s = Scanner(buf)
+            s.skipBOM()
+            s.skipWhitespace()
+            for component in path {
+                guard s.seek(to: component) else { return nil }
+            }
+            return s.arrayElementOffsets()
+        }
+    }
+}
+
+/// Turns byte offsets into 1-based line and column numbers. Built once, on the error path only.
+public struct LineIndex: Sendable {
+    private var newlines: [Int] = []
+
+    public init(_ bytes: [UInt8]) {
+        for (i, b) in bytes.enumerated() where b == 0x0A { newlines.append(i) }
+    }
+
+    public func lineColumn(of offset: Int) -> (line: Int, column: Int) {
+        var lo = 0, hi = newlines.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if newlines[mid] < offset { lo = mid + 1 } else { hi = mid }
+        }
+        let lineStart = lo == 0 ? 0 : newlines[lo - 1] + 1
+        return (lo + 1, offset - lineStart + 1)
+    }
+}
+
+struct Scanner {
+    let p: UnsafeBufferPointer<UInt8>
+    var i = 0
+
+    init(_ p: UnsafeBufferPointer<UInt8>) { self.p = p }
+
+    mutating func skipBOM() {
+        if p.count >= 3, p[0] == 0xEF, p[1] == 0xBB, p[2] == 0xBF { i = 3 }
+    }
+
+    func error(_ message: String, at offset: Int? = nil) -> JSONSyntaxError {
+        let at = min(offset ?? i, p.count)
+        var line = 1, lineStart = 0
+        var k = 0
+        while k < at {
+            if p[k] == 0x0A { line += 1; lineStart = k + 1 }
+            k += 1
+        }
+        return JSONSyntaxError(offset: at, line: line, column: at - lineStart + 1, message: message)
+    }
+
+    func describeByte() -> String {
+        guard i < p.count else { return "end of input" }
+        let b = p[i]
+        if b >= 0x21 && b < 0x7F { return "'\(Character(UnicodeScalar(b)))'" }
+        return "byte 0x\(String(b, radix: 16, uppercase: true))"
+    }
+
+    @inline(__always) mutating func skipWhitespace() {
+        while i < p.count {
+            let b = p[i]
+            if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { i += 1 } else { return }
+        }
+    }
+
+    mutating func parseValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        guard i < p.count else { throw error("unexpected end of input: the file is truncated") }
+        switch p[i] {
+        case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
+        case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+        default: throw error("expected a JSON value, found \(describeByte())")
+        }
+    }
+
+    mutating func literal(_ word: StaticString) throws(JSONSyntaxError) {
+        let n = word.utf8CodeUnitCount
+        let w = word.utf8Start
+        guard i + n <= p.count else { throw error("unexpected end of input: the file is truncated") }
+        for k in 0..<n where p[i + k] != w[k] {
+            throw error("expected '\(word)', found \(describeByte())")
+        }
+        i += n
+    }
+
+    mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        if depth > JSONParser.maxDepth { throw error("nesting deeper than \(JSONParser.maxDepth) levels") }
+        i += 1
+        var dict: [String: JSONValue] = [:]
+        skipWhitespace()
+        if i < p.count, p[i] == UInt8(ascii: "}") { i += 1; return .object(dict) }
+        while true {
+            skipWhitespace()
+            guard i < p.count else { throw error("unexpected end of input inside an object: the file is truncated") }
+            guard p[i] == UInt8(ascii: "\"") else { throw error("expected a quoted key, found \(describeByte())") }
+            let keyStart = i
+            let key = try parseString()
+            skipWhitespace()
+            guard i < p.count else { throw error("unexpected end of input inside an object: the file is truncated") }
+            guard p[i] == UInt8(ascii: ":") else { throw error("expected ':' after key \"\(key)\", found \(describeByte())") }
+            i += 1
+            skipWhitespace()
+            let value = try parseValue(depth: depth)
+            if dict.updateValue(value, forKey: key) != nil {
+                throw error("duplicate key \"\(key)\" in one object", at: keyStart)
+            }
+            skipWhitespace()
+            guard i < p.count else { throw error("unexpected end of input inside an object: the file is truncated") }
+            if p[i] == UInt8(ascii: ",") { i += 1; continue }
+            if p[i] == UInt8(ascii: "}") { i += 1; return .object(dict) }
+            throw error("expected ',' or '}' in an object, found \(describeByte())")
+        }
+    }
+
+    mutating func parseArray(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        if depth > JSONParser.maxDepth { throw error("nesting deeper than \(JSONParser.maxDepth) levels") }
+        i += 1
+        var arr: [JSONValue] = []
+        skipWhitespace()
+        if i < p.count, p[i] == UInt8(ascii: "]") { i += 1; return .array(arr) }
+        while true {
+            skipWhitespace()
+            arr.append(try parseValue(depth: depth))
+            skipWhitespace()
+            guard i < p.count else { throw error("unexpected end of input inside an array: the file is truncated") }
+            if p[i] == UInt8(ascii: ",") { i += 1; continue }
+            if p[i] == UInt8(ascii: "]") { i += 1; return .array(arr) }
+            throw error("expected ',' or ']' in an array, found \(describeByte())")
+        }
+    }
+
+    mutating func parseString() throws(JSONSyntaxError) -> String {
+        let start = i + 1
+        var k = start
+        var ascii = true
+        // Fast path: no escapes.
+        while k < p.count {
+            let b = p[k]
+            if b == UInt8(ascii: "\"") {
+                i = k + 1
+                let slice = UnsafeBufferPointer(rebasing: p[start..<k])
+                if ascii { return String(decoding: slice, as: UTF8.self) }
+                if let s = String(validating: slice, as: UTF8.self) { return s }
+                throw error("invalid UTF-8 in a string", at: start + invalidUTF8Offset(slice))
+            }
+            if b == UInt8(ascii: "\\") { break }
+            if b < 0x20 { throw error("control character 0x\(String(b, radix: 16)) inside a string (must be escaped)", at: k) }
+            if b >= 0x80 { ascii = false }
+            k += 1
+        }
+        guard k < p.count else { throw error("unterminated string: the file is truncated", at: start - 1) }
+        // Slow path: unescape into a buffer.
+        var out = [UInt8](UnsafeBufferPointer(rebasing: p[start..<k]))
+        while k < p.count {
+            let b = p[k]
+            if b == UInt8(ascii: "\"") {
+                i = k + 1
+                if let s = String(validating: out, as: UTF8.self) { return s }
+                throw error("invalid UTF-8 in a string", at: start)
+            }
+            if b < 0x20 { throw error("control character 0x\(String(b, radix: 16)) inside a string (must be escaped)", at: k) }
+            if b != UInt8(ascii: "\\") { out.append(b); k += 1; continue }
+            k += 1
+            guard k < p.count else { break }
+            switch p[k] {
+            case UInt8(ascii: "\""): out.append(0x22)
+            case UInt8(ascii: "\\"): out.append(0x5C)
+            case UInt8(ascii: "/"): out.append(0x2F)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                let escapeAt = k - 1
+                var scalar = try hex4(at: k + 1)
+                k += 4
+                if scalar >= 0xD800 && scalar < 0xDC00 {
+                    guard k + 6 < p.count, p[k + 1] == UInt8(ascii: "\\"), p[k + 2] == UInt8(ascii: "u") else {
+                        throw error("lone UTF-16 surrogate \\u\(String(scalar, radix: 16)) in a string", at: escapeAt)
+                    }
+                    let low = try hex4(at: k + 3)
+                    guard low >= 0xDC00 && low < 0xE000 else {
+                        throw error("lone UTF-16 surrogate \\u\(String(scalar, radix: 16)) in a string", at: escapeAt)
+                    }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    k += 6
+                } else if scalar >= 0xDC00 && scalar < 0xE000 {
+                    throw error("lone UTF-16 surrogate \\u\(String(scalar, radix: 16)) in a string", at: escapeAt)
+                }
+                out.append(contentsOf: Array(String(Character(UnicodeScalar(scalar)!)).utf8))
+            default:
+                throw error("invalid escape '\\\(describeByteAt(k))' in a string", at: k - 1)
+            }
+            k += 1
+        }
+        throw error("unterminated string: the file is truncated", at: start - 1)
+    }
+
+    func describeByteAt(_ k: Int) -> String {
+        let b = p[k]
+        return b >= 0x21 && b < 0x7F ? String(Character(UnicodeScalar(b))) : "0x\(String(b, radix: 16))"
+    }
+
+    func hex4(at k: Int) throws(JSONSyntaxError) -> UInt32 {
+        guard k + 4 <= p.count else { throw error("unexpected end of input in a \\u escape: the file is truncated", at: k) }
+        var v: UInt32 = 0
+        for j in k..<(k + 4) {
+            let b = p[j]
+            let d: UInt8
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = b - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = b - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = b - UInt8(ascii: "A") + 10
+            default: throw error("invalid hex digit in a \\u escape", at: j)
+            }
+            v = v << 4 | UInt32(d)
+        }
+        return v
+    }
+
+    mutating func parseNumber() throws(JSONSyntaxError) -> JSONValue {
+        let start = i
+        var negative = false
+        if p[i] == UInt8(ascii: "-") { negative = true; i += 1 }
+        guard i < p.count, p[i] >= UInt8(ascii: "0"), p[i] <= UInt8(ascii: "9") else {
+            throw error("expected a digit in a number, found \(describeByte())")
+        }
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var overflow = false
+        if p[i] == UInt8(ascii: "0") {
+            i += 1
+            if i < p.count, p[i] >= UInt8(ascii: "0"), p[i] <= UInt8(ascii: "9") {
+                throw error("leading zero in a number", at: start)
+            }
+        } else {
+            while i < p.count, p[i] >= UInt8(ascii: "0"), p[i] <= UInt8(ascii: "9") {
+                if digits < 19 { mantissa = mantissa * 10 + UInt64(p[i] - UInt8(ascii: "0")) } else { overflow = true }
+                digits += 1
+                i += 1
+            }
+        }
+        var fractionDigits = 0
+        var isInteger = true
+        if i < p.count, p[i] == UInt8(ascii: ".") {
+            isInteger = false
+            i += 1
+            guard i < p.count, p[i] >= UInt8(ascii: "0"), p[i] <= UInt8(ascii: "9") else {
+                throw error("expected a digit after the decimal point, found \(describeByte())")
+            }
+            while i < p.count, p[i] >= UInt8(ascii: "0"), p[i] <= UInt8(ascii: "9") {
+                if digits < 19 { mantissa = mantissa * 10 + UInt64(p[i] - UInt8(ascii: "0")); fractionDigits += 1 } else { overflow = true }
+                if mantissa != 0 || digits > 0 { digits += 1 }
+                i += 1
+            }
+        }
+        var exponent = 0
+        if i < p.count, p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E") {
+            isInteger = false
+            i += 1
+            var expNegative = false
+            if i < p.count, p[i] == UInt8(ascii: "+") || p[i] == UInt8(ascii: "-") { expNegative = p[i] == UInt8(ascii: "-"); i += 1 }
+            guard i < p.count, p[i] >= UInt8(ascii: "0"), p[i] <= UInt8(ascii: "9") else {
+                throw error("expected a digit in the exponent, found \(describeByte())")
+            }
+            while i < p.count, p[i] >= UInt8(ascii: "0"), p[i] <= UInt8(ascii: "9") {
+                if exponent < 100_000 { exponent = exponent * 10 + Int(p[i] - UInt8(ascii: "0")) }
+                i += 1
+            }
+            if expNegative { exponent = -exponent }
+        }
+        if isInteger && !overflow {
+            if !negative, mantissa <= UInt64(Int64.max) { return .int(Int64(mantissa)) }
+            if negative, mantissa <= UInt64(Int64.max) + 1 {
+                return .int(mantissa == UInt64(Int64.max) + 1 ? Int64.min : -Int64(mantissa))
+            }
+        }
+        // Clinger's fast path: an exact mantissa and a small power of ten give a correctly rounded result.
+        let e = exponent - fractionDigits
+        if !overflow, mantissa < (1 << 53), e >= -22, e <= 22 {
+            var d = Double(mantissa)
+            d = e < 0 ? d / powersOfTen[-e] : d * powersOfTen[e]
+            return JSONValue.number(negative ? -d : d)
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: p[start..<i]), as: UTF8.self)
+        guard let d = Double(text), d.isFinite else {
+            throw error("number \(text) is out of range", at: start)
+        }
+        return JSONValue.number(d)
+    }
+
+    // MARK: skipping, for locating records without building them
+
+    mutating func skipValue(depth: Int = 0) -> Bool {
+        guard i < p.count, depth <= JSONParser.maxDepth else { return false }
+        switch p[i] {
+        case UInt8(ascii: "\""):
+            i += 1
+            while i < p.count {
+                if p[i] == UInt8(ascii: "\\") { i += 2; continue }
+                if p[i] == UInt8(ascii: "\"") { i += 1; return true }
+                i += 1
+            }
+            return false
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close = p[i] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            i += 1
+            while true {
+                skipWhitespace()
+                guard i < p.count else { return false }
+                if p[i] == close { i += 1; return true }
+                if p[i] == UInt8(ascii: ",") || p[i] == UInt8(ascii: ":") { i += 1; continue }
+                guard skipValue(depth: depth + 1) else { return false }
+            }
+        default:
+            while i < p.count {
+                let b = p[i]
+                if b == UInt8(ascii: ",") || b == UInt8(ascii: "}") || b == UInt8(ascii: "]") || b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { break }
+                i += 1
+            }
+            return true
+        }
+    }
+
+    /// Moves to the start of the member or element named by `component` of the value at the current position.
+    mutating func seek(to component: JSONPathComponent) -> Bool {
+        skipWhitespace()
+        guard i < p.count else { return false }
+        switch component {
+        case .key(let wanted):
+            guard p[i] == UInt8(ascii: "{") else { return false }
+            i += 1
+            while true {
+                skipWhitespace()
+                guard i < p.count, p[i] == UInt8(ascii: "\"") else { return false }
+                guard let key = try? parseString() else { return false }
+                skipWhitespace()
+                guard i < p.count, p[i] == UInt8(ascii: ":") else { return false }
+                i += 1
+                skipWhitespace()
+                if key == wanted { return true }
+                guard skipValue() else { return false }
+                skipWhitespace()
+                guard i < p.count, p[i] == UInt8(ascii: ",") else { return false }
+                i += 1
+            }
+        case .index(let wanted):
+            guard p[i] == UInt8(ascii: "[") else { return false }
+            i += 1
+            var n = 0
+            while true {
+                skipWhitespace()
+                guard i < p.count, p[i] != UInt8(ascii: "]") else { return false }
+                if n == wanted { return true }
+                guard skipValue() else { return false }
+                skipWhitespace()
+                guard i < p.count, p[i] == UInt8(ascii: ",") else { return false }
+                i += 1
+                n += 1
+            }
+        }
+    }
+
+    mutating func arrayElementOffsets() -> [Int]? {
+        skipWhitespace()
+        guard i < p.count, p[i] == UInt8(ascii: "[") else { return nil }
+        i += 1
+        var offsets: [Int] = []
+        while true {
+            skipWhitespace()
+            guard i < p.count else { return offsets }
+            if p[i] == UInt8(ascii: "]") { return offsets }
+            offsets.append(i)
+            guard skipValue() else { return offsets }
+            skipWhitespace()
+            guard i < p.count, p[i] == UInt8(ascii: ",") else { return offsets }
+            i += 1
+        }
+    }
+}
+
+private let powersOfTen: [Double] = (0...22).map { e in
+    var d = 1.0
+    for _ in 0..<e { d *= 10 }
+    return d
+}
+
+/// The offset of the first byte that is not valid UTF-8 (the count when all of it is).
+func invalidUTF8Offset(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+    var k = 0
+    while k < bytes.count {
+        let b = bytes[k]
+        let len: Int
+        if b < 0x80 { len = 1 } else if b & 0xE0 == 0xC0, b >= 0xC2 { len = 2 } else if b & 0xF0 == 0xE0 { len = 3 } else if b & 0xF8 == 0xF0, b <= 0xF4 { len = 4 } else { return k }
+        if k + len > bytes.count { return k }
+        for j in 1..<max(len, 1) where bytes[k + j] & 0xC0 != 0x80 { return k }
+        if let s = String(validating: UnsafeBufferPointer(rebasing: bytes[k..<(k + len)]), as: UTF8.self), !s.isEmpty {
+            k += len
+        } else {
+            return k
+        }
+    }
+    return bytes.count
+}
+
+extension JSONParser {
+    /// What the bytes look like at the top level, without parsing them whole.
+    public enum Shape: Sendable, Equatable {
+        case empty
+        case array
+        case object
+        /// More than one value: JSON Lines.
+        case sequence
+        case other
+    }
+
+    public static func shape(of bytes: [UInt8]) -> Shape {
+        bytes.withUnsafeBufferPointer { buf -> Shape in
+            var s = Scanner(buf)
+            s.skipBOM()
+            s.skipWhitespace()
+            guard s.i < buf.count else { return .empty }
+            let first = buf[s.i]
+            guard first == UInt8(ascii: "{") || first == UInt8(ascii: "[") else { return .other }
+            guard s.skipValue() else { return first == UInt8(ascii: "[") ? .array : .object }
+            s.skipWhitespace()
+            if s.i < buf.count, buf[s.i] == UInt8(ascii: "{") { return .sequence }
+            return first == UInt8(ascii: "[") ? .array : .object
+        }
+    }
+}

@@ -1,0 +1,106 @@
+/// A JSON value as filamentdb keeps it: exact integers, finite doubles, and values of JavaScript types
+/// that JSON cannot express (dates, maps, blobs, …) kept as `typed`, in typeson's own encapsulation.
+///
+/// `typed(name, encapsulated)` is what typeson's `$types` entry `name` says about `encapsulated`; nesting
+/// records a chain of types (the innermost applied first). Keeping the encapsulated form, rather than
+/// inventing a Swift type for each JavaScript class, is what makes every round trip lossless.
+public enum JSONValue: Hashable, Sendable {
+    case null
+    case bool(Bool)
+    /// Every integral number whose magnitude is at most 2^53, and every integer literal that fits in `Int64`.
+    case int(Int64)
+    /// A finite, non-integral (or very large) number.
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+    indirect case typed(String, JSONValue)
+
+    /// The number `d` in its normal form: integral values up to 2^53 become `.int`, so that `1.0` and `1`
+    /// (the same number in JavaScript) are the same value and encode to the same bytes.
+    public static func number(_ d: Double) -> JSONValue {
+        if d.rounded(.towardZero) == d, abs(d) <= 9_007_199_254_740_992 {
+            return .int(Int64(d))
+        }
+        return .double(d)
+    }
+
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
+    public var objectValue: [String: JSONValue]? {
+        if case .object(let o) = self { return o }
+        return nil
+    }
+
+    public var arrayValue: [JSONValue]? {
+        if case .array(let a) = self { return a }
+        return nil
+    }
+
+    /// The value as a Double when it is a plain number.
+    public var numberValue: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        default: return nil
+        }
+    }
+
+    /// A word for error messages: "a string", "a number", …
+    public var kindDescription: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "a boolean"
+        case .int, .double: return "a number"
+        case .string: return "a string"
+        case .array: return "an array"
+        case .object: return "an object"
+        case .typed(let name, _): return "a typeson '\(name)' value"
+        }
+    }
+
+    /// Whether any `typed` value occurs in this value.
+    public var containsTyped: Bool {
+        switch self {
+        case .typed: return true
+        case .array(let a): return a.contains { $0.containsTyped }
+        case .object(let o): return o.values.contains { $0.containsTyped }
+        default: return false
+        }
+    }
+}
+
+/// One step of a path into a JSON value: an object key or an array index.
+public enum JSONPathComponent: Hashable, Sendable, CustomStringConvertible {
+    case key(String)
+    case index(Int)
+
+    public var description: String {
+        switch self {
+        case .key(let k): return k
+        case .index(let i): return String(i)
+        }
+    }
+}
+
+extension Array where Element == JSONPathComponent {
+    /// The path as people read it: `nfcTagHistory[0].timestamp`.
+    public var readable: String {
+        var out = ""
+        for c in self {
+            switch c {
+            case .key(let k): out += out.isEmpty ? k : ".\(k)"
+            case .index(let i): out += "[\(i)]"
+            }
+        }
+        return out
+    }
+}
+
+/// Sorts strings by their UTF-8 bytes (stable across platforms and Unicode versions).
+public func utf8Ordered(_ a: String, _ b: String) -> Bool {
+    a.utf8.lexicographicallyPrecedes(b.utf8)
+}

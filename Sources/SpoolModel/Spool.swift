@@ -1,0 +1,87 @@
+/// One spool: its known fields, checked and normalised, and every other field exactly as it arrived.
+///
+/// Build one with ``SpoolNormalizer``; a `Spool` always has a `serial` string and, once migrated, a
+/// `lastUpdated`. Known fields never hold `null` (an empty field is an absent key).
+public struct Spool: Hashable, Sendable {
+    /// All fields by name. Known fields hold the kinds ``SpoolSchema`` gives them.
+    public private(set) var fields: [String: JSONValue]
+
+    /// Wraps fields that are already normalised (by ``SpoolNormalizer``, or taken from another `Spool`).
+    public init(normalizedFields: [String: JSONValue]) {
+        self.fields = normalizedFields
+    }
+
+    public var serial: String { fields["serial"]?.stringValue ?? "" }
+
+    /// The legacy Dexie key, local to one browser.
+    public var id: Int64? { fields["id"]?.intIfInt }
+
+    public var lastUpdated: Int64? { fields["lastUpdated"]?.intIfInt }
+
+    /// A tombstone: the record of a deletion, kept so the deletion can travel.
+    public var isDeleted: Bool { fields["deleted"] == .bool(true) }
+
+    public subscript(field: String) -> JSONValue? {
+        get { fields[field] }
+        set { fields[field] = newValue }
+    }
+
+    /// Field names in canonical order.
+    public var orderedKeys: [String] { SpoolSchema.orderedKeys(fields.keys) }
+
+    /// The fields that are not part of the canonical schema.
+    public var unknownFields: [String: JSONValue] { fields.filter { SpoolSchema.byName[$0.key] == nil } }
+
+    /// The record as one JSON object (typed values still typed).
+    public var jsonObject: JSONValue { .object(fields) }
+
+    /// The canonical document: one field per line in canonical order, then `$types` when a field holds a
+    /// JavaScript-only value. The same spool always gives the same bytes, so a diff of two versions shows
+    /// only the fields that changed.
+    public var canonicalJSON: [UInt8] {
+        var w = JSONWriter(reservingCapacity: 512)
+        w.append("{")
+        var first = true
+        for key in orderedKeys {
+            w.append(first ? "\n  " : ",\n  ")
+            first = false
+            w.writeString(key)
+            w.append(": ")
+            w.write(fields[key]!)
+        }
+        if let types = Typeson.typesObject(of: jsonObject) {
+            w.append(first ? "\n  " : ",\n  ")
+            first = false
+            w.append("\"$types\": ")
+            w.write(types)
+        }
+        w.append(first ? "}\n" : "\n}\n")
+        return w.bytes
+    }
+
+    /// The same document on one line (for JSON Lines and arrays).
+    public var compactJSON: [UInt8] {
+        var w = JSONWriter(reservingCapacity: 384)
+        writeCompact(into: &w)
+        return w.bytes
+    }
+
+    /// Appends the compact canonical document to `w`; `extra` members (already encoded) are not added.
+    public func writeCompact(into w: inout JSONWriter) {
+        w.append("{")
+        var first = true
+        for key in orderedKeys {
+            if !first { w.append(",") }
+            first = false
+            w.writeString(key)
+            w.append(":")
+            w.write(fields[key]!)
+        }
+        if let types = Typeson.typesObject(of: jsonObject) {
+            if !first { w.append(",") }
+            w.append("\"$types\":")
+            w.write(types)
+        }
+        w.append("}")
+    }
+}

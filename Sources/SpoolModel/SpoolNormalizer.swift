@@ -1,0 +1,304 @@
+/// A record as a reader found it, before it is checked.
+public struct RawRecord: Sendable {
+    /// The record object. Unless `revived`, it is typeson-encapsulated and may carry a `$types` member.
+    public var object: JSONValue
+    /// The reader already applied the typeson types (outbound Dexie rows are revived as `[key, value]`).
+    public var revived: Bool
+    /// 1-based position among the input's records.
+    public var row: Int
+    /// The archive entry the record came from, if any.
+    public var entry: String?
+    /// A problem the reader found before the record could be checked at all.
+    public var problem: FieldProblem?
+
+    public init(object: JSONValue, row: Int, revived: Bool = false, entry: String? = nil, problem: FieldProblem? = nil) {
+        self.object = object
+        self.row = row
+        self.revived = revived
+        self.entry = entry
+        self.problem = problem
+    }
+}
+
+/// Turns raw records into canonical spools: checks every known field, applies the migration to schema
+/// version 3, and gives every record a distinct serial.
+///
+/// ## Migration (counted per rule in ``ImportOutcome/migrated``)
+/// - A record without `lastUpdated` gets its `lastScanned`, else its `createdAt`, else the import time.
+/// - Timestamps written as ISO 8601 strings or typeson dates become integer epoch milliseconds.
+/// - A typeson date in `productionDate` becomes an ISO date string.
+/// - `deleted: 1`/`0` (IndexedDB cannot index booleans) becomes `true`/`false`; `deleted: true` records are
+///   tombstones, not live spools.
+/// - `null` in a known field means the field is empty (`JSON.stringify` writes `NaN` as `null`).
+///
+/// ## Identity
+/// `serial` is the key. Among records sharing a serial, the first live one keeps it (or the first one, when
+/// all are tombstones); every other one, and every record with an empty serial, gets a derived serial
+/// `<serial>~id-<id>` (its Dexie id) or `<serial>~row-<n>` (its position in the input) — `unnamed` stands for
+/// an empty serial — with `~2`, `~3`… appended if that is taken too. Each is listed in ``ImportOutcome/renamed``.
+public struct SpoolNormalizer: Sendable {
+    /// The import time in epoch milliseconds, for records with no timestamp at all.
+    public var now: Int64
+
+    public init(now: Int64) {
+        self.now = now
+    }
+
+    /// Checks and migrates `records`, then resolves serials. Rejected records are listed in the outcome and
+    /// left out of the spools; `locate` gives the line of a row, and is only asked for rows it reports.
+    public func normalize(_ records: [RawRecord], locate: (Int) -> Int? = { _ in nil }) -> (spools: [Spool], outcome: ImportOutcome) {
+        var outcome = ImportOutcome()
+        outcome.read = records.count
+        var accepted: [(Spool, RawRecord)] = []
+        accepted.reserveCapacity(records.count)
+        for record in records {
+            let location = { RecordLocation(row: record.row, line: locate(record.row), entry: record.entry) }
+            switch normalizeRecord(record, outcome: &outcome, location: location) {
+            case .success(let spool): accepted.append((spool, record))
+            case .failure(let rejection): outcome.rejected.append(rejection)
+            }
+        }
+        let spools = resolveSerials(accepted, outcome: &outcome, locate: locate)
+        outcome.accepted = spools.count
+        outcome.tombstones = spools.count { $0.isDeleted }
+        outcome.live = spools.count - outcome.tombstones
+        if outcome.tombstones > 0 { outcome.count(.softDeleteToTombstone, outcome.tombstones) }
+        return (spools, outcome)
+    }
+
+    func normalizeRecord(_ record: RawRecord, outcome: inout ImportOutcome, location: () -> RecordLocation) -> Result<Spool, Rejection> {
+        func reject(_ problems: [FieldProblem], serial: String?) -> Result<Spool, Rejection> {
+            .failure(Rejection(location: location(), serial: serial, problems: problems))
+        }
+        if let problem = record.problem { return reject([problem], serial: nil) }
+        guard case .object(var object) = record.object else {
+            return reject([FieldProblem(field: "(record)", message: "expected a spool object, found \(record.object.kindDescription)")], serial: nil)
+        }
+        let rawSerial = object["serial"]?.stringValue
+        if !record.revived, let types = object.removeValue(forKey: "$types") {
+            do {
+                let revived = try Typeson.decode(.object(object), types: types)
+                guard case .object(let o) = revived else {
+                    return reject([FieldProblem(field: "$types", message: "the record's root type makes it \(revived.kindDescription), not a spool object")], serial: rawSerial)
+                }
+                object = o
+            } catch {
+                return reject([FieldProblem(field: "$types[\"\(error.keyPath)\"]", message: error.message)], serial: rawSerial)
+            }
+        }
+
+        var problems: [FieldProblem] = []
+        var fields: [String: JSONValue] = [:]
+        fields.reserveCapacity(object.count)
+        var counts: [MigrationRule] = []
+        var warnings: [(String, String)] = []
+        for (key, value) in object {
+            guard let spec = SpoolSchema.byName[key] else {
+                fields[key] = value
+                continue
+            }
+            switch normalizeField(value, kind: spec.kind, path: key, counts: &counts, warnings: &warnings) {
+            case .success(let v?): fields[key] = v
+            case .success(nil): break
+            case .failure(let p): problems.append(p)
+            }
+        }
+        let serial = fields["serial"]?.stringValue
+        if object["serial"] == nil || (fields["serial"] == nil && problems.allSatisfy({ $0.field != "serial" })) {
+            problems.insert(FieldProblem(field: "serial", message: "missing: every spool needs a serial (is this the spools table? see --table)"), at: 0)
+        }
+        if !problems.isEmpty { return reject(problems, serial: serial ?? rawSerial) }
+
+        if fields["lastUpdated"] == nil {
+            if let scanned = fields["lastScanned"] {
+                fields["lastUpdated"] = scanned
+                counts.append(.lastUpdatedFromLastScanned)
+            } else if let created = fields["createdAt"] {
+                fields["lastUpdated"] = created
+                counts.append(.lastUpdatedFromCreatedAt)
+            } else {
+                fields["lastUpdated"] = .int(now)
+                counts.append(.lastUpdatedFromImportTime)
+            }
+        }
+        for c in counts { outcome.count(c) }
+        if !warnings.isEmpty {
+            let loc = location()
+            for (field, message) in warnings {
+                outcome.warnings.append(ImportWarning(location: loc, serial: serial ?? "", field: field, message: message))
+            }
+        }
+        return .success(Spool(normalizedFields: fields))
+    }
+
+    /// Checks one known field; `nil` means the field is empty and is left out.
+    func normalizeField(
+        _ value: JSONValue, kind: FieldKind, path: String,
+        counts: inout [MigrationRule], warnings: inout [(String, String)]
+    ) -> Result<JSONValue?, FieldProblem> {
+        func wrong(_ expected: String) -> Result<JSONValue?, FieldProblem> {
+            .failure(FieldProblem(field: path, message: "expected \(expected), found \(value.kindDescription)\(sample(value))"))
+        }
+        switch value {
+        case .null:
+            counts.append(.nullFieldRemoved)
+            return .success(nil)
+        case .typed("undef", _):
+            return .success(nil)
+        case .typed(let t, _) where t == "nan" || t == "infinity" || t == "negativeInfinity":
+            guard kind == .number || kind == .integer || kind == .timestamp else { break }
+            warnings.append((path, "\(t == "nan" ? "NaN" : "an infinite value") is not a number a spool can hold; the field is left empty"))
+            return .success(nil)
+        default: break
+        }
+        switch kind {
+        case .string:
+            if case .string = value { return .success(value) }
+            return wrong("text")
+        case .integer:
+            if case .int = value { return .success(value) }
+            return wrong("an integer")
+        case .number:
+            switch value {
+            case .int, .double: return .success(value)
+            default: return wrong("a number")
+            }
+        case .boolean:
+            switch value {
+            case .bool: return .success(value)
+            case .int(let n) where n == 0 || n == 1:
+                counts.append(.deletedFromNumber)
+                return .success(.bool(n == 1))
+            default: return wrong("true or false")
+            }
+        case .timestamp:
+            switch value {
+            case .int: return .success(value)
+            case .double(let d):
+                counts.append(.timestampRounded)
+                return .success(JSONValue.number(d.rounded()))
+            case .string(let s):
+                guard let ms = Timestamps.parseISO8601(s) else {
+                    return wrong("epoch milliseconds or an ISO 8601 date")
+                }
+                counts.append(.timestampFromISOString)
+                return .success(.int(ms))
+            case .typed("date", let inner):
+                guard let d = inner.numberValue else {
+                    warnings.append((path, "an invalid Date (NaN); the field is left empty"))
+                    return .success(nil)
+                }
+                counts.append(.timestampFromTypesonDate)
+                return .success(JSONValue.number(d.rounded()))
+            default: return wrong("epoch milliseconds")
+            }
+        case .isoDate:
+            switch value {
+            case .string: return .success(value)
+            case .typed("date", let inner):
+                guard let d = inner.numberValue else {
+                    warnings.append((path, "an invalid Date (NaN); the field is left empty"))
+                    return .success(nil)
+                }
+                counts.append(.productionDateFromTypesonDate)
+                let ms = Int64(d.rounded())
+                let isMidnight = Timestamps.floorDivide(ms, 86_400_000).1 == 0
+                return .success(.string(isMidnight ? Timestamps.formatISODate(ms) : Timestamps.formatISO8601(ms)))
+            default: return wrong("an ISO 8601 date as text")
+            }
+        case .stringArray:
+            var elements: [JSONValue]
+            switch value {
+            case .array(let a): elements = a
+            case .typed("set", .array(let a)):
+                counts.append(.tagsFromSet)
+                elements = a
+            default: return wrong("an array of text")
+            }
+            for (i, e) in elements.enumerated() {
+                guard case .string = e else {
+                    return .failure(FieldProblem(field: "\(path)[\(i)]", message: "expected text, found \(e.kindDescription)\(sample(e))"))
+                }
+            }
+            return .success(.array(elements))
+        case .tagHistory:
+            guard case .array(let entries) = value else { return wrong("an array of tag events") }
+            var out: [JSONValue] = []
+            out.reserveCapacity(entries.count)
+            for (i, entry) in entries.enumerated() {
+                guard case .object(var o) = entry else {
+                    return .failure(FieldProblem(field: "\(path)[\(i)]", message: "expected a tag event object, found \(entry.kindDescription)"))
+                }
+                for (name, subKind) in SpoolSchema.tagHistoryFields {
+                    guard let v = o[name] else { continue }
+                    switch normalizeField(v, kind: subKind, path: "\(path)[\(i)].\(name)", counts: &counts, warnings: &warnings) {
+                    case .success(let nv): o[name] = nv
+                    case .failure(let p): return .failure(p)
+                    }
+                }
+                out.append(.object(o))
+            }
+            return .success(.array(out))
+        }
+    }
+
+    /// Gives every accepted record a distinct serial (the identity rule above).
+    func resolveSerials(_ accepted: [(Spool, RawRecord)], outcome: inout ImportOutcome, locate: (Int) -> Int?) -> [Spool] {
+        // Who keeps each serial: the first live record, else the first record.
+        var keeper: [String: Int] = [:]
+        var taken = Set<String>()
+        for (n, (spool, _)) in accepted.enumerated() {
+            let s = spool.serial
+            taken.insert(s)
+            guard !s.isEmpty else { continue }
+            if let k = keeper[s] {
+                if accepted[k].0.isDeleted && !spool.isDeleted { keeper[s] = n }
+            } else {
+                keeper[s] = n
+            }
+        }
+        var result: [Spool] = []
+        result.reserveCapacity(accepted.count)
+        for (n, (spool, record)) in accepted.enumerated() {
+            let s = spool.serial
+            if !s.isEmpty, keeper[s] == n {
+                result.append(spool)
+                continue
+            }
+            let origin = spool.id.map { "id-\($0)" } ?? "row-\(record.row)"
+            let base = "\(s.isEmpty ? "unnamed" : s)~\(origin)"
+            var candidate = base
+            var k = 2
+            while taken.contains(candidate) {
+                candidate = "\(base)~\(k)"
+                k += 1
+            }
+            taken.insert(candidate)
+            var renamed = spool
+            renamed["serial"] = .string(candidate)
+            result.append(renamed)
+            let reason: String
+            if s.isEmpty {
+                reason = "empty serial"
+            } else {
+                let keptBy = accepted[keeper[s]!].1.row
+                reason = "duplicate serial: row \(keptBy) keeps \(JSONValue.string(s).jsonText)"
+            }
+            outcome.renamed.append(Rename(
+                location: RecordLocation(row: record.row, line: locate(record.row), entry: record.entry),
+                id: spool.id, serial: s, newSerial: candidate, reason: reason))
+        }
+        return result
+    }
+}
+
+/// A short quote of a value for error messages: ` ("abc")`, ` (42)`.
+func sample(_ v: JSONValue) -> String {
+    switch v {
+    case .string, .int, .double, .bool:
+        var text = v.jsonText
+        if text.count > 40 { text = String(text.prefix(37)) + "…" }
+        return " (\(text))"
+    default: return ""
+    }
+}

@@ -1,0 +1,86 @@
+/// What a known field holds. Decides how input is checked and how text formats (CSV) parse a cell.
+public enum FieldKind: String, Sendable, Codable {
+    /// Text.
+    case string
+    /// An integer (the legacy Dexie `id`).
+    case integer
+    /// Any finite number (grams, millimetres, °C, g/cm³).
+    case number
+    /// Integer milliseconds since the Unix epoch (UTC).
+    case timestamp
+    case boolean
+    /// An array of strings (`tags`).
+    case stringArray
+    /// An ISO 8601 date as text (`productionDate`).
+    case isoDate
+    /// `nfcTagHistory`: an array of `{timestamp, action, tagSerial, previousTagSerial?, notes?}`.
+    case tagHistory
+}
+
+/// One known field of the canonical spool.
+public struct FieldSpec: Sendable, Hashable {
+    public let name: String
+    public let kind: FieldKind
+    public let group: String
+}
+
+/// The canonical spool record: the web app's `Spool` at its newest version (shared/SPOOL-SCHEMA.md).
+///
+/// The order of ``fields`` is the order of the canonical JSON encoding and of our CSV columns.
+public enum SpoolSchema {
+    public static let fields: [FieldSpec] = {
+        var f: [FieldSpec] = []
+        func add(_ group: String, _ kind: FieldKind, _ names: String...) {
+            for n in names { f.append(FieldSpec(name: n, kind: kind, group: group)) }
+        }
+        add("identity", .string, "serial")
+        add("identity", .integer, "id")
+        add("basic", .string, "brand", "series", "type", "color", "colorHex", "finish", "ownerId", "visibility")
+        add("weights", .number, "weightTotal", "weightRemaining", "weightSpool")
+        add("physical", .number, "diameter", "density")
+        add("temperatures", .number, "temperatureNozzleMin", "temperatureNozzleMax", "temperatureBedMin",
+            "temperatureBedMax", "temperatureChamberMin", "temperatureChamberMax", "temperatureChamberIdeal",
+            "temperaturePreheat")
+        add("openprinttag", .stringArray, "tags")
+        add("openprinttag", .string, "gtin", "countryOfOrigin")
+        add("openprinttag", .number, "transmissionDistance", "shoreHardnessA", "shoreHardnessD", "spoolWidth",
+            "spoolOuterDiameter", "spoolInnerDiameter", "spoolHoleDiameter")
+        add("traceability", .string, "batchNumber")
+        add("traceability", .isoDate, "productionDate")
+        add("traceability", .string, "nfcTagSerial")
+        add("traceability", .tagHistory, "nfcTagHistory")
+        add("metadata", .timestamp, "lastScanned")
+        add("metadata", .string, "detailUrl", "notes")
+        add("sync", .timestamp, "lastUpdated", "createdAt")
+        add("sync", .boolean, "deleted")
+        return f
+    }()
+
+    public static let byName: [String: FieldSpec] = Dictionary(uniqueKeysWithValues: fields.map { ($0.name, $0) })
+
+    /// Position of each known field in canonical order.
+    public static let position: [String: Int] = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1.name, $0) })
+
+    /// The known fields of one `nfcTagHistory` entry and their kinds.
+    public static let tagHistoryFields: [(String, FieldKind)] = [
+        ("timestamp", .timestamp), ("action", .string), ("tagSerial", .string),
+        ("previousTagSerial", .string), ("notes", .string),
+    ]
+
+    /// Keys in canonical order: known fields in schema order, then the others sorted by UTF-8 bytes.
+    public static func orderedKeys<S: Sequence>(_ keys: S) -> [String] where S.Element == String {
+        var known: [(Int, String)] = []
+        var unknown: [String] = []
+        for k in keys {
+            if let p = position[k] { known.append((p, k)) } else { unknown.append(k) }
+        }
+        known.sort { $0.0 < $1.0 }
+        unknown.sort(by: utf8Ordered)
+        return known.map(\.1) + unknown
+    }
+
+    /// The Dexie store definition the web app uses at schema version 3.
+    public static let dexieStoreSchema = "++id,serial,brand,type,color,lastScanned,lastUpdated"
+    /// Dexie's version number of that schema (IndexedDB's own number is ten times it).
+    public static let dexieVersion = 3
+}
