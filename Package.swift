@@ -25,8 +25,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "SpoolModelTests", dependencies: ["SpoolModel"]),
-        .testTarget(name: "SpoolFormatsTests", dependencies: ["SpoolFormats", "SpoolModel"]),
-        .testTarget(name: "CLITests", dependencies: ["filamentdb", "SpoolModel"]),
+        // Shared by the test targets: fixture paths, a seeded generator of hostile inventories.
+        .target(name: "SpoolTestSupport", dependencies: ["SpoolModel"], path: "Tests/SpoolTestSupport"),
+        .testTarget(name: "SpoolModelTests", dependencies: ["SpoolModel", "SpoolTestSupport"]),
+        .testTarget(name: "SpoolFormatsTests", dependencies: ["SpoolFormats", "SpoolModel", "SpoolTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["filamentdb", "SpoolFormats", "SpoolModel", "SpoolTestSupport"]),
     ]
 )

@@ -33,6 +33,12 @@ public struct IDAssignment: Sendable, Hashable, Codable {
     public var serial: String
     public var oldID: Int64?
     public var newID: Int64
+
+    public init(serial: String, oldID: Int64?, newID: Int64) {
+        self.serial = serial
+        self.oldID = oldID
+        self.newID = newID
+    }
 }
 
 /// Everything a conversion did, for people (``lines``) and for scripts (`Codable`, `--json`).

@@ -50,7 +50,6 @@ public enum SpoolJSON {
             }
             if end >= bytes.count { break }
         }
-        if records.isEmpty { throw .notAnInventory(file: file, reason: "the file holds no JSON lines") }
         return InventoryInput(records: records, locate: { row in row >= 1 && row <= lineOfRow.count ? lineOfRow[row - 1] : nil })
     }
 

@@ -361,12 +361,13 @@ struct Scanner {
                 guard skipValue(depth: depth + 1) else { return false }
             }
         default:
+            let start = i
             while i < p.count {
                 let b = p[i]
                 if b == UInt8(ascii: ",") || b == UInt8(ascii: "}") || b == UInt8(ascii: "]") || b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { break }
                 i += 1
             }
-            return true
+            return i > start
         }
     }
 

@@ -4,6 +4,11 @@ public struct TypesonError: Error, Sendable, Equatable, CustomStringConvertible 
     public var keyPath: String
     public var message: String
     public var description: String { "$types[\"\(keyPath)\"]: \(message)" }
+
+    public init(keyPath: String, message: String) {
+        self.keyPath = keyPath
+        self.message = message
+    }
 }
 
 /// typeson, as dexie-export-import writes it: a JSON value plus a `$types` map from key paths to type names.

@@ -1,0 +1,148 @@
+import Foundation
+import SpoolModel
+import SpoolTestSupport
+import Testing
+
+/// Runs the built `filamentdb` binary as a user would.
+struct CLI {
+    static let binary: String = {
+        // The test bundle sits in the same products folder as the executable.
+        let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [products, products.deletingLastPathComponent(), Fixtures.repositoryRoot.appendingPathComponent(".build/debug")] {
+            let path = candidate.appendingPathComponent("filamentdb").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return Fixtures.repositoryRoot.appendingPathComponent(".build/debug/filamentdb").path
+    }()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var stdoutBytes: Data
+    }
+
+    static func run(_ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        // stderr goes to a file so that neither pipe can fill up and block the process.
+        let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("filamentdb-stderr-\(UUID().uuidString)").path
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: errPath) }
+        let out = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(stdin) }
+        try input.fileHandleForWriting.close()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let errData = FileManager.default.contents(atPath: errPath) ?? Data()
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self), stdoutBytes: outData)
+    }
+}
+
+@Suite(.serialized) struct CLITests {
+    let dir = Fixtures.temporaryDirectory()
+
+    @Test func convertsAFixtureAndPrintsTheReport() throws {
+        let out = dir + "/inventory.jsonl"
+        let r = try CLI.run(["convert", Fixtures.path("dexie/webapp-v2-duplicates-2024.dexie.json"), out, "--now", "2024-06-01T00:00:00Z"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("wrote 7 spools (6 live, 1 tombstone)"))
+        #expect(r.stdout.contains(#""" -> "unnamed~id-13" (empty serial)"#))
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 7)
+        let mystery = try #require(lines.first { $0.contains("unnamed~id-13") })
+        let o = try #require(try JSONParser.parse(String(mystery)).objectValue)
+        #expect(o["lastUpdated"] == .int(1_717_200_000_000))
+        #expect(o["color"] == .string("Green"))
+    }
+
+    @Test func dexieOutputReadsBackToTheSameSpools() throws {
+        let dexie = dir + "/out.json", back = dir + "/back.jsonl", direct = dir + "/direct.jsonl"
+        let input = Fixtures.path("dexie/every-typeson-type.dexie.json")
+        #expect(try CLI.run(["convert", input, dexie, "--now", "0"]).status == 0)
+        #expect(try CLI.run(["convert", dexie, back]).status == 0)
+        #expect(try CLI.run(["convert", input, direct, "--now", "0"]).status == 0)
+        #expect(FileManager.default.contents(atPath: back) == FileManager.default.contents(atPath: direct))
+    }
+
+    @Test func badInputExitsOneWithFileLineFieldAndSerialAndWritesNothing() throws {
+        let out = dir + "/never.json"
+        let r = try CLI.run(["convert", Fixtures.path("bad/number-in-text.json"), out])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains(#"number-in-text.json: line 7, row 2: serial "BAD-BRAND-2": field "brand": expected text, found a number (42)"#))
+        #expect(r.stderr.contains("2 records rejected, nothing written"))
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    @Test func skipInvalidWritesTheRestAndExitsTwo() throws {
+        let out = dir + "/partial.jsonl"
+        let r = try CLI.run(["convert", Fixtures.path("bad/number-in-text.json"), out, "--skip-invalid", "--json"])
+        #expect(r.status == 2)
+        let report = try #require(try JSONParser.parse(r.stdout).objectValue)
+        #expect(report["written"] == .int(1))
+        #expect(report["rejected"]?.arrayValue?.count == 2)
+        #expect(try String(contentsOfFile: out, encoding: .utf8).contains("GOOD-1"))
+    }
+
+    @Test func aMissingTableListsTheTablesTheFileHas() throws {
+        let r = try CLI.run(["validate", Fixtures.sharedSample("01-olive-exported-activities-v2.json")])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains(#"no table "spools" in this Dexie export; it has the tables "activities", "intervals", "settings" (choose one with --table NAME)"#))
+    }
+
+    @Test func invalidJSONNamesTheLine() throws {
+        let r = try CLI.run(["validate", Fixtures.sharedSample("04-dexie-historic-prerelease-test-data.INVALID.json")])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("INVALID.json: line "))
+    }
+
+    @Test func readsStandardInputAndWritesStandardOutput() throws {
+        let input = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("json/json-stringify-spools.json")))
+        let r = try CLI.run(["convert", "-", "-", "--to", "jsonl", "--now", "0"], stdin: input)
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count == 2 && lines[0].hasPrefix(#"{"serial":"JS-1""#))
+        #expect(r.stderr.contains("read 2 records from -"), "the report goes to stderr when the spools use stdout")
+    }
+
+    @Test func standardOutputWithoutToIsAUsageError() throws {
+        let r = try CLI.run(["convert", Fixtures.path("json/spools.jsonl"), "-"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("add --to"))
+    }
+
+    @Test func validatePrintsTheReportAndWritesNothing() throws {
+        let r = try CLI.run(["validate", Fixtures.path("dexie/webapp-v1-2022.dexie.json"), "--json", "--now", "1000"])
+        #expect(r.status == 0)
+        let report = try #require(try JSONParser.parse(r.stdout).objectValue)
+        #expect(report["migrated"] == .object(["lastUpdated-from-createdAt": .int(1), "lastUpdated-from-import-time": .int(1), "lastUpdated-from-lastScanned": .int(1)]))
+        #expect(report["read"] == .int(3))
+    }
+
+    @Test func helpListsTheExitCodesAndFormatsListsTheFormats() throws {
+        let help = try CLI.run(["--help"])
+        #expect(help.stdout.contains("Exit status:") && help.stdout.contains("74  a file could not be read or written"))
+        let formats = try CLI.run(["formats"])
+        #expect(formats.status == 0)
+        #expect(formats.stdout.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) } == ["dexie", "json", "jsonl"])
+    }
+
+    @Test func demoCreatesItsDataFolderAndConvertsTheSample() throws {
+        let data = dir + "/data/nested"
+        let r = try CLI.run(["demo"], environment: ["SYNC_DATA_DIR": data])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("data folder: \(data)"))
+        #expect(FileManager.default.fileExists(atPath: data + "/inventory.jsonl"))
+        let dexie = try #require(try JSONParser.parse(Array(FileManager.default.contents(atPath: data + "/inventory.dexie.json")!)).objectValue)
+        #expect(dexie["data"]?.objectValue?["databaseVersion"] == .int(3))
+    }
+}

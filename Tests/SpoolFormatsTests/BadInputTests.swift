@@ -1,0 +1,114 @@
+import Foundation
+import SpoolFormats
+import SpoolModel
+import SpoolTestSupport
+import Testing
+
+@Suite struct BadInputTests {
+    func failure(_ relative: String, skipInvalid: Bool = false) -> ConversionError? {
+        do {
+            _ = try Conversion.load(Fixtures.bytes(relative), path: relative, options: ConversionOptions(now: importTime, skipInvalid: skipInvalid))
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func truncatedFileNamesTheFileAndPosition() throws {
+        let error = try #require(failure("bad/truncated.dexie.json"))
+        guard case .syntax(let file, let e) = error else { Issue.record("\(error)"); return }
+        #expect(file == "bad/truncated.dexie.json")
+        #expect(e.message.contains("truncated"))
+        #expect(error.exitCode == 1)
+    }
+
+    @Test func aNumberWhereTextBelongs() throws {
+        let error = try #require(failure("bad/number-in-text.json"))
+        guard case .invalidRecords(_, let rejections) = error else { Issue.record("\(error)"); return }
+        #expect(rejections.map(\.serial) == ["BAD-BRAND-2", "BAD-WEIGHT-3"])
+        #expect(error.lines[0] == #"bad/number-in-text.json: line 7, row 2: serial "BAD-BRAND-2": field "brand": expected text, found a number (42)"#)
+        #expect(error.lines[1] == #"bad/number-in-text.json: line 12, row 3: serial "BAD-WEIGHT-3": field "weightRemaining": expected a number, found a string ("lots")"#)
+    }
+
+    @Test func skipInvalidKeepsTheGoodRecordsAndListsTheRest() throws {
+        let (spools, report) = try load("bad/number-in-text.json", skipInvalid: true)
+        #expect(spools.map(\.serial) == ["GOOD-1"])
+        #expect(report.rejected.count == 2)
+        #expect(report.lines.contains { $0.contains("rejected: 2") })
+    }
+
+    @Test func invalidUTF8() throws {
+        let error = try #require(failure("bad/invalid-utf8.json"))
+        guard case .syntax(_, let e) = error else { Issue.record("\(error)"); return }
+        #expect(e.message.contains("invalid UTF-8"))
+        #expect(e.line == 2)
+    }
+
+    @Test func unknownTypesonTypeNamesRowFieldAndSerial() throws {
+        let error = try #require(failure("bad/unknown-type.dexie.json"))
+        #expect(error.lines[0].hasPrefix(#"bad/unknown-type.dexie.json: line 19, row 1: serial "KEY-1": field "$types["secret"]": unknown typeson type 'cryptokey'"#))
+    }
+
+    @Test func typesPathThatDoesNotExist() throws {
+        let error = try #require(failure("bad/types-path-missing.dexie.json"))
+        #expect(error.lines[0].contains(#"serial "PATH-1": field "$types["lastScaned"]": the path does not exist"#))
+    }
+
+    @Test func jsonThatIsNotAnInventory() throws {
+        let error = try #require(failure("bad/not-an-inventory.json"))
+        #expect(error.lines == ["bad/not-an-inventory.json: not a Dexie export nor an array of spools: the top level is an object"])
+    }
+
+    @Test func emptyAndNonJSONInput() throws {
+        for (bytes, expected) in [([UInt8](), "the file is empty"), (Array("serial,brand\n".utf8), "expected a JSON value")] {
+            do {
+                _ = try Conversion.load(bytes, path: "in", options: ConversionOptions(now: 0))
+                Issue.record("accepted \(bytes)")
+            } catch {
+                #expect(error.description.contains(expected), "\(error)")
+            }
+        }
+    }
+
+    @Test func unsupportedFormatVersion() throws {
+        let bytes = Array(#"{"formatName":"dexie","formatVersion":2,"data":{"data":[]}}"#.utf8)
+        #expect(throws: ConversionError.self) { try Conversion.load(bytes, path: "v2.json", options: ConversionOptions(now: 0)) }
+    }
+
+    @Test func aMalformedJSONLineIsRejectedOnlyWithSkipInvalid() throws {
+        let bytes = Array("{\"serial\":\"A\",\"lastUpdated\":1}\n{\"serial\":\n{\"serial\":\"C\",\"lastUpdated\":1}\n".utf8)
+        do {
+            _ = try Conversion.load(bytes, path: "in.jsonl", options: ConversionOptions(now: 0))
+            Issue.record("accepted a broken line")
+        } catch {
+            let e = error
+            guard case .syntax(_, let s) = e else { Issue.record("\(e)"); return }
+            #expect(s.line == 2)
+        }
+        let (spools, report) = try Conversion.load(bytes, path: "in.jsonl", options: ConversionOptions(now: 0, skipInvalid: true))
+        #expect(spools.map(\.serial) == ["A", "C"])
+        #expect(report.rejected.first?.location.line == 2)
+    }
+
+    @Test func nothingIsWrittenWhenTheInputIsInvalid() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let out = dir + "/out.json"
+        try Data("previous".utf8).write(to: URL(fileURLWithPath: out))
+        #expect(throws: ConversionError.self) {
+            try Conversion.convert(input: Fixtures.path("bad/number-in-text.json"), output: out, options: ConversionOptions(now: 0))
+        }
+        #expect(String(decoding: FileManager.default.contents(atPath: out)!, as: UTF8.self) == "previous")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["out.json"], "no temporary file left behind")
+    }
+
+    @Test func anUnwritableOutputIsAnIOError() throws {
+        do {
+            _ = try Conversion.convert(input: Fixtures.path("json/spools.jsonl"), output: "/nonexistent-dir/out.json", options: ConversionOptions(now: 0))
+            Issue.record("wrote into a missing folder")
+        } catch {
+            let e = error
+            #expect(e.exitCode == 74)
+            #expect(e.lines[0].hasPrefix("/nonexistent-dir/out.json: cannot create"))
+        }
+    }
+}
