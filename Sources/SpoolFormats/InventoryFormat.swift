@@ -41,13 +41,13 @@ public enum InventoryFormat: String, Sendable, CaseIterable, Codable {
     public static func detect(path: String, bytes: [UInt8]) -> InventoryFormat? {
         let lower = path.lowercased()
         if lower.hasSuffix(".jsonl") || lower.hasSuffix(".ndjson") { return .jsonl }
+        // A Dexie export names itself in its first bytes: no need to scan the rest.
+        let head = String(decoding: bytes.prefix(4096), as: UTF8.self)
+        if head.contains("\"formatName\""), head.drop(while: { $0.isWhitespace || $0 == "\u{FEFF}" }).first == "{" { return .dexie }
         switch JSONParser.shape(of: bytes) {
         case .array: return .json
         case .sequence: return .jsonl
-        case .object:
-            // A Dexie export names itself in its first bytes; a lone spool object is plain JSON.
-            let head = bytes.prefix(4096)
-            return String(decoding: head, as: UTF8.self).contains("\"formatName\"") ? .dexie : .json
+        case .object: return .json
         case .empty, .other: return nil
         }
     }

@@ -133,30 +133,36 @@ struct Scanner {
     mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> JSONValue {
         if depth > JSONParser.maxDepth { throw error("nesting deeper than \(JSONParser.maxDepth) levels") }
         i += 1
-        var dict: [String: JSONValue] = [:]
         skipWhitespace()
-        if i < p.count, p[i] == UInt8(ascii: "}") { i += 1; return .object(dict) }
+        if i < p.count, p[i] == UInt8(ascii: "}") { i += 1; return .object([:]) }
+        // Members are gathered first so the dictionary is built once at its final size.
+        var keys: [String] = []
+        var values: [JSONValue] = []
+        var keyOffsets: [Int] = []
         while true {
             skipWhitespace()
             guard i < p.count else { throw error("unexpected end of input inside an object: the file is truncated") }
             guard p[i] == UInt8(ascii: "\"") else { throw error("expected a quoted key, found \(describeByte())") }
-            let keyStart = i
+            keyOffsets.append(i)
             let key = try parseString()
             skipWhitespace()
             guard i < p.count else { throw error("unexpected end of input inside an object: the file is truncated") }
             guard p[i] == UInt8(ascii: ":") else { throw error("expected ':' after key \"\(key)\", found \(describeByte())") }
             i += 1
             skipWhitespace()
-            let value = try parseValue(depth: depth)
-            if dict.updateValue(value, forKey: key) != nil {
-                throw error("duplicate key \"\(key)\" in one object", at: keyStart)
-            }
+            keys.append(key)
+            values.append(try parseValue(depth: depth))
             skipWhitespace()
             guard i < p.count else { throw error("unexpected end of input inside an object: the file is truncated") }
             if p[i] == UInt8(ascii: ",") { i += 1; continue }
-            if p[i] == UInt8(ascii: "}") { i += 1; return .object(dict) }
+            if p[i] == UInt8(ascii: "}") { i += 1; break }
             throw error("expected ',' or '}' in an object, found \(describeByte())")
         }
+        var dict = [String: JSONValue](minimumCapacity: keys.count)
+        for n in keys.indices where dict.updateValue(values[n], forKey: keys[n]) != nil {
+            throw error("duplicate key \"\(keys[n])\" in one object", at: keyOffsets[n])
+        }
+        return .object(dict)
     }
 
     mutating func parseArray(depth: Int) throws(JSONSyntaxError) -> JSONValue {

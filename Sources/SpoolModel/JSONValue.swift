@@ -100,7 +100,19 @@ extension Array where Element == JSONPathComponent {
     }
 }
 
-/// Sorts strings by their UTF-8 bytes (stable across platforms and Unicode versions).
+/// Sorts strings by their UTF-8 bytes (stable across platforms and Unicode versions; for valid UTF-8 this is
+/// also code point order). Swift's `<` compares canonical equivalents as equal, which would not be stable.
 public func utf8Ordered(_ a: String, _ b: String) -> Bool {
-    a.utf8.lexicographicallyPrecedes(b.utf8)
+    var a = a, b = b
+    return a.withUTF8 { pa in
+        b.withUTF8 { pb in
+            let n = min(pa.count, pb.count)
+            var i = 0
+            while i < n {
+                if pa[i] != pb[i] { return pa[i] < pb[i] }
+                i += 1
+            }
+            return pa.count < pb.count
+        }
+    }
 }

@@ -27,7 +27,21 @@ public struct Spool: Hashable, Sendable {
     }
 
     /// Field names in canonical order.
-    public var orderedKeys: [String] { SpoolSchema.orderedKeys(fields.keys) }
+    public var orderedKeys: [String] { orderedFields.map(\.key) }
+
+    /// Fields in canonical order: known fields in schema order, then the others sorted by UTF-8 bytes.
+    public var orderedFields: [(key: String, value: JSONValue)] {
+        var known = [JSONValue?](repeating: nil, count: SpoolSchema.fields.count)
+        var unknown: [(key: String, value: JSONValue)] = []
+        for (k, v) in fields {
+            if let p = SpoolSchema.position[k] { known[p] = v } else { unknown.append((k, v)) }
+        }
+        unknown.sort { utf8Ordered($0.key, $1.key) }
+        var out: [(key: String, value: JSONValue)] = []
+        out.reserveCapacity(fields.count)
+        for (p, v) in known.enumerated() { if let v { out.append((SpoolSchema.fields[p].name, v)) } }
+        return out + unknown
+    }
 
     /// The fields that are not part of the canonical schema.
     public var unknownFields: [String: JSONValue] { fields.filter { SpoolSchema.byName[$0.key] == nil } }
@@ -42,12 +56,12 @@ public struct Spool: Hashable, Sendable {
         var w = JSONWriter(reservingCapacity: 512)
         w.append("{")
         var first = true
-        for key in orderedKeys {
+        for (key, value) in orderedFields {
             w.append(first ? "\n  " : ",\n  ")
             first = false
             w.writeString(key)
             w.append(": ")
-            w.write(fields[key]!)
+            w.write(value)
         }
         if let types = Typeson.typesObject(of: jsonObject) {
             w.append(first ? "\n  " : ",\n  ")
@@ -70,12 +84,12 @@ public struct Spool: Hashable, Sendable {
     public func writeCompact(into w: inout JSONWriter) {
         w.append("{")
         var first = true
-        for key in orderedKeys {
+        for (key, value) in orderedFields {
             if !first { w.append(",") }
             first = false
             w.writeString(key)
             w.append(":")
-            w.write(fields[key]!)
+            w.write(value)
         }
         if let types = Typeson.typesObject(of: jsonObject) {
             if !first { w.append(",") }

@@ -46,15 +46,18 @@ public struct SpoolNormalizer: Sendable {
 
     /// Checks and migrates `records`, then resolves serials. Rejected records are listed in the outcome and
     /// left out of the spools; `locate` gives the line of a row, and is only asked for rows it reports.
-    public func normalize(_ records: [RawRecord], locate: (Int) -> Int? = { _ in nil }) -> (spools: [Spool], outcome: ImportOutcome) {
+    public func normalize(_ records: consuming [RawRecord], locate: (Int) -> Int? = { _ in nil }) -> (spools: [Spool], outcome: ImportOutcome) {
         var outcome = ImportOutcome()
         outcome.read = records.count
-        var accepted: [(Spool, RawRecord)] = []
+        var accepted: [(spool: Spool, row: Int, entry: String?)] = []
         accepted.reserveCapacity(records.count)
-        for record in records {
+        for n in records.indices {
+            // Take the record out of the array so its object is uniquely referenced and edited in place.
+            let record = records[n]
+            records[n].object = .null
             let location = { RecordLocation(row: record.row, line: locate(record.row), entry: record.entry) }
             switch normalizeRecord(record, outcome: &outcome, location: location) {
-            case .success(let spool): accepted.append((spool, record))
+            case .success(let spool): accepted.append((spool, record.row, record.entry))
             case .failure(let rejection): outcome.rejected.append(rejection)
             }
         }
@@ -66,45 +69,44 @@ public struct SpoolNormalizer: Sendable {
         return (spools, outcome)
     }
 
-    func normalizeRecord(_ record: RawRecord, outcome: inout ImportOutcome, location: () -> RecordLocation) -> Result<Spool, Rejection> {
+    func normalizeRecord(_ record: consuming RawRecord, outcome: inout ImportOutcome, location: () -> RecordLocation) -> Result<Spool, Rejection> {
         func reject(_ problems: [FieldProblem], serial: String?) -> Result<Spool, Rejection> {
             .failure(Rejection(location: location(), serial: serial, problems: problems))
         }
         if let problem = record.problem { return reject([problem], serial: nil) }
-        guard case .object(var object) = record.object else {
+        let revived = record.revived
+        guard case .object(var fields) = record.object else {
             return reject([FieldProblem(field: "(record)", message: "expected a spool object, found \(record.object.kindDescription)")], serial: nil)
         }
-        let rawSerial = object["serial"]?.stringValue
-        if !record.revived, let types = object.removeValue(forKey: "$types") {
+        record.object = .null
+        let rawSerial = fields["serial"]?.stringValue
+        if !revived, let types = fields.removeValue(forKey: "$types") {
             do {
-                let revived = try Typeson.decode(.object(object), types: types)
-                guard case .object(let o) = revived else {
-                    return reject([FieldProblem(field: "$types", message: "the record's root type makes it \(revived.kindDescription), not a spool object")], serial: rawSerial)
+                let decoded = try Typeson.decode(.object(fields), types: types)
+                guard case .object(let o) = decoded else {
+                    return reject([FieldProblem(field: "$types", message: "the record's root type makes it \(decoded.kindDescription), not a spool object")], serial: rawSerial)
                 }
-                object = o
+                fields = o
             } catch {
                 return reject([FieldProblem(field: "$types[\"\(error.keyPath)\"]", message: error.message)], serial: rawSerial)
             }
         }
 
         var problems: [FieldProblem] = []
-        var fields: [String: JSONValue] = [:]
-        fields.reserveCapacity(object.count)
+        var changes: [(String, JSONValue?)] = []
         var counts: [MigrationRule] = []
         var warnings: [(String, String)] = []
-        for (key, value) in object {
-            guard let spec = SpoolSchema.byName[key] else {
-                fields[key] = value
-                continue
-            }
+        for (key, value) in fields {
+            guard let spec = SpoolSchema.byName[key] else { continue }
             switch normalizeField(value, kind: spec.kind, path: key, counts: &counts, warnings: &warnings) {
-            case .success(let v?): fields[key] = v
-            case .success(nil): break
+            case .success(let v): if v != value { changes.append((key, v)) }
             case .failure(let p): problems.append(p)
             }
         }
+        let hadSerial = fields["serial"] != nil
+        for (key, v) in changes { fields[key] = v }
         let serial = fields["serial"]?.stringValue
-        if object["serial"] == nil || (fields["serial"] == nil && problems.allSatisfy({ $0.field != "serial" })) {
+        if !hadSerial || (serial == nil && problems.allSatisfy({ $0.field != "serial" })) {
             problems.insert(FieldProblem(field: "serial", message: "missing: every spool needs a serial (is this the spools table? see --table)"), at: 0)
         }
         if !problems.isEmpty { return reject(problems, serial: serial ?? rawSerial) }
@@ -243,29 +245,29 @@ public struct SpoolNormalizer: Sendable {
     }
 
     /// Gives every accepted record a distinct serial (the identity rule above).
-    func resolveSerials(_ accepted: [(Spool, RawRecord)], outcome: inout ImportOutcome, locate: (Int) -> Int?) -> [Spool] {
+    func resolveSerials(_ accepted: [(spool: Spool, row: Int, entry: String?)], outcome: inout ImportOutcome, locate: (Int) -> Int?) -> [Spool] {
         // Who keeps each serial: the first live record, else the first record.
         var keeper: [String: Int] = [:]
         var taken = Set<String>()
-        for (n, (spool, _)) in accepted.enumerated() {
+        for (n, (spool, _, _)) in accepted.enumerated() {
             let s = spool.serial
             taken.insert(s)
             guard !s.isEmpty else { continue }
             if let k = keeper[s] {
-                if accepted[k].0.isDeleted && !spool.isDeleted { keeper[s] = n }
+                if accepted[k].spool.isDeleted && !spool.isDeleted { keeper[s] = n }
             } else {
                 keeper[s] = n
             }
         }
         var result: [Spool] = []
         result.reserveCapacity(accepted.count)
-        for (n, (spool, record)) in accepted.enumerated() {
+        for (n, (spool, row, entry)) in accepted.enumerated() {
             let s = spool.serial
             if !s.isEmpty, keeper[s] == n {
                 result.append(spool)
                 continue
             }
-            let origin = spool.id.map { "id-\($0)" } ?? "row-\(record.row)"
+            let origin = spool.id.map { "id-\($0)" } ?? "row-\(row)"
             let base = "\(s.isEmpty ? "unnamed" : s)~\(origin)"
             var candidate = base
             var k = 2
@@ -281,11 +283,11 @@ public struct SpoolNormalizer: Sendable {
             if s.isEmpty {
                 reason = "empty serial"
             } else {
-                let keptBy = accepted[keeper[s]!].1.row
+                let keptBy = accepted[keeper[s]!].row
                 reason = "duplicate serial: row \(keptBy) keeps \(JSONValue.string(s).jsonText)"
             }
             outcome.renamed.append(Rename(
-                location: RecordLocation(row: record.row, line: locate(record.row), entry: record.entry),
+                location: RecordLocation(row: row, line: locate(row), entry: entry),
                 id: spool.id, serial: s, newSerial: candidate, reason: reason))
         }
         return result
