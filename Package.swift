@@ -11,12 +11,22 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // The canonical spool record: values, canonical JSON, typeson, migration, identity. Pure: no I/O.
         .target(name: "SpoolModel"),
         // Reading and writing inventories in every supported file format.
-        .target(name: "SpoolFormats", dependencies: ["SpoolModel"]),
+        .target(
+            name: "SpoolFormats",
+            dependencies: [
+                "SpoolModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]
+        ),
         // The command-line tool: argument parsing only; the work is in the libraries.
         .executableTarget(
             name: "filamentdb",
@@ -28,7 +38,16 @@ let package = Package(
         // Shared by the test targets: fixture paths, a seeded generator of hostile inventories.
         .target(name: "SpoolTestSupport", dependencies: ["SpoolModel"], path: "Tests/SpoolTestSupport"),
         .testTarget(name: "SpoolModelTests", dependencies: ["SpoolModel", "SpoolTestSupport"]),
-        .testTarget(name: "SpoolFormatsTests", dependencies: ["SpoolFormats", "SpoolModel", "SpoolTestSupport"]),
+        .testTarget(
+            name: "SpoolFormatsTests",
+            dependencies: [
+                "SpoolFormats", "SpoolModel", "SpoolTestSupport",
+                // The reference our own CSV reader is checked against.
+                .product(name: "CSV", package: "CSV.swift"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]
+        ),
         .testTarget(name: "CLITests", dependencies: ["filamentdb", "SpoolFormats", "SpoolModel", "SpoolTestSupport"]),
     ]
 )

@@ -1,3 +1,4 @@
+import Foundation
 import SpoolModel
 
 /// How to read and write.
@@ -107,8 +108,9 @@ func serialPhraseText(_ s: String) -> String { s.isEmpty ? "empty serial" : "ser
 /// Reading, checking and writing inventories: the work behind `filamentdb convert` and `validate`.
 public enum Conversion {
     /// Reads an inventory from `bytes` (named `path` in messages) into canonical spools, sorted by serial.
+    /// `isFile` says `path` is the file the bytes came from (SQLite is opened in place).
     public static func load(
-        _ bytes: [UInt8], path: String, options: ConversionOptions, progress: ProgressSink? = nil
+        _ bytes: [UInt8], path: String, options: ConversionOptions, isFile: Bool = false, progress: ProgressSink? = nil
     ) throws(ConversionError) -> (spools: [Spool], report: ConversionReport) {
         guard let format = options.from ?? InventoryFormat.detect(path: path, bytes: bytes) else {
             if JSONParser.shape(of: bytes) == .empty { throw .notAnInventory(file: path, reason: "the file is empty") }
@@ -117,12 +119,7 @@ public enum Conversion {
             throw .notAnInventory(file: path, reason: "not a Dexie export nor an array of spools")
         }
         progress?.update(phase: "parsing", done: 0, total: bytes.count)
-        let input: InventoryInput
-        switch format {
-        case .dexie: input = try DexieExport.read(bytes, file: path, table: options.table)
-        case .json: input = try SpoolJSON.readArray(bytes, file: path)
-        case .jsonl: input = try SpoolJSON.readLines(bytes, file: path, skipInvalid: options.skipInvalid)
-        }
+        let input = try read(bytes, path: path, format: format, options: options, isFile: isFile)
         progress?.update(phase: "checking", done: 0, total: input.records.count)
         let (spools, outcome) = SpoolNormalizer(now: options.now).normalize(input.records, locate: input.locate)
         if !outcome.rejected.isEmpty && !options.skipInvalid {
@@ -140,15 +137,71 @@ public enum Conversion {
         return (spools.sorted { utf8Ordered($0.serial, $1.serial) }, report)
     }
 
+    static func read(_ bytes: [UInt8], path: String, format: InventoryFormat, options: ConversionOptions, isFile: Bool) throws(ConversionError) -> InventoryInput {
+        switch format {
+        case .dexie: return try DexieExport.read(bytes, file: path, table: options.table)
+        case .json: return try SpoolJSON.readArray(bytes, file: path)
+        case .jsonl: return try SpoolJSON.readLines(bytes, file: path, skipInvalid: options.skipInvalid)
+        case .csv, .octoprint: return try readCSV(bytes, file: path, forced: format == .octoprint ? .octoprint : nil)
+        case .sqlite: return try SpoolSQLite.read(bytes, path: path, isFile: isFile, file: path)
+        case .zip: return try SpoolZIP.read(bytes, file: path)
+        case .spoolman:
+            if SpoolSQLite.isSQLite(bytes) { return try SpoolSQLite.read(bytes, path: path, isFile: isFile, file: path) }
+            if JSONParser.shape(of: bytes) == .array {
+                guard case .array(let rows) = try parseDocument(bytes, file: path) else { break }
+                return Spoolman.readJSON(rows: rows, file: path, locate: ArrayRowLocator(bytes: bytes, arrayPath: []).line(ofRow:))
+            }
+            return try readCSV(bytes, file: path, forced: .spoolman)
+        }
+        throw .notAnInventory(file: path, reason: "not a Spoolman export")
+    }
+
+    /// A CSV, by its header: ours (`serial`), Spoolman's (`filament.*`, `used_weight`) or OctoPrint-SpoolManager's (`Spool Name`).
+    static func readCSV(_ bytes: [UInt8], file: String, forced: InventoryFormat?) throws(ConversionError) -> InventoryInput {
+        let firstLine = String(decoding: bytes.prefix { $0 != 0x0A }, as: UTF8.self)
+        if forced == .octoprint || (forced == nil && firstLine.contains("\"Spool Name\"")) {
+            return try OctoPrintSpoolManager.read(bytes, file: file)
+        }
+        let delimiter = CSVText.detectDelimiter(bytes)
+        let rows = try CSVText.parse(bytes, delimiter: delimiter, file: file)
+        guard let header = rows.first?.cells else { throw .notAnInventory(file: file, reason: "the file is empty") }
+        if forced == .spoolman || Spoolman.isSpoolmanHeader(header) {
+            return Spoolman.readCSV(rows: rows, file: file)
+        }
+        if OctoPrintSpoolManager.isHeader(header) { return try OctoPrintSpoolManager.read(bytes, file: file) }
+        if SpoolCSV.isOurs(header) { return try SpoolCSV.read(rows: rows, delimiter: delimiter, file: file) }
+        throw .notAnInventory(file: file, reason: "line 1: a CSV header filamentdb does not recognise: it needs a \"serial\" column (filamentdb), Spoolman's columns (filament.material, used_weight, …) or OctoPrint-SpoolManager's (\"Spool Name\", …)")
+    }
+
     /// The bytes of `spools` (sorted by serial) in `format`, and the ids the Dexie writer had to assign.
-    public static func encode(_ spools: [Spool], as format: InventoryFormat) -> (bytes: [UInt8], idsAssigned: [IDAssignment]) {
+    public static func encode(_ spools: [Spool], as format: InventoryFormat) throws(ConversionError) -> (bytes: [UInt8], idsAssigned: [IDAssignment]) {
         switch format {
         case .dexie:
             let (withIDs, assigned) = DexieExport.assignIDs(spools)
             return (DexieExport.write(withIDs), assigned.map { IDAssignment(serial: $0.serial, oldID: $0.old, newID: $0.new) })
         case .json: return (SpoolJSON.writeArray(spools), [])
         case .jsonl: return (SpoolJSON.writeLines(spools), [])
+        case .csv: return (SpoolCSV.write(spools), [])
+        case .zip: return (try SpoolZIP.write(spools), [])
+        case .sqlite:
+            let path = FileIO.temporaryPath(for: FileManager.default.temporaryDirectory.appendingPathComponent("out.sqlite").path)
+            try SpoolSQLite.write(spools, to: path)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            return (try FileIO.read(path), [])
+        case .spoolman, .octoprint:
+            throw .usage("filamentdb reads \(format.rawValue) files but does not write them: choose another --to")
         }
+    }
+
+    /// Writes `spools` in `format` to `output` (`-` for standard output), whole or not at all.
+    public static func write(_ spools: [Spool], as format: InventoryFormat, to output: String) throws(ConversionError) -> [IDAssignment] {
+        if format == .sqlite && output != "-" {
+            try SpoolSQLite.write(spools, to: output)
+            return []
+        }
+        let (bytes, assigned) = try encode(spools, as: format)
+        try FileIO.writeAtomically(bytes, to: output)
+        return assigned
     }
 
     /// The output format for `output`: the option, else the extension.
@@ -167,11 +220,13 @@ public enum Conversion {
         input: String, output: String, options: ConversionOptions, progress: ProgressSink? = nil
     ) throws(ConversionError) -> ConversionReport {
         let format = try outputFormat(for: output, options: options)
+        if !format.canWrite {
+            throw .usage("filamentdb reads \(format.rawValue) files but does not write them: choose another --to")
+        }
         let bytes = try FileIO.read(input)
-        var (spools, report) = try load(bytes, path: input, options: options, progress: progress)
+        var (spools, report) = try load(bytes, path: input, options: options, isFile: input != "-", progress: progress)
         progress?.update(phase: "writing", done: 0, total: spools.count)
-        let (out, assigned) = encode(spools, as: format)
-        try FileIO.writeAtomically(out, to: output)
+        let assigned = try write(spools, as: format, to: output)
         progress?.finish()
         spools.removeAll()
         report.output = output
@@ -184,7 +239,7 @@ public enum Conversion {
     /// Reads and checks `input` without writing anything.
     public static func validate(input: String, options: ConversionOptions, progress: ProgressSink? = nil) throws(ConversionError) -> ConversionReport {
         let bytes = try FileIO.read(input)
-        let report = try load(bytes, path: input, options: options, progress: progress).report
+        let report = try load(bytes, path: input, options: options, isFile: input != "-", progress: progress).report
         progress?.finish()
         return report
     }

@@ -40,9 +40,8 @@ public enum FileIO {
             FileHandle.standardOutput.write(Data(bytes))
             return
         }
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path
-        let temp = dir + "/." + url.lastPathComponent + ".\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let temp = temporaryPath(for: path)
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io(path: path, reason: "cannot create a file in \(dir): \(errnoText())") }
         var ok = false
@@ -73,6 +72,28 @@ public enum FileIO {
             fsync(dfd)
             close(dfd)
         }
+    }
+
+    /// A path for a temporary file beside `path` (same folder, so a rename is atomic).
+    static func temporaryPath(for path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+    }
+
+    /// Flushes the finished temporary file `temp` to disk and renames it over `path`.
+    static func commitTemporary(_ temp: String, to path: String) throws(ConversionError) {
+        let fd = open(temp, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(path: path, reason: "cannot reopen the temporary file: \(errnoText())") }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard synced, rename(temp, path) == 0 else {
+            let reason = errnoText()
+            unlink(temp)
+            throw .io(path: path, reason: "cannot move the finished file into place: \(reason)")
+        }
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let dfd = open(dir, O_RDONLY | O_CLOEXEC)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }

@@ -9,6 +9,9 @@ public enum SpoolJSON {
         switch doc {
         case .array(let elements):
             let locator = ArrayRowLocator(bytes: bytes, arrayPath: [])
+            if let first = elements.first?.objectValue, first["serial"] == nil, Spoolman.isSpoolmanHeader(first.keys) {
+                return Spoolman.readJSON(rows: elements, file: file, locate: locator.line(ofRow:))
+            }
             let records = elements.enumerated().map { RawRecord(object: $1, row: $0 + 1) }
             return InventoryInput(records: records, locate: locator.line(ofRow:))
         case .object(let o) where o["serial"] != nil:

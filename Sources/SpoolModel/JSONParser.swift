@@ -8,6 +8,13 @@ public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertib
     public var message: String
 
     public var description: String { "line \(line), column \(column): \(message)" }
+
+    public init(offset: Int, line: Int, column: Int, message: String) {
+        self.offset = offset
+        self.line = line
+        self.column = column
+        self.message = message
+    }
 }
 
 /// A strict RFC 8259 JSON parser over UTF-8 bytes.
@@ -441,7 +448,7 @@ private let powersOfTen: [Double] = (0...22).map { e in
 }
 
 /// The offset of the first byte that is not valid UTF-8 (the count when all of it is).
-func invalidUTF8Offset(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+public func invalidUTF8Offset(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
     var k = 0
     while k < bytes.count {
         let b = bytes[k]

@@ -116,3 +116,21 @@ public func utf8Ordered(_ a: String, _ b: String) -> Bool {
         }
     }
 }
+
+/// A string compared and hashed by its UTF-8 bytes. Swift's `String` equality is canonical equivalence
+/// (`"é"` precomposed equals `"e\u{301}"`), but JavaScript, JSON keys and serials compare code units: where
+/// filamentdb gathers keys or serials across records it uses this, so distinct spellings stay distinct.
+public struct ExactString: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let string: String
+    private let bytes: [UInt8]
+
+    public init(_ string: String) {
+        self.string = string
+        self.bytes = Array(string.utf8)
+    }
+
+    public static func == (a: ExactString, b: ExactString) -> Bool { a.bytes == b.bytes }
+    public func hash(into hasher: inout Hasher) { hasher.combine(bytes) }
+    public static func < (a: ExactString, b: ExactString) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+    public var description: String { string }
+}

@@ -246,13 +246,14 @@ public struct SpoolNormalizer: Sendable {
 
     /// Gives every accepted record a distinct serial (the identity rule above).
     func resolveSerials(_ accepted: [(spool: Spool, row: Int, entry: String?)], outcome: inout ImportOutcome, locate: (Int) -> Int?) -> [Spool] {
-        // Who keeps each serial: the first live record, else the first record.
-        var keeper: [String: Int] = [:]
-        var taken = Set<String>()
+        // Who keeps each serial: the first live record, else the first record. Serials are compared by their
+        // bytes, as JavaScript compares them.
+        var keeper: [ExactString: Int] = [:]
+        var taken = Set<ExactString>()
         for (n, (spool, _, _)) in accepted.enumerated() {
-            let s = spool.serial
+            let s = ExactString(spool.serial)
             taken.insert(s)
-            guard !s.isEmpty else { continue }
+            guard !s.string.isEmpty else { continue }
             if let k = keeper[s] {
                 if accepted[k].spool.isDeleted && !spool.isDeleted { keeper[s] = n }
             } else {
@@ -263,7 +264,7 @@ public struct SpoolNormalizer: Sendable {
         result.reserveCapacity(accepted.count)
         for (n, (spool, row, entry)) in accepted.enumerated() {
             let s = spool.serial
-            if !s.isEmpty, keeper[s] == n {
+            if !s.isEmpty, keeper[ExactString(s)] == n {
                 result.append(spool)
                 continue
             }
@@ -271,11 +272,11 @@ public struct SpoolNormalizer: Sendable {
             let base = "\(s.isEmpty ? "unnamed" : s)~\(origin)"
             var candidate = base
             var k = 2
-            while taken.contains(candidate) {
+            while taken.contains(ExactString(candidate)) {
                 candidate = "\(base)~\(k)"
                 k += 1
             }
-            taken.insert(candidate)
+            taken.insert(ExactString(candidate))
             var renamed = spool
             renamed["serial"] = .string(candidate)
             result.append(renamed)
@@ -283,7 +284,7 @@ public struct SpoolNormalizer: Sendable {
             if s.isEmpty {
                 reason = "empty serial"
             } else {
-                let keptBy = accepted[keeper[s]!].row
+                let keptBy = accepted[keeper[ExactString(s)]!].row
                 reason = "duplicate serial: row \(keptBy) keeps \(JSONValue.string(s).jsonText)"
             }
             outcome.renamed.append(Rename(

@@ -127,8 +127,8 @@ struct Formats: ParsableCommand {
     func run() {
         for f in InventoryFormat.allCases {
             let modes = [f.canRead ? "read" : nil, f.canWrite ? "write" : nil].compactMap { $0 }.joined(separator: "/")
-            let ext = f.extensions.isEmpty ? "(--to/--from \(f.rawValue))" : f.extensions.joined(separator: " ")
-            print("\(f.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(modes.padding(toLength: 11, withPad: " ", startingAt: 0)) \(ext.padding(toLength: 22, withPad: " ", startingAt: 0)) \(f.summary)")
+            let ext = f.extensions.isEmpty ? "--\(f.canWrite ? "to/--" : "")from \(f.rawValue)" : f.extensions.joined(separator: " ")
+            print("\(f.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(modes.padding(toLength: 11, withPad: " ", startingAt: 0)) \(ext.padding(toLength: 24, withPad: " ", startingAt: 0)) \(f.summary)")
         }
     }
 }

@@ -133,7 +133,7 @@ struct CLI {
         #expect(help.stdout.contains("Exit status:") && help.stdout.contains("74  a file could not be read or written"))
         let formats = try CLI.run(["formats"])
         #expect(formats.status == 0)
-        #expect(formats.stdout.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) } == ["dexie", "json", "jsonl"])
+        #expect(formats.stdout.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) } == ["dexie", "json", "jsonl", "csv", "sqlite", "zip", "spoolman", "octoprint"])
     }
 
     @Test func demoCreatesItsDataFolderAndConvertsTheSample() throws {

@@ -7,7 +7,7 @@ import Testing
 @Suite struct DexieWriterTests {
     func written(_ relative: String) throws -> (doc: [String: JSONValue], rows: [JSONValue], ids: [IDAssignment]) {
         let (spools, _) = try load(relative)
-        let (bytes, ids) = Conversion.encode(spools, as: .dexie)
+        let (bytes, ids) = try Conversion.encode(spools, as: .dexie)
         let doc = try #require(try JSONParser.parse(bytes).objectValue)
         let data = try #require(doc["data"]?.objectValue)
         let table = try #require(data["data"]?.arrayValue?.first?.objectValue)
@@ -29,7 +29,7 @@ import Testing
 
     @Test func headerComesBeforeData() throws {
         let (spools, _) = try load("dexie/webapp-v1-2022.dexie.json")
-        let text = String(decoding: Conversion.encode(spools, as: .dexie).bytes, as: UTF8.self)
+        let text = String(decoding: try Conversion.encode(spools, as: .dexie).bytes, as: UTF8.self)
         let tables = try #require(text.range(of: "\"tables\""))
         let rows = try #require(text.range(of: "\"rows\""))
         #expect(tables.lowerBound < rows.lowerBound)
@@ -55,7 +55,7 @@ import Testing
             Spool(normalizedFields: ["serial": .string("B"), "lastUpdated": .int(1)]),
             Spool(normalizedFields: ["serial": .string("C"), "id": .int(7), "lastUpdated": .int(1)]),
         ]
-        let (bytes, ids) = Conversion.encode(spools, as: .dexie)
+        let (bytes, ids) = try Conversion.encode(spools, as: .dexie)
         #expect(ids == [IDAssignment(serial: "B", oldID: nil, newID: 8), IDAssignment(serial: "C", oldID: 7, newID: 9)])
         let reread = try Conversion.load(bytes, path: "x.json", options: ConversionOptions(now: 0)).spools
         #expect(reread.map(\.id) == [7, 8, 9])

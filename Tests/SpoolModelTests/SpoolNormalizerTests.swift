@@ -94,6 +94,13 @@ import Testing
         #expect(Set(spools.map(\.serial)).count == spools.count)
     }
 
+    /// JavaScript compares serials by code unit: "é" and "e\u{301}" are two spools, not a duplicate.
+    @Test func serialsDifferingOnlyInUnicodeNormalisationStayDistinct() throws {
+        let (spools, outcome) = try normalize(#"[{"serial":"caf\u00e9"},{"serial":"cafe\u0301"}]"#)
+        #expect(outcome.renamed.isEmpty)
+        #expect(spools.map { Array($0.serial.utf8) } == [Array("caf\u{E9}".utf8), Array("cafe\u{301}".utf8)])
+    }
+
     @Test func identityIsDeterministic() throws {
         let json = #"[{"serial":"A"},{"serial":"A"},{"serial":""},{"serial":"A"}]"#
         let first = try normalize(json).spools.map(\.canonicalJSON)

@@ -1,0 +1,188 @@
+import SpoolModel
+
+/// filamentdb's own CSV: one column per canonical field in schema order, then `extra.NAME` for every field
+/// the schema does not know, then `$types` (typeson types of the record, when it holds JavaScript-only values).
+///
+/// Cells: an empty cell is an absent field; text as is (`""` for the empty string, and JSON string syntax for
+/// text that would otherwise read as something else); numbers in their shortest form; timestamps as ISO 8601
+/// UTC; `true`/`false`; arrays and objects as JSON. Text cells get the spreadsheet formula guard on export
+/// (a leading `'`), removed again on import.
+public enum SpoolCSV {
+    public static let extraPrefix = "extra."
+    public static let typesColumn = "$types"
+
+    /// Whether a header row is ours: it has a `serial` column.
+    static func isOurs(_ header: [String]) -> Bool { header.contains("serial") }
+
+    // MARK: writing
+
+    public static func write(_ spools: [Spool]) -> [UInt8] {
+        // Columns by the exact spelling of each key: two spools may spell "é" differently.
+        var unknownKeys = Set<ExactString>()
+        var anyTyped = false
+        for s in spools {
+            for k in s.fields.keys where SpoolSchema.byName[k] == nil { unknownKeys.insert(ExactString(k)) }
+            if !anyTyped, s.jsonObject.containsTyped { anyTyped = true }
+        }
+        let extras = unknownKeys.sorted()
+        let extraColumn = Dictionary(uniqueKeysWithValues: extras.enumerated().map { ($1, $0) })
+        let delimiter = UInt8(ascii: ",")
+        var out: [UInt8] = []
+        out.reserveCapacity(spools.count * 500 + 1024)
+        var header = SpoolSchema.fields.map(\.name) + extras.map { extraPrefix + $0.string }
+        if anyTyped { header.append(typesColumn) }
+        for (n, h) in header.enumerated() {
+            if n > 0 { out.append(delimiter) }
+            CSVText.appendCell(h, delimiter: delimiter, to: &out)
+        }
+        out.append(contentsOf: [0x0D, 0x0A])
+        var extraCells = [String](repeating: "", count: extras.count)
+        for spool in spools {
+            var first = true
+            func put(_ cell: String) {
+                if !first { out.append(delimiter) }
+                first = false
+                CSVText.appendCell(cell, delimiter: delimiter, to: &out)
+            }
+            for spec in SpoolSchema.fields { put(spool[spec.name].map { knownCell($0, kind: spec.kind) } ?? "") }
+            for i in extraCells.indices { extraCells[i] = "" }
+            for (k, v) in spool.fields where SpoolSchema.byName[k] == nil {
+                extraCells[extraColumn[ExactString(k)]!] = unknownCell(v)
+            }
+            for cell in extraCells { put(cell) }
+            if anyTyped { put(Typeson.typesObject(of: spool.jsonObject)?.jsonText ?? "") }
+            out.append(contentsOf: [0x0D, 0x0A])
+        }
+        return out
+    }
+
+    /// ISO 8601 between the years 1 and 9999, else the integer.
+    static func timestampCell(_ ms: Int64) -> String {
+        (-62_135_596_800_000..<253_402_300_800_000).contains(ms) ? Timestamps.formatISO8601(ms) : String(ms)
+    }
+
+    static func knownCell(_ v: JSONValue, kind: FieldKind) -> String {
+        switch (kind, v) {
+        case (.string, .string(let s)), (.isoDate, .string(let s)): return CSVText.guardFormula(textCell(s))
+        case (.timestamp, .int(let ms)): return timestampCell(ms)
+        case (.boolean, .bool(let b)): return b ? "true" : "false"
+        default: return v.jsonText
+        }
+    }
+
+    /// Text as itself, unless that would read back as something else: the empty string and text that is
+    /// JSON string syntax are written as JSON strings.
+    static func textCell(_ s: String) -> String {
+        if s.isEmpty || (s.utf8.first == UInt8(ascii: "\"") && (try? JSONParser.parse(s))?.stringValue != nil) {
+            return JSONValue.string(s).jsonText
+        }
+        return s
+    }
+
+    /// An unknown field: text as itself when it cannot be mistaken for JSON, everything else as JSON.
+    static func unknownCell(_ v: JSONValue) -> String {
+        if case .string(let s) = v {
+            let plain = !s.isEmpty && (try? JSONParser.parse(s)) == nil
+            return CSVText.guardFormula(plain ? s : v.jsonText)
+        }
+        return v.jsonText
+    }
+
+    // MARK: reading
+
+    enum Column {
+        case known(FieldSpec)
+        case unknown(String)
+        case types
+    }
+
+    static func read(rows: [CSVRow], delimiter: UInt8, file: String) throws(ConversionError) -> InventoryInput {
+        guard let header = rows.first else { throw .notAnInventory(file: file, reason: "the CSV file has no header row") }
+        var columns: [Column] = []
+        var seen = Set<ExactString>()
+        for (n, name) in header.cells.enumerated() {
+            guard seen.insert(ExactString(name)).inserted else {
+                throw .notAnInventory(file: file, reason: "line \(header.line): column \(n + 1) \"\(name)\" appears twice in the header")
+            }
+            if let spec = SpoolSchema.byName[name] {
+                columns.append(.known(spec))
+            } else if name.hasPrefix(extraPrefix) {
+                columns.append(.unknown(String(name.dropFirst(extraPrefix.count))))
+            } else if name == typesColumn {
+                columns.append(.types)
+            } else {
+                throw .notAnInventory(file: file, reason: "line \(header.line): unknown column \"\(name)\" in a filamentdb CSV: the columns are the canonical fields, \(extraPrefix)NAME for other fields, and \(typesColumn) (rename it to \(extraPrefix)\(name) to keep it)")
+            }
+        }
+        let decimalComma = delimiter == UInt8(ascii: ";")
+        var records: [RawRecord] = []
+        records.reserveCapacity(rows.count - 1)
+        var lines: [Int] = []
+        for (n, row) in rows.dropFirst().enumerated() {
+            lines.append(row.line)
+            guard row.cells.count == columns.count else {
+                records.append(RawRecord(object: .null, row: n + 1, problem: FieldProblem(
+                    field: "(row)", message: "has \(row.cells.count) cell\(row.cells.count == 1 ? "" : "s"), the header has \(columns.count)")))
+                continue
+            }
+            var object: [String: JSONValue] = [:]
+            object.reserveCapacity(columns.count)
+            for (cell, column) in zip(row.cells, columns) where !cell.isEmpty {
+                switch column {
+                case .known(let spec): object[spec.name] = knownValue(cell, kind: spec.kind, decimalComma: decimalComma)
+                case .unknown(let key): object[key] = unknownValue(cell, decimalComma: decimalComma)
+                case .types: object["$types"] = (try? JSONParser.parse(cell)) ?? .string(cell)
+                }
+            }
+            records.append(RawRecord(object: .object(object), row: n + 1))
+        }
+        let dialect = delimiter == UInt8(ascii: ",") ? "" : " (\(delimiter == 0x09 ? "tab" : "';'")-separated\(decimalComma ? ", decimal commas read" : ""))"
+        return InventoryInput(records: records, locate: { $0 >= 1 && $0 <= lines.count ? lines[$0 - 1] : nil },
+                              notes: ["filamentdb CSV, \(columns.count) columns\(dialect)"])
+    }
+
+    /// A cell of a known column as the value the normaliser checks; what does not parse stays text, so the
+    /// normaliser's message names the field and the expected kind.
+    static func knownValue(_ raw: String, kind: FieldKind, decimalComma: Bool) -> JSONValue {
+        let cell = CSVText.unguardFormula(raw)
+        switch kind {
+        case .string, .isoDate:
+            if cell.utf8.first == UInt8(ascii: "\""), let s = (try? JSONParser.parse(cell))?.stringValue { return .string(s) }
+            return .string(cell)
+        case .integer, .number:
+            return number(cell, decimalComma: decimalComma) ?? .string(cell)
+        case .timestamp:
+            if let ms = Int64(cell) { return .int(ms) }
+            if let ms = Timestamps.parseISO8601(cell) { return .int(ms) }
+            return .string(cell)
+        case .boolean:
+            switch cell.lowercased() {
+            case "true", "1", "yes": return .bool(true)
+            case "false", "0", "no": return .bool(false)
+            default: return .string(cell)
+            }
+        case .stringArray, .tagHistory:
+            return (try? JSONParser.parse(cell)) ?? .string(cell)
+        }
+    }
+
+    static func unknownValue(_ raw: String, decimalComma: Bool) -> JSONValue {
+        let cell = CSVText.unguardFormula(raw)
+        if let v = try? JSONParser.parse(cell) { return v }
+        if decimalComma, let n = number(cell, decimalComma: true) { return n }
+        return .string(cell)
+    }
+
+    /// A JSON number, or with `decimalComma` also `1,75`.
+    static func number(_ cell: String, decimalComma: Bool) -> JSONValue? {
+        var text = cell
+        if decimalComma, text.utf8.contains(UInt8(ascii: ",")), !text.utf8.contains(UInt8(ascii: ".")) {
+            text = String(text.map { $0 == "," ? "." : $0 })
+        }
+        guard let v = try? JSONParser.parse(text) else { return nil }
+        switch v {
+        case .int, .double: return v
+        default: return nil
+        }
+    }
+}

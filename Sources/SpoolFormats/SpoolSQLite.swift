@@ -1,0 +1,250 @@
+import Foundation
+import GRDB
+import SpoolModel
+
+/// SQLite files: filamentdb's own schema (read and write) and Spoolman's `spoolman.db` (read).
+///
+/// Ours, readable by the `sqlite3` shell and any script:
+/// - `spools`: one row per spool, `serial` the primary key, a typed column per canonical field (text `TEXT`,
+///   timestamps `INTEGER` epoch ms, `deleted` 0/1, numbers `ANY` so integers and doubles stay what they are,
+///   `tags` and `nfcTagHistory` as JSON text), and `extra`: a JSON object of every other field (with a `$types`
+///   member when a field holds a JavaScript-only value). An index on `lastUpdated`.
+/// - `metadata`: `format` = `filamentdb`, `schema_version`, `tool_version`.
+/// Tables are `STRICT` (SQLite 3.37+), so no value is silently converted.
+public enum SpoolSQLite {
+    public static let schemaVersion = 1
+    static let magic = Array("SQLite format 3\u{0}".utf8)
+
+    static func isSQLite(_ bytes: [UInt8]) -> Bool { bytes.starts(with: magic) }
+
+    static func sqlType(_ kind: FieldKind) -> String {
+        switch kind {
+        case .string, .isoDate, .stringArray, .tagHistory: return "TEXT"
+        case .integer, .timestamp, .boolean: return "INTEGER"
+        case .number: return "ANY"
+        }
+    }
+
+    static func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+
+    static var createStatements: [String] {
+        let columns = SpoolSchema.fields.map { spec -> String in
+            var col = "\(quoted(spec.name)) \(sqlType(spec.kind))"
+            if spec.name == "serial" { col += " NOT NULL PRIMARY KEY" }
+            if spec.name == "lastUpdated" { col += " NOT NULL" }
+            return col
+        } + ["\"extra\" TEXT"]
+        return [
+            "CREATE TABLE metadata (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL) STRICT",
+            "CREATE TABLE spools (\n  " + columns.joined(separator: ",\n  ") + "\n) STRICT",
+            "CREATE INDEX spools_lastUpdated ON spools (lastUpdated)",
+        ]
+    }
+
+    // MARK: writing
+
+    /// Writes `spools` as a new database at `path`, through a temporary file renamed into place.
+    public static func write(_ spools: [Spool], to path: String) throws(ConversionError) {
+        let temp = FileIO.temporaryPath(for: path)
+        do {
+            let queue = try DatabaseQueue(path: temp)
+            try queue.writeWithoutTransaction { db in
+                // A fresh temporary file: no journal needed, the rename makes it appear whole.
+                try db.execute(sql: "PRAGMA journal_mode = OFF")
+                try db.execute(sql: "PRAGMA synchronous = OFF")
+                try db.inTransaction {
+                    for sql in createStatements { try db.execute(sql: sql) }
+                    try db.execute(sql: "INSERT INTO metadata (key, value) VALUES ('format', 'filamentdb'), ('schema_version', ?), ('tool_version', ?)",
+                                   arguments: [String(schemaVersion), FilamentDBVersion.string])
+                    let names = SpoolSchema.fields.map(\.name) + ["extra"]
+                    let placeholders = SpoolSchema.fields.map { isText($0.kind) ? "CAST(? AS TEXT)" : "?" } + ["?"]
+                    let statement = try db.makeStatement(sql: "INSERT INTO spools (\(names.map(quoted).joined(separator: ", "))) VALUES (\(placeholders.joined(separator: ", ")))")
+                    for spool in spools {
+                        try statement.execute(arguments: StatementArguments(row(spool)))
+                    }
+                    return .commit
+                }
+            }
+            try queue.close()
+        } catch {
+            try? FileManager.default.removeItem(atPath: temp)
+            throw .io(path: path, reason: "cannot write the SQLite database: \(error)")
+        }
+        try FileIO.commitTemporary(temp, to: path)
+    }
+
+    /// Whether a column holds text (read back through `CAST(… AS BLOB)`, see ``row(_:)``).
+    static func isText(_ kind: FieldKind) -> Bool { sqlType(kind) == "TEXT" }
+
+    /// One row of `spools`. SQLite's C API (and GRDB's binding of `String`) ends text at a NUL character, so
+    /// text holding one is bound as its UTF-8 bytes and cast to TEXT by the statement; reading casts text
+    /// columns back to BLOB. Either way every byte arrives.
+    static func row(_ spool: Spool) -> [DatabaseValue] {
+        func text(_ s: String) -> DatabaseValue {
+            s.utf8.contains(0) ? Data(s.utf8).databaseValue : s.databaseValue
+        }
+        var values: [DatabaseValue] = SpoolSchema.fields.map { spec in
+            guard let v = spool[spec.name] else { return .null }
+            switch (spec.kind, v) {
+            case (_, .string(let s)): return text(s)
+            case (_, .int(let i)): return i.databaseValue
+            case (_, .double(let d)): return d.databaseValue
+            case (.boolean, .bool(let b)): return (b ? 1 : 0).databaseValue
+            default: return v.jsonText.databaseValue
+            }
+        }
+        var extra = spool.unknownFields
+        if let types = Typeson.typesObject(of: spool.jsonObject) { extra["$types"] = types }
+        values.append(extra.isEmpty ? .null : JSONValue.object(extra).jsonText.databaseValue)
+        return values
+    }
+
+    // MARK: reading
+
+    static func read(_ bytes: [UInt8], path: String, isFile: Bool, file: String) throws(ConversionError) -> InventoryInput {
+        guard isSQLite(bytes) else {
+            throw .notAnInventory(file: file, reason: "not a SQLite database (its first bytes are not \"SQLite format 3\")")
+        }
+        var openPath = path
+        var temp: String?
+        if !isFile {
+            let t = FileIO.temporaryPath(for: NSTemporaryDirectory() + "/input.sqlite")
+            try FileIO.writeAtomically(bytes, to: t)
+            openPath = t
+            temp = t
+        }
+        defer { if let temp { try? FileManager.default.removeItem(atPath: temp) } }
+        do {
+            var config = Configuration()
+            config.readonly = true
+            let queue = try DatabaseQueue(path: openPath, configuration: config)
+            defer { try? queue.close() }
+            let kind = try queue.read { db -> String in
+                if try db.tableExists("metadata"), try db.tableExists("spools") { return "ours" }
+                if try db.tableExists("spool"), try db.tableExists("filament") { return "spoolman" }
+                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                return "unknown:" + tables.joined(separator: ", ")
+            }
+            switch kind {
+            case "ours": return try readOurs(queue, file: file)
+            case "spoolman": return try readSpoolman(queue)
+            default:
+                let tables = kind.dropFirst("unknown:".count)
+                throw ConversionError.notAnInventory(file: file, reason: "a SQLite database with a schema filamentdb does not know (tables: \(tables.isEmpty ? "none" : tables)); it reads its own (metadata, spools) and Spoolman's (vendor, filament, spool)")
+            }
+        } catch let e as ConversionError {
+            throw e
+        } catch {
+            throw .notAnInventory(file: file, reason: "cannot read the SQLite database: \(error)")
+        }
+    }
+
+    static func readOurs(_ queue: DatabaseQueue, file: String) throws -> InventoryInput {
+        let meta = try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT key, value FROM metadata").reduce(into: [String: String]()) { $0[$1["key"]] = $1["value"] }
+        }
+        guard meta["format"] == "filamentdb" else {
+            throw ConversionError.notAnInventory(file: file, reason: "table metadata: format is \(meta["format"].map { "\"\($0)\"" } ?? "missing"), not \"filamentdb\"")
+        }
+        guard meta["schema_version"] == String(schemaVersion) else {
+            throw ConversionError.unsupported(file: file, reason: "table metadata: schema_version \(meta["schema_version"] ?? "missing") is not one this filamentdb reads (\(schemaVersion)); written by filamentdb \(meta["tool_version"] ?? "?")")
+        }
+        let records = try queue.read { db -> [RawRecord] in
+            var out: [RawRecord] = []
+            let columns = try db.columns(in: "spools").map { column -> String in
+                let textual = SpoolSchema.byName[column.name].map { isText($0.kind) } ?? (column.type.uppercased() == "TEXT")
+                return textual ? "CAST(\(quoted(column.name)) AS BLOB) AS \(quoted(column.name))" : quoted(column.name)
+            }
+            let cursor = try Row.fetchCursor(db, sql: "SELECT \(columns.joined(separator: ", ")) FROM spools ORDER BY rowid")
+            while let row = try cursor.next() {
+                var object: [String: JSONValue] = [:]
+                for (column, dbValue) in row {
+                    let v: JSONValue
+                    if case .blob(let data) = dbValue.storage {
+                        v = .string(String(decoding: data, as: UTF8.self))
+                    } else if let plain = jsonValue(dbValue) {
+                        v = plain
+                    } else {
+                        continue
+                    }
+                    if column == "extra" {
+                        if case .string(let text) = v, case .object(let extra)? = try? JSONParser.parse(text) {
+                            for (k, x) in extra { object[k] = x }
+                        } else {
+                            object["extra"] = v
+                        }
+                        continue
+                    }
+                    switch SpoolSchema.byName[column]?.kind {
+                    case .boolean?: if case .int(let n) = v, n == 0 || n == 1 { object[column] = .bool(n == 1) } else { object[column] = v }
+                    case .stringArray?, .tagHistory?:
+                        if case .string(let text) = v, let parsed = try? JSONParser.parse(text) { object[column] = parsed } else { object[column] = v }
+                    default: object[column] = v
+                    }
+                }
+                out.append(RawRecord(object: .object(object), row: out.count + 1))
+            }
+            return out
+        }
+        return InventoryInput(records: records, notes: ["filamentdb SQLite database, schema version \(schemaVersion), written by filamentdb \(meta["tool_version"] ?? "?")"])
+    }
+
+    static func jsonValue(_ v: DatabaseValue) -> JSONValue? {
+        switch v.storage {
+        case .null: return nil
+        case .int64(let i): return .int(i)
+        case .double(let d): return d.isFinite ? JSONValue.number(d) : nil
+        case .string(let s): return .string(s)
+        case .blob(let data): return .string(data.base64EncodedString())
+        }
+    }
+
+    /// Spoolman's tables joined into the flat rows of its export, then mapped like the export.
+    static func readSpoolman(_ queue: DatabaseQueue) throws -> InventoryInput {
+        let flats = try queue.read { db -> [[String: JSONValue]] in
+            func table(_ name: String) throws -> [Int64: [String: JSONValue]] {
+                guard try db.tableExists(name) else { return [:] }
+                var out: [Int64: [String: JSONValue]] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM \(quoted(name))") {
+                    var o: [String: JSONValue] = [:]
+                    for (column, value) in row { if let v = jsonValue(value) { o[column] = v } }
+                    if case .int(let id)? = o["id"] { out[id] = o }
+                }
+                return out
+            }
+            func fields(_ name: String, owner: String) throws -> [Int64: [String: JSONValue]] {
+                guard try db.tableExists(name) else { return [:] }
+                var out: [Int64: [String: JSONValue]] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT \(quoted(owner)), key, value FROM \(quoted(name))") {
+                    guard let id: Int64 = row[0], let key: String = row[1] else { continue }
+                    out[id, default: [:]][key] = (row[2] as String?).map { .string($0) } ?? .null
+                }
+                return out
+            }
+            let vendors = try table("vendor"), filaments = try table("filament")
+            let vendorExtra = try fields("vendor_field", owner: "vendor_id")
+            let filamentExtra = try fields("filament_field", owner: "filament_id")
+            let spoolExtra = try fields("spool_field", owner: "spool_id")
+            var rows: [[String: JSONValue]] = []
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM spool ORDER BY id") {
+                var flat: [String: JSONValue] = [:]
+                for (column, value) in row { if let v = jsonValue(value) { flat[column] = v } }
+                if case .int(let a)? = flat["archived"] { flat["archived"] = .bool(a != 0) }
+                guard case .int(let id)? = flat["id"] else { continue }
+                for (k, v) in spoolExtra[id] ?? [:] { flat["extra." + k] = v }
+                if case .int(let fid)? = flat["filament_id"], let filament = filaments[fid] {
+                    for (k, v) in filament { flat["filament." + k] = v }
+                    for (k, v) in filamentExtra[fid] ?? [:] { flat["filament.extra." + k] = v }
+                    if case .int(let vid)? = filament["vendor_id"], let vendor = vendors[vid] {
+                        for (k, v) in vendor { flat["filament.vendor." + k] = v }
+                        for (k, v) in vendorExtra[vid] ?? [:] { flat["filament.vendor.extra." + k] = v }
+                    }
+                }
+                rows.append(flat)
+            }
+            return rows
+        }
+        let records = flats.enumerated().map { Spoolman.map($1, row: $0 + 1) }
+        return InventoryInput(records: records, notes: Spoolman.notes(records, source: "Spoolman database"))
+    }
+}
