@@ -29,9 +29,16 @@ enum CSVText {
         return UInt8(ascii: ",")
     }
 
+    /// Every record of the file (for tests and small inputs).
     static func parse(_ bytes: [UInt8], delimiter: UInt8, file: String) throws(ConversionError) -> [CSVRow] {
-        try bytes.withUnsafeBufferPointer { (p) throws(ConversionError) -> [CSVRow] in
-            var rows: [CSVRow] = []
+        var rows: [CSVRow] = []
+        try forEachRow(bytes, delimiter: delimiter, file: file) { rows.append($0) }
+        return rows
+    }
+
+    /// Hands each record to `body` as it is read.
+    static func forEachRow(_ bytes: [UInt8], delimiter: UInt8, file: String, _ body: (CSVRow) throws(ConversionError) -> Void) throws(ConversionError) {
+        try bytes.withUnsafeBufferPointer { (p) throws(ConversionError) in
             var i = p.count >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF ? 3 : 0
             var line = 1
             var cells: [String] = []
@@ -42,8 +49,8 @@ enum CSVText {
                 throw .syntax(file: file, JSONSyntaxError(offset: 0, line: cellLine, column: cells.count + 1,
                                                           message: "invalid UTF-8 in cell \(cells.count + 1) of the record on line \(rowLine)"))
             }
-            func endRow() {
-                if !(cells.count == 1 && cells[0].isEmpty) { rows.append(CSVRow(cells: cells, line: rowLine)) }
+            func endRow() throws(ConversionError) {
+                if !(cells.count == 1 && cells[0].isEmpty) { try body(CSVRow(cells: cells, line: rowLine)) }
                 cells.removeAll(keepingCapacity: true)
             }
             while i < p.count {
@@ -94,10 +101,9 @@ enum CSVText {
                 }
                 if p[i] == 0x0D { i += 1; if i < p.count, p[i] == 0x0A { i += 1 } } else { i += 1 }
                 line += 1
-                endRow()
+                try endRow()
             }
-            if !cells.isEmpty { endRow() }
-            return rows
+            if !cells.isEmpty { try endRow() }
         }
     }
 

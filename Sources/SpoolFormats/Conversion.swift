@@ -112,16 +112,26 @@ public enum Conversion {
     public static func load(
         _ bytes: [UInt8], path: String, options: ConversionOptions, isFile: Bool = false, progress: ProgressSink? = nil
     ) throws(ConversionError) -> (spools: [Spool], report: ConversionReport) {
+        let (inventory, report) = try loadStored(bytes, path: path, options: options, isFile: isFile, progress: progress)
+        return (inventory.spools.map { $0.spool() }, report)
+    }
+
+    /// ``load(_:path:options:isFile:progress:)`` keeping the spools as their canonical bytes: records are
+    /// read, checked and stored one at a time, so memory stays near the input's size.
+    public static func loadStored(
+        _ bytes: [UInt8], path: String, options: ConversionOptions, isFile: Bool = false, progress: ProgressSink? = nil
+    ) throws(ConversionError) -> (inventory: StoredInventory, report: ConversionReport) {
         guard let format = options.from ?? InventoryFormat.detect(path: path, bytes: bytes) else {
             if JSONParser.shape(of: bytes) == .empty { throw .notAnInventory(file: path, reason: "the file is empty") }
             // Not JSON at all: let the parser say where.
             _ = try parseDocument(bytes, file: path)
             throw .notAnInventory(file: path, reason: "not a Dexie export nor an array of spools")
         }
-        progress?.update(phase: "parsing", done: 0, total: bytes.count)
+        progress?.update(phase: "reading", done: 0, total: bytes.count)
         let input = try read(bytes, path: path, format: format, options: options, isFile: isFile)
-        progress?.update(phase: "checking", done: 0, total: input.records.count)
-        let (spools, outcome) = SpoolNormalizer(now: options.now).normalize(input.records, locate: input.locate)
+        let session = SpoolNormalizer.Session(normalizer: SpoolNormalizer(now: options.now), locate: input.locate)
+        try input.forEachRecord { session.add($0) }
+        let (inventory, outcome) = session.finishInventory()
         if !outcome.rejected.isEmpty && !options.skipInvalid {
             throw .invalidRecords(file: path, outcome.rejected)
         }
@@ -134,7 +144,7 @@ public enum Conversion {
         report.rejected = outcome.rejected
         report.warnings = outcome.warnings
         report.notes = input.notes
-        return (spools.sorted { utf8Ordered($0.serial, $1.serial) }, report)
+        return (inventory, report)
     }
 
     static func read(_ bytes: [UInt8], path: String, format: InventoryFormat, options: ConversionOptions, isFile: Bool) throws(ConversionError) -> InventoryInput {
@@ -147,13 +157,9 @@ public enum Conversion {
         case .zip: return try SpoolZIP.read(bytes, file: path)
         case .spoolman:
             if SpoolSQLite.isSQLite(bytes) { return try SpoolSQLite.read(bytes, path: path, isFile: isFile, file: path) }
-            if JSONParser.shape(of: bytes) == .array {
-                guard case .array(let rows) = try parseDocument(bytes, file: path) else { break }
-                return Spoolman.readJSON(rows: rows, file: path, locate: ArrayRowLocator(bytes: bytes, arrayPath: []).line(ofRow:))
-            }
+            if JSONParser.shape(of: bytes) == .array { return try SpoolJSON.readArray(bytes, file: path, spoolman: true) }
             return try readCSV(bytes, file: path, forced: .spoolman)
         }
-        throw .notAnInventory(file: path, reason: "not a Spoolman export")
     }
 
     /// A CSV, by its header: ours (`serial`), Spoolman's (`filament.*`, `used_weight`) or OctoPrint-SpoolManager's (`Spool Name`).
@@ -163,45 +169,61 @@ public enum Conversion {
             return try OctoPrintSpoolManager.read(bytes, file: file)
         }
         let delimiter = CSVText.detectDelimiter(bytes)
-        let rows = try CSVText.parse(bytes, delimiter: delimiter, file: file)
-        guard let header = rows.first?.cells else { throw .notAnInventory(file: file, reason: "the file is empty") }
-        if forced == .spoolman || Spoolman.isSpoolmanHeader(header) {
-            return Spoolman.readCSV(rows: rows, file: file)
+        if forced == .spoolman { return Spoolman.readCSV(bytes, delimiter: delimiter, file: file) }
+        guard let header = try SpoolCSV.headerCells(bytes, delimiter: delimiter, file: file) else {
+            throw .notAnInventory(file: file, reason: "the file is empty")
         }
+        if Spoolman.isSpoolmanHeader(header) { return Spoolman.readCSV(bytes, delimiter: delimiter, file: file) }
         if OctoPrintSpoolManager.isHeader(header) { return try OctoPrintSpoolManager.read(bytes, file: file) }
-        if SpoolCSV.isOurs(header) { return try SpoolCSV.read(rows: rows, delimiter: delimiter, file: file) }
+        if SpoolCSV.isOurs(header) { return SpoolCSV.read(bytes, delimiter: delimiter, file: file) }
         throw .notAnInventory(file: file, reason: "line 1: a CSV header filamentdb does not recognise: it needs a \"serial\" column (filamentdb), Spoolman's columns (filament.material, used_weight, …) or OctoPrint-SpoolManager's (\"Spool Name\", …)")
     }
 
-    /// The bytes of `spools` (sorted by serial) in `format`, and the ids the Dexie writer had to assign.
+    /// The bytes of `spools` (sorted by serial here) in `format`, and the ids the Dexie writer had to assign.
     public static func encode(_ spools: [Spool], as format: InventoryFormat) throws(ConversionError) -> (bytes: [UInt8], idsAssigned: [IDAssignment]) {
+        let inventory = StoredInventory(spools)
+        if format == .sqlite {
+            let path = FileIO.temporaryPath(for: FileManager.default.temporaryDirectory.appendingPathComponent("out.sqlite").path)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            _ = try write(inventory, as: format, to: path)
+            return (try FileIO.read(path), [])
+        }
+        let sink = ByteSink()
+        let assigned = try write(inventory, as: format, to: sink)
+        return (sink.buffer, assigned)
+    }
+
+    /// Writes `inventory` in `format` to `output` (`-` for standard output), whole or not at all.
+    public static func write(_ inventory: StoredInventory, as format: InventoryFormat, to output: String) throws(ConversionError) -> [IDAssignment] {
+        if format == .sqlite && output != "-" {
+            try SpoolSQLite.write(inventory.spools, to: output)
+            return []
+        }
+        let sink = try ByteSink(file: output)
+        let assigned = try write(inventory, as: format, to: sink)
+        try sink.commit()
+        return assigned
+    }
+
+    static func write(_ inventory: StoredInventory, as format: InventoryFormat, to sink: ByteSink) throws(ConversionError) -> [IDAssignment] {
         switch format {
         case .dexie:
-            let (withIDs, assigned) = DexieExport.assignIDs(spools)
-            return (DexieExport.write(withIDs), assigned.map { IDAssignment(serial: $0.serial, oldID: $0.old, newID: $0.new) })
-        case .json: return (SpoolJSON.writeArray(spools), [])
-        case .jsonl: return (SpoolJSON.writeLines(spools), [])
-        case .csv: return (SpoolCSV.write(spools), [])
-        case .zip: return (try SpoolZIP.write(spools), [])
+            let (withIDs, assigned) = DexieExport.assignIDs(inventory.spools)
+            try DexieExport.write(withIDs, to: sink)
+            return assigned
+        case .json: try SpoolJSON.writeArray(inventory.spools, to: sink)
+        case .jsonl: try SpoolJSON.writeLines(inventory.spools, to: sink)
+        case .csv: try SpoolCSV.write(inventory, to: sink)
+        case .zip: try SpoolZIP.write(inventory.spools, to: sink)
         case .sqlite:
             let path = FileIO.temporaryPath(for: FileManager.default.temporaryDirectory.appendingPathComponent("out.sqlite").path)
-            try SpoolSQLite.write(spools, to: path)
             defer { try? FileManager.default.removeItem(atPath: path) }
-            return (try FileIO.read(path), [])
+            try SpoolSQLite.write(inventory.spools, to: path)
+            try sink.append(try FileIO.read(path))
         case .spoolman, .octoprint:
             throw .usage("filamentdb reads \(format.rawValue) files but does not write them: choose another --to")
         }
-    }
-
-    /// Writes `spools` in `format` to `output` (`-` for standard output), whole or not at all.
-    public static func write(_ spools: [Spool], as format: InventoryFormat, to output: String) throws(ConversionError) -> [IDAssignment] {
-        if format == .sqlite && output != "-" {
-            try SpoolSQLite.write(spools, to: output)
-            return []
-        }
-        let (bytes, assigned) = try encode(spools, as: format)
-        try FileIO.writeAtomically(bytes, to: output)
-        return assigned
+        return []
     }
 
     /// The output format for `output`: the option, else the extension.
@@ -223,12 +245,13 @@ public enum Conversion {
         if !format.canWrite {
             throw .usage("filamentdb reads \(format.rawValue) files but does not write them: choose another --to")
         }
-        let bytes = try FileIO.read(input)
-        var (spools, report) = try load(bytes, path: input, options: options, isFile: input != "-", progress: progress)
-        progress?.update(phase: "writing", done: 0, total: spools.count)
-        let assigned = try write(spools, as: format, to: output)
+        var bytes = try FileIO.read(input)
+        var (inventory, report) = try loadStored(bytes, path: input, options: options, isFile: input != "-", progress: progress)
+        bytes = []  // the input is no longer needed while the output is written
+        progress?.update(phase: "writing", done: 0, total: inventory.spools.count)
+        let assigned = try write(inventory, as: format, to: output)
         progress?.finish()
-        spools.removeAll()
+        inventory.spools = []
         report.output = output
         report.outputFormat = format.rawValue
         report.written = report.live + report.tombstones
@@ -239,7 +262,7 @@ public enum Conversion {
     /// Reads and checks `input` without writing anything.
     public static func validate(input: String, options: ConversionOptions, progress: ProgressSink? = nil) throws(ConversionError) -> ConversionReport {
         let bytes = try FileIO.read(input)
-        let report = try load(bytes, path: input, options: options, isFile: input != "-", progress: progress).report
+        let report = try loadStored(bytes, path: input, options: options, isFile: input != "-", progress: progress).report
         progress?.finish()
         return report
     }

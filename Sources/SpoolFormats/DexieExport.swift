@@ -11,7 +11,8 @@ public enum DexieExport {
     public static let databaseName = "FilamentDB"
 
     public static func read(_ bytes: [UInt8], file: String, table wanted: String?) throws(ConversionError) -> InventoryInput {
-        let doc = try parseDocument(bytes, file: file)
+        // The header is parsed; the rows are left in place and read one at a time.
+        let doc = try parseDocument(bytes, file: file, deferring: "rows")
         guard case .object(let top) = doc else {
             throw .notAnInventory(file: file, reason: "not a Dexie export nor an array of spools: the top level is \(doc.kindDescription)")
         }
@@ -51,7 +52,7 @@ public enum DexieExport {
               case .object(let entry) = tableData[index] else {
             throw .tableNotFound(file: file, table: table, available: tableNames)
         }
-        guard case .array(let rows)? = entry["rows"] else {
+        guard let rowsValue = entry["rows"], let rowsRange = JSONParser.deferredRange(rowsValue) else {
             throw .notAnInventory(file: file, reason: "table \"\(table)\": field \"rows\" is missing or not an array")
         }
         let schema = declared[table]?["schema"]?.stringValue
@@ -61,21 +62,21 @@ public enum DexieExport {
         default: inbound = !(schema.map(primaryKeyIsOutbound) ?? false)
         }
 
-        var notes: [String] = []
         var header = "Dexie export of database \(data["databaseName"]?.jsonText ?? "(unnamed)")"
         if let v = data["databaseVersion"]?.numberValue { header += ", version \(v.formatted)" }
-        notes.append(header + ", table \"\(table)\" (\(inbound ? "inbound" : "outbound")) of \(tableNames.count)")
-        if let count = declared[table]?["rowCount"]?.numberValue, Int(count) != rows.count {
-            notes.append("the header's rowCount says \(count.formatted) rows, the table holds \(rows.count) (rowCount is unreliable; the rows were read)")
+        header += ", table \"\(table)\" (\(inbound ? "inbound" : "outbound")) of \(tableNames.count)"
+        let declaredCount = declared[table]?["rowCount"]?.numberValue
+        let offsets = RowOffsets(bytes: bytes)
+        return InventoryInput(notes: [header], locate: offsets.line(ofRow:)) { input, body throws(ConversionError) in
+            var count = 0
+            try streamArray(bytes, range: rowsRange, file: file, offsets: offsets) { row, value in
+                count = row
+                body(inbound ? RawRecord(object: value, row: row) : outboundRecord(value, row: row))
+            }
+            if let declaredCount, Int(declaredCount) != count {
+                input.notes.append("the header's rowCount says \(declaredCount.formatted) rows, the table holds \(count) (rowCount is unreliable; the rows were read)")
+            }
         }
-
-        var records: [RawRecord] = []
-        records.reserveCapacity(rows.count)
-        for (n, row) in rows.enumerated() {
-            records.append(inbound ? RawRecord(object: row, row: n + 1) : outboundRecord(row, row: n + 1))
-        }
-        let locator = ArrayRowLocator(bytes: bytes, arrayPath: [.key("data"), .key("data"), .index(index), .key("rows")])
-        return InventoryInput(records: records, locate: locator.line(ofRow:), notes: notes)
     }
 
     /// `""`, `null` or an empty first index spec: keys live outside the values.
@@ -119,46 +120,49 @@ public enum DexieExport {
 
     /// The ids a Dexie export gives `spools`: a unique integer `id` is kept; a spool without one, or whose
     /// id an earlier spool (in serial order) already has, gets the next id above the largest.
-    public static func assignIDs(_ spools: [Spool]) -> (spools: [Spool], assigned: [(serial: String, old: Int64?, new: Int64)]) {
+    public static func assignIDs(_ spools: [StoredSpool]) -> (spools: [StoredSpool], assigned: [IDAssignment]) {
         var used = Set<Int64>()
         var maxID: Int64 = 0
         for s in spools { if let id = s.id { maxID = max(maxID, id) } }
-        var out: [Spool] = []
+        var out: [StoredSpool] = []
         out.reserveCapacity(spools.count)
-        var assigned: [(String, Int64?, Int64)] = []
+        var assigned: [IDAssignment] = []
         for s in spools {
             if let id = s.id, used.insert(id).inserted {
                 out.append(s)
                 continue
             }
             maxID += 1
-            var copy = s
+            var copy = s.spool()
             copy["id"] = .int(maxID)
             used.insert(maxID)
-            assigned.append((s.serial, s.id, maxID))
-            out.append(copy)
+            assigned.append(IDAssignment(serial: s.serial, oldID: s.id, newID: maxID))
+            out.append(StoredSpool(copy))
         }
         return (out, assigned)
     }
 
-    /// The export of `spools` (already in canonical order, with unique ids; see ``assignIDs(_:)``), rows in
-    /// key order, header before data, timestamps as plain numbers, typeson `$types` only where needed.
-    public static func write(_ spools: [Spool]) -> [UInt8] {
+    /// The export of `spools` (with unique ids; see ``assignIDs(_:)``), rows in key order, header before
+    /// data, timestamps as plain numbers, typeson `$types` only where needed.
+    static func write(_ spools: [StoredSpool], to sink: ByteSink) throws(ConversionError) {
         let rows = spools.sorted { ($0.id ?? 0) < ($1.id ?? 0) }
-        var w = JSONWriter(reservingCapacity: rows.count * 420 + 512)
+        var w = JSONWriter()
         w.append("{\"formatName\":\"dexie\",\"formatVersion\":1,\"data\":{\"databaseName\":")
         w.writeString(databaseName)
         w.appendRaw(",\"databaseVersion\":\(SpoolSchema.dexieVersion),\"tables\":[{\"name\":\"spools\",\"schema\":")
         w.writeString(SpoolSchema.dexieStoreSchema)
         w.appendRaw(",\"rowCount\":\(rows.count)}],\"data\":[{\"tableName\":\"spools\",\"inbound\":true,\"rows\":[")
+        try sink.append(w.bytes)
         for (n, spool) in rows.enumerated() {
-            w.append(n == 0 ? "\n" : ",\n")
-            spool.writeCompact(into: &w)
+            try sink.append(n == 0 ? newline : commaNewline)
+            try sink.append(spool.json)
         }
-        w.append("\n]}]}}\n")
-        return w.bytes
+        try sink.append(Array("\n]}]}}\n".utf8))
     }
 }
+
+let newline: [UInt8] = [0x0A]
+let commaNewline: [UInt8] = [0x2C, 0x0A]
 
 extension Double {
     /// `3` for 3.0, `2.5` for 2.5.

@@ -1,50 +1,72 @@
 import SpoolModel
 
-/// The records a reader found, before they are checked.
-public struct InventoryInput {
-    public var records: [RawRecord]
-    /// The line a row starts on; computed on demand, only for rows a report names.
-    public var locate: (Int) -> Int?
-    /// Facts about the input worth a line in the report (table, versions, unreliable counts).
+/// A reader's records, produced one at a time so a large input is never held as a whole tree.
+public final class InventoryInput {
+    /// Facts about the input worth a line in the report (table, versions, unreliable counts). A producer
+    /// may add to them while it runs.
     public var notes: [String]
+    /// The line a row starts on; computed on demand, only for rows a report names.
+    public let locate: (Int) -> Int?
+    let produce: (InventoryInput, (RawRecord) -> Void) throws(ConversionError) -> Void
 
-    public init(records: [RawRecord], locate: @escaping (Int) -> Int? = { _ in nil }, notes: [String] = []) {
-        self.records = records
-        self.locate = locate
+    init(notes: [String] = [], locate: @escaping (Int) -> Int? = { _ in nil },
+         produce: @escaping (InventoryInput, (RawRecord) -> Void) throws(ConversionError) -> Void) {
         self.notes = notes
+        self.locate = locate
+        self.produce = produce
+    }
+
+    /// Hands every record to `body`, in input order.
+    public func forEachRecord(_ body: (RawRecord) -> Void) throws(ConversionError) {
+        try produce(self, body)
+    }
+
+    /// An input whose records are already at hand.
+    convenience init(records: [RawRecord], locate: @escaping (Int) -> Int? = { _ in nil }, notes: [String] = []) {
+        self.init(notes: notes, locate: locate) { _, body in records.forEach(body) }
     }
 }
 
-/// Finds the line of the n-th element of an array inside a JSON document by scanning the bytes once,
-/// the first time it is asked.
-final class ArrayRowLocator {
+/// Remembers where each row starts and turns that into a line number, the first time one is asked for.
+final class RowOffsets {
     private let bytes: [UInt8]
-    private let path: [JSONPathComponent]
-    private var offsets: [Int]?
+    private var offsets: [Int] = []
     private var lines: LineIndex?
 
-    init(bytes: [UInt8], arrayPath: [JSONPathComponent]) {
-        self.bytes = bytes
-        self.path = arrayPath
-    }
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    func record(_ offset: Int) { offsets.append(offset) }
 
     func line(ofRow row: Int) -> Int? {
-        if offsets == nil {
-            offsets = JSONParser.elementOffsets(ofArrayAt: path, in: bytes) ?? []
-            lines = LineIndex(bytes)
-        }
-        guard let offsets, let lines, row >= 1, row <= offsets.count else { return nil }
-        return lines.lineColumn(of: offsets[row - 1]).line
+        guard row >= 1, row <= offsets.count else { return nil }
+        if lines == nil { lines = LineIndex(bytes) }
+        return lines!.lineColumn(of: offsets[row - 1]).line
     }
 }
 
 /// Parses a whole document, turning syntax errors into conversion errors that name the file.
-func parseDocument(_ bytes: [UInt8], file: String) throws(ConversionError) -> JSONValue {
+func parseDocument(_ bytes: [UInt8], file: String, deferring key: String? = nil) throws(ConversionError) -> JSONValue {
     if JSONParser.shape(of: bytes) == .empty {
         throw .notAnInventory(file: file, reason: "the file is empty")
     }
     do {
+        if let key { return try JSONParser.parse(bytes, deferringArraysUnder: key) }
         return try JSONParser.parse(bytes)
+    } catch {
+        throw .syntax(file: file, error)
+    }
+}
+
+/// Streams the elements of the array in `range` of `bytes` to `body` (1-based row, value), recording row
+/// offsets for line numbers.
+func streamArray(_ bytes: [UInt8], range: Range<Int>, file: String, offsets: RowOffsets, _ body: (Int, JSONValue) -> Void) throws(ConversionError) {
+    var row = 0
+    do {
+        try JSONParser.forEachElement(in: range, of: bytes) { value, offset in
+            row += 1
+            offsets.record(offset)
+            body(row, value)
+        }
     } catch {
         throw .syntax(file: file, error)
     }

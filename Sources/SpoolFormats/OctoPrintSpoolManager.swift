@@ -56,46 +56,41 @@ public enum OctoPrintSpoolManager {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         guard let headerLine = lines.first else { throw .notAnInventory(file: file, reason: "the CSV file has no header row") }
         let header = cells(ofLine: headerLine, expected: 0).map { $0.trimmingCharacters(in: .whitespaces) }
-        var records: [RawRecord] = []
-        var lineOfRow: [Int] = []
-        for (n, line) in lines.enumerated().dropFirst() where !line.allSatisfy({ $0 == "\r" || $0 == " " }) {
-            let row = records.count + 1
-            lineOfRow.append(n + 1)
-            let values = cells(ofLine: line, expected: header.count)
-            guard values.count == header.count else {
-                records.append(RawRecord(object: .null, row: row, problem: FieldProblem(
-                    field: "(row)", message: "has \(values.count) cells, the header has \(header.count)")))
-                continue
-            }
-            var flat: [String: JSONValue] = [:]
-            var problem: FieldProblem?
-            for (label, raw) in zip(header, values) {
-                let cell = raw.trimmingCharacters(in: .whitespaces)
-                if cell.isEmpty || cell == "-" { continue }
-                if numericColumns.contains(label) {
-                    guard let n = Double(cell), n.isFinite else {
-                        problem = FieldProblem(field: label, message: "expected a number, found \"\(cell)\"")
-                        break
-                    }
-                    flat[label] = JSONValue.number(n)
-                } else if label.contains("[dd.mm.yyyy") {
-                    guard let ms = parseDate(cell) else {
-                        problem = FieldProblem(field: label, message: "expected a date dd.mm.yyyy hh:mm, found \"\(cell)\"")
-                        break
-                    }
-                    flat[label] = .int(ms)
-                } else {
-                    flat[label] = .string(cell)
-                }
-            }
-            if let problem {
-                records.append(RawRecord(object: .null, row: row, problem: problem))
-            } else {
-                records.append(RawRecord(object: .object(map(flat)), row: row, revived: true))
+        let lineOfRow = LineNumbers()
+        let notes = ["OctoPrint-SpoolManager CSV export; columns without a canonical home kept as \(prefix)<label>"]
+        return InventoryInput(notes: notes, locate: { lineOfRow.line(ofRow: $0) }) { _, body in
+            for (n, line) in lines.enumerated().dropFirst() where !line.allSatisfy({ $0 == "\r" || $0 == " " }) {
+                lineOfRow.rows.append(n + 1)
+                body(record(line, header: header, row: lineOfRow.rows.count))
             }
         }
-        return InventoryInput(records: records, locate: { $0 >= 1 && $0 <= lineOfRow.count ? lineOfRow[$0 - 1] : nil },
-                              notes: ["OctoPrint-SpoolManager CSV export; columns without a canonical home kept as \(prefix)<label>"])
+    }
+
+    static func record(_ line: Substring, header: [String], row: Int) -> RawRecord {
+        let values = cells(ofLine: line, expected: header.count)
+        guard values.count == header.count else {
+            return RawRecord(object: .null, row: row, problem: FieldProblem(
+                field: "(row)", message: "has \(values.count) cells, the header has \(header.count)"))
+        }
+        var flat: [String: JSONValue] = [:]
+        for (label, raw) in zip(header, values) {
+            let cell = raw.trimmingCharacters(in: .whitespaces)
+            if cell.isEmpty || cell == "-" { continue }
+            if numericColumns.contains(label) {
+                guard let n = Double(cell), n.isFinite else {
+                    return RawRecord(object: .null, row: row, problem: FieldProblem(field: label, message: "expected a number, found \"\(cell)\""))
+                }
+                flat[label] = JSONValue.number(n)
+            } else if label.contains("[dd.mm.yyyy") {
+                guard let ms = parseDate(cell) else {
+                    return RawRecord(object: .null, row: row, problem: FieldProblem(field: label, message: "expected a date dd.mm.yyyy hh:mm, found \"\(cell)\""))
+                }
+                flat[label] = .int(ms)
+            } else {
+                flat[label] = .string(cell)
+            }
+        }
+        return RawRecord(object: .object(map(flat)), row: row, revived: true)
     }
 
     /// `dd.mm.yyyy hh:mm` or `dd.mm.yyyy`, read as UTC.

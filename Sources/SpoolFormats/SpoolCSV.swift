@@ -14,46 +14,53 @@ public enum SpoolCSV {
     /// Whether a header row is ours: it has a `serial` column.
     static func isOurs(_ header: [String]) -> Bool { header.contains("serial") }
 
+    /// The header row alone.
+    static func headerCells(_ bytes: [UInt8], delimiter: UInt8, file: String) throws(ConversionError) -> [String]? {
+        var cells: [String]?
+        // Read records only until the first one.
+        let end = bytes.firstIndex(of: 0x0A).map { $0 + 1 } ?? bytes.count
+        var head = Array(bytes[..<end])
+        // A header cell with a quoted newline is not ours anyway; read a little more to be safe.
+        if head.count < bytes.count, head.count(where: { $0 == UInt8(ascii: "\"") }) % 2 == 1 { head = Array(bytes.prefix(65_536)) }
+        try? CSVText.forEachRow(head, delimiter: delimiter, file: file) { row in
+            if cells == nil { cells = row.cells }
+        }
+        return cells
+    }
+
     // MARK: writing
 
-    public static func write(_ spools: [Spool]) -> [UInt8] {
+    static func write(_ inventory: StoredInventory, to sink: ByteSink) throws(ConversionError) {
         // Columns by the exact spelling of each key: two spools may spell "é" differently.
-        var unknownKeys = Set<ExactString>()
-        var anyTyped = false
-        for s in spools {
-            for k in s.fields.keys where SpoolSchema.byName[k] == nil { unknownKeys.insert(ExactString(k)) }
-            if !anyTyped, s.jsonObject.containsTyped { anyTyped = true }
-        }
-        let extras = unknownKeys.sorted()
+        let extras = inventory.unknownKeys
         let extraColumn = Dictionary(uniqueKeysWithValues: extras.enumerated().map { ($1, $0) })
         let delimiter = UInt8(ascii: ",")
-        var out: [UInt8] = []
-        out.reserveCapacity(spools.count * 500 + 1024)
         var header = SpoolSchema.fields.map(\.name) + extras.map { extraPrefix + $0.string }
-        if anyTyped { header.append(typesColumn) }
+        if inventory.anyTyped { header.append(typesColumn) }
         for (n, h) in header.enumerated() {
-            if n > 0 { out.append(delimiter) }
-            CSVText.appendCell(h, delimiter: delimiter, to: &out)
+            if n > 0 { sink.buffer.append(delimiter) }
+            CSVText.appendCell(h, delimiter: delimiter, to: &sink.buffer)
         }
-        out.append(contentsOf: [0x0D, 0x0A])
+        sink.buffer.append(contentsOf: [0x0D, 0x0A])
         var extraCells = [String](repeating: "", count: extras.count)
-        for spool in spools {
+        for stored in inventory.spools {
+            let spool = stored.spool()
             var first = true
             func put(_ cell: String) {
-                if !first { out.append(delimiter) }
+                if !first { sink.buffer.append(delimiter) }
                 first = false
-                CSVText.appendCell(cell, delimiter: delimiter, to: &out)
+                CSVText.appendCell(cell, delimiter: delimiter, to: &sink.buffer)
             }
             for spec in SpoolSchema.fields { put(spool[spec.name].map { knownCell($0, kind: spec.kind) } ?? "") }
             for i in extraCells.indices { extraCells[i] = "" }
             for (k, v) in spool.fields where SpoolSchema.byName[k] == nil {
-                extraCells[extraColumn[ExactString(k)]!] = unknownCell(v)
+                if let column = extraColumn[ExactString(k)] { extraCells[column] = unknownCell(v) }
             }
             for cell in extraCells { put(cell) }
-            if anyTyped { put(Typeson.typesObject(of: spool.jsonObject)?.jsonText ?? "") }
-            out.append(contentsOf: [0x0D, 0x0A])
+            if inventory.anyTyped { put(Typeson.typesObject(of: spool.jsonObject)?.jsonText ?? "") }
+            sink.buffer.append(contentsOf: [0x0D, 0x0A])
+            try sink.flushIfFull()
         }
-        return out
     }
 
     /// ISO 8601 between the years 1 and 9999, else the integer.
@@ -96,13 +103,44 @@ public enum SpoolCSV {
         case types
     }
 
-    static func read(rows: [CSVRow], delimiter: UInt8, file: String) throws(ConversionError) -> InventoryInput {
-        guard let header = rows.first else { throw .notAnInventory(file: file, reason: "the CSV file has no header row") }
+    static func read(_ bytes: [UInt8], delimiter: UInt8, file: String) -> InventoryInput {
+        let decimalComma = delimiter == UInt8(ascii: ";")
+        let lines = LineNumbers()
+        let dialect = delimiter == UInt8(ascii: ",") ? "" : " (\(delimiter == 0x09 ? "tab" : "';'")-separated\(decimalComma ? ", decimal commas read" : ""))"
+        return InventoryInput(locate: { lines.line(ofRow: $0) }) { input, body throws(ConversionError) in
+            var columns: [Column]? = nil
+            try CSVText.forEachRow(bytes, delimiter: delimiter, file: file) { (row) throws(ConversionError) in
+                guard let columns else {
+                    columns = try header(row, file: file)
+                    input.notes = ["filamentdb CSV, \(row.cells.count) columns\(dialect)"]
+                    return
+                }
+                let n = lines.rows.count + 1
+                lines.rows.append(row.line)
+                guard row.cells.count == columns.count else {
+                    return body(RawRecord(object: .null, row: n, problem: FieldProblem(
+                        field: "(row)", message: "has \(row.cells.count) cell\(row.cells.count == 1 ? "" : "s"), the header has \(columns.count)")))
+                }
+                var object: [String: JSONValue] = [:]
+                object.reserveCapacity(columns.count)
+                for (cell, column) in zip(row.cells, columns) where !cell.isEmpty {
+                    switch column {
+                    case .known(let spec): object[spec.name] = knownValue(cell, kind: spec.kind, decimalComma: decimalComma)
+                    case .unknown(let key): object[key] = unknownValue(cell, decimalComma: decimalComma)
+                    case .types: object["$types"] = (try? JSONParser.parse(cell)) ?? .string(cell)
+                    }
+                }
+                body(RawRecord(object: .object(object), row: n))
+            }
+        }
+    }
+
+    static func header(_ row: CSVRow, file: String) throws(ConversionError) -> [Column] {
         var columns: [Column] = []
         var seen = Set<ExactString>()
-        for (n, name) in header.cells.enumerated() {
+        for (n, name) in row.cells.enumerated() {
             guard seen.insert(ExactString(name)).inserted else {
-                throw .notAnInventory(file: file, reason: "line \(header.line): column \(n + 1) \"\(name)\" appears twice in the header")
+                throw .notAnInventory(file: file, reason: "line \(row.line): column \(n + 1) \"\(name)\" appears twice in the header")
             }
             if let spec = SpoolSchema.byName[name] {
                 columns.append(.known(spec))
@@ -111,34 +149,10 @@ public enum SpoolCSV {
             } else if name == typesColumn {
                 columns.append(.types)
             } else {
-                throw .notAnInventory(file: file, reason: "line \(header.line): unknown column \"\(name)\" in a filamentdb CSV: the columns are the canonical fields, \(extraPrefix)NAME for other fields, and \(typesColumn) (rename it to \(extraPrefix)\(name) to keep it)")
+                throw .notAnInventory(file: file, reason: "line \(row.line): unknown column \"\(name)\" in a filamentdb CSV: the columns are the canonical fields, \(extraPrefix)NAME for other fields, and \(typesColumn) (rename it to \(extraPrefix)\(name) to keep it)")
             }
         }
-        let decimalComma = delimiter == UInt8(ascii: ";")
-        var records: [RawRecord] = []
-        records.reserveCapacity(rows.count - 1)
-        var lines: [Int] = []
-        for (n, row) in rows.dropFirst().enumerated() {
-            lines.append(row.line)
-            guard row.cells.count == columns.count else {
-                records.append(RawRecord(object: .null, row: n + 1, problem: FieldProblem(
-                    field: "(row)", message: "has \(row.cells.count) cell\(row.cells.count == 1 ? "" : "s"), the header has \(columns.count)")))
-                continue
-            }
-            var object: [String: JSONValue] = [:]
-            object.reserveCapacity(columns.count)
-            for (cell, column) in zip(row.cells, columns) where !cell.isEmpty {
-                switch column {
-                case .known(let spec): object[spec.name] = knownValue(cell, kind: spec.kind, decimalComma: decimalComma)
-                case .unknown(let key): object[key] = unknownValue(cell, decimalComma: decimalComma)
-                case .types: object["$types"] = (try? JSONParser.parse(cell)) ?? .string(cell)
-                }
-            }
-            records.append(RawRecord(object: .object(object), row: n + 1))
-        }
-        let dialect = delimiter == UInt8(ascii: ",") ? "" : " (\(delimiter == 0x09 ? "tab" : "';'")-separated\(decimalComma ? ", decimal commas read" : ""))"
-        return InventoryInput(records: records, locate: { $0 >= 1 && $0 <= lines.count ? lines[$0 - 1] : nil },
-                              notes: ["filamentdb CSV, \(columns.count) columns\(dialect)"])
+        return columns
     }
 
     /// A cell of a known column as the value the normaliser checks; what does not parse stays text, so the

@@ -3,77 +3,102 @@ import SpoolModel
 /// Plain JSON arrays of spools and JSON Lines, both ways. Each spool is its canonical compact document,
 /// with a `$types` member when it holds JavaScript-only values, so nothing is lost on the way back.
 public enum SpoolJSON {
-    /// Reads `[spool, …]`, or a single spool object (one canonical spool document).
-    public static func readArray(_ bytes: [UInt8], file: String) throws(ConversionError) -> InventoryInput {
-        let doc = try parseDocument(bytes, file: file)
-        switch doc {
-        case .array(let elements):
-            let locator = ArrayRowLocator(bytes: bytes, arrayPath: [])
-            if let first = elements.first?.objectValue, first["serial"] == nil, Spoolman.isSpoolmanHeader(first.keys) {
-                return Spoolman.readJSON(rows: elements, file: file, locate: locator.line(ofRow:))
+    /// Reads `[spool, …]` (one element at a time), or a single spool object (one canonical spool document).
+    /// An array of Spoolman export rows is read as Spoolman's.
+    public static func readArray(_ bytes: [UInt8], file: String, spoolman forced: Bool = false) throws(ConversionError) -> InventoryInput {
+        switch JSONParser.shape(of: bytes) {
+        case .array:
+            let start = bytes.firstIndex(of: UInt8(ascii: "["))!
+            let offsets = RowOffsets(bytes: bytes)
+            return InventoryInput(locate: offsets.line(ofRow:)) { input, body throws(ConversionError) in
+                var spoolman = forced, archived = 0
+                try streamArray(bytes, range: start..<bytes.count, file: file, offsets: offsets) { row, value in
+                    if row == 1, let first = value.objectValue, first["serial"] == nil, Spoolman.isSpoolmanHeader(first.keys) {
+                        spoolman = true
+                    }
+                    guard spoolman else { return body(RawRecord(object: value, row: row)) }
+                    let record = Spoolman.record(value, row: row)
+                    if record.isArchivedSpoolmanSpool { archived += 1 }
+                    body(record)
+                }
+                if spoolman { input.notes = Spoolman.notes(archived: archived, source: "Spoolman JSON export") }
+                // Nothing but whitespace may follow the array.
+                _ = try parseDocumentTail(bytes, file: file)
             }
-            let records = elements.enumerated().map { RawRecord(object: $1, row: $0 + 1) }
-            return InventoryInput(records: records, locate: locator.line(ofRow:))
-        case .object(let o) where o["serial"] != nil:
-            return InventoryInput(records: [RawRecord(object: doc, row: 1)], locate: { _ in 1 })
-        case .object(let o) where o["formatName"] != nil:
-            throw .notAnInventory(file: file, reason: "this is a \(o["formatName"]!.stringValue.map { "\"\($0)\"" } ?? "") export, not a plain array of spools (use --from dexie)")
         default:
-            throw .notAnInventory(file: file, reason: "not a Dexie export nor an array of spools: the top level is \(doc.kindDescription)")
+            let doc = try parseDocument(bytes, file: file)
+            switch doc {
+            case .object(let o) where o["serial"] != nil:
+                return InventoryInput(records: [RawRecord(object: doc, row: 1)], locate: { _ in 1 })
+            case .object(let o) where o["formatName"] != nil:
+                throw .notAnInventory(file: file, reason: "this is a \(o["formatName"]!.stringValue.map { "\"\($0)\"" } ?? "") export, not a plain array of spools (use --from dexie)")
+            default:
+                throw .notAnInventory(file: file, reason: "not a Dexie export nor an array of spools: the top level is \(doc.kindDescription)")
+            }
         }
+    }
+
+    /// Checks that the document is well formed after its top-level array (the elements were streamed).
+    static func parseDocumentTail(_ bytes: [UInt8], file: String) throws(ConversionError) -> Bool {
+        guard let end = JSONParser.endOfFirstValue(bytes) else { return false }
+        var i = end
+        while i < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[i]) { i += 1 }
+        if i < bytes.count {
+            let lc = LineIndex(bytes).lineColumn(of: i)
+            throw .syntax(file: file, JSONSyntaxError(offset: i, line: lc.line, column: lc.column, message: "unexpected text after the end of the JSON value"))
+        }
+        return true
     }
 
     /// Reads JSON Lines. With `skipInvalid`, a line that is not valid JSON becomes a rejected record instead
     /// of stopping the conversion.
     public static func readLines(_ bytes: [UInt8], file: String, skipInvalid: Bool) throws(ConversionError) -> InventoryInput {
-        var records: [RawRecord] = []
-        var lineOfRow: [Int] = []
-        var lineNumber = 0
-        var start = 0
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { start = 3 }
-        while start <= bytes.count {
-            lineNumber += 1
-            var end = start
-            while end < bytes.count, bytes[end] != 0x0A { end += 1 }
-            let line = Array(bytes[start..<end])
-            start = end + 1
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
-                if end >= bytes.count { break }
-                continue
+        let lines = LineNumbers()
+        return InventoryInput(locate: { lines.line(ofRow: $0) }) { _, body throws(ConversionError) in
+            var lineNumber = 0
+            var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+            var row = 0
+            while start < bytes.count {
+                lineNumber += 1
+                var end = start
+                while end < bytes.count, bytes[end] != 0x0A { end += 1 }
+                let line = Array(bytes[start..<end])
+                start = end + 1
+                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                row += 1
+                lines.rows.append(lineNumber)
+                switch Result(catching: { () throws(JSONSyntaxError) in try JSONParser.parse(line) }) {
+                case .success(let value):
+                    body(RawRecord(object: value, row: row))
+                case .failure(var e):
+                    e.line = lineNumber
+                    guard skipInvalid else { throw .syntax(file: file, e) }
+                    body(RawRecord(object: .null, row: row, problem: FieldProblem(field: "(line)", message: "not valid JSON: column \(e.column): \(e.message)")))
+                }
             }
-            let row = records.count + 1
-            lineOfRow.append(lineNumber)
-            do {
-                records.append(RawRecord(object: try JSONParser.parse(line), row: row))
-            } catch {
-                var e = error
-                e.line = lineNumber
-                guard skipInvalid else { throw .syntax(file: file, e) }
-                records.append(RawRecord(object: .null, row: row, problem: FieldProblem(field: "(line)", message: "not valid JSON: column \(e.column): \(e.message)")))
-            }
-            if end >= bytes.count { break }
         }
-        return InventoryInput(records: records, locate: { row in row >= 1 && row <= lineOfRow.count ? lineOfRow[row - 1] : nil })
     }
 
     /// `[` newline, one compact spool per line, `]`.
-    public static func writeArray(_ spools: [Spool]) -> [UInt8] {
-        var w = JSONWriter(reservingCapacity: spools.count * 400 + 4)
-        w.append("[")
+    static func writeArray(_ spools: [StoredSpool], to sink: ByteSink) throws(ConversionError) {
+        try sink.append([UInt8(ascii: "[")])
         for (n, spool) in spools.enumerated() {
-            w.append(n == 0 ? "\n" : ",\n")
-            spool.writeCompact(into: &w)
+            try sink.append(n == 0 ? newline : commaNewline)
+            try sink.append(spool.json)
         }
-        w.append(spools.isEmpty ? "]\n" : "\n]\n")
-        return w.bytes
+        try sink.append(spools.isEmpty ? Array("]\n".utf8) : Array("\n]\n".utf8))
     }
 
-    public static func writeLines(_ spools: [Spool]) -> [UInt8] {
-        var w = JSONWriter(reservingCapacity: spools.count * 400)
+    static func writeLines(_ spools: [StoredSpool], to sink: ByteSink) throws(ConversionError) {
         for spool in spools {
-            spool.writeCompact(into: &w)
-            w.append("\n")
+            try sink.append(spool.json)
+            try sink.append(newline)
         }
-        return w.bytes
     }
+}
+
+/// The line each row of a line-oriented input is on.
+final class LineNumbers {
+    var rows: [Int] = []
+    func line(ofRow row: Int) -> Int? { row >= 1 && row <= rows.count ? rows[row - 1] : nil }
 }

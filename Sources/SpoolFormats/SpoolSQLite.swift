@@ -44,7 +44,7 @@ public enum SpoolSQLite {
     // MARK: writing
 
     /// Writes `spools` as a new database at `path`, through a temporary file renamed into place.
-    public static func write(_ spools: [Spool], to path: String) throws(ConversionError) {
+    public static func write(_ spools: [StoredSpool], to path: String) throws(ConversionError) {
         let temp = FileIO.temporaryPath(for: path)
         do {
             let queue = try DatabaseQueue(path: temp)
@@ -59,8 +59,8 @@ public enum SpoolSQLite {
                     let names = SpoolSchema.fields.map(\.name) + ["extra"]
                     let placeholders = SpoolSchema.fields.map { isText($0.kind) ? "CAST(? AS TEXT)" : "?" } + ["?"]
                     let statement = try db.makeStatement(sql: "INSERT INTO spools (\(names.map(quoted).joined(separator: ", "))) VALUES (\(placeholders.joined(separator: ", ")))")
-                    for spool in spools {
-                        try statement.execute(arguments: StatementArguments(row(spool)))
+                    for stored in spools {
+                        try statement.execute(arguments: StatementArguments(row(stored.spool())))
                     }
                     return .commit
                 }
@@ -113,12 +113,10 @@ public enum SpoolSQLite {
             openPath = t
             temp = t
         }
-        defer { if let temp { try? FileManager.default.removeItem(atPath: temp) } }
         do {
             var config = Configuration()
             config.readonly = true
             let queue = try DatabaseQueue(path: openPath, configuration: config)
-            defer { try? queue.close() }
             let kind = try queue.read { db -> String in
                 if try db.tableExists("metadata"), try db.tableExists("spools") { return "ours" }
                 if try db.tableExists("spool"), try db.tableExists("filament") { return "spoolman" }
@@ -126,20 +124,25 @@ public enum SpoolSQLite {
                 return "unknown:" + tables.joined(separator: ", ")
             }
             switch kind {
-            case "ours": return try readOurs(queue, file: file)
+            case "ours": return try readOurs(queue, file: file, keeping: temp)
             case "spoolman": return try readSpoolman(queue)
             default:
+                try? queue.close()
                 let tables = kind.dropFirst("unknown:".count)
                 throw ConversionError.notAnInventory(file: file, reason: "a SQLite database with a schema filamentdb does not know (tables: \(tables.isEmpty ? "none" : tables)); it reads its own (metadata, spools) and Spoolman's (vendor, filament, spool)")
             }
         } catch let e as ConversionError {
+            if let temp { try? FileManager.default.removeItem(atPath: temp) }
             throw e
         } catch {
+            if let temp { try? FileManager.default.removeItem(atPath: temp) }
             throw .notAnInventory(file: file, reason: "cannot read the SQLite database: \(error)")
         }
     }
 
-    static func readOurs(_ queue: DatabaseQueue, file: String) throws -> InventoryInput {
+    /// Our schema, row by row as the records are asked for. The database (and `temp`, a copy of standard
+    /// input) is closed and removed when the records have been read.
+    static func readOurs(_ queue: DatabaseQueue, file: String, keeping temp: String?) throws -> InventoryInput {
         let meta = try queue.read { db in
             try Row.fetchAll(db, sql: "SELECT key, value FROM metadata").reduce(into: [String: String]()) { $0[$1["key"]] = $1["value"] }
         }
@@ -149,44 +152,58 @@ public enum SpoolSQLite {
         guard meta["schema_version"] == String(schemaVersion) else {
             throw ConversionError.unsupported(file: file, reason: "table metadata: schema_version \(meta["schema_version"] ?? "missing") is not one this filamentdb reads (\(schemaVersion)); written by filamentdb \(meta["tool_version"] ?? "?")")
         }
-        let records = try queue.read { db -> [RawRecord] in
-            var out: [RawRecord] = []
-            let columns = try db.columns(in: "spools").map { column -> String in
-                let textual = SpoolSchema.byName[column.name].map { isText($0.kind) } ?? (column.type.uppercased() == "TEXT")
-                return textual ? "CAST(\(quoted(column.name)) AS BLOB) AS \(quoted(column.name))" : quoted(column.name)
+        let note = "filamentdb SQLite database, schema version \(schemaVersion), written by filamentdb \(meta["tool_version"] ?? "?")"
+        return InventoryInput(notes: [note]) { _, body throws(ConversionError) in
+            defer {
+                try? queue.close()
+                if let temp { try? FileManager.default.removeItem(atPath: temp) }
             }
-            let cursor = try Row.fetchCursor(db, sql: "SELECT \(columns.joined(separator: ", ")) FROM spools ORDER BY rowid")
-            while let row = try cursor.next() {
-                var object: [String: JSONValue] = [:]
-                for (column, dbValue) in row {
-                    let v: JSONValue
-                    if case .blob(let data) = dbValue.storage {
-                        v = .string(String(decoding: data, as: UTF8.self))
-                    } else if let plain = jsonValue(dbValue) {
-                        v = plain
-                    } else {
-                        continue
+            do {
+                try queue.inDatabase { db in
+                    let columns = try db.columns(in: "spools").map { column -> String in
+                        let textual = SpoolSchema.byName[column.name].map { isText($0.kind) } ?? (column.type.uppercased() == "TEXT")
+                        return textual ? "CAST(\(quoted(column.name)) AS BLOB) AS \(quoted(column.name))" : quoted(column.name)
                     }
-                    if column == "extra" {
-                        if case .string(let text) = v, case .object(let extra)? = try? JSONParser.parse(text) {
-                            for (k, x) in extra { object[k] = x }
-                        } else {
-                            object["extra"] = v
-                        }
-                        continue
-                    }
-                    switch SpoolSchema.byName[column]?.kind {
-                    case .boolean?: if case .int(let n) = v, n == 0 || n == 1 { object[column] = .bool(n == 1) } else { object[column] = v }
-                    case .stringArray?, .tagHistory?:
-                        if case .string(let text) = v, let parsed = try? JSONParser.parse(text) { object[column] = parsed } else { object[column] = v }
-                    default: object[column] = v
+                    let cursor = try Row.fetchCursor(db, sql: "SELECT \(columns.joined(separator: ", ")) FROM spools ORDER BY rowid")
+                    var n = 0
+                    while let row = try cursor.next() {
+                        n += 1
+                        body(RawRecord(object: .object(object(of: row)), row: n))
                     }
                 }
-                out.append(RawRecord(object: .object(object), row: out.count + 1))
+            } catch {
+                throw .notAnInventory(file: file, reason: "cannot read the SQLite database: \(error)")
             }
-            return out
         }
-        return InventoryInput(records: records, notes: ["filamentdb SQLite database, schema version \(schemaVersion), written by filamentdb \(meta["tool_version"] ?? "?")"])
+    }
+
+    static func object(of row: Row) -> [String: JSONValue] {
+        var object: [String: JSONValue] = [:]
+        for (column, dbValue) in row {
+            let v: JSONValue
+            if case .blob(let data) = dbValue.storage {
+                v = .string(String(decoding: data, as: UTF8.self))
+            } else if let plain = jsonValue(dbValue) {
+                v = plain
+            } else {
+                continue
+            }
+            if column == "extra" {
+                if case .string(let text) = v, case .object(let extra)? = try? JSONParser.parse(text) {
+                    for (k, x) in extra { object[k] = x }
+                } else {
+                    object["extra"] = v
+                }
+                continue
+            }
+            switch SpoolSchema.byName[column]?.kind {
+            case .boolean?: if case .int(let n) = v, n == 0 || n == 1 { object[column] = .bool(n == 1) } else { object[column] = v }
+            case .stringArray?, .tagHistory?:
+                if case .string(let text) = v, let parsed = try? JSONParser.parse(text) { object[column] = parsed } else { object[column] = v }
+            default: object[column] = v
+            }
+        }
+        return object
     }
 
     static func jsonValue(_ v: DatabaseValue) -> JSONValue? {
@@ -201,6 +218,7 @@ public enum SpoolSQLite {
 
     /// Spoolman's tables joined into the flat rows of its export, then mapped like the export.
     static func readSpoolman(_ queue: DatabaseQueue) throws -> InventoryInput {
+        defer { try? queue.close() }
         let flats = try queue.read { db -> [[String: JSONValue]] in
             func table(_ name: String) throws -> [Int64: [String: JSONValue]] {
                 guard try db.tableExists(name) else { return [:] }
@@ -245,6 +263,6 @@ public enum SpoolSQLite {
             return rows
         }
         let records = flats.enumerated().map { Spoolman.map($1, row: $0 + 1) }
-        return InventoryInput(records: records, notes: Spoolman.notes(records, source: "Spoolman database"))
+        return InventoryInput(records: records, notes: Spoolman.notes(archived: records.count(where: \.isArchivedSpoolmanSpool), source: "Spoolman database"))
     }
 }

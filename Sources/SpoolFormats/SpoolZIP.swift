@@ -26,24 +26,28 @@ public enum SpoolZIP {
     /// The entry names for `spools`, in order, distinct even on a case-insensitive file system.
     public static func entryNames(_ spools: [Spool]) -> [String] {
         var taken = Set<String>()
-        return spools.map { spool in
-            let parts = ["type", "brand", "color"].map { stripped(spool[$0]?.stringValue) } + [stripped(spool.serial)]
-            var stem = parts.joined(separator: "-")
-            if parts.allSatisfy(\.isEmpty) { stem = "spool" }
-            var name = stem + ".json"
-            var n = 2
-            while !taken.insert(name.lowercased()).inserted {
-                name = "\(stem)-\(n).json"
-                n += 1
-            }
-            return name
-        }
+        return spools.map { entryName(for: $0, taken: &taken) }
     }
 
-    public static func write(_ spools: [Spool]) throws(ConversionError) -> [UInt8] {
+    static func entryName(for spool: Spool, taken: inout Set<String>) -> String {
+        let parts = ["type", "brand", "color"].map { stripped(spool[$0]?.stringValue) } + [stripped(spool.serial)]
+        let stem = parts.allSatisfy(\.isEmpty) ? "spool" : parts.joined(separator: "-")
+        var name = stem + ".json"
+        var n = 2
+        while !taken.insert(name.lowercased()).inserted {
+            name = "\(stem)-\(n).json"
+            n += 1
+        }
+        return name
+    }
+
+    static func write(_ spools: [StoredSpool], to sink: ByteSink) throws(ConversionError) {
         do {
             let archive = try Archive(data: Data(), accessMode: .create)
-            for (spool, name) in zip(spools, entryNames(spools)) {
+            var taken = Set<String>()
+            for stored in spools {
+                let spool = stored.spool()
+                let name = entryName(for: spool, taken: &taken)
                 let content = Data(spool.canonicalJSON)
                 // The spool's own time, so the same inventory always gives the same archive.
                 let date = Date(timeIntervalSince1970: Double(max(spool.lastUpdated ?? 0, 315_532_800_000)) / 1000)
@@ -52,7 +56,9 @@ public enum SpoolZIP {
                     content.subdata(in: Int(position)..<Int(position) + size)
                 }
             }
-            return [UInt8](archive.data ?? Data())
+            try sink.append([UInt8](archive.data ?? Data()))
+        } catch let e as ConversionError {
+            throw e
         } catch {
             throw .io(path: "(zip)", reason: "cannot build the ZIP archive: \(error)")
         }
@@ -74,10 +80,16 @@ public enum SpoolZIP {
         } catch {
             throw .notAnInventory(file: file, reason: "not a readable ZIP archive: \(error)")
         }
-        var records: [RawRecord] = []
+        let entries = archive.sorted { $0.path < $1.path }
+        return InventoryInput { input, body throws(ConversionError) in
+            try readEntries(archive, entries, file: file, input: input, body)
+        }
+    }
+
+    static func readEntries(_ archive: Archive, _ entries: [Entry], file: String, input: InventoryInput, _ body: (RawRecord) -> Void) throws(ConversionError) {
+        var rows = 0
         var skipped: [String] = []
         var total = 0
-        let entries = archive.sorted { $0.path < $1.path }
         for entry in entries {
             let path = entry.path
             guard isSafe(path) else {
@@ -108,18 +120,18 @@ public enum SpoolZIP {
             } catch {
                 throw .notAnInventory(file: file, reason: "entry \"\(path)\": cannot be extracted: \(error)")
             }
-            let row = records.count + 1
+            rows += 1
             do {
-                records.append(RawRecord(object: try JSONParser.parse([UInt8](content)), row: row, entry: path))
+                body(RawRecord(object: try JSONParser.parse([UInt8](content)), row: rows, entry: path))
             } catch {
-                records.append(RawRecord(object: .null, row: row, entry: path, problem: FieldProblem(
+                body(RawRecord(object: .null, row: rows, entry: path, problem: FieldProblem(
                     field: "(file)", message: "not valid JSON: line \(error.line), column \(error.column): \(error.message)")))
             }
         }
-        var notes = ["ZIP of \(records.count) spool file\(records.count == 1 ? "" : "s")"]
+        var notes = ["ZIP of \(rows) spool file\(rows == 1 ? "" : "s")"]
         if !skipped.isEmpty {
             notes.append("skipped \(skipped.count) \(skipped.count == 1 ? "entry that is" : "entries that are") not .json: \(skipped.prefix(5).joined(separator: ", "))\(skipped.count > 5 ? ", …" : "")")
         }
-        return InventoryInput(records: records, notes: notes)
+        input.notes = notes
     }
 }

@@ -55,37 +55,38 @@ public enum Spoolman {
         return .string(cell)
     }
 
-    static func readCSV(rows: [CSVRow], file: String) -> InventoryInput {
-        let header = rows[0].cells
-        var lines: [Int] = []
-        var records: [RawRecord] = []
-        for (n, row) in rows.dropFirst().enumerated() {
-            lines.append(row.line)
-            guard row.cells.count == header.count else {
-                records.append(RawRecord(object: .null, row: n + 1, problem: FieldProblem(
-                    field: "(row)", message: "has \(row.cells.count) cells, the header has \(header.count)")))
-                continue
+    static func readCSV(_ bytes: [UInt8], delimiter: UInt8, file: String) -> InventoryInput {
+        let lines = LineNumbers()
+        return InventoryInput(locate: { lines.line(ofRow: $0) }) { input, body throws(ConversionError) in
+            var header: [String] = []
+            var archived = 0
+            try CSVText.forEachRow(bytes, delimiter: delimiter, file: file) { (row) throws(ConversionError) in
+                if header.isEmpty { header = row.cells; return }
+                let n = lines.rows.count + 1
+                lines.rows.append(row.line)
+                guard row.cells.count == header.count else {
+                    return body(RawRecord(object: .null, row: n, problem: FieldProblem(
+                        field: "(row)", message: "has \(row.cells.count) cells, the header has \(header.count)")))
+                }
+                var flat: [String: JSONValue] = [:]
+                for (k, cell) in zip(header, row.cells) { flat[k] = value(ofCell: cell, column: k) }
+                let record = map(flat, row: n)
+                if record.isArchivedSpoolmanSpool { archived += 1 }
+                body(record)
             }
-            var flat: [String: JSONValue] = [:]
-            for (k, cell) in zip(header, row.cells) { flat[k] = value(ofCell: cell, column: k) }
-            records.append(map(flat, row: n + 1))
+            input.notes = notes(archived: archived, source: "Spoolman CSV export")
         }
-        return InventoryInput(records: records, locate: { $0 >= 1 && $0 <= lines.count ? lines[$0 - 1] : nil },
-                              notes: notes(records, source: "Spoolman CSV export"))
     }
 
-    static func readJSON(rows: [JSONValue], file: String, locate: @escaping (Int) -> Int?) -> InventoryInput {
-        let records = rows.enumerated().map { n, row -> RawRecord in
-            guard case .object(let flat) = row else {
-                return RawRecord(object: row, row: n + 1, problem: FieldProblem(field: "(row)", message: "expected a spool object, found \(row.kindDescription)"))
-            }
-            return map(flat, row: n + 1)
+    /// One row of Spoolman's JSON export.
+    static func record(_ row: JSONValue, row n: Int) -> RawRecord {
+        guard case .object(let flat) = row else {
+            return RawRecord(object: row, row: n, problem: FieldProblem(field: "(row)", message: "expected a spool object, found \(row.kindDescription)"))
         }
-        return InventoryInput(records: records, locate: locate, notes: notes(records, source: "Spoolman JSON export"))
+        return map(flat, row: n)
     }
 
-    static func notes(_ records: [RawRecord], source: String) -> [String] {
-        let archived = records.count { $0.object.objectValue?[prefix + "archived"] == .bool(true) }
+    static func notes(archived: Int, source: String) -> [String] {
         var out = ["\(source): serials are spoolman-<id>; fields without a canonical home kept as \(prefix)*"]
         if archived > 0 { out.append("\(archived) archived spool\(archived == 1 ? "" : "s") kept, marked \(prefix)archived") }
         return out
@@ -163,4 +164,8 @@ public enum Spoolman {
         guard digits.count == 6 || digits.count == 8, digits.allSatisfy(\.isHexDigit) else { return nil }
         return ("#" + digits.prefix(6).uppercased(), digits.count == 8)
     }
+}
+
+extension RawRecord {
+    var isArchivedSpoolmanSpool: Bool { object.objectValue?[Spoolman.prefix + "archived"] == .bool(true) }
 }

@@ -81,6 +81,8 @@ public struct LineIndex: Sendable {
 struct Scanner {
     let p: UnsafeBufferPointer<UInt8>
     var i = 0
+    /// Arrays under a key with these bytes are skipped and replaced by their byte range.
+    var deferredKey: [UInt8]? = nil
 
     init(_ p: UnsafeBufferPointer<UInt8>) { self.p = p }
 
@@ -158,7 +160,13 @@ struct Scanner {
             i += 1
             skipWhitespace()
             keys.append(key)
-            values.append(try parseValue(depth: depth))
+            if let deferredKey, i < p.count, p[i] == UInt8(ascii: "["), key.utf8.elementsEqual(deferredKey) {
+                let start = i
+                guard skipValue(depth: depth) else { throw error("unexpected end of input inside an array: the file is truncated") }
+                values.append(.typed("$range", .array([.int(Int64(start)), .int(Int64(i))])))
+            } else {
+                values.append(try parseValue(depth: depth))
+            }
             skipWhitespace()
             guard i < p.count else { throw error("unexpected end of input inside an object: the file is truncated") }
             if p[i] == UInt8(ascii: ",") { i += 1; continue }
@@ -488,6 +496,67 @@ extension JSONParser {
             s.skipWhitespace()
             if s.i < buf.count, buf[s.i] == UInt8(ascii: "{") { return .sequence }
             return first == UInt8(ascii: "[") ? .array : .object
+        }
+    }
+}
+
+extension JSONParser {
+    /// Parses a document but leaves every array under a key named `deferredKey` unparsed: its place holds
+    /// `.typed("$range", [start, end])`, the byte range of the array, to be read element by element with
+    /// ``forEachElement(in:of:_:)``. A Dexie export's header is small; its `rows` are not.
+    public static func parse(_ bytes: [UInt8], deferringArraysUnder deferredKey: String) throws(JSONSyntaxError) -> JSONValue {
+        try bytes.withUnsafeBufferPointer { (buf) throws(JSONSyntaxError) -> JSONValue in
+            var s = Scanner(buf)
+            s.deferredKey = Array(deferredKey.utf8)
+            s.skipBOM()
+            s.skipWhitespace()
+            let v = try s.parseValue(depth: 0)
+            s.skipWhitespace()
+            if s.i < buf.count { throw s.error("unexpected \(s.describeByte()) after the end of the JSON value") }
+            return v
+        }
+    }
+
+    /// The byte range a deferred array placeholder stands for.
+    public static func deferredRange(_ v: JSONValue) -> Range<Int>? {
+        guard case .typed("$range", .array(let r)) = v, r.count == 2, case .int(let a) = r[0], case .int(let b) = r[1] else { return nil }
+        return Int(a)..<Int(b)
+    }
+
+    /// Parses the elements of the array occupying `range` of `bytes` one at a time, handing each to `body`
+    /// with the byte offset it starts at, so a large array is never held whole.
+    public static func forEachElement(
+        in range: Range<Int>, of bytes: [UInt8], _ body: (JSONValue, Int) -> Void
+    ) throws(JSONSyntaxError) {
+        try bytes.withUnsafeBufferPointer { (buf) throws(JSONSyntaxError) in
+            var s = Scanner(buf)
+            s.i = range.lowerBound
+            guard s.i < buf.count, buf[s.i] == UInt8(ascii: "[") else { throw s.error("expected an array") }
+            s.i += 1
+            s.skipWhitespace()
+            if s.i < buf.count, buf[s.i] == UInt8(ascii: "]") { return }
+            while true {
+                s.skipWhitespace()
+                let start = s.i
+                body(try s.parseValue(depth: 1), start)
+                s.skipWhitespace()
+                guard s.i < buf.count else { throw s.error("unexpected end of input inside an array: the file is truncated") }
+                if buf[s.i] == UInt8(ascii: ",") { s.i += 1; continue }
+                if buf[s.i] == UInt8(ascii: "]") { return }
+                throw s.error("expected ',' or ']' in an array, found \(s.describeByte())")
+            }
+        }
+    }
+}
+
+extension JSONParser {
+    /// The offset just past the first top-level value, without building it; `nil` if it is not complete.
+    public static func endOfFirstValue(_ bytes: [UInt8]) -> Int? {
+        bytes.withUnsafeBufferPointer { buf -> Int? in
+            var s = Scanner(buf)
+            s.skipBOM()
+            s.skipWhitespace()
+            return s.skipValue() ? s.i : nil
         }
     }
 }

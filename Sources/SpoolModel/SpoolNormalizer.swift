@@ -45,28 +45,68 @@ public struct SpoolNormalizer: Sendable {
     }
 
     /// Checks and migrates `records`, then resolves serials. Rejected records are listed in the outcome and
-    /// left out of the spools; `locate` gives the line of a row, and is only asked for rows it reports.
-    public func normalize(_ records: consuming [RawRecord], locate: (Int) -> Int? = { _ in nil }) -> (spools: [Spool], outcome: ImportOutcome) {
-        var outcome = ImportOutcome()
-        outcome.read = records.count
-        var accepted: [(spool: Spool, row: Int, entry: String?)] = []
-        accepted.reserveCapacity(records.count)
+    /// left out of the spools (which keep the input's order); `locate` gives the line of a row, and is only
+    /// asked for rows it reports.
+    public func normalize(_ records: consuming [RawRecord], locate: @escaping (Int) -> Int? = { _ in nil }) -> (spools: [Spool], outcome: ImportOutcome) {
+        let session = Session(normalizer: self, locate: locate)
         for n in records.indices {
             // Take the record out of the array so its object is uniquely referenced and edited in place.
             let record = records[n]
             records[n].object = .null
-            let location = { RecordLocation(row: record.row, line: locate(record.row), entry: record.entry) }
-            switch normalizeRecord(record, outcome: &outcome, location: location) {
-            case .success(let spool): accepted.append((spool, record.row, record.entry))
-            case .failure(let rejection): outcome.rejected.append(rejection)
+            session.add(record)
+        }
+        let (stored, outcome) = session.finish()
+        return (stored.map { $0.spool() }, outcome)
+    }
+
+    /// Normalises records one at a time as a reader produces them, keeping each accepted spool as a
+    /// ``StoredSpool``; ``finish()`` then resolves serials.
+    public final class Session {
+        let normalizer: SpoolNormalizer
+        let locate: (Int) -> Int?
+        public private(set) var outcome = ImportOutcome()
+        var accepted: [(spool: StoredSpool, row: Int, entry: String?)] = []
+        var unknownKeys = Set<ExactString>()
+        var anyTyped = false
+
+        public init(normalizer: SpoolNormalizer, locate: @escaping (Int) -> Int? = { _ in nil }) {
+            self.normalizer = normalizer
+            self.locate = locate
+        }
+
+        public func add(_ record: consuming RawRecord) {
+            outcome.read += 1
+            let row = record.row, entry = record.entry
+            let locate = self.locate
+            let location = { RecordLocation(row: row, line: locate(row), entry: entry) }
+            switch normalizer.normalizeRecord(record, outcome: &outcome, location: location) {
+            case .success(let spool):
+                for k in spool.fields.keys where SpoolSchema.byName[k] == nil { unknownKeys.insert(ExactString(k)) }
+                if !anyTyped, spool.jsonObject.containsTyped { anyTyped = true }
+                accepted.append((StoredSpool(spool), row, entry))
+            case .failure(let rejection):
+                outcome.rejected.append(rejection)
             }
         }
-        let spools = resolveSerials(accepted, outcome: &outcome, locate: locate)
-        outcome.accepted = spools.count
-        outcome.tombstones = spools.count { $0.isDeleted }
-        outcome.live = spools.count - outcome.tombstones
-        if outcome.tombstones > 0 { outcome.count(.softDeleteToTombstone, outcome.tombstones) }
-        return (spools, outcome)
+
+        /// The accepted spools in input order, serials made distinct, and the outcome.
+        public func finish() -> (spools: [StoredSpool], outcome: ImportOutcome) {
+            let spools = normalizer.resolveSerials(accepted, outcome: &outcome, locate: locate)
+            accepted = []
+            outcome.accepted = spools.count
+            outcome.tombstones = spools.count { $0.isDeleted }
+            outcome.live = spools.count - outcome.tombstones
+            if outcome.tombstones > 0 { outcome.count(.softDeleteToTombstone, outcome.tombstones) }
+            return (spools, outcome)
+        }
+
+        /// ``finish()`` as an inventory sorted by serial.
+        public func finishInventory() -> (inventory: StoredInventory, outcome: ImportOutcome) {
+            let (spools, outcome) = finish()
+            let inventory = StoredInventory(spools: spools.sorted { utf8Ordered($0.serial, $1.serial) },
+                                            unknownKeys: unknownKeys.sorted(), anyTyped: anyTyped)
+            return (inventory, outcome)
+        }
     }
 
     func normalizeRecord(_ record: consuming RawRecord, outcome: inout ImportOutcome, location: () -> RecordLocation) -> Result<Spool, Rejection> {
@@ -245,7 +285,7 @@ public struct SpoolNormalizer: Sendable {
     }
 
     /// Gives every accepted record a distinct serial (the identity rule above).
-    func resolveSerials(_ accepted: [(spool: Spool, row: Int, entry: String?)], outcome: inout ImportOutcome, locate: (Int) -> Int?) -> [Spool] {
+    func resolveSerials(_ accepted: [(spool: StoredSpool, row: Int, entry: String?)], outcome: inout ImportOutcome, locate: (Int) -> Int?) -> [StoredSpool] {
         // Who keeps each serial: the first live record, else the first record. Serials are compared by their
         // bytes, as JavaScript compares them.
         var keeper: [ExactString: Int] = [:]
@@ -260,7 +300,7 @@ public struct SpoolNormalizer: Sendable {
                 keeper[s] = n
             }
         }
-        var result: [Spool] = []
+        var result: [StoredSpool] = []
         result.reserveCapacity(accepted.count)
         for (n, (spool, row, entry)) in accepted.enumerated() {
             let s = spool.serial
@@ -277,9 +317,9 @@ public struct SpoolNormalizer: Sendable {
                 k += 1
             }
             taken.insert(ExactString(candidate))
-            var renamed = spool
+            var renamed = spool.spool()
             renamed["serial"] = .string(candidate)
-            result.append(renamed)
+            result.append(StoredSpool(renamed))
             let reason: String
             if s.isEmpty {
                 reason = "empty serial"

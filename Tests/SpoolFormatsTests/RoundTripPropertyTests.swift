@@ -63,7 +63,7 @@ import Testing
         for _ in 0..<20 {
             let records = gen.inventory(maxCount: 20)
             let (first, _) = try Conversion.load(InventoryGenerator.jsonArrayBytes(records), path: "g.json", options: ConversionOptions(from: .json, now: 1))
-            let (second, report) = try Conversion.load(SpoolJSON.writeArray(first), path: "g.json", options: ConversionOptions(from: .json, now: 2))
+            let (second, report) = try Conversion.load(try Conversion.encode(first, as: .json).bytes, path: "g.json", options: ConversionOptions(from: .json, now: 2))
             #expect(Self.difference(first, second) == nil)
             #expect(report.renamed.isEmpty)
         }
