@@ -24,6 +24,8 @@ let package = Package(
             dependencies: [
                 "SpoolModel",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for the bulk insert (explicit text lengths, no per-row boxing).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),

@@ -13,6 +13,8 @@ public struct ConversionOptions: Sendable {
     public var now: Int64
     /// Convert the valid records and list the others, instead of stopping at the first invalid one.
     public var skipInvalid: Bool
+    /// Inputs at least this large keep their spools in a temporary file rather than in memory.
+    public var spillThreshold = 16 << 20
 
     public init(from: InventoryFormat? = nil, to: InventoryFormat? = nil, table: String? = nil, now: Int64, skipInvalid: Bool = false) {
         self.from = from
@@ -121,6 +123,13 @@ public enum Conversion {
     public static func loadStored(
         _ bytes: [UInt8], path: String, options: ConversionOptions, isFile: Bool = false, progress: ProgressSink? = nil
     ) throws(ConversionError) -> (inventory: StoredInventory, report: ConversionReport) {
+        let spill: FileByteStore? = bytes.count >= options.spillThreshold ? FileByteStore() : nil
+        return try loadStored(bytes, path: path, options: options, isFile: isFile, store: spill, progress: progress)
+    }
+
+    static func loadStored(
+        _ bytes: [UInt8], path: String, options: ConversionOptions, isFile: Bool, store spill: FileByteStore?, progress: ProgressSink?
+    ) throws(ConversionError) -> (inventory: StoredInventory, report: ConversionReport) {
         guard let format = options.from ?? InventoryFormat.detect(path: path, bytes: bytes) else {
             if JSONParser.shape(of: bytes) == .empty { throw .notAnInventory(file: path, reason: "the file is empty") }
             // Not JSON at all: let the parser say where.
@@ -129,9 +138,11 @@ public enum Conversion {
         }
         progress?.update(phase: "reading", done: 0, total: bytes.count)
         let input = try read(bytes, path: path, format: format, options: options, isFile: isFile)
-        let session = SpoolNormalizer.Session(normalizer: SpoolNormalizer(now: options.now), locate: input.locate)
+        let session = SpoolNormalizer.Session(normalizer: SpoolNormalizer(now: options.now), locate: input.locate,
+                                              store: spill ?? MemoryByteStore())
         try input.forEachRecord { session.add($0) }
         let (inventory, outcome) = session.finishInventory()
+        if let failure = spill?.failure { throw .io(path: path, reason: failure) }
         if !outcome.rejected.isEmpty && !options.skipInvalid {
             throw .invalidRecords(file: path, outcome.rejected)
         }
@@ -195,12 +206,20 @@ public enum Conversion {
 
     /// Writes `inventory` in `format` to `output` (`-` for standard output), whole or not at all.
     public static func write(_ inventory: StoredInventory, as format: InventoryFormat, to output: String) throws(ConversionError) -> [IDAssignment] {
+        try write(inventory, as: format, to: output, checking: nil)
+    }
+
+    /// Writes, and before the output is moved into place checks that the spill file read back whole.
+    static func write(_ inventory: StoredInventory, as format: InventoryFormat, to output: String, checking spill: FileByteStore?) throws(ConversionError) -> [IDAssignment] {
         if format == .sqlite && output != "-" {
-            try SpoolSQLite.write(inventory.spools, to: output)
+            try SpoolSQLite.write(inventory.spools, to: output) { () throws(ConversionError) in
+                if let failure = spill?.failure { throw .io(path: output, reason: failure) }
+            }
             return []
         }
         let sink = try ByteSink(file: output)
         let assigned = try write(inventory, as: format, to: sink)
+        if let failure = spill?.failure { throw .io(path: output, reason: failure) }
         try sink.commit()
         return assigned
     }
@@ -246,10 +265,11 @@ public enum Conversion {
             throw .usage("filamentdb reads \(format.rawValue) files but does not write them: choose another --to")
         }
         var bytes = try FileIO.read(input)
-        var (inventory, report) = try loadStored(bytes, path: input, options: options, isFile: input != "-", progress: progress)
+        let spill: FileByteStore? = bytes.count >= options.spillThreshold ? FileByteStore() : nil
+        var (inventory, report) = try loadStored(bytes, path: input, options: options, isFile: input != "-", store: spill, progress: progress)
         bytes = []  // the input is no longer needed while the output is written
         progress?.update(phase: "writing", done: 0, total: inventory.spools.count)
-        let assigned = try write(inventory, as: format, to: output)
+        let assigned = try write(inventory, as: format, to: output, checking: spill)
         progress?.finish()
         inventory.spools = []
         report.output = output

@@ -137,7 +137,7 @@ public enum DexieExport {
             copy["id"] = .int(maxID)
             used.insert(maxID)
             assigned.append(IDAssignment(serial: s.serial, oldID: s.id, newID: maxID))
-            out.append(StoredSpool(copy))
+            out.append(s.replaced(by: copy))
         }
         return (out, assigned)
     }

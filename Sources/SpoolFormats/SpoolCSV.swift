@@ -42,24 +42,64 @@ public enum SpoolCSV {
             CSVText.appendCell(h, delimiter: delimiter, to: &sink.buffer)
         }
         sink.buffer.append(contentsOf: [0x0D, 0x0A])
-        var extraCells = [String](repeating: "", count: extras.count)
-        for stored in inventory.spools {
-            let spool = stored.spool()
-            var first = true
-            func put(_ cell: String) {
-                if !first { sink.buffer.append(delimiter) }
+        // Rows are formatted on all cores, a chunk at a time, and written in order.
+        let spools = inventory.spools
+        let chunk = 8192
+        for start in stride(from: 0, to: spools.count, by: chunk) {
+            let end = min(start + chunk, spools.count)
+            let parts = Parallel.map(end - start) { range -> [UInt8] in
+                var out: [UInt8] = []
+                out.reserveCapacity(range.count * 512)
+                var extraCells = [String](repeating: "", count: extras.count)
+                for i in range {
+                    appendRow(spools[start + i].spool(), extraColumn: extraColumn, extraCells: &extraCells, anyTyped: inventory.anyTyped, delimiter: delimiter, to: &out)
+                }
+                return out
+            }
+            for part in parts { try sink.append(part) }
+        }
+    }
+
+    static func appendRow(_ spool: Spool, extraColumn: [ExactString: Int], extraCells: inout [String], anyTyped: Bool, delimiter: UInt8, to out: inout [UInt8]) {
+        var first = true
+        func put(_ cell: String) {
+            if !first { out.append(delimiter) }
+            first = false
+            CSVText.appendCell(cell, delimiter: delimiter, to: &out)
+        }
+        let known = spool.knownFieldsByIndex
+        for (n, spec) in SpoolSchema.fields.enumerated() {
+            switch known[n] {
+            case nil: put("")
+            case .int(let i)? where spec.kind != .timestamp:
+                if !first { out.append(delimiter) }
                 first = false
-                CSVText.appendCell(cell, delimiter: delimiter, to: &sink.buffer)
+                appendDigits(i, to: &out)
+            case let v?: put(knownCell(v, kind: spec.kind))
             }
-            for spec in SpoolSchema.fields { put(spool[spec.name].map { knownCell($0, kind: spec.kind) } ?? "") }
-            for i in extraCells.indices { extraCells[i] = "" }
-            for (k, v) in spool.fields where SpoolSchema.byName[k] == nil {
-                if let column = extraColumn[ExactString(k)] { extraCells[column] = unknownCell(v) }
-            }
-            for cell in extraCells { put(cell) }
-            if inventory.anyTyped { put(Typeson.typesObject(of: spool.jsonObject)?.jsonText ?? "") }
-            sink.buffer.append(contentsOf: [0x0D, 0x0A])
-            try sink.flushIfFull()
+        }
+        for i in extraCells.indices { extraCells[i] = "" }
+        for (k, v) in spool.fields where SpoolSchema.index(of: k) == nil {
+            if let column = extraColumn[ExactString(k)] { extraCells[column] = unknownCell(v) }
+        }
+        for cell in extraCells { put(cell) }
+        if anyTyped { put(Typeson.typesObject(of: spool.jsonObject)?.jsonText ?? "") }
+        out.append(contentsOf: [0x0D, 0x0A])
+    }
+
+    static func appendDigits(_ value: Int64, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var v = value.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat {
+                d[n] = UInt8(v % 10) + 0x30
+                v /= 10
+                n += 1
+            } while v > 0
+            for k in stride(from: n - 1, through: 0, by: -1) { out.append(d[k]) }
         }
     }
 
@@ -182,21 +222,34 @@ public enum SpoolCSV {
 
     static func unknownValue(_ raw: String, decimalComma: Bool) -> JSONValue {
         let cell = CSVText.unguardFormula(raw)
-        if let v = try? JSONParser.parse(cell) { return v }
+        if mayBeJSON(cell), let v = try? JSONParser.parse(cell) { return v }
         if decimalComma, let n = number(cell, decimalComma: true) { return n }
         return .string(cell)
     }
 
-    /// A JSON number, or with `decimalComma` also `1,75`.
+    /// Whether a cell could be a JSON value at all, judged by its first byte (most text cannot).
+    static func mayBeJSON(_ cell: String) -> Bool {
+        guard let first = cell.utf8.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) else { return false }
+        switch first {
+        case UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "\""), UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"), 0xEF:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// A number as JSON writes one (`-12`, `1.75`, `2e-3`), or with `decimalComma` also `1,75`.
     static func number(_ cell: String, decimalComma: Bool) -> JSONValue? {
+        if let i = Int64(cell) { return .int(i) }
         var text = cell
         if decimalComma, text.utf8.contains(UInt8(ascii: ",")), !text.utf8.contains(UInt8(ascii: ".")) {
             text = String(text.map { $0 == "," ? "." : $0 })
         }
-        guard let v = try? JSONParser.parse(text) else { return nil }
-        switch v {
-        case .int, .double: return v
-        default: return nil
-        }
+        // Only JSON's number syntax: Double() alone would also take "inf", "nan" and hexadecimal.
+        guard let first = text.utf8.first, first == UInt8(ascii: "-") || (first >= 0x30 && first <= 0x39),
+              text.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "+") }),
+              let d = Double(text), d.isFinite else { return nil }
+        return JSONValue.number(d)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import SpoolModel
 
 /// SQLite files: filamentdb's own schema (read and write) and Spoolman's `spoolman.db` (read).
@@ -43,8 +44,9 @@ public enum SpoolSQLite {
 
     // MARK: writing
 
-    /// Writes `spools` as a new database at `path`, through a temporary file renamed into place.
-    public static func write(_ spools: [StoredSpool], to path: String) throws(ConversionError) {
+    /// Writes `spools` as a new database at `path`, through a temporary file renamed into place after
+    /// `check` passes.
+    public static func write(_ spools: [StoredSpool], to path: String, check: () throws(ConversionError) -> Void = {}) throws(ConversionError) {
         let temp = FileIO.temporaryPath(for: path)
         do {
             let queue = try DatabaseQueue(path: temp)
@@ -57,10 +59,22 @@ public enum SpoolSQLite {
                     try db.execute(sql: "INSERT INTO metadata (key, value) VALUES ('format', 'filamentdb'), ('schema_version', ?), ('tool_version', ?)",
                                    arguments: [String(schemaVersion), FilamentDBVersion.string])
                     let names = SpoolSchema.fields.map(\.name) + ["extra"]
-                    let placeholders = SpoolSchema.fields.map { isText($0.kind) ? "CAST(? AS TEXT)" : "?" } + ["?"]
-                    let statement = try db.makeStatement(sql: "INSERT INTO spools (\(names.map(quoted).joined(separator: ", "))) VALUES (\(placeholders.joined(separator: ", ")))")
-                    for stored in spools {
-                        try statement.execute(arguments: StatementArguments(row(stored.spool())))
+                    let statement = try db.makeStatement(sql: "INSERT INTO spools (\(names.map(quoted).joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: names.count).joined(separator: ", ")))")
+                    let raw = statement.sqliteStatement
+                    // Spools are decoded on all cores a chunk at a time; the inserts run in order.
+                    for start in stride(from: 0, to: spools.count, by: 8192) {
+                        let end = min(start + 8192, spools.count)
+                        let decoded = Parallel.map(end - start) { range in range.map { spools[start + $0].spool() } }
+                        for part in decoded {
+                            for spool in part {
+                                sqlite3_reset(raw)
+                                bind(spool, to: raw)
+                                let rc = sqlite3_step(raw)
+                                guard rc == SQLITE_DONE else {
+                                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: nil)
+                                }
+                            }
+                        }
                     }
                     return .commit
                 }
@@ -70,33 +84,54 @@ public enum SpoolSQLite {
             try? FileManager.default.removeItem(atPath: temp)
             throw .io(path: path, reason: "cannot write the SQLite database: \(error)")
         }
+        do {
+            try check()
+        } catch {
+            try? FileManager.default.removeItem(atPath: temp)
+            throw error
+        }
         try FileIO.commitTemporary(temp, to: path)
     }
 
-    /// Whether a column holds text (read back through `CAST(… AS BLOB)`, see ``row(_:)``).
+    /// Whether a column holds text (read back through `CAST(… AS BLOB)`, see ``bind(_:to:)``).
     static func isText(_ kind: FieldKind) -> Bool { sqlType(kind) == "TEXT" }
 
-    /// One row of `spools`. SQLite's C API (and GRDB's binding of `String`) ends text at a NUL character, so
-    /// text holding one is bound as its UTF-8 bytes and cast to TEXT by the statement; reading casts text
-    /// columns back to BLOB. Either way every byte arrives.
-    static func row(_ spool: Spool) -> [DatabaseValue] {
-        func text(_ s: String) -> DatabaseValue {
-            s.utf8.contains(0) ? Data(s.utf8).databaseValue : s.databaseValue
+    /// SQLite copies bound text and blobs at once.
+    static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    /// Binds one spool to the insert statement's parameters (the schema's fields, then `extra`). Text is bound
+    /// with its byte length, so a NUL character inside it survives; reading casts text columns to BLOB for
+    /// the same reason.
+    static func bind(_ spool: Spool, to statement: OpaquePointer) {
+        func text(_ s: String, _ index: Int32) {
+            var s = s
+            s.withUTF8 { u in
+                u.withMemoryRebound(to: CChar.self) { c in
+                    // An empty string still needs a non-null pointer, or SQLite would store NULL.
+                    if let base = c.baseAddress {
+                        _ = sqlite3_bind_text(statement, index, base, Int32(c.count), transient)
+                    } else {
+                        _ = sqlite3_bind_text(statement, index, "", 0, transient)
+                    }
+                }
+            }
         }
-        var values: [DatabaseValue] = SpoolSchema.fields.map { spec in
-            guard let v = spool[spec.name] else { return .null }
-            switch (spec.kind, v) {
-            case (_, .string(let s)): return text(s)
-            case (_, .int(let i)): return i.databaseValue
-            case (_, .double(let d)): return d.databaseValue
-            case (.boolean, .bool(let b)): return (b ? 1 : 0).databaseValue
-            default: return v.jsonText.databaseValue
+        let known = spool.knownFieldsByIndex
+        for (n, spec) in SpoolSchema.fields.enumerated() {
+            let index = Int32(n + 1)
+            switch (spec.kind, known[n]) {
+            case (_, nil): sqlite3_bind_null(statement, index)
+            case (_, .string(let s)?): text(s, index)
+            case (_, .int(let i)?): sqlite3_bind_int64(statement, index, i)
+            case (_, .double(let d)?): sqlite3_bind_double(statement, index, d)
+            case (.boolean, .bool(let b)?): sqlite3_bind_int64(statement, index, b ? 1 : 0)
+            case (_, let v?): text(v.jsonText, index)
             }
         }
         var extra = spool.unknownFields
         if let types = Typeson.typesObject(of: spool.jsonObject) { extra["$types"] = types }
-        values.append(extra.isEmpty ? .null : JSONValue.object(extra).jsonText.databaseValue)
-        return values
+        let index = Int32(SpoolSchema.fields.count + 1)
+        if extra.isEmpty { sqlite3_bind_null(statement, index) } else { text(JSONValue.object(extra).jsonText, index) }
     }
 
     // MARK: reading

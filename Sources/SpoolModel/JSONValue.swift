@@ -130,7 +130,7 @@ public struct ExactString: Hashable, Sendable, Comparable, CustomStringConvertib
     }
 
     public static func == (a: ExactString, b: ExactString) -> Bool { a.bytes == b.bytes }
-    public func hash(into hasher: inout Hasher) { hasher.combine(bytes) }
+    public func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
     public static func < (a: ExactString, b: ExactString) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
     public var description: String { string }
 }

@@ -34,7 +34,7 @@ public struct Spool: Hashable, Sendable {
         var known = [JSONValue?](repeating: nil, count: SpoolSchema.fields.count)
         var unknown: [(key: String, value: JSONValue)] = []
         for (k, v) in fields {
-            if let p = SpoolSchema.position[k] { known[p] = v } else { unknown.append((k, v)) }
+            if let p = SpoolSchema.index(of: k) { known[p] = v } else { unknown.append((k, v)) }
         }
         unknown.sort { utf8Ordered($0.key, $1.key) }
         var out: [(key: String, value: JSONValue)] = []
@@ -44,7 +44,14 @@ public struct Spool: Hashable, Sendable {
     }
 
     /// The fields that are not part of the canonical schema.
-    public var unknownFields: [String: JSONValue] { fields.filter { SpoolSchema.byName[$0.key] == nil } }
+    public var unknownFields: [String: JSONValue] { fields.filter { SpoolSchema.index(of: $0.key) == nil } }
+
+    /// The known fields by their index in ``SpoolSchema/fields`` (nil where absent).
+    public var knownFieldsByIndex: [JSONValue?] {
+        var known = [JSONValue?](repeating: nil, count: SpoolSchema.fields.count)
+        for (k, v) in fields { if let p = SpoolSchema.index(of: k) { known[p] = v } }
+        return known
+    }
 
     /// The record as one JSON object (typed values still typed).
     public var jsonObject: JSONValue { .object(fields) }

@@ -64,33 +64,80 @@ public struct SpoolNormalizer: Sendable {
     public final class Session {
         let normalizer: SpoolNormalizer
         let locate: (Int) -> Int?
+        let store: SpoolByteStore
         public private(set) var outcome = ImportOutcome()
         var accepted: [(spool: StoredSpool, row: Int, entry: String?)] = []
         var unknownKeys = Set<ExactString>()
         var anyTyped = false
 
-        public init(normalizer: SpoolNormalizer, locate: @escaping (Int) -> Int? = { _ in nil }) {
+        public init(normalizer: SpoolNormalizer, locate: @escaping (Int) -> Int? = { _ in nil }, store: SpoolByteStore = MemoryByteStore()) {
             self.normalizer = normalizer
             self.locate = locate
+            self.store = store
         }
 
+        /// Records wait here until a batch is full, then are normalised on all cores.
+        var pending: [RawRecord] = []
+        static let batchSize = 4096
+
         public func add(_ record: consuming RawRecord) {
-            outcome.read += 1
-            let row = record.row, entry = record.entry
-            let locate = self.locate
-            let location = { RecordLocation(row: row, line: locate(row), entry: entry) }
-            switch normalizer.normalizeRecord(record, outcome: &outcome, location: location) {
-            case .success(let spool):
-                for k in spool.fields.keys where SpoolSchema.byName[k] == nil { unknownKeys.insert(ExactString(k)) }
-                if !anyTyped, spool.jsonObject.containsTyped { anyTyped = true }
-                accepted.append((StoredSpool(spool), row, entry))
-            case .failure(let rejection):
-                outcome.rejected.append(rejection)
+            pending.append(record)
+            if pending.count >= Self.batchSize { flush() }
+        }
+
+        /// What one core made of its part of a batch.
+        struct Part {
+            var outcome = ImportOutcome()
+            var accepted: [(serial: String, id: Int64?, isDeleted: Bool, json: [UInt8], row: Int, entry: String?)] = []
+            var unknownKeys = Set<ExactString>()
+            var anyTyped = false
+        }
+
+        /// Normalises the pending records in parallel, then merges the parts in input order.
+        func flush() {
+            guard !pending.isEmpty else { return }
+            let batch = pending
+            pending.removeAll(keepingCapacity: true)
+            let normalizer = self.normalizer
+            let parts = Parallel.map(batch.count) { range -> Part in
+                var part = Part()
+                for i in range {
+                    let record = batch[i]
+                    let row = record.row, entry = record.entry
+                    // Lines are looked up on the merging thread (the index behind `locate` is built lazily).
+                    switch normalizer.normalizeRecord(record, outcome: &part.outcome, location: { RecordLocation(row: row, entry: entry) }) {
+                    case .success(let spool):
+                        for k in spool.fields.keys where SpoolSchema.index(of: k) == nil { part.unknownKeys.insert(ExactString(k)) }
+                        if !part.anyTyped, spool.jsonObject.containsTyped { part.anyTyped = true }
+                        part.accepted.append((spool.serial, spool.id, spool.isDeleted, spool.compactJSON, row, entry))
+                    case .failure(let rejection):
+                        part.outcome.rejected.append(rejection)
+                    }
+                }
+                return part
             }
+            for part in parts {
+                for (rule, n) in part.outcome.migrated { outcome.migrated[rule, default: 0] += n }
+                for var w in part.outcome.warnings {
+                    w.location.line = locate(w.location.row)
+                    outcome.warnings.append(w)
+                }
+                for var r in part.outcome.rejected {
+                    r.location.line = locate(r.location.row)
+                    outcome.rejected.append(r)
+                }
+                unknownKeys.formUnion(part.unknownKeys)
+                anyTyped = anyTyped || part.anyTyped
+                for a in part.accepted {
+                    accepted.append((StoredSpool(serial: a.serial, id: a.id, isDeleted: a.isDeleted, json: a.json, in: store), a.row, a.entry))
+                }
+            }
+            outcome.read += batch.count
         }
 
         /// The accepted spools in input order, serials made distinct, and the outcome.
         public func finish() -> (spools: [StoredSpool], outcome: ImportOutcome) {
+            flush()
             let spools = normalizer.resolveSerials(accepted, outcome: &outcome, locate: locate)
             accepted = []
             outcome.accepted = spools.count
@@ -137,7 +184,7 @@ public struct SpoolNormalizer: Sendable {
         var counts: [MigrationRule] = []
         var warnings: [(String, String)] = []
         for (key, value) in fields {
-            guard let spec = SpoolSchema.byName[key] else { continue }
+            guard let spec = SpoolSchema.spec(key) else { continue }
             switch normalizeField(value, kind: spec.kind, path: key, counts: &counts, warnings: &warnings) {
             case .success(let v): if v != value { changes.append((key, v)) }
             case .failure(let p): problems.append(p)
@@ -319,7 +366,7 @@ public struct SpoolNormalizer: Sendable {
             taken.insert(ExactString(candidate))
             var renamed = spool.spool()
             renamed["serial"] = .string(candidate)
-            result.append(StoredSpool(renamed))
+            result.append(spool.replaced(by: renamed))
             let reason: String
             if s.isEmpty {
                 reason = "empty serial"

@@ -61,6 +61,41 @@ public enum SpoolSchema {
     /// Position of each known field in canonical order.
     public static let position: [String: Int] = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1.name, $0) })
 
+    /// The index in ``fields`` of a known field name. Every key of every record is looked up, so this is a
+    /// small open-addressing table on an FNV-1a hash of the UTF-8 bytes rather than a `Dictionary`, whose
+    /// seeded SipHash dominated conversion profiles.
+    public static func index(of key: String) -> Int? {
+        var key = key
+        return key.withUTF8 { u -> Int? in
+            var slot = Int(fnv1a(u) & UInt32(lookupTable.count - 1))
+            while let entry = lookupTable[slot] {
+                if entry.bytes.count == u.count, entry.bytes.withUnsafeBufferPointer({ $0.elementsEqual(u) }) { return entry.index }
+                slot = (slot + 1) & (lookupTable.count - 1)
+            }
+            return nil
+        }
+    }
+
+    /// The spec of a known field name (``index(of:)``).
+    public static func spec(_ key: String) -> FieldSpec? { index(of: key).map { fields[$0] } }
+
+    static func fnv1a(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt32 {
+        var h: UInt32 = 2_166_136_261
+        for b in bytes { h = (h ^ UInt32(b)) &* 16_777_619 }
+        return h
+    }
+
+    static let lookupTable: [(bytes: [UInt8], index: Int)?] = {
+        var table = [(bytes: [UInt8], index: Int)?](repeating: nil, count: 256)
+        for (n, f) in fields.enumerated() {
+            let bytes = Array(f.name.utf8)
+            var slot = Int(bytes.withUnsafeBufferPointer(fnv1a) & UInt32(table.count - 1))
+            while table[slot] != nil { slot = (slot + 1) & (table.count - 1) }
+            table[slot] = (bytes, n)
+        }
+        return table
+    }()
+
     /// The known fields of one `nfcTagHistory` entry and their kinds.
     public static let tagHistoryFields: [(String, FieldKind)] = [
         ("timestamp", .timestamp), ("action", .string), ("tagSerial", .string),

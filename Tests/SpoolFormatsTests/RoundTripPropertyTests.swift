@@ -1,3 +1,4 @@
+import Foundation
 import SpoolFormats
 import SpoolModel
 import SpoolTestSupport
@@ -55,6 +56,27 @@ import Testing
             let difference = Self.difference(first, current)
             #expect(difference == nil, "seed \(seed), after \(format): \(difference ?? "")")
             if difference != nil { break }
+        }
+    }
+
+    /// Spools kept in the temporary spill file convert to exactly what spools kept in memory do.
+    @Test func spillingToAFileChangesNothing() throws {
+        var gen = InventoryGenerator(seed: 2024)
+        let input = InventoryGenerator.jsonArrayBytes(gen.inventory(maxCount: 60))
+        let dir = Fixtures.temporaryDirectory()
+        try Data(input).write(to: URL(fileURLWithPath: dir + "/in.json"))
+        for format in [InventoryFormat.dexie, .csv, .jsonl, .zip, .sqlite] {
+            var inMemory = ConversionOptions(to: format, now: 1)
+            inMemory.spillThreshold = .max
+            var spilled = inMemory
+            spilled.spillThreshold = 0
+            let a = dir + "/memory.\(format.rawValue)", b = dir + "/spilled.\(format.rawValue)"
+            _ = try Conversion.convert(input: dir + "/in.json", output: a, options: inMemory)
+            _ = try Conversion.convert(input: dir + "/in.json", output: b, options: spilled)
+            let back = try Conversion.load(try FileIO.read(b), path: b, options: ConversionOptions(now: 2), isFile: true).spools
+            let expected = try Conversion.load(try FileIO.read(a), path: a, options: ConversionOptions(now: 2), isFile: true).spools
+            #expect(Self.difference(expected, back) == nil, "\(format)")
+            if format != .sqlite { #expect(FileManager.default.contents(atPath: a) == FileManager.default.contents(atPath: b), "\(format)") }
         }
     }
 

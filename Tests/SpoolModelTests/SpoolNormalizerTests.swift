@@ -178,3 +178,12 @@ import Testing
         }
     }
 }
+
+@Suite struct SpoolSchemaTests {
+    @Test func everyFieldIsFoundAtItsIndexAndNothingElseIs() {
+        for (n, f) in SpoolSchema.fields.enumerated() { #expect(SpoolSchema.index(of: f.name) == n) }
+        for other in ["", "Serial", "serial ", "serials", "weight", "extra", "$types", "temperatureNozzleMi", "caf\u{E9}", "🧵"] {
+            #expect(SpoolSchema.index(of: other) == nil, "\(other)")
+        }
+    }
+}
