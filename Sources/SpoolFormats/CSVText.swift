@@ -45,6 +45,8 @@ enum CSVText {
             var rowLine = 1
             var cellBytes: [UInt8] = []
             func cell(_ slice: UnsafeBufferPointer<UInt8>, at cellLine: Int) throws(ConversionError) -> String {
+                // ASCII needs no validation.
+                if !slice.contains(where: { $0 >= 0x80 }) { return String(decoding: slice, as: UTF8.self) }
                 if let s = String(validating: slice, as: UTF8.self) { return s }
                 throw .syntax(file: file, JSONSyntaxError(offset: 0, line: cellLine, column: cells.count + 1,
                                                           message: "invalid UTF-8 in cell \(cells.count + 1) of the record on line \(rowLine)"))

@@ -143,6 +143,10 @@ public enum Conversion {
         try input.forEachRecord { session.add($0) }
         let (inventory, outcome) = session.finishInventory()
         if let failure = spill?.failure { throw .io(path: path, reason: failure) }
+        // A row that is not valid JSON means the file is broken there, whatever --skip-invalid says.
+        if let broken = outcome.rejected.lazy.flatMap(\.problems).first(where: { $0.field == syntaxField }) {
+            throw .notAnInventory(file: path, reason: broken.message)
+        }
         if !outcome.rejected.isEmpty && !options.skipInvalid {
             throw .invalidRecords(file: path, outcome.rejected)
         }

@@ -69,9 +69,16 @@ public enum DexieExport {
         let offsets = RowOffsets(bytes: bytes)
         return InventoryInput(notes: [header], locate: offsets.line(ofRow:)) { input, body throws(ConversionError) in
             var count = 0
-            try streamArray(bytes, range: rowsRange, file: file, offsets: offsets) { row, value in
-                count = row
-                body(inbound ? RawRecord(object: value, row: row) : outboundRecord(value, row: row))
+            if inbound {
+                try streamDeferredArray(bytes, range: rowsRange, file: file, offsets: offsets) { record in
+                    count = record.row
+                    body(record)
+                }
+            } else {
+                try streamArray(bytes, range: rowsRange, file: file, offsets: offsets) { row, value in
+                    count = row
+                    body(outboundRecord(value, row: row))
+                }
             }
             if let declaredCount, Int(declaredCount) != count {
                 input.notes.append("the header's rowCount says \(declaredCount.formatted) rows, the table holds \(count) (rowCount is unreliable; the rows were read)")

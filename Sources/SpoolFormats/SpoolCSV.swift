@@ -137,7 +137,7 @@ public enum SpoolCSV {
 
     // MARK: reading
 
-    enum Column {
+    enum Column: Sendable {
         case known(FieldSpec)
         case unknown(String)
         case types
@@ -161,18 +161,24 @@ public enum SpoolCSV {
                     return body(RawRecord(object: .null, row: n, problem: FieldProblem(
                         field: "(row)", message: "has \(row.cells.count) cell\(row.cells.count == 1 ? "" : "s"), the header has \(columns.count)")))
                 }
-                var object: [String: JSONValue] = [:]
-                object.reserveCapacity(columns.count)
-                for (cell, column) in zip(row.cells, columns) where !cell.isEmpty {
-                    switch column {
-                    case .known(let spec): object[spec.name] = knownValue(cell, kind: spec.kind, decimalComma: decimalComma)
-                    case .unknown(let key): object[key] = unknownValue(cell, decimalComma: decimalComma)
-                    case .types: object["$types"] = (try? JSONParser.parse(cell)) ?? .string(cell)
-                    }
-                }
-                body(RawRecord(object: .object(object), row: n))
+                // The cells become values on the normalising thread.
+                let cells = row.cells
+                body(RawRecord(row: n) { .success(.object(object(cells, columns, decimalComma: decimalComma))) })
             }
         }
+    }
+
+    static func object(_ cells: [String], _ columns: [Column], decimalComma: Bool) -> [String: JSONValue] {
+        var object: [String: JSONValue] = [:]
+        object.reserveCapacity(columns.count)
+        for (cell, column) in zip(cells, columns) where !cell.isEmpty {
+            switch column {
+            case .known(let spec): object[spec.name] = knownValue(cell, kind: spec.kind, decimalComma: decimalComma)
+            case .unknown(let key): object[key] = unknownValue(cell, decimalComma: decimalComma)
+            case .types: object["$types"] = (try? JSONParser.parse(cell)) ?? .string(cell)
+            }
+        }
+        return object
     }
 
     static func header(_ row: CSVRow, file: String) throws(ConversionError) -> [Column] {

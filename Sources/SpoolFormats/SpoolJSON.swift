@@ -11,17 +11,24 @@ public enum SpoolJSON {
             let start = bytes.firstIndex(of: UInt8(ascii: "["))!
             let offsets = RowOffsets(bytes: bytes)
             return InventoryInput(locate: offsets.line(ofRow:)) { input, body throws(ConversionError) in
-                var spoolman = forced, archived = 0
-                try streamArray(bytes, range: start..<bytes.count, file: file, offsets: offsets) { row, value in
-                    if row == 1, let first = value.objectValue, first["serial"] == nil, Spoolman.isSpoolmanHeader(first.keys) {
-                        spoolman = true
+                // Our own arrays parse their elements on the normalising threads; Spoolman's rows (recognised by
+                // the first one) are parsed and mapped here.
+                var spoolman: Bool? = forced ? true : nil
+                var archived = 0
+                try streamDeferredArray(bytes, range: start..<bytes.count, file: file, offsets: offsets) { record in
+                    if spoolman == nil {
+                        if case .success(.object(let first))? = record.prepare?() {
+                            spoolman = first["serial"] == nil && Spoolman.isSpoolmanHeader(first.keys)
+                        } else {
+                            spoolman = false
+                        }
                     }
-                    guard spoolman else { return body(RawRecord(object: value, row: row)) }
-                    let record = Spoolman.record(value, row: row)
-                    if record.isArchivedSpoolmanSpool { archived += 1 }
-                    body(record)
+                    guard spoolman == true, case .success(let value)? = record.prepare?() else { return body(record) }
+                    let mapped = Spoolman.record(value, row: record.row)
+                    if mapped.isArchivedSpoolmanSpool { archived += 1 }
+                    body(mapped)
                 }
-                if spoolman { input.notes = Spoolman.notes(archived: archived, source: "Spoolman JSON export") }
+                if spoolman == true { input.notes = Spoolman.notes(archived: archived, source: "Spoolman JSON export") }
                 // Nothing but whitespace may follow the array.
                 _ = try parseDocumentTail(bytes, file: file)
             }

@@ -38,8 +38,12 @@ public enum SpoolSQLite {
         return [
             "CREATE TABLE metadata (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL) STRICT",
             "CREATE TABLE spools (\n  " + columns.joined(separator: ",\n  ") + "\n) STRICT",
-            "CREATE INDEX spools_lastUpdated ON spools (lastUpdated)",
         ]
+    }
+
+    /// Created after the rows are in: one sort instead of an index update per insert.
+    static var indexStatements: [String] {
+        ["CREATE INDEX spools_lastUpdated ON spools (lastUpdated)"]
     }
 
     // MARK: writing
@@ -64,11 +68,11 @@ public enum SpoolSQLite {
                     // Spools are decoded on all cores a chunk at a time; the inserts run in order.
                     for start in stride(from: 0, to: spools.count, by: 8192) {
                         let end = min(start + 8192, spools.count)
-                        let decoded = Parallel.map(end - start) { range in range.map { spools[start + $0].spool() } }
-                        for part in decoded {
-                            for spool in part {
+                        let prepared = Parallel.map(end - start) { range in range.map { values(of: spools[start + $0].spool()) } }
+                        for part in prepared {
+                            for row in part {
                                 sqlite3_reset(raw)
-                                bind(spool, to: raw)
+                                bind(row, to: raw)
                                 let rc = sqlite3_step(raw)
                                 guard rc == SQLITE_DONE else {
                                     throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: nil)
@@ -76,6 +80,7 @@ public enum SpoolSQLite {
                             }
                         }
                     }
+                    for sql in indexStatements { try db.execute(sql: sql) }
                     return .commit
                 }
             }
@@ -99,39 +104,57 @@ public enum SpoolSQLite {
     /// SQLite copies bound text and blobs at once.
     static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
-    /// Binds one spool to the insert statement's parameters (the schema's fields, then `extra`). Text is bound
-    /// with its byte length, so a NUL character inside it survives; reading casts text columns to BLOB for
-    /// the same reason.
-    static func bind(_ spool: Spool, to statement: OpaquePointer) {
-        func text(_ s: String, _ index: Int32) {
-            var s = s
-            s.withUTF8 { u in
-                u.withMemoryRebound(to: CChar.self) { c in
-                    // An empty string still needs a non-null pointer, or SQLite would store NULL.
-                    if let base = c.baseAddress {
-                        _ = sqlite3_bind_text(statement, index, base, Int32(c.count), transient)
-                    } else {
-                        _ = sqlite3_bind_text(statement, index, "", 0, transient)
-                    }
-                }
-            }
-        }
+    /// A value ready to bind.
+    enum SQLValue {
+        case null
+        case int(Int64)
+        case double(Double)
+        case text(String)
+    }
+
+    /// One spool as the insert statement's parameters: the schema's fields, then `extra` (made on any thread).
+    static func values(of spool: Spool) -> [SQLValue] {
         let known = spool.knownFieldsByIndex
+        var out: [SQLValue] = []
+        out.reserveCapacity(known.count + 1)
         for (n, spec) in SpoolSchema.fields.enumerated() {
-            let index = Int32(n + 1)
             switch (spec.kind, known[n]) {
-            case (_, nil): sqlite3_bind_null(statement, index)
-            case (_, .string(let s)?): text(s, index)
-            case (_, .int(let i)?): sqlite3_bind_int64(statement, index, i)
-            case (_, .double(let d)?): sqlite3_bind_double(statement, index, d)
-            case (.boolean, .bool(let b)?): sqlite3_bind_int64(statement, index, b ? 1 : 0)
-            case (_, let v?): text(v.jsonText, index)
+            case (_, nil): out.append(.null)
+            case (_, .string(let s)?): out.append(.text(s))
+            case (_, .int(let i)?): out.append(.int(i))
+            case (_, .double(let d)?): out.append(.double(d))
+            case (.boolean, .bool(let b)?): out.append(.int(b ? 1 : 0))
+            case (_, let v?): out.append(.text(v.jsonText))
             }
         }
         var extra = spool.unknownFields
         if let types = Typeson.typesObject(of: spool.jsonObject) { extra["$types"] = types }
-        let index = Int32(SpoolSchema.fields.count + 1)
-        if extra.isEmpty { sqlite3_bind_null(statement, index) } else { text(JSONValue.object(extra).jsonText, index) }
+        out.append(extra.isEmpty ? .null : .text(JSONValue.object(extra).jsonText))
+        return out
+    }
+
+    /// Binds a prepared row. Text is bound with its byte length, so a NUL character inside it survives;
+    /// reading casts text columns to BLOB for the same reason.
+    static func bind(_ row: [SQLValue], to statement: OpaquePointer) {
+        for (n, value) in row.enumerated() {
+            let index = Int32(n + 1)
+            switch value {
+            case .null: sqlite3_bind_null(statement, index)
+            case .int(let i): sqlite3_bind_int64(statement, index, i)
+            case .double(let d): sqlite3_bind_double(statement, index, d)
+            case .text(var s):
+                s.withUTF8 { u in
+                    u.withMemoryRebound(to: CChar.self) { c in
+                        // An empty string still needs a non-null pointer, or SQLite would store NULL.
+                        if let base = c.baseAddress {
+                            _ = sqlite3_bind_text(statement, index, base, Int32(c.count), transient)
+                        } else {
+                            _ = sqlite3_bind_text(statement, index, "", 0, transient)
+                        }
+                    }
+                }
+            }
+        }
     }
 
     // MARK: reading

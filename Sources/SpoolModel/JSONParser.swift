@@ -560,3 +560,45 @@ extension JSONParser {
         }
     }
 }
+
+extension JSONParser {
+    /// Parses the one value occupying `range` of `bytes`; errors carry lines and columns of the whole document.
+    public static func parse(_ bytes: [UInt8], range: Range<Int>) throws(JSONSyntaxError) -> JSONValue {
+        try bytes.withUnsafeBufferPointer { (buf) throws(JSONSyntaxError) -> JSONValue in
+            var s = Scanner(buf)
+            s.i = range.lowerBound
+            let v = try s.parseValue(depth: 1)
+            if s.i != range.upperBound { throw s.error("unexpected \(s.describeByte()) after the end of the JSON value") }
+            return v
+        }
+    }
+
+    /// The byte ranges of the elements of the array at `range`, found by skipping, not parsing: each can then
+    /// be parsed on its own (and on any thread) with ``parse(_:range:)``.
+    public static func forEachElementRange(in range: Range<Int>, of bytes: [UInt8], _ body: (Range<Int>) -> Void) throws(JSONSyntaxError) {
+        try bytes.withUnsafeBufferPointer { (buf) throws(JSONSyntaxError) in
+            var s = Scanner(buf)
+            s.i = range.lowerBound
+            guard s.i < buf.count, buf[s.i] == UInt8(ascii: "[") else { throw s.error("expected an array") }
+            s.i += 1
+            s.skipWhitespace()
+            if s.i < buf.count, buf[s.i] == UInt8(ascii: "]") { return }
+            while true {
+                s.skipWhitespace()
+                let start = s.i
+                guard s.skipValue(depth: 1) else {
+                    // Let the parser say what is wrong here.
+                    s.i = start
+                    _ = try s.parseValue(depth: 1)
+                    throw s.error("unexpected end of input inside an array: the file is truncated")
+                }
+                body(start..<s.i)
+                s.skipWhitespace()
+                guard s.i < buf.count else { throw s.error("unexpected end of input inside an array: the file is truncated") }
+                if buf[s.i] == UInt8(ascii: ",") { s.i += 1; continue }
+                if buf[s.i] == UInt8(ascii: "]") { return }
+                throw s.error("expected ',' or ']' in an array, found \(s.describeByte())")
+            }
+        }
+    }
+}

@@ -10,6 +10,9 @@ public struct RawRecord: Sendable {
     public var entry: String?
     /// A problem the reader found before the record could be checked at all.
     public var problem: FieldProblem?
+    /// Work the reader left to be done with the record, on whichever thread normalises it: turning its raw
+    /// text into `object` (so that parsing runs on all cores).
+    public var prepare: (@Sendable () -> Result<JSONValue, FieldProblem>)?
 
     public init(object: JSONValue, row: Int, revived: Bool = false, entry: String? = nil, problem: FieldProblem? = nil) {
         self.object = object
@@ -18,6 +21,13 @@ public struct RawRecord: Sendable {
         self.entry = entry
         self.problem = problem
     }
+
+    /// A record whose object `prepare` makes later.
+    public init(row: Int, entry: String? = nil, prepare: @escaping @Sendable () -> Result<JSONValue, FieldProblem>) {
+        self.init(object: .null, row: row, entry: entry)
+        self.prepare = prepare
+    }
+
 }
 
 /// Turns raw records into canonical spools: checks every known field, applies the migration to schema
@@ -161,6 +171,12 @@ public struct SpoolNormalizer: Sendable {
             .failure(Rejection(location: location(), serial: serial, problems: problems))
         }
         if let problem = record.problem { return reject([problem], serial: nil) }
+        if let prepare = record.prepare {
+            switch prepare() {
+            case .success(let object): record.object = object
+            case .failure(let problem): return reject([problem], serial: nil)
+            }
+        }
         let revived = record.revived
         guard case .object(var fields) = record.object else {
             return reject([FieldProblem(field: "(record)", message: "expected a spool object, found \(record.object.kindDescription)")], serial: nil)

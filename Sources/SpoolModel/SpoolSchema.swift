@@ -69,7 +69,11 @@ public enum SpoolSchema {
         return key.withUTF8 { u -> Int? in
             var slot = Int(fnv1a(u) & UInt32(lookupTable.count - 1))
             while let entry = lookupTable[slot] {
-                if entry.bytes.count == u.count, entry.bytes.withUnsafeBufferPointer({ $0.elementsEqual(u) }) { return entry.index }
+                if entry.bytes.count == u.count, entry.bytes.withUnsafeBufferPointer({ e in
+                    var k = 0
+                    while k < u.count, e[k] == u[k] { k += 1 }
+                    return k == u.count
+                }) { return entry.index }
                 slot = (slot + 1) & (lookupTable.count - 1)
             }
             return nil
