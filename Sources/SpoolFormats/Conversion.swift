@@ -268,8 +268,8 @@ public enum Conversion {
         if !format.canWrite {
             throw .usage("filamentdb reads \(format.rawValue) files but does not write them: choose another --to")
         }
-        var bytes = try FileIO.read(input)
-        let spill: FileByteStore? = bytes.count >= options.spillThreshold ? FileByteStore() : nil
+        var (bytes, size) = try readInput(input, options: options)
+        let spill: FileByteStore? = size >= options.spillThreshold ? FileByteStore() : nil
         var (inventory, report) = try loadStored(bytes, path: input, options: options, isFile: input != "-", store: spill, progress: progress)
         bytes = []  // the input is no longer needed while the output is written
         progress?.update(phase: "writing", done: 0, total: inventory.spools.count)
@@ -283,10 +283,22 @@ public enum Conversion {
         return report
     }
 
+    /// The bytes of `input` and its size. A SQLite database is opened where it is, so only its first bytes
+    /// are read, to recognise it.
+    static func readInput(_ input: String, options: ConversionOptions) throws(ConversionError) -> (bytes: [UInt8], size: Int) {
+        let head = input == "-" ? [] : try FileIO.read(input, upTo: 16)
+        if SpoolSQLite.isSQLite(head), options.from == nil || options.from == .sqlite || options.from == .spoolman {
+            return (head, FileIO.size(input))
+        }
+        let bytes = try FileIO.read(input)
+        return (bytes, bytes.count)
+    }
+
     /// Reads and checks `input` without writing anything.
     public static func validate(input: String, options: ConversionOptions, progress: ProgressSink? = nil) throws(ConversionError) -> ConversionReport {
-        let bytes = try FileIO.read(input)
-        let report = try loadStored(bytes, path: input, options: options, isFile: input != "-", progress: progress).report
+        let (bytes, size) = try readInput(input, options: options)
+        let spill: FileByteStore? = size >= options.spillThreshold ? FileByteStore() : nil
+        let report = try loadStored(bytes, path: input, options: options, isFile: input != "-", store: spill, progress: progress).report
         progress?.finish()
         return report
     }

@@ -33,6 +33,22 @@ public enum FileIO {
         return out
     }
 
+    /// The first `limit` bytes of `path` (fewer if it is shorter).
+    public static func read(_ path: String, upTo limit: Int) throws(ConversionError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(path: path, reason: "cannot open: \(errnoText())") }
+        defer { close(fd) }
+        var out = [UInt8](repeating: 0, count: limit)
+        let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, limit) }
+        return n > 0 ? Array(out[..<n]) : []
+    }
+
+    /// The size of the file at `path` in bytes (0 if it cannot be read).
+    public static func size(_ path: String) -> Int {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int(st.st_size) : 0
+    }
+
     /// Writes `bytes` to `path` through a temporary file in the same folder, flushed to disk and renamed
     /// over `path`: a reader sees the old file or the new one, never a part. `-` writes to standard output.
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(ConversionError) {
