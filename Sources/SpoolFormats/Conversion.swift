@@ -140,7 +140,12 @@ public enum Conversion {
         let input = try read(bytes, path: path, format: format, options: options, isFile: isFile)
         let session = SpoolNormalizer.Session(normalizer: SpoolNormalizer(now: options.now), locate: input.locate,
                                               store: spill ?? MemoryByteStore())
-        try input.forEachRecord { session.add($0) }
+        var count = 0
+        try input.forEachRecord {
+            session.add($0)
+            count += 1
+            if count % 8192 == 0 { progress?.update(phase: "reading", done: count, total: bytes.count) }
+        }
         let (inventory, outcome) = session.finishInventory()
         if let failure = spill?.failure { throw .io(path: path, reason: failure) }
         // A row that is not valid JSON means the file is broken there, whatever --skip-invalid says.

@@ -40,7 +40,9 @@ final class TerminalProgress: ProgressSink {
 
     func update(phase: String, done: Int, total: Int) {
         let elapsed = String(format: "%.1fs", Date().timeIntervalSince(started))
-        let amount = phase == "reading" ? String(format: "%.1f MB", Double(total) / 1e6) : "\(total) spools"
+        let amount = phase == "reading"
+            ? String(format: "%.1f MB", Double(total) / 1e6) + (done > 0 ? ", \(done) records" : "")
+            : "\(total) spools"
         let filled = ["reading": 1, "writing": 2][phase] ?? 0
         let bar = String(repeating: "#", count: filled * 10) + String(repeating: ".", count: 20 - filled * 10)
         FileHandle.standardError.write(Data("\r[\(bar)] \(phase) \(amount) \(elapsed)\u{1B}[K".utf8))
