@@ -57,19 +57,24 @@ func parseDocument(_ bytes: [UInt8], file: String, deferring key: String? = nil)
     }
 }
 
-/// Streams the elements of the array in `range` of `bytes` to `body` (1-based row, value), recording row
-/// offsets for line numbers.
+/// Streams the elements of the array in `range` of `bytes` to `body` (1-based row, parsed value), recording
+/// row offsets for line numbers.
 func streamArray(_ bytes: [UInt8], range: Range<Int>, file: String, offsets: RowOffsets, _ body: (Int, JSONValue) -> Void) throws(ConversionError) {
     var row = 0
-    do {
-        try JSONParser.forEachElement(in: range, of: bytes) { value, offset in
+    var failure: JSONSyntaxError?
+    let scanned = Result { () throws(JSONSyntaxError) in
+        try JSONParser.forEachElementRange(in: range, of: bytes) { element in
+            guard failure == nil else { return }
             row += 1
-            offsets.record(offset)
-            body(row, value)
+            offsets.record(element.lowerBound)
+            switch Result(catching: { () throws(JSONSyntaxError) in try JSONParser.parse(bytes, range: element) }) {
+            case .success(let value): body(row, value)
+            case .failure(let e): failure = e
+            }
         }
-    } catch {
-        throw .syntax(file: file, error)
     }
+    if let failure { throw .syntax(file: file, failure) }
+    if case .failure(let error) = scanned { throw .syntax(file: file, error) }
 }
 
 /// The field name a rejection gets when a record's own bytes are not valid JSON: the structure around it

@@ -188,7 +188,7 @@ public enum SpoolCSV {
             guard seen.insert(ExactString(name)).inserted else {
                 throw .notAnInventory(file: file, reason: "line \(row.line): column \(n + 1) \"\(name)\" appears twice in the header")
             }
-            if let spec = SpoolSchema.byName[name] {
+            if let spec = SpoolSchema.spec(name) {
                 columns.append(.known(spec))
             } else if name.hasPrefix(extraPrefix) {
                 columns.append(.unknown(String(name.dropFirst(extraPrefix.count))))

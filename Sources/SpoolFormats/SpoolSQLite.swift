@@ -219,7 +219,7 @@ public enum SpoolSQLite {
             do {
                 try queue.inDatabase { db in
                     let columns = try db.columns(in: "spools").map { column -> String in
-                        let textual = SpoolSchema.byName[column.name].map { isText($0.kind) } ?? (column.type.uppercased() == "TEXT")
+                        let textual = SpoolSchema.spec(column.name).map { isText($0.kind) } ?? (column.type.uppercased() == "TEXT")
                         return textual ? "CAST(\(quoted(column.name)) AS BLOB) AS \(quoted(column.name))" : quoted(column.name)
                     }
                     let cursor = try Row.fetchCursor(db, sql: "SELECT \(columns.joined(separator: ", ")) FROM spools ORDER BY rowid")
@@ -254,7 +254,7 @@ public enum SpoolSQLite {
                 }
                 continue
             }
-            switch SpoolSchema.byName[column]?.kind {
+            switch SpoolSchema.spec(column)?.kind {
             case .boolean?: if case .int(let n) = v, n == 0 || n == 1 { object[column] = .bool(n == 1) } else { object[column] = v }
             case .stringArray?, .tagHistory?:
                 if case .string(let text) = v, let parsed = try? JSONParser.parse(text) { object[column] = parsed } else { object[column] = v }

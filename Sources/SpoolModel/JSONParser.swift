@@ -28,8 +28,13 @@ public enum JSONParser {
 
     /// Parses one JSON document (surrounding whitespace allowed).
     public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
+        try parseDocument(bytes, deferring: nil)
+    }
+
+    static func parseDocument(_ bytes: [UInt8], deferring deferredKey: String?) throws(JSONSyntaxError) -> JSONValue {
         try bytes.withUnsafeBufferPointer { (buf) throws(JSONSyntaxError) -> JSONValue in
             var s = Scanner(buf)
+            s.deferredKey = deferredKey.map { Array($0.utf8) }
             s.skipBOM()
             s.skipWhitespace()
             let v = try s.parseValue(depth: 0)
@@ -42,20 +47,6 @@ public enum JSONParser {
     /// Parses one JSON document held in a string.
     public static func parse(_ text: String) throws(JSONSyntaxError) -> JSONValue {
         try parse(Array(text.utf8))
-    }
-
-    /// The byte offsets at which each element of the array found at `path` starts, by a scan that builds
-    /// nothing. Used to point error messages at the line of a record; `nil` when the path is not there.
-    public static func elementOffsets(ofArrayAt path: [JSONPathComponent], in bytes: [UInt8]) -> [Int]? {
-        bytes.withUnsafeBufferPointer { buf -> [Int]? in
-            var s = Scanner(buf)
-            s.skipBOM()
-            s.skipWhitespace()
-            for component in path {
-                guard s.seek(to: component) else { return nil }
-            }
-            return s.arrayElementOffsets()
-        }
     }
 }
 
@@ -391,62 +382,6 @@ struct Scanner {
             return i > start
         }
     }
-
-    /// Moves to the start of the member or element named by `component` of the value at the current position.
-    mutating func seek(to component: JSONPathComponent) -> Bool {
-        skipWhitespace()
-        guard i < p.count else { return false }
-        switch component {
-        case .key(let wanted):
-            guard p[i] == UInt8(ascii: "{") else { return false }
-            i += 1
-            while true {
-                skipWhitespace()
-                guard i < p.count, p[i] == UInt8(ascii: "\"") else { return false }
-                guard let key = try? parseString() else { return false }
-                skipWhitespace()
-                guard i < p.count, p[i] == UInt8(ascii: ":") else { return false }
-                i += 1
-                skipWhitespace()
-                if key == wanted { return true }
-                guard skipValue() else { return false }
-                skipWhitespace()
-                guard i < p.count, p[i] == UInt8(ascii: ",") else { return false }
-                i += 1
-            }
-        case .index(let wanted):
-            guard p[i] == UInt8(ascii: "[") else { return false }
-            i += 1
-            var n = 0
-            while true {
-                skipWhitespace()
-                guard i < p.count, p[i] != UInt8(ascii: "]") else { return false }
-                if n == wanted { return true }
-                guard skipValue() else { return false }
-                skipWhitespace()
-                guard i < p.count, p[i] == UInt8(ascii: ",") else { return false }
-                i += 1
-                n += 1
-            }
-        }
-    }
-
-    mutating func arrayElementOffsets() -> [Int]? {
-        skipWhitespace()
-        guard i < p.count, p[i] == UInt8(ascii: "[") else { return nil }
-        i += 1
-        var offsets: [Int] = []
-        while true {
-            skipWhitespace()
-            guard i < p.count else { return offsets }
-            if p[i] == UInt8(ascii: "]") { return offsets }
-            offsets.append(i)
-            guard skipValue() else { return offsets }
-            skipWhitespace()
-            guard i < p.count, p[i] == UInt8(ascii: ",") else { return offsets }
-            i += 1
-        }
-    }
 }
 
 private let powersOfTen: [Double] = (0...22).map { e in
@@ -505,47 +440,13 @@ extension JSONParser {
     /// `.typed("$range", [start, end])`, the byte range of the array, to be read element by element with
     /// ``forEachElement(in:of:_:)``. A Dexie export's header is small; its `rows` are not.
     public static func parse(_ bytes: [UInt8], deferringArraysUnder deferredKey: String) throws(JSONSyntaxError) -> JSONValue {
-        try bytes.withUnsafeBufferPointer { (buf) throws(JSONSyntaxError) -> JSONValue in
-            var s = Scanner(buf)
-            s.deferredKey = Array(deferredKey.utf8)
-            s.skipBOM()
-            s.skipWhitespace()
-            let v = try s.parseValue(depth: 0)
-            s.skipWhitespace()
-            if s.i < buf.count { throw s.error("unexpected \(s.describeByte()) after the end of the JSON value") }
-            return v
-        }
+        try parseDocument(bytes, deferring: deferredKey)
     }
 
     /// The byte range a deferred array placeholder stands for.
     public static func deferredRange(_ v: JSONValue) -> Range<Int>? {
         guard case .typed("$range", .array(let r)) = v, r.count == 2, case .int(let a) = r[0], case .int(let b) = r[1] else { return nil }
         return Int(a)..<Int(b)
-    }
-
-    /// Parses the elements of the array occupying `range` of `bytes` one at a time, handing each to `body`
-    /// with the byte offset it starts at, so a large array is never held whole.
-    public static func forEachElement(
-        in range: Range<Int>, of bytes: [UInt8], _ body: (JSONValue, Int) -> Void
-    ) throws(JSONSyntaxError) {
-        try bytes.withUnsafeBufferPointer { (buf) throws(JSONSyntaxError) in
-            var s = Scanner(buf)
-            s.i = range.lowerBound
-            guard s.i < buf.count, buf[s.i] == UInt8(ascii: "[") else { throw s.error("expected an array") }
-            s.i += 1
-            s.skipWhitespace()
-            if s.i < buf.count, buf[s.i] == UInt8(ascii: "]") { return }
-            while true {
-                s.skipWhitespace()
-                let start = s.i
-                body(try s.parseValue(depth: 1), start)
-                s.skipWhitespace()
-                guard s.i < buf.count else { throw s.error("unexpected end of input inside an array: the file is truncated") }
-                if buf[s.i] == UInt8(ascii: ",") { s.i += 1; continue }
-                if buf[s.i] == UInt8(ascii: "]") { return }
-                throw s.error("expected ',' or ']' in an array, found \(s.describeByte())")
-            }
-        }
     }
 }
 

@@ -26,9 +26,6 @@ public struct Spool: Hashable, Sendable {
         set { fields[field] = newValue }
     }
 
-    /// Field names in canonical order.
-    public var orderedKeys: [String] { orderedFields.map(\.key) }
-
     /// Fields in canonical order: known fields in schema order, then the others sorted by UTF-8 bytes.
     public var orderedFields: [(key: String, value: JSONValue)] {
         var known = [JSONValue?](repeating: nil, count: SpoolSchema.fields.count)

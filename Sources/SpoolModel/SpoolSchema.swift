@@ -56,11 +56,6 @@ public enum SpoolSchema {
         return f
     }()
 
-    public static let byName: [String: FieldSpec] = Dictionary(uniqueKeysWithValues: fields.map { ($0.name, $0) })
-
-    /// Position of each known field in canonical order.
-    public static let position: [String: Int] = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1.name, $0) })
-
     /// The index in ``fields`` of a known field name. Every key of every record is looked up, so this is a
     /// small open-addressing table on an FNV-1a hash of the UTF-8 bytes rather than a `Dictionary`, whose
     /// seeded SipHash dominated conversion profiles.
@@ -105,18 +100,6 @@ public enum SpoolSchema {
         ("timestamp", .timestamp), ("action", .string), ("tagSerial", .string),
         ("previousTagSerial", .string), ("notes", .string),
     ]
-
-    /// Keys in canonical order: known fields in schema order, then the others sorted by UTF-8 bytes.
-    public static func orderedKeys<S: Sequence>(_ keys: S) -> [String] where S.Element == String {
-        var known: [(Int, String)] = []
-        var unknown: [String] = []
-        for k in keys {
-            if let p = position[k] { known.append((p, k)) } else { unknown.append(k) }
-        }
-        known.sort { $0.0 < $1.0 }
-        unknown.sort(by: utf8Ordered)
-        return known.map(\.1) + unknown
-    }
 
     /// The Dexie store definition the web app uses at schema version 3.
     public static let dexieStoreSchema = "++id,serial,brand,type,color,lastScanned,lastUpdated"

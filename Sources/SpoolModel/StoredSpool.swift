@@ -79,7 +79,7 @@ public struct StoredInventory {
         var keys = Set<ExactString>()
         var typed = false
         for s in spools {
-            for k in s.fields.keys where SpoolSchema.byName[k] == nil { keys.insert(ExactString(k)) }
+            for k in s.fields.keys where SpoolSchema.spec(k) == nil { keys.insert(ExactString(k)) }
             if !typed, s.jsonObject.containsTyped { typed = true }
         }
         let store = MemoryByteStore()

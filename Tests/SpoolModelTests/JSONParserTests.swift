@@ -82,15 +82,29 @@ import Testing
     @Test(.timeLimit(.minutes(1)), arguments: ["[1, }", "{\"a\": [1}", "[[[", "{\"a\" 1}", "[\"unterminated"])
     func shapeOfMalformedInputTerminates(_ text: String) {
         #expect(JSONParser.shape(of: Array(text.utf8)) == (text.hasPrefix("[") ? .array : .object))
-        #expect(JSONParser.elementOffsets(ofArrayAt: [.key("a")], in: Array(text.utf8)) ?? [] == (text == "{\"a\": [1}" ? [7] : []))
+        #expect(throws: JSONSyntaxError.self) { try JSONParser.forEachElementRange(in: 0..<text.utf8.count, of: Array(text.utf8)) { _ in } }
     }
 
-    @Test func locatesArrayElements() throws {
+    @Test func findsArrayElementsWithoutParsingThemAndParsesThemInPlace() throws {
         let bytes = Array("{\"x\": {\"rows\": [\n {\"a\": \"]\"},\n 2,\n [3]\n]}}".utf8)
-        let offsets = try #require(JSONParser.elementOffsets(ofArrayAt: [.key("x"), .key("rows")], in: bytes))
+        let doc = try JSONParser.parse(bytes, deferringArraysUnder: "rows")
+        let rows = try #require(doc.objectValue?["x"]?.objectValue?["rows"])
+        let range = try #require(JSONParser.deferredRange(rows))
+        var elements: [Range<Int>] = []
+        try JSONParser.forEachElementRange(in: range, of: bytes) { elements.append($0) }
         let index = LineIndex(bytes)
-        #expect(offsets.map { index.lineColumn(of: $0).line } == [2, 3, 4])
-        #expect(JSONParser.elementOffsets(ofArrayAt: [.key("nope")], in: bytes) == nil)
+        #expect(elements.map { index.lineColumn(of: $0.lowerBound).line } == [2, 3, 4])
+        #expect(try elements.map { try JSONParser.parse(bytes, range: $0) } == [.object(["a": .string("]")]), .int(2), .array([.int(3)])])
+        // A parse error inside an element names the line in the whole document.
+        let broken = Array("[\n 1,\n {\"a\" 2}\n]".utf8)
+        var ranges: [Range<Int>] = []
+        try? JSONParser.forEachElementRange(in: 0..<broken.count, of: broken) { ranges.append($0) }
+        do {
+            _ = try JSONParser.parse(broken, range: ranges.last ?? 0..<0)
+            Issue.record("parsed a broken element")
+        } catch {
+            #expect(error.line == 3)
+        }
     }
 
     /// Differential: on generated documents, the parser agrees with Foundation's JSONSerialization.

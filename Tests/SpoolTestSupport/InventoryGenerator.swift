@@ -116,7 +116,7 @@ public struct InventoryGenerator {
         }
         for _ in 0..<Int.random(in: 0...4, using: &rng) {
             var key = string(maxFragments: 3)
-            if SpoolSchema.byName[key] != nil || key == "$types" || key.isEmpty { key = "x" + key + "_" }
+            if SpoolSchema.spec(key) != nil || key == "$types" || key.isEmpty { key = "x" + key + "_" }
             o[key] = anyValue(depth: 1)
         }
         return o
