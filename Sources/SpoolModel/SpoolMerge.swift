@@ -1,0 +1,168 @@
+/// Which side of a merge a value came from: `ours` is the branch merged into (main, the server), `theirs`
+/// the branch being merged (a device).
+public enum MergeSide: String, Sendable, Codable, Hashable {
+    case ours, theirs
+}
+
+/// One decision of the merge: a field both sides changed to different values (or a deletion against an
+/// edit, as field `deleted`), with every value involved, the winner and why.
+public struct FieldConflict: Sendable, Hashable {
+    /// Stable across runs: a hash of the serial, the field and the three values.
+    public var id: String
+    public var serial: String
+    public var field: String
+    /// `nil` where the field was absent.
+    public var base: JSONValue?
+    public var ours: JSONValue?
+    public var theirs: JSONValue?
+    public var winner: MergeSide
+    /// A sentence a person understands.
+    public var reason: String
+}
+
+/// The merge of one spool.
+public struct SpoolMergeResult: Sendable {
+    /// `nil` when neither side has the spool.
+    public var spool: Spool?
+    public var conflicts: [FieldConflict]
+}
+
+/// The three-way, field-level merge with a last-write-wins resolver, as a pure function: the history layer
+/// supplies base (the merge base), ours and theirs.
+///
+/// - A field changed on one side only takes that side's value; `lastUpdated` alone is not a change, and the
+///   result's `lastUpdated` is the later of the two.
+/// - A field changed on both sides to different values is a conflict decided by `lastUpdated`: the later side
+///   wins. On equal times the smaller `weightRemaining` wins (the plan's conservative rule); for any other field
+///   ours stays (the server's value, as the sync protocol promises).
+/// - A deletion (a side turned the spool into a tombstone) against an edit on the other side: the later wins;
+///   on equal times the deletion stands, so a stale edit never resurrects a spool. A newer edit brings it back,
+///   with the other fields merged as usual.
+/// - A spool present in the base but missing on one side counts as removed there: it stays removed unless the
+///   other side changed it.
+/// - Values are compared by their exact bytes (and typeson types), as JavaScript compares them.
+public enum SpoolMerge {
+    public static func merge(base: Spool?, ours: Spool?, theirs: Spool?) -> SpoolMergeResult {
+        switch (ours, theirs) {
+        case (nil, nil):
+            return SpoolMergeResult(spool: nil, conflicts: [])
+        case (let o?, nil):
+            // Theirs removed it (or never had it): it stays only if ours changed it.
+            if let base, same(fieldsWithoutTime(base), fieldsWithoutTime(o)) { return SpoolMergeResult(spool: nil, conflicts: []) }
+            return SpoolMergeResult(spool: o, conflicts: [])
+        case (nil, let t?):
+            if let base, same(fieldsWithoutTime(base), fieldsWithoutTime(t)) { return SpoolMergeResult(spool: nil, conflicts: []) }
+            return SpoolMergeResult(spool: t, conflicts: [])
+        case (let o?, let t?):
+            return mergeBoth(base: base, ours: o, theirs: t)
+        }
+    }
+
+    static func mergeBoth(base: Spool?, ours: Spool, theirs: Spool) -> SpoolMergeResult {
+        let serial = ours.serial
+        let oursTime = ours.lastUpdated ?? 0, theirsTime = theirs.lastUpdated ?? 0
+        let wasDeleted = base?.isDeleted ?? false
+        let oursDeleted = ours.isDeleted && !wasDeleted
+        let theirsDeleted = theirs.isDeleted && !wasDeleted
+        var conflicts: [FieldConflict] = []
+
+        // A deletion against an edit decides the whole spool.
+        var deletedFrom: MergeSide?
+        if oursDeleted != theirsDeleted {
+            let deleter: MergeSide = oursDeleted ? .ours : .theirs
+            let editor = deleter == .ours ? theirs : ours
+            let edited = !same(fieldsWithoutTime(base), fieldsWithoutTime(editor))
+            if edited {
+                let deletion = deleter == .ours ? oursTime : theirsTime
+                let edit = deleter == .ours ? theirsTime : oursTime
+                let deletionWins = deletion >= edit
+                let winner: MergeSide = deletionWins ? deleter : (deleter == .ours ? .theirs : .ours)
+                let reason = deletionWins
+                    ? (deletion == edit
+                        ? "deleted on \(side(deleter)) and edited on \(side(other(deleter))) at the same time: the deletion stands, so a stale edit does not bring the spool back"
+                        : "deleted on \(side(deleter)) after it was edited on \(side(other(deleter))): the later deletion wins")
+                    : "edited on \(side(other(deleter))) after it was deleted on \(side(deleter)): the later edit brings the spool back"
+                conflicts.append(conflict(serial, "deleted", base?["deleted"], ours["deleted"], theirs["deleted"], winner, reason))
+                if deletionWins {
+                    return SpoolMergeResult(spool: deleter == .ours ? ours : theirs, conflicts: conflicts)
+                }
+                deletedFrom = other(deleter)
+            }
+        }
+
+        var fields: [String: JSONValue] = [:]
+        var keys = Set<ExactString>()
+        for k in ours.fields.keys { keys.insert(ExactString(k)) }
+        for k in theirs.fields.keys { keys.insert(ExactString(k)) }
+        if let base { for k in base.fields.keys { keys.insert(ExactString(k)) } }
+        for key in keys.sorted() {
+            let k = key.string
+            if k == "lastUpdated" { continue }
+            let b = base?[k], o = ours[k], t = theirs[k]
+            if k == "deleted", let from = deletedFrom {
+                if let v = from == .ours ? o : t { fields[k] = v }
+                continue
+            }
+            let value: JSONValue?
+            if same(o, t) {
+                value = o
+            } else if same(o, b) {
+                value = t
+            } else if same(t, b) {
+                value = o
+            } else {
+                let (winner, reason) = decide(field: k, ours: o, theirs: t, oursTime: oursTime, theirsTime: theirsTime)
+                value = winner == .ours ? o : t
+                conflicts.append(conflict(serial, k, b, o, t, winner, reason))
+            }
+            if let value { fields[k] = value }
+        }
+        fields["lastUpdated"] = .int(max(oursTime, theirsTime))
+        return SpoolMergeResult(spool: Spool(normalizedFields: fields), conflicts: conflicts)
+    }
+
+    /// Last-write-wins for one field both sides changed.
+    static func decide(field: String, ours: JSONValue?, theirs: JSONValue?, oursTime: Int64, theirsTime: Int64) -> (MergeSide, String) {
+        if oursTime != theirsTime {
+            let winner: MergeSide = oursTime > theirsTime ? .ours : .theirs
+            return (winner, "changed on both sides; \(side(winner))'s change is later (lastUpdated \(max(oursTime, theirsTime)) against \(min(oursTime, theirsTime)))")
+        }
+        if field == "weightRemaining", let o = ours?.numberValue, let t = theirs?.numberValue, o != t {
+            let winner: MergeSide = o < t ? .ours : .theirs
+            return (winner, "changed on both sides at the same time; the smaller remaining weight is kept (it is the safer guess)")
+        }
+        return (.ours, "changed on both sides at the same time; \(side(.ours))'s value stays")
+    }
+
+    static func side(_ s: MergeSide) -> String { s == .ours ? "ours (main)" : "theirs (the device)" }
+    static func other(_ s: MergeSide) -> MergeSide { s == .ours ? .theirs : .ours }
+
+    static func conflict(_ serial: String, _ field: String, _ b: JSONValue?, _ o: JSONValue?, _ t: JSONValue?,
+                         _ winner: MergeSide, _ reason: String) -> FieldConflict {
+        var bytes = Array(serial.utf8) + [0] + Array(field.utf8)
+        for v in [b, o, t] { bytes += [0] + encoded(v) }
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for x in bytes { h = (h ^ UInt64(x)) &* 0x100_0000_01B3 }
+        let hex = String(h, radix: 16)
+        return FieldConflict(id: String(repeating: "0", count: 16 - hex.count) + hex, serial: serial, field: field,
+                             base: b, ours: o, theirs: t, winner: winner, reason: reason)
+    }
+
+    /// The bytes a value is compared by: its JSON and its typeson types.
+    static func encoded(_ v: JSONValue?) -> [UInt8] {
+        guard let v else { return [0xFF] }
+        var bytes = v.jsonBytes
+        for (path, names) in Typeson.typeEntries(of: v) { bytes += [0] + Array(path.utf8) + [0] + Array(names.joined(separator: ",").utf8) }
+        return bytes
+    }
+
+    static func same(_ a: JSONValue?, _ b: JSONValue?) -> Bool { encoded(a) == encoded(b) }
+
+    /// A spool's fields without `lastUpdated`, as one value (to tell whether a side changed anything).
+    static func fieldsWithoutTime(_ s: Spool?) -> JSONValue? {
+        guard let s else { return nil }
+        var f = s.fields
+        f["lastUpdated"] = nil
+        return .object(f)
+    }
+}

@@ -1,0 +1,195 @@
+import SpoolModel
+import SpoolTestSupport
+import Testing
+
+func spool(_ fields: [String: JSONValue]) -> Spool {
+    Spool(normalizedFields: fields.merging(["serial": .string("S")]) { a, _ in a })
+}
+
+let base = spool(["brand": .string("Prusament"), "color": .string("Black"), "weightRemaining": .int(800), "lastUpdated": .int(100)])
+
+func merged(_ b: Spool?, _ o: Spool?, _ t: Spool?) -> (fields: [String: JSONValue]?, conflicts: [FieldConflict]) {
+    let r = SpoolMerge.merge(base: b, ours: o, theirs: t)
+    return (r.spool?.fields, r.conflicts)
+}
+
+func edit(_ s: Spool, _ changes: [String: JSONValue?]) -> Spool {
+    var f = s.fields
+    for (k, v) in changes { f[k] = v }
+    return Spool(normalizedFields: f)
+}
+
+@Suite struct SpoolMergeTests {
+    @Test func aFieldChangedOnOneSideTakesThatSide() {
+        let theirs = edit(base, ["color": .string("Red"), "lastUpdated": .int(200)])
+        let (f, c) = merged(base, base, theirs)
+        #expect(f?["color"] == .string("Red") && f?["lastUpdated"] == .int(200) && c.isEmpty)
+        let ours = edit(base, ["brand": .string("eSun"), "lastUpdated": .int(150)])
+        let (g, d) = merged(base, ours, base)
+        #expect(g?["brand"] == .string("eSun") && g?["lastUpdated"] == .int(150) && d.isEmpty)
+    }
+
+    @Test func differentFieldsOnEachSideAreBothKept() {
+        let ours = edit(base, ["brand": .string("eSun"), "lastUpdated": .int(300)])
+        let theirs = edit(base, ["color": .string("Red"), "weightRemaining": .int(500), "lastUpdated": .int(200)])
+        let (f, c) = merged(base, ours, theirs)
+        #expect(f == ["serial": .string("S"), "brand": .string("eSun"), "color": .string("Red"), "weightRemaining": .int(500), "lastUpdated": .int(300)])
+        #expect(c.isEmpty)
+    }
+
+    @Test func lastUpdatedAloneIsNotAChange() {
+        let ours = edit(base, ["color": .string("Blue"), "lastUpdated": .int(150)])
+        let theirs = edit(base, ["lastUpdated": .int(900)])
+        let (f, c) = merged(base, ours, theirs)
+        #expect(f?["color"] == .string("Blue") && f?["lastUpdated"] == .int(900) && c.isEmpty)
+    }
+
+    @Test func theSameChangeOnBothSidesIsNoConflict() {
+        let ours = edit(base, ["color": .string("Red"), "lastUpdated": .int(150)])
+        let theirs = edit(base, ["color": .string("Red"), "lastUpdated": .int(250)])
+        let (f, c) = merged(base, ours, theirs)
+        #expect(f?["color"] == .string("Red") && c.isEmpty)
+    }
+
+    @Test(arguments: [(Int64(300), Int64(200), MergeSide.ours), (200, 300, .theirs)])
+    func bothChangedTheLaterWins(_ oursTime: Int64, _ theirsTime: Int64, _ winner: MergeSide) throws {
+        let ours = edit(base, ["color": .string("Blue"), "lastUpdated": .int(oursTime)])
+        let theirs = edit(base, ["color": .string("Red"), "lastUpdated": .int(theirsTime)])
+        let (f, c) = merged(base, ours, theirs)
+        #expect(f?["color"] == (winner == .ours ? .string("Blue") : .string("Red")))
+        let conflict = try #require(c.first)
+        #expect(c.count == 1)
+        #expect(conflict.field == "color" && conflict.base == .string("Black") && conflict.ours == .string("Blue") && conflict.theirs == .string("Red"))
+        #expect(conflict.winner == winner)
+        #expect(conflict.reason.contains("later"))
+    }
+
+    @Test(arguments: [(Int64(300), Int64(500), MergeSide.ours, JSONValue.int(300)), (600, 250, .theirs, .int(250))])
+    func equalTimesTheSmallerRemainingWeightWins(_ o: Int64, _ t: Int64, _ winner: MergeSide, _ kept: JSONValue) {
+        let ours = edit(base, ["weightRemaining": .int(o), "lastUpdated": .int(200)])
+        let theirs = edit(base, ["weightRemaining": .int(t), "lastUpdated": .int(200)])
+        let (f, c) = merged(base, ours, theirs)
+        #expect(f?["weightRemaining"] == kept)
+        #expect(c.first?.winner == winner && c.first?.reason.contains("smaller remaining weight") == true)
+    }
+
+    @Test func equalTimesOtherwiseOursStays() {
+        let ours = edit(base, ["color": .string("Blue"), "lastUpdated": .int(200)])
+        let theirs = edit(base, ["color": .string("Red"), "lastUpdated": .int(200)])
+        let (f, c) = merged(base, ours, theirs)
+        #expect(f?["color"] == .string("Blue") && c.first?.winner == .ours)
+    }
+
+    @Test func fieldsAddedAndRemovedOnOneSide() {
+        let theirs = edit(base, ["notes": .string("dry it"), "color": nil, "lastUpdated": .int(200)])
+        let (f, c) = merged(base, base, theirs)
+        #expect(f?["notes"] == .string("dry it") && f?["color"] == nil && c.isEmpty)
+        // Removed on one side, changed on the other: a conflict like any other.
+        let ours = edit(base, ["color": .string("Blue"), "lastUpdated": .int(300)])
+        let (g, d) = merged(base, ours, theirs)
+        #expect(g?["color"] == .string("Blue") && d.first?.field == "color" && d.first?.theirs == nil)
+    }
+
+    @Test func addedOnOneSideOrOnBoth() {
+        let a = spool(["brand": .string("A"), "color": .string("Red"), "lastUpdated": .int(100)])
+        #expect(merged(nil, nil, a).fields == a.fields)
+        #expect(merged(nil, a, nil).fields == a.fields)
+        let b = spool(["brand": .string("B"), "color": .string("Red"), "lastUpdated": .int(200)])
+        let (f, c) = merged(nil, a, b)
+        #expect(f?["brand"] == .string("B") && f?["color"] == .string("Red"))
+        #expect(c.map(\.field) == ["brand"] && c.first?.base == nil)
+    }
+
+    @Test func removedOnOneSideStaysRemovedUnlessTheOtherChangedIt() {
+        #expect(merged(base, base, nil).fields == nil)
+        #expect(merged(base, nil, base).fields == nil)
+        let ours = edit(base, ["color": .string("Blue"), "lastUpdated": .int(300)])
+        #expect(merged(base, ours, nil).fields?["color"] == .string("Blue"))
+        #expect(merged(nil, nil, nil).fields == nil)
+    }
+
+    @Test func aLaterDeletionBeatsAnEdit() throws {
+        let theirs = edit(base, ["deleted": .bool(true), "lastUpdated": .int(300)])
+        let ours = edit(base, ["color": .string("Blue"), "lastUpdated": .int(200)])
+        let (f, c) = merged(base, ours, theirs)
+        #expect(f?["deleted"] == .bool(true) && f?["color"] == .string("Black"))
+        let conflict = try #require(c.first)
+        #expect(conflict.field == "deleted" && conflict.winner == .theirs && conflict.ours == nil && conflict.theirs == .bool(true))
+    }
+
+    @Test func aLaterEditBringsTheSpoolBack() {
+        let ours = edit(base, ["deleted": .bool(true), "lastUpdated": .int(200)])
+        let theirs = edit(base, ["color": .string("Red"), "lastUpdated": .int(300)])
+        let (f, c) = merged(base, ours, theirs)
+        #expect(f?["deleted"] == nil && f?["color"] == .string("Red") && f?["lastUpdated"] == .int(300))
+        #expect(c.map(\.field) == ["deleted"] && c.first?.winner == .theirs)
+    }
+
+    @Test func aStaleEditDoesNotResurrectAtTheSameTime() {
+        let ours = edit(base, ["deleted": .bool(true), "lastUpdated": .int(200)])
+        let theirs = edit(base, ["color": .string("Red"), "lastUpdated": .int(200)])
+        let (f, c) = merged(base, ours, theirs)
+        #expect(f?["deleted"] == .bool(true) && c.first?.winner == .ours && c.first?.reason.contains("same time") == true)
+    }
+
+    @Test func aDeletionAgainstNoEditIsNoConflict() {
+        let theirs = edit(base, ["deleted": .bool(true), "lastUpdated": .int(300)])
+        let (f, c) = merged(base, base, theirs)
+        #expect(f?["deleted"] == .bool(true) && c.isEmpty)
+        let (g, d) = merged(base, theirs, theirs)
+        #expect(g?["deleted"] == .bool(true) && d.isEmpty)
+    }
+
+    @Test func valuesAreComparedByTheirBytesAndTypes() {
+        let typed = edit(base, ["bought": .typed("date", .int(5)), "lastUpdated": .int(200)])
+        let plain = edit(base, ["bought": .int(5), "lastUpdated": .int(300)])
+        #expect(merged(base, typed, plain).conflicts.map(\.field) == ["bought"])
+        let precomposed = edit(base, ["color": .string("caf\u{E9}"), "lastUpdated": .int(200)])
+        let decomposed = edit(base, ["color": .string("cafe\u{301}"), "lastUpdated": .int(300)])
+        let (f, c) = merged(base, precomposed, decomposed)
+        #expect(c.count == 1)
+        #expect(f?["color"].flatMap(\.stringValue).map { Array($0.utf8) } == Array("cafe\u{301}".utf8))
+    }
+
+    @Test func conflictIDsAreStableAndDistinct() {
+        let ours = edit(base, ["color": .string("Blue"), "brand": .string("X"), "lastUpdated": .int(300)])
+        let theirs = edit(base, ["color": .string("Red"), "brand": .string("Y"), "lastUpdated": .int(200)])
+        let first = merged(base, ours, theirs).conflicts.map(\.id)
+        let again = merged(base, ours, theirs).conflicts.map(\.id)
+        #expect(first == again && Set(first).count == 2 && first.allSatisfy { $0.count == 16 })
+    }
+
+    /// Properties over generated spools: an unchanged side changes nothing, and with different times the
+    /// merge does not depend on which side is which.
+    @Test func propertiesOverGeneratedSpools() throws {
+        var gen = InventoryGenerator(seed: 77)
+        var conflicted = 0, deletionsDecided = 0
+        for round in 0..<200 {
+            var pool: [String] = []
+            let raw = gen.record(id: 1, serialPool: &pool)
+            guard let b = SpoolNormalizer(now: 1000).normalize([RawRecord(object: .object(raw), row: 1)]).spools.first else { continue }
+            func mutate(_ s: Spool, time: Int64) -> Spool {
+                var f = s.fields
+                for key in f.keys.shuffled(using: &gen.rng).prefix(Int.random(in: 0...3, using: &gen.rng)) where key != "serial" {
+                    f[key] = Bool.random(using: &gen.rng) ? nil : gen.plainValue(depth: 2)
+                }
+                if Int.random(in: 0..<5, using: &gen.rng) == 0 { f["deleted"] = .bool(true) }
+                f["x-" + gen.string(maxFragments: 2)] = .int(Int64(round))
+                f["lastUpdated"] = .int(time)
+                return Spool(normalizedFields: f)
+            }
+            let t0 = b.lastUpdated ?? 0
+            let x = mutate(b, time: t0 + 10), y = mutate(b, time: t0 + 20)
+            #expect(merged(b, x, b).fields == x.fields, "round \(round): ours only")
+            #expect(merged(b, b, x).fields == x.fields, "round \(round): theirs only")
+            #expect(merged(b, x, x).fields == x.fields && merged(b, x, x).conflicts.isEmpty, "round \(round): same change")
+            let xy = SpoolMerge.merge(base: b, ours: x, theirs: y), yx = SpoolMerge.merge(base: b, ours: y, theirs: x)
+            #expect(xy.spool?.canonicalJSON == yx.spool?.canonicalJSON, "round \(round): symmetric")
+            #expect(xy.conflicts.map { $0.field } == yx.conflicts.map { $0.field })
+            if !xy.conflicts.isEmpty { conflicted += 1 }
+            if xy.conflicts.contains(where: { $0.field == "deleted" }) { deletionsDecided += 1 }
+        }
+        // The generated rounds really exercise the resolver.
+        #expect(conflicted > 50 && deletionsDecided > 10, "\(conflicted) rounds with conflicts, \(deletionsDecided) deletions decided")
+    }
+}
