@@ -1,0 +1,119 @@
+/// Where a spool lives in the history repository: `spools/<a>/<b>/<c>/<name>.json`.
+///
+/// - `<name>` encodes the serial's bytes reversibly and safely: lowercase ASCII letters, digits and `-` stay as
+///   they are (so common serials stay readable); an uppercase letter becomes `+` and its lowercase; every other
+///   byte becomes `%` and two lowercase hex digits; the empty serial is `%`. Encoded names contain no uppercase
+///   letter, so two serials never map to names that a case-insensitive file system would confuse, and no `/`,
+///   `.` or `..`, so no serial can leave its folder. A name longer than 200 bytes is cut into 200-byte
+///   folders (a file name may not exceed 255 bytes).
+/// - `<a>/<b>/<c>` are the first three hex digits of a hash of the serial's bytes (FNV-1a, mixed): 4,096 folders, so
+///   a commit that changes one spool rewrites four small trees, not one listing every spool.
+public enum SpoolPaths {
+    public static let root = "spools"
+    public static let suffix = ".json"
+    static let segmentLength = 200
+
+    public static func encode(_ serial: String) -> String {
+        if serial.isEmpty { return "%" }
+        var out = ""
+        out.reserveCapacity(serial.utf8.count)
+        for b in serial.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"):
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"):
+                out += "+"
+                out.unicodeScalars.append(Unicode.Scalar(b + 0x20))
+            default:
+                out += "%"
+                out += hex(b)
+            }
+        }
+        return out
+    }
+
+    /// The serial an encoded name stands for; `nil` if it is not one `encode` writes.
+    public static func decode(_ name: String) -> String? {
+        if name == "%" { return "" }
+        var bytes: [UInt8] = []
+        var it = Array(name.utf8).makeIterator()
+        while let b = it.next() {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"):
+                bytes.append(b)
+            case UInt8(ascii: "+"):
+                guard let c = it.next(), (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c) else { return nil }
+                bytes.append(c - 0x20)
+            case UInt8(ascii: "%"):
+                guard let h = it.next(), let l = it.next(), let v = hexValue(h, l) else { return nil }
+                // Only bytes `encode` escapes: a canonical name has one spelling.
+                if (0x61...0x7A).contains(v) || (0x30...0x39).contains(v) || (0x41...0x5A).contains(v) || v == 0x2D { return nil }
+                bytes.append(v)
+            default:
+                return nil
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// The spool file's path in the repository.
+    public static func path(for serial: String) -> String {
+        let name = encode(serial)
+        var segments: [Substring] = []
+        var rest = Substring(name)
+        while rest.utf8.count > segmentLength {
+            // Cut before an escape, never inside one.
+            var cut = rest.index(rest.startIndex, offsetBy: segmentLength)
+            while cut > rest.startIndex, rest[rest.index(before: cut)] == "%" || rest[rest.index(before: cut)] == "+"
+                    || (rest.distance(from: rest.startIndex, to: cut) >= 2 && rest[rest.index(cut, offsetBy: -2)] == "%") {
+                cut = rest.index(before: cut)
+            }
+            segments.append(rest[..<cut])
+            rest = rest[cut...]
+        }
+        segments.append(rest)
+        let shard = shardDigits(serial)
+        return ([root] + shard.map(String.init) + segments.map(String.init)).joined(separator: "/") + suffix
+    }
+
+    /// The serial a repository path stands for; `nil` for any path `path(for:)` does not write.
+    public static func serial(atPath path: String) -> String? {
+        guard path.hasSuffix(suffix) else { return nil }
+        let parts = path.dropLast(suffix.count).split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count >= 5, parts[0] == root else { return nil }
+        guard let serial = decode(parts[4...].joined()) else { return nil }
+        return self.path(for: serial) == path ? serial : nil
+    }
+
+    static func shardDigits(_ serial: String) -> [Character] {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in serial.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        // FNV-1a's high bits barely change between similar serials; MurmurHash3's finaliser mixes them.
+        h ^= h >> 33
+        h = h &* 0xFF51_AFD7_ED55_8CCD
+        h ^= h >> 33
+        h = h &* 0xC4CE_B9FE_1A85_EC53
+        h ^= h >> 33
+        let digits = Array(hexDigits)
+        return [digits[Int(h >> 60)], digits[Int((h >> 56) & 0xF)], digits[Int((h >> 52) & 0xF)]]
+    }
+
+    static let hexDigits = "0123456789abcdef"
+
+    static func hex(_ b: UInt8) -> String {
+        let d = Array(hexDigits)
+        return String([d[Int(b >> 4)], d[Int(b & 0xF)]])
+    }
+
+    static func hexValue(_ h: UInt8, _ l: UInt8) -> UInt8? {
+        func v(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - 0x30
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - 0x61 + 10
+            default: return nil
+            }
+        }
+        guard let hi = v(h), let lo = v(l) else { return nil }
+        return hi << 4 | lo
+    }
+}
