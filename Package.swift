@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "SpoolModel", targets: ["SpoolModel"]),
         .library(name: "SpoolFormats", targets: ["SpoolFormats"]),
+        .library(name: "SpoolHistory", targets: ["SpoolHistory"]),
         .executable(name: "filamentdb", targets: ["filamentdb"]),
     ],
     dependencies: [
@@ -18,6 +19,11 @@ let package = Package(
     targets: [
         // The canonical spool record: values, canonical JSON, typeson, migration, identity. Pure: no I/O.
         .target(name: "SpoolModel"),
+        // libgit2 (Debian's libgit2-dev): a module map only, and a C shim for its one variadic function.
+        .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        .target(name: "CGit2Shim", dependencies: ["CGit2"]),
+        // The inventory's history: a git repository written through libgit2, C contained in this module.
+        .target(name: "SpoolHistory", dependencies: ["SpoolModel", "CGit2", "CGit2Shim"]),
         // Reading and writing inventories in every supported file format.
         .target(
             name: "SpoolFormats",
@@ -40,6 +46,7 @@ let package = Package(
         // Shared by the test targets: fixture paths, a seeded generator of hostile inventories.
         .target(name: "SpoolTestSupport", dependencies: ["SpoolModel"], path: "Tests/SpoolTestSupport"),
         .testTarget(name: "SpoolModelTests", dependencies: ["SpoolModel", "SpoolTestSupport"]),
+        .testTarget(name: "SpoolHistoryTests", dependencies: ["SpoolHistory", "SpoolModel", "SpoolTestSupport"]),
         .testTarget(
             name: "SpoolFormatsTests",
             dependencies: [

@@ -1,0 +1,9 @@
+#ifndef FILAMENTDB_CGIT2_SHIM_H
+#define FILAMENTDB_CGIT2_SHIM_H
+
+/// libgit2's git_libgit2_opts is variadic, which Swift cannot call: one plain function per option used.
+/// Turns on fsync of the object database and refs, so a written commit survives a crash. Returns 0 or a
+/// negative libgit2 error code.
+int filamentdb_git_enable_fsync(void);
+
+#endif

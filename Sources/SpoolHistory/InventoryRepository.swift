@@ -1,0 +1,164 @@
+import Foundation
+import SpoolModel
+
+/// The inventory's history: a git repository with one canonical JSON file per spool under `spools/`
+/// (``SpoolPaths``), one commit per import, edit or sync, each device on its own branch.
+///
+/// A commit rewrites only the trees on the paths of the spools that changed; every other subtree is reused by
+/// id, so its cost follows the size of the change, not of the inventory. Branches move by compare-and-swap:
+/// objects are written first and the reference last, so a crash leaves the branch at the old commit or the
+/// new one, and two writers never lose each other's commit.
+public final class InventoryRepository {
+    public let git: GitRepository
+
+    public init(_ git: GitRepository) { self.git = git }
+
+    /// Opens the repository in `folder`, creating it (and the folder) on first use. A folder that exists, is
+    /// not empty and is not a repository is refused: filamentdb does not put its history among other files.
+    public static func openOrCreate(_ folder: String) throws(GitError) -> (repository: InventoryRepository, created: Bool) {
+        do {
+            let repository = InventoryRepository(try GitRepository.open(folder))
+            try repository.verifyLayout()
+            return (repository, false)
+        } catch where error.code == .notFound && error.function == "git_repository_open_ext" {
+            if let contents = try? FileManager.default.contentsOfDirectory(atPath: folder), !contents.isEmpty {
+                throw GitError(code: .notFound, message: "\(folder) is not empty and is not a filamentdb history repository; choose an empty or new folder",
+                               function: "InventoryRepository.openOrCreate")
+            }
+            return (InventoryRepository(try GitRepository.create(folder)), true)
+        }
+    }
+
+    public static func branchReference(_ branch: String) -> String { "refs/heads/" + branch }
+
+    /// What may stand at the root of our trees.
+    public static let rootEntries: Set<String> = [SpoolPaths.root, "conflicts"]
+
+    /// Refuses a git repository that is not filamentdb's (other files at the root of `main`).
+    func verifyLayout() throws(GitError) {
+        guard let head = try head() else { return }
+        let foreign = try git.readTree(try git.readCommit(head).tree).map(\.name).filter { !Self.rootEntries.contains($0) }
+        if !foreign.isEmpty {
+            throw GitError(code: .other(-1), message: "\(git.path) is a git repository that is not filamentdb's history (its main branch holds \(foreign.prefix(3).joined(separator: ", ")))",
+                           function: "InventoryRepository.openOrCreate")
+        }
+    }
+
+    /// The head commit of `branch`, `nil` before its first commit.
+    public func head(_ branch: String = "main") throws(GitError) -> ObjectID? {
+        try git.reference(Self.branchReference(branch))
+    }
+
+    /// Every spool file at `commit` (`nil`: the empty inventory), by serial.
+    public func files(at commit: ObjectID?) throws(GitError) -> [String: ObjectID] {
+        guard let commit else { return [:] }
+        let root = try git.readCommit(commit).tree
+        var out: [String: ObjectID] = [:]
+        try collect(tree: root, prefix: "", into: &out)
+        return out
+    }
+
+    private func collect(tree: ObjectID, prefix: String, into out: inout [String: ObjectID]) throws(GitError) {
+        for entry in try git.readTree(tree) {
+            let path = prefix.isEmpty ? entry.name : prefix + "/" + entry.name
+            switch entry.kind {
+            case .tree: try collect(tree: entry.id, prefix: path, into: &out)
+            case .blob: if let serial = SpoolPaths.serial(atPath: path) { out[serial] = entry.id }
+            }
+        }
+    }
+
+    /// One spool at `commit`, read by its path alone.
+    public func spool(_ serial: String, at commit: ObjectID?) throws(GitError) -> Spool? {
+        guard let commit else { return nil }
+        var tree = try git.readCommit(commit).tree
+        let components = SpoolPaths.path(for: serial).split(separator: "/").map(String.init)
+        for (n, name) in components.enumerated() {
+            guard let entry = try git.readTree(tree).first(where: { $0.name == name }) else { return nil }
+            if n == components.count - 1 {
+                return decodeSpool(try git.readBlob(entry.id))
+            }
+            tree = entry.id
+        }
+        return nil
+    }
+
+    func decodeSpool(_ bytes: [UInt8]) -> Spool? {
+        guard case .object(var fields)? = try? JSONParser.parse(bytes) else { return nil }
+        if let types = fields.removeValue(forKey: "$types"), case .object(let revived)? = try? Typeson.decode(.object(fields), types: types) {
+            fields = revived
+        }
+        return Spool(normalizedFields: fields)
+    }
+
+    /// Who and when, for a commit.
+    public struct Signature: Sendable {
+        public var name: String
+        public var email: String
+        /// Seconds since the epoch.
+        public var time: Int64
+
+        public init(name: String, email: String, time: Int64) {
+            self.name = name
+            self.email = email
+            self.time = time
+        }
+    }
+
+    /// Commits `changes` (a spool to write, or `nil` to remove the serial's file) onto `branch`. Returns the
+    /// new commit, or `nil` when nothing would change (no empty commits). If another writer moves the branch
+    /// meanwhile, the change is applied again on top of its commit.
+    public func commit(branch: String = "main", changes: [String: Spool?], author: Signature, message: String) throws(GitError) -> ObjectID? {
+        var blobs: [(components: ArraySlice<String>, blob: ObjectID?)] = []
+        for (serial, spool) in changes {
+            let components = SpoolPaths.path(for: serial).split(separator: "/").map(String.init)
+            if let spool {
+                blobs.append((components[...], try git.writeBlob(spool.canonicalJSON)))
+            } else {
+                blobs.append((components[...], nil))
+            }
+        }
+        let reference = Self.branchReference(branch)
+        for _ in 0..<16 {
+            let parent = try git.reference(reference)
+            let parentTree = try parent.map { (p) throws(GitError) in try git.readCommit(p).tree }
+            let tree: ObjectID
+            if let updated = try updateTree(parentTree, blobs) { tree = updated } else { tree = try git.writeTree([]) }
+            if tree == parentTree { return nil }
+            let commit = try git.writeCommit(tree: tree, parents: parent.map { [$0] } ?? [], authorName: author.name,
+                                             authorEmail: author.email, time: author.time, message: message)
+            do {
+                try git.updateReference(reference, to: commit, expecting: parent, message: "filamentdb: " + (message.split(separator: "\n").first.map(String.init) ?? ""))
+                return commit
+            } catch where error.code == .modified || error.code == .exists || error.code == .locked {
+                continue
+            }
+        }
+        throw GitError(code: .modified, message: "\(reference) kept moving under 16 attempts to commit", function: "InventoryRepository.commit")
+    }
+
+    /// The tree `tree` with `changes` applied, rewriting only the subtrees on their paths; `nil` if empty.
+    func updateTree(_ tree: ObjectID?, _ changes: [(components: ArraySlice<String>, blob: ObjectID?)]) throws(GitError) -> ObjectID? {
+        var entries: [String: TreeEntry] = [:]
+        if let tree { for e in try git.readTree(tree) { entries[e.name] = e } }
+        var byChild: [String: [(components: ArraySlice<String>, blob: ObjectID?)]] = [:]
+        for change in changes {
+            let name = change.components.first!
+            if change.components.count == 1 {
+                if let blob = change.blob { entries[name] = TreeEntry(name: name, id: blob, kind: .blob) } else { entries[name] = nil }
+            } else {
+                byChild[name, default: []].append((change.components.dropFirst(), change.blob))
+            }
+        }
+        for (name, childChanges) in byChild {
+            let existing = entries[name].flatMap { $0.kind == .tree ? $0.id : nil }
+            if let child = try updateTree(existing, childChanges) {
+                entries[name] = TreeEntry(name: name, id: child, kind: .tree)
+            } else {
+                entries[name] = nil
+            }
+        }
+        if entries.isEmpty { return nil }
+        return try git.writeTree(Array(entries.values))
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import SpoolHistory
+import SpoolModel
+import SpoolTestSupport
+import Testing
+
+/// Runs the stock git command in `dir`.
+func git(_ args: [String], in dir: String) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["git", "-C", dir] + args
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+func spool(_ serial: String, _ fields: [String: JSONValue] = [:]) -> Spool {
+    Spool(normalizedFields: fields.merging(["serial": .string(serial), "lastUpdated": .int(1_700_000_000_000)]) { a, _ in a })
+}
+
+let author = InventoryRepository.Signature(name: "device-a", email: "device-a@filamentdb.invalid", time: 1_700_000_000)
+
+@Suite struct InventoryRepositoryTests {
+    let dir = Fixtures.temporaryDirectory() + "/history"
+
+    @Test func commitsReadBackAndStockGitIsHappy() throws {
+        let (repo, created) = try InventoryRepository.openOrCreate(dir)
+        #expect(created)
+        let spools = [spool("PRU-1", ["brand": .string("Prusament")]), spool("esun-2", ["brand": .string("eSun"), "bought": .typed("date", .int(5))]), spool("a/b")]
+        let first = try #require(try repo.commit(changes: Dictionary(uniqueKeysWithValues: spools.map { ($0.serial, $0) }), author: author, message: "import: 3 added"))
+        #expect(try repo.head() == first)
+        let files = try repo.files(at: first)
+        #expect(Set(files.keys) == ["PRU-1", "esun-2", "a/b"])
+        #expect(try repo.spool("esun-2", at: first)?.fields == spools[1].fields)
+        #expect(try repo.spool("missing", at: first) == nil)
+
+        #expect(try git(["fsck", "--strict", "--no-dangling"], in: dir).status == 0)
+        let log = try git(["log", "-p", "--format=%an %s", "main"], in: dir).output
+        #expect(log.contains("device-a import: 3 added"))
+        #expect(log.contains("+  \"brand\": \"eSun\","))
+        let show = try git(["show", "main:" + SpoolPaths.path(for: "PRU-1")], in: dir).output
+        #expect(show == String(decoding: spools[0].canonicalJSON, as: UTF8.self))
+        #expect(try InventoryRepository.openOrCreate(dir).created == false)
+    }
+
+    @Test func anUnchangedInventoryMakesNoCommit() throws {
+        let repo = try InventoryRepository.openOrCreate(dir).repository
+        let a = spool("A")
+        let first = try repo.commit(changes: ["A": a], author: author, message: "add")
+        #expect(try repo.commit(changes: ["A": a], author: author, message: "again") == nil)
+        #expect(try repo.head() == first)
+    }
+
+    @Test func aChangeRewritesOnlyTheTreesOnItsPath() throws {
+        let repo = try InventoryRepository.openOrCreate(dir).repository
+        var changes: [String: Spool?] = [:]
+        for i in 0..<500 { changes["SPOOL-\(i)"] = spool("SPOOL-\(i)") }
+        let before = try #require(try repo.commit(changes: changes, author: author, message: "500"))
+        let after = try #require(try repo.commit(changes: ["SPOOL-7": spool("SPOOL-7", ["weightRemaining": .int(5)])], author: author, message: "one"))
+        let changed = try git(["diff-tree", "-r", "-t", "--name-only", before.hex, after.hex], in: dir).output.split(separator: "\n")
+        // The spools folder, three shard folders and the one file: nothing else was rewritten.
+        #expect(changed.count == 5)
+        #expect(changed.last.map(String.init) == SpoolPaths.path(for: "SPOOL-7"))
+        #expect(try git(["fsck", "--strict", "--no-dangling"], in: dir).status == 0)
+    }
+
+    @Test func removingTheLastSpoolOfAFolderRemovesTheFolder() throws {
+        let repo = try InventoryRepository.openOrCreate(dir).repository
+        _ = try repo.commit(changes: ["A": spool("A"), "B": spool("B")], author: author, message: "two")
+        let c = try #require(try repo.commit(changes: ["A": nil], author: author, message: "remove A"))
+        #expect(Set(try repo.files(at: c).keys) == ["B"])
+        let tree = try git(["ls-tree", "-r", "-t", "--name-only", c.hex], in: dir).output
+        #expect(!tree.contains(SpoolPaths.path(for: "A").split(separator: "/").dropLast().joined(separator: "/") + "\n") || SpoolPaths.path(for: "B").hasPrefix(SpoolPaths.path(for: "A").split(separator: "/").dropLast().joined(separator: "/")))
+        _ = try repo.commit(changes: ["B": nil], author: author, message: "remove B")
+        #expect(try repo.files(at: try repo.head()).isEmpty)
+        #expect(try git(["fsck", "--strict", "--no-dangling"], in: dir).status == 0)
+    }
+
+    @Test func hostileSerialsRoundTrip() throws {
+        let repo = try InventoryRepository.openOrCreate(dir).repository
+        let serials = ["", "../x", "a/b", String(repeating: "long-", count: 60), "🧵", "Case", "case", ".git", "%", "+"]
+        let c = try #require(try repo.commit(changes: Dictionary(uniqueKeysWithValues: serials.map { ($0, spool($0)) }), author: author, message: "hostile"))
+        #expect(Set(try repo.files(at: c).keys.map(ExactString.init)) == Set(serials.map(ExactString.init)))
+        for s in serials { #expect(try repo.spool(s, at: c)?.serial == s) }
+        #expect(try git(["fsck", "--strict", "--no-dangling"], in: dir).status == 0)
+    }
+
+    @Test func twoWritersNeverLoseACommit() throws {
+        let a = try InventoryRepository.openOrCreate(dir).repository
+        let b = try InventoryRepository(GitRepository.open(dir))
+        let first = try #require(try a.commit(changes: ["A": spool("A")], author: author, message: "a"))
+        let second = try #require(try b.commit(changes: ["B": spool("B")], author: author, message: "b"))
+        #expect(try a.git.readCommit(second).parents == [first])
+        #expect(Set(try a.files(at: try a.head()).keys) == ["A", "B"])
+        // A stale compare-and-swap is refused.
+        do {
+            try a.git.updateReference("refs/heads/main", to: first, expecting: first, message: "stale")
+            Issue.record("moved main from a stale value")
+        } catch {
+            #expect(error.code == .modified)
+        }
+        #expect(try a.head() == second)
+    }
+
+    @Test func aFolderOfOtherFilesOrSomeoneElsesRepositoryIsRefused() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Data("my notes".utf8).write(to: URL(fileURLWithPath: dir + "/notes.txt"))
+        do {
+            _ = try InventoryRepository.openOrCreate(dir)
+            Issue.record("made a repository among other files")
+        } catch {
+            #expect(error.message.contains("is not empty and is not a filamentdb history repository"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/.git"))
+        // A git repository of something else.
+        #expect(try git(["init", "-q", "-b", "main"], in: dir).status == 0)
+        #expect(try git(["add", "notes.txt"], in: dir).status == 0)
+        #expect(try git(["-c", "user.name=x", "-c", "user.email=x@y", "commit", "-q", "-m", "notes"], in: dir).status == 0)
+        do {
+            _ = try InventoryRepository.openOrCreate(dir)
+            Issue.record("took someone else's repository")
+        } catch {
+            #expect(error.message.contains("not filamentdb's history (its main branch holds notes.txt)"))
+        }
+    }
+}
