@@ -260,6 +260,19 @@ public final class GitRepository {
         git_reference_free(reference)
     }
 
+    /// The best common ancestor of two commits, `nil` when they share none.
+    public func mergeBase(_ a: ObjectID, _ b: ObjectID) throws(GitError) -> ObjectID? {
+        var out = git_oid()
+        var one = a.oid, two = b.oid
+        let rc = git_merge_base(&out, handle, &one, &two)
+        if rc == GIT_ENOTFOUND.rawValue {
+            git_error_clear()
+            return nil
+        }
+        try check(rc, "git_merge_base")
+        return ObjectID(out)
+    }
+
     /// The commit a revision (`main`, `HEAD~2`, an id) names.
     public func resolve(_ revision: String) throws(GitError) -> ObjectID {
         var object: OpaquePointer?
