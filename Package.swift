@@ -39,7 +39,7 @@ let package = Package(
         .executableTarget(
             name: "filamentdb",
             dependencies: [
-                "SpoolModel", "SpoolFormats",
+                "SpoolModel", "SpoolFormats", "SpoolHistory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -117,12 +117,13 @@ public final class GitRepository {
         return GitRepository(handle: repo!, path: path)
     }
 
-    /// Creates a repository at `path` (folders included) whose first branch is `initialBranch`.
+    /// Creates a bare repository at `path` (folders included) whose first branch is `initialBranch`: the history
+    /// is objects and references only, with no working tree to fall out of step.
     public static func create(_ path: String, initialBranch: String = "main") throws(GitError) -> GitRepository {
         _ = gitLibrary
         var options = git_repository_init_options()
         try check(git_repository_init_options_init(&options, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION)), "git_repository_init_options_init")
-        options.flags = GIT_REPOSITORY_INIT_MKPATH.rawValue | GIT_REPOSITORY_INIT_NO_REINIT.rawValue
+        options.flags = GIT_REPOSITORY_INIT_MKPATH.rawValue | GIT_REPOSITORY_INIT_NO_REINIT.rawValue | GIT_REPOSITORY_INIT_BARE.rawValue
         var repo: OpaquePointer?
         let rc = initialBranch.withCString { head -> Int32 in
             options.initial_head = head

@@ -68,6 +68,25 @@ public final class InventoryRepository {
         }
     }
 
+    /// Commits from `start` back to the first, newest first (each commit once, parents in order).
+    public func log(from start: ObjectID?, limit: Int = .max) throws(GitError) -> [CommitInfo] {
+        guard let start else { return [] }
+        var out: [CommitInfo] = []
+        var seen: Set<ObjectID> = [start]
+        var queue = [start]
+        while !queue.isEmpty, out.count < limit {
+            // Newest first among the commits waiting.
+            var infos: [CommitInfo] = []
+            for id in queue { infos.append(try git.readCommit(id)) }
+            infos.sort { $0.time != $1.time ? $0.time > $1.time : $0.id.hex < $1.id.hex }
+            let next = infos.removeFirst()
+            out.append(next)
+            queue = infos.map(\.id)
+            for p in next.parents where seen.insert(p).inserted { queue.append(p) }
+        }
+        return out
+    }
+
     /// One spool at `commit`, read by its path alone.
     public func spool(_ serial: String, at commit: ObjectID?) throws(GitError) -> Spool? {
         guard let commit else { return nil }

@@ -19,7 +19,7 @@ struct FilamentDB: ParsableCommand {
           74  a file could not be read or written
         """,
         version: FilamentDBVersion.string,
-        subcommands: [Convert.self, Validate.self, Formats.self, Demo.self]
+        subcommands: [Convert.self, Validate.self, Formats.self, Import.self, Merge.self, Log.self, Show.self, Demo.self]
     )
 }
 

@@ -146,3 +146,65 @@ struct CLI {
         #expect(dexie["data"]?.objectValue?["databaseVersion"] == .int(3))
     }
 }
+
+@Suite(.serialized) struct HistoryCLITests {
+    let data = Fixtures.temporaryDirectory() + "/data"
+
+    @Test func importLogShowAndReplace() throws {
+        let input = Fixtures.path("dexie/webapp-v1-2022.dexie.json")
+        let first = try CLI.run(["import", input, "--data-dir", data, "--now", "2024-06-01T00:00:00Z"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("created \(data)/history.git"))
+        #expect(first.stdout.contains("3 added, 0 changed, 0 removed") && first.stdout.contains("merged into main"))
+        let again = try CLI.run(["import", input, "--data-dir", data, "--now", "2024-06-01T00:00:00Z"])
+        #expect(again.stdout.contains("nothing changed on import: no commit"))
+
+        let show = try CLI.run(["show", "PM-PLA-GALAXY-0001", "--data-dir", data])
+        let spool = try #require(try JSONParser.parse(show.stdout).objectValue)
+        #expect(spool["brand"] == .string("Prusament") && show.stdout.hasPrefix("{\n  \"serial\": \"PM-PLA-GALAXY-0001\",\n"))
+
+        // A file with one spool, as the whole inventory.
+        let dir = Fixtures.temporaryDirectory()
+        try Data(#"[{"serial":"ONLY","brand":"X","lastUpdated":1}]"#.utf8).write(to: URL(fileURLWithPath: dir + "/one.json"))
+        let replaced = try CLI.run(["import", dir + "/one.json", "--replace", "--data-dir", data])
+        #expect(replaced.stdout.contains("1 added, 0 changed, 3 removed"))
+        let old = try CLI.run(["show", "PM-PLA-GALAXY-0001", "--at", "main~1", "--data-dir", data])
+        #expect(old.status == 0 && old.stdout.contains("Prusament"))
+        let gone = try CLI.run(["show", "PM-PLA-GALAXY-0001", "--data-dir", data])
+        #expect(gone.status == 64 && gone.stderr.contains("no spool \"PM-PLA-GALAXY-0001\" at main"))
+
+        let log = try CLI.run(["log", "--data-dir", data])
+        let lines = log.stdout.split(separator: "\n")
+        #expect(lines.count == 3 && lines[0].contains("import one.json: 1 added, 0 changed, 3 removed"))
+        let bySpool = try CLI.run(["log", "--spool", "ONLY", "--data-dir", data])
+        #expect(bySpool.stdout.split(separator: "\n").count == 1)
+        #expect(try git(["fsck", "--strict"], data + "/history.git") == 0)
+    }
+
+    @Test func aDeviceBranchMergedLaterWithAConflict() throws {
+        let dir = Fixtures.temporaryDirectory()
+        try Data(#"[{"serial":"S","weightRemaining":800,"lastUpdated":100}]"#.utf8).write(to: URL(fileURLWithPath: dir + "/base.json"))
+        try Data(#"[{"serial":"S","weightRemaining":500,"lastUpdated":300}]"#.utf8).write(to: URL(fileURLWithPath: dir + "/phone.json"))
+        try Data(#"[{"serial":"S","weightRemaining":700,"lastUpdated":200}]"#.utf8).write(to: URL(fileURLWithPath: dir + "/desk.json"))
+        #expect(try CLI.run(["import", dir + "/base.json", "--data-dir", data]).status == 0)
+        #expect(try CLI.run(["import", dir + "/phone.json", "--device", "phone", "--no-merge", "--data-dir", data]).status == 0)
+        #expect(try CLI.run(["import", dir + "/desk.json", "--device", "desk", "--data-dir", data]).status == 0)
+        let merge = try CLI.run(["merge", "phone", "--data-dir", data])
+        #expect(merge.stdout.contains("1 changed, 1 conflict") && merge.stdout.contains("\"S\" weightRemaining: theirs wins"))
+        let show = try CLI.run(["show", "S", "--data-dir", data])
+        #expect(try JSONParser.parse(show.stdout).objectValue?["weightRemaining"] == .int(500))
+        let byDevice = try CLI.run(["log", "--device", "phone", "--data-dir", data])
+        #expect(byDevice.stdout.split(separator: "\n").count == 2)
+    }
+
+    func git(_ args: [String], _ dir: String) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git", "-C", dir] + args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+}

@@ -1,0 +1,167 @@
+import ArgumentParser
+import Foundation
+import SpoolFormats
+import SpoolHistory
+import SpoolModel
+
+/// `--data-dir`, shared by the commands that touch the history.
+struct HistoryOptions: ParsableArguments {
+    @Option(help: "The data folder (default: $SYNC_DATA_DIR, else ~/.local/share/filamentdb); the history is its history.git.")
+    var dataDir: String?
+
+    var folder: String { DataDirectory.resolve(dataDir) }
+
+    /// Opens (or creates) the repository and says where it is, on standard error.
+    func open() throws -> InventoryRepository {
+        let path = folder + "/history.git"
+        do {
+            let (repository, created) = try InventoryRepository.openOrCreate(path)
+            FileHandle.standardError.write(Data("\(created ? "created" : "history:") \(path)\n".utf8))
+            return repository
+        } catch {
+            throw Output.fail(.io(path: path, reason: error.message))
+        }
+    }
+}
+
+func signature(_ name: String) -> InventoryRepository.Signature {
+    InventoryRepository.Signature(name: name, email: "\(name)@filamentdb.invalid", time: Int64(Date().timeIntervalSince1970))
+}
+
+func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Commit a file's spools (any format) into the history.",
+        discussion: """
+        By default the file is committed onto the branch of --device (default "import") and merged into main field by
+        field, as a device's sync would be: spools the file does not mention are left alone. --replace makes main
+        exactly the file's inventory. With --device and --no-merge the branch waits for 'filamentdb merge'.
+        An import that changes nothing makes no commit.
+        """
+    )
+
+    @Argument(help: "The file to import ('-' for standard input).") var input: String
+    @Option(help: "The device (branch) the import comes from.") var device: String = "import"
+    @Flag(help: "Make main exactly the file's inventory.") var replace = false
+    @Flag(help: "Commit onto the device's branch without merging it into main.") var noMerge = false
+    @OptionGroup var history: HistoryOptions
+    @OptionGroup var read: ReadOptions
+
+    func run() throws {
+        let (spools, report) = try load()
+        let repository = try history.open()
+        let outcome = try commit(spools, into: repository)
+        describe(outcome)
+        if !report.renamed.isEmpty || !report.migrated.isEmpty { say(report.lines.joined(separator: "\n")) }
+    }
+
+    func load() throws -> ([Spool], ConversionReport) {
+        do {
+            let bytes = try FileIO.read(input)
+            return try Conversion.load(bytes, path: input, options: read.conversionOptions(), isFile: input != "-")
+        } catch {
+            throw Output.fail(error)
+        }
+    }
+
+    var mode: InventoryRepository.ImportMode {
+        if replace { return .replace }
+        if noMerge { return .deviceOnly(device: device) }
+        return .merge(device: device)
+    }
+
+    func commit(_ spools: [Spool], into repository: InventoryRepository) throws -> InventoryRepository.ImportOutcome {
+        do {
+            return try repository.importSpools(spools, mode: mode, source: URL(fileURLWithPath: input).lastPathComponent, author: signature(device))
+        } catch {
+            throw Output.fail(.io(path: repository.git.path, reason: error.description))
+        }
+    }
+
+    func describe(_ outcome: InventoryRepository.ImportOutcome) {
+        let branch = replace ? "main" : device
+        if let commit = outcome.commit {
+            say("committed \(commit.hex.prefix(12)) on \(branch): \(outcome.added) added, \(outcome.changed) changed, \(outcome.removed) removed")
+        } else {
+            say("nothing changed on \(branch): no commit")
+        }
+        guard let merge = outcome.merge else { return }
+        if let commit = merge.commit {
+            say("merged into main as \(commit.hex.prefix(12)): \(merge.changed.count) changed, \(merge.conflicts.count) conflict\(merge.conflicts.count == 1 ? "" : "s")")
+        } else {
+            say("main already has it")
+        }
+        for c in merge.conflicts { say("  conflict \(c.id) \(JSONValue.string(c.serial).jsonText) \(c.field): \(c.winner.rawValue) wins; \(c.reason)") }
+    }
+}
+
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Merge a device's branch into main, field by field (last write wins on conflicts).")
+
+    @Argument(help: "The branch to merge.") var branch: String
+    @OptionGroup var history: HistoryOptions
+
+    func run() throws {
+        let repository = try history.open()
+        do {
+            let merge = try repository.merge(branch, author: signature(branch))
+            guard let commit = merge.commit else { return say("main already has \(branch): nothing to merge") }
+            say("merged \(branch) into main as \(commit.hex.prefix(12)): \(merge.changed.count) changed, \(merge.conflicts.count) conflict\(merge.conflicts.count == 1 ? "" : "s")")
+            for c in merge.conflicts { say("  conflict \(c.id) \(JSONValue.string(c.serial).jsonText) \(c.field): \(c.winner.rawValue) wins; \(c.reason)") }
+        } catch {
+            throw Output.fail(.io(path: repository.git.path, reason: error.description))
+        }
+    }
+}
+
+struct Log: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the commits of the history, newest first.")
+
+    @Option(help: "Only commits that changed this spool.") var spool: String?
+    @Option(help: "Only commits by this device.") var device: String?
+    @Option(help: "The branch to start from.") var branch: String = "main"
+    @OptionGroup var history: HistoryOptions
+
+    func run() throws {
+        let repository = try history.open()
+        do {
+            for commit in try repository.log(from: try repository.head(branch)) {
+                if let device, commit.authorName != device { continue }
+                if let spool, !(try changes(spool, in: commit, repository)) { continue }
+                let date = Timestamps.formatISO8601(commit.time * 1000).prefix(19).replacingOccurrences(of: "T", with: " ")
+                say("\(commit.id.hex.prefix(12))  \(date)  \(commit.authorName)  \(commit.message.split(separator: "\n").first ?? "")")
+            }
+        } catch {
+            throw Output.fail(.io(path: repository.git.path, reason: error.description))
+        }
+    }
+}
+
+/// Whether `commit` changed `serial` against its first parent.
+func changes(_ serial: String, in commit: CommitInfo, _ repository: InventoryRepository) throws(GitError) -> Bool {
+    let now = try repository.spool(serial, at: commit.id)
+    var before: Spool? = nil
+    if let parent = commit.parents.first { before = try repository.spool(serial, at: parent) }
+    return now?.canonicalJSON != before?.canonicalJSON
+}
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print one spool's canonical JSON, now or at a past revision.")
+
+    @Argument(help: "The spool's serial.") var serial: String
+    @Option(help: "A revision: main, a commit id, main~3, a device branch.") var at: String = "main"
+    @OptionGroup var history: HistoryOptions
+
+    func run() throws {
+        let repository = try history.open()
+        let found: Spool?
+        do {
+            found = try repository.spool(serial, at: try repository.git.resolve(at))
+        } catch {
+            throw Output.fail(.io(path: repository.git.path, reason: error.code == .notFound ? "no revision \(at)" : error.description))
+        }
+        guard let spool = found else { throw Output.fail(.usage("no spool \(JSONValue.string(serial).jsonText) at \(at)")) }
+        FileHandle.standardOutput.write(Data(spool.canonicalJSON))
+    }
+}
