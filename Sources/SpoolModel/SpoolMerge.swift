@@ -156,7 +156,8 @@ public enum SpoolMerge {
         return bytes
     }
 
-    static func same(_ a: JSONValue?, _ b: JSONValue?) -> Bool { encoded(a) == encoded(b) }
+    /// Whether two values are the same bytes with the same types (absent equals only absent).
+    public static func same(_ a: JSONValue?, _ b: JSONValue?) -> Bool { encoded(a) == encoded(b) }
 
     /// A spool's fields without `lastUpdated`, as one value (to tell whether a side changed anything).
     static func fieldsWithoutTime(_ s: Spool?) -> JSONValue? {

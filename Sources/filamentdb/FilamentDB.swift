@@ -19,7 +19,8 @@ struct FilamentDB: ParsableCommand {
           74  a file could not be read or written
         """,
         version: FilamentDBVersion.string,
-        subcommands: [Convert.self, Validate.self, Formats.self, Import.self, Merge.self, Log.self, Show.self, Demo.self]
+        subcommands: [Convert.self, Validate.self, Formats.self, Import.self, Merge.self, Log.self, Show.self, Diff.self,
+                      Export.self, Restore.self, Demo.self]
     )
 }
 

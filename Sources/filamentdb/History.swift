@@ -120,6 +120,8 @@ struct Log: ParsableCommand {
 
     @Option(help: "Only commits that changed this spool.") var spool: String?
     @Option(help: "Only commits by this device.") var device: String?
+    @Option(help: "Only commits at or after this date (ISO 8601).") var since: String?
+    @Option(help: "Only commits at or before this date (ISO 8601).") var until: String?
     @Option(help: "The branch to start from.") var branch: String = "main"
     @OptionGroup var history: HistoryOptions
 
@@ -128,6 +130,8 @@ struct Log: ParsableCommand {
         do {
             for commit in try repository.log(from: try repository.head(branch)) {
                 if let device, commit.authorName != device { continue }
+                if let since = since.flatMap(Timestamps.parseISO8601), commit.time * 1000 < since { continue }
+                if let until = until.flatMap(Timestamps.parseISO8601), commit.time * 1000 > until { continue }
                 if let spool, !(try changes(spool, in: commit, repository)) { continue }
                 let date = Timestamps.formatISO8601(commit.time * 1000).prefix(19).replacingOccurrences(of: "T", with: " ")
                 say("\(commit.id.hex.prefix(12))  \(date)  \(commit.authorName)  \(commit.message.split(separator: "\n").first ?? "")")
@@ -150,18 +154,110 @@ struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print one spool's canonical JSON, now or at a past revision.")
 
     @Argument(help: "The spool's serial.") var serial: String
-    @Option(help: "A revision: main, a commit id, main~3, a device branch.") var at: String = "main"
+    @Option(help: "A revision (main, a commit id, main~3, a device branch) or a date (ISO 8601).") var at: String = "main"
     @OptionGroup var history: HistoryOptions
 
     func run() throws {
         let repository = try history.open()
+        let commit = try resolve(at, in: repository)
         let found: Spool?
         do {
-            found = try repository.spool(serial, at: try repository.git.resolve(at))
+            found = try repository.spool(serial, at: commit)
         } catch {
-            throw Output.fail(.io(path: repository.git.path, reason: error.code == .notFound ? "no revision \(at)" : error.description))
+            throw Output.fail(.io(path: repository.git.path, reason: error.description))
         }
         guard let spool = found else { throw Output.fail(.usage("no spool \(JSONValue.string(serial).jsonText) at \(at)")) }
         FileHandle.standardOutput.write(Data(spool.canonicalJSON))
+    }
+}
+
+/// A revision argument resolved, or a clear failure.
+func resolve(_ revision: String, in repository: InventoryRepository) throws -> ObjectID {
+    do {
+        return try repository.resolve(revision)
+    } catch {
+        throw Output.fail(.usage(error.code == .notFound ? "no revision or commit at \(revision): \(error.message)" : error.description))
+    }
+}
+
+struct Diff: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Field by field, what changed between two revisions (default: what the last commit changed).")
+
+    @Argument(help: "From this revision or date (default: the last commit's first parent).") var from: String?
+    @Argument(help: "To this revision or date (default: main).") var to: String?
+    @Flag(help: "Print the changes as JSON.") var json = false
+    @OptionGroup var history: HistoryOptions
+
+    func run() throws {
+        let repository = try history.open()
+        let target = try resolve(to ?? "main", in: repository)
+        let source: ObjectID?
+        if let from {
+            source = try resolve(from, in: repository)
+        } else {
+            do { source = try repository.git.readCommit(target).parents.first } catch { throw Output.fail(.usage(error.description)) }
+        }
+        let changes: [FieldChange]
+        do { changes = try repository.diff(from: source, to: target) } catch { throw Output.fail(.usage(error.description)) }
+        if json {
+            let array = JSONValue.array(changes.map { c in
+                var o: [String: JSONValue] = ["serial": .string(c.serial), "field": .string(c.field)]
+                if let old = c.old { o["old"] = old }
+                if let new = c.new { o["new"] = new }
+                return .object(o)
+            })
+            return say(array.jsonText)
+        }
+        for c in changes {
+            say("\(JSONValue.string(c.serial).jsonText) \(c.field): \(c.old?.jsonText ?? "(absent)") -> \(c.new?.jsonText ?? "(absent)")")
+        }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write the inventory as it was at a revision or date, in any format.")
+
+    @Argument(help: "The file to write; its extension (or --to) picks the format.") var output: String
+    @Option(help: "A revision or a date (ISO 8601).") var at: String = "main"
+    @Option(help: "Output format.") var to: InventoryFormat?
+    @OptionGroup var history: HistoryOptions
+
+    func run() throws {
+        let repository = try history.open()
+        let commit = try resolve(at, in: repository)
+        let spools: [Spool]
+        do { spools = try repository.spools(at: commit) } catch { throw Output.fail(.usage(error.description)) }
+        do {
+            let format = try Conversion.outputFormat(for: output, options: ConversionOptions(to: to, now: 0))
+            _ = try Conversion.write(StoredInventory(spools), as: format, to: output)
+            FileHandle.standardError.write(Data("wrote \(spools.count) spools as of \(commit.hex.prefix(12)) to \(output) (\(format.rawValue))\n".utf8))
+        } catch {
+            throw Output.fail(error)
+        }
+    }
+}
+
+struct Restore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make main (or one spool) what it was at a revision or date, as a new commit.",
+        discussion: "Nothing is rewritten: the restore is a commit in the history, and can be undone by restoring again.")
+
+    @Argument(help: "A revision or a date (ISO 8601).") var revision: String
+    @Option(help: "Restore only this spool.") var spool: String?
+    @OptionGroup var history: HistoryOptions
+
+    func run() throws {
+        let repository = try history.open()
+        let commit = try resolve(revision, in: repository)
+        do {
+            if let restored = try repository.restore(to: commit, serial: spool, label: revision, author: signature("restore")) {
+                say("restored \(spool.map { JSONValue.string($0).jsonText } ?? "main") to \(revision) (\(commit.hex.prefix(12))) as \(restored.hex.prefix(12))")
+            } else {
+                say("\(spool.map { JSONValue.string($0).jsonText } ?? "main") already is as at \(revision): no commit")
+            }
+        } catch {
+            throw Output.fail(.io(path: repository.git.path, reason: error.description))
+        }
     }
 }

@@ -208,3 +208,47 @@ struct CLI {
         return p.terminationStatus
     }
 }
+
+@Suite(.serialized) struct HistoryRestoreCLITests {
+    let data = Fixtures.temporaryDirectory() + "/data"
+
+    func write(_ json: String) throws -> String {
+        let path = Fixtures.temporaryDirectory() + "/in.json"
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test func diffExportRestoreAndDates() throws {
+        #expect(try CLI.run(["import", try write(#"[{"serial":"A","weightRemaining":800,"color":"Black","lastUpdated":100},{"serial":"B","lastUpdated":100}]"#), "--data-dir", data]).status == 0)
+        #expect(try CLI.run(["import", try write(#"[{"serial":"A","weightRemaining":650,"color":"Black","lastUpdated":200}]"#), "--data-dir", data]).status == 0)
+
+        let diff = try CLI.run(["diff", "--data-dir", data])
+        #expect(diff.stdout == "\"A\" weightRemaining: 800 -> 650\n\"A\" lastUpdated: 100 -> 200\n")
+        let json = try CLI.run(["diff", "--json", "--data-dir", data])
+        #expect(try JSONParser.parse(json.stdout) == .array([
+            .object(["serial": .string("A"), "field": .string("weightRemaining"), "old": .int(800), "new": .int(650)]),
+            .object(["serial": .string("A"), "field": .string("lastUpdated"), "old": .int(100), "new": .int(200)]),
+        ]))
+
+        let dir = Fixtures.temporaryDirectory()
+        let export = try CLI.run(["export", dir + "/past.jsonl", "--at", "main~1", "--data-dir", data])
+        #expect(export.status == 0, "\(export.stderr)")
+        #expect(try String(contentsOfFile: dir + "/past.jsonl", encoding: .utf8).contains(#""weightRemaining":800"#))
+
+        let restore = try CLI.run(["restore", "main~1", "--spool", "A", "--data-dir", data])
+        #expect(restore.stdout.contains("restored \"A\" to main~1"))
+        #expect(try JSONParser.parse(try CLI.run(["show", "A", "--data-dir", data]).stdout).objectValue?["weightRemaining"] == .int(800))
+        // The restore is itself in the history, and undone the same way.
+        #expect(try CLI.run(["log", "--data-dir", data]).stdout.split(separator: "\n").first?.contains("restore spool \"A\" to main~1") == true)
+        #expect(try CLI.run(["restore", "main~1", "--data-dir", data]).stdout.contains("restored main to main~1"))
+        #expect(try JSONParser.parse(try CLI.run(["show", "A", "--data-dir", data]).stdout).objectValue?["weightRemaining"] == .int(650))
+        #expect(try CLI.run(["restore", "main", "--data-dir", data]).stdout.contains("no commit"))
+
+        let now = try CLI.run(["show", "A", "--at", "2999-01-01", "--data-dir", data])
+        #expect(now.status == 0)
+        let early = try CLI.run(["show", "A", "--at", "2000-01-01", "--data-dir", data])
+        #expect(early.status == 64 && early.stderr.contains("no commit on main at or before 2000-01-01"))
+        let missing = try CLI.run(["diff", "nope", "main", "--data-dir", data])
+        #expect(missing.status == 64)
+    }
+}
