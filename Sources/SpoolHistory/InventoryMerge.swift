@@ -65,7 +65,7 @@ extension InventoryRepository {
                 blobs.append((components[...], try spool.map { (s) throws(GitError) in try git.writeBlob(s.canonicalJSON) }))
             }
             for c in conflicts {
-                blobs.append((["conflicts", c.id + ".json"][...], try git.writeBlob(Self.record(c, branch: branch, into: target))))
+                blobs.append((["conflicts", c.id + ".json"][...], try git.writeBlob(Self.record(c, branch: branch, into: target, time: author.time))))
             }
             let ourTree = try ours.map { (o) throws(GitError) in try git.readCommit(o).tree }
             let tree: ObjectID
@@ -85,9 +85,9 @@ extension InventoryRepository {
     }
 
     /// A conflict as the canonical JSON file kept in the merge commit's tree.
-    static func record(_ c: FieldConflict, branch: String, into target: String) -> [UInt8] {
+    static func record(_ c: FieldConflict, branch: String, into target: String, time: Int64) -> [UInt8] {
         var fields: [String: JSONValue] = [
-            "id": .string(c.id), "serial": .string(c.serial), "field": .string(c.field),
+            "id": .string(c.id), "serial": .string(c.serial), "field": .string(c.field), "time": .int(time * 1000),
             "winner": .string(c.winner.rawValue), "reason": .string(c.reason),
             "ours": .object(["branch": .string(target)].merging(c.ours.map { ["value": $0] } ?? [:]) { a, _ in a }),
             "theirs": .object(["branch": .string(branch)].merging(c.theirs.map { ["value": $0] } ?? [:]) { a, _ in a }),

@@ -20,7 +20,7 @@ struct FilamentDB: ParsableCommand {
         """,
         version: FilamentDBVersion.string,
         subcommands: [Convert.self, Validate.self, Formats.self, Import.self, Merge.self, Log.self, Show.self, Diff.self,
-                      Export.self, Restore.self, Demo.self]
+                      Export.self, Restore.self, Conflicts.self, Verify.self, Demo.self]
     )
 }
 

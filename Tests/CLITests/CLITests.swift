@@ -252,3 +252,74 @@ struct CLI {
         #expect(missing.status == 64)
     }
 }
+
+@Suite(.serialized) struct ConflictAndVerifyCLITests {
+    let data = Fixtures.temporaryDirectory() + "/data"
+
+    func write(_ json: String) throws -> String {
+        let path = Fixtures.temporaryDirectory() + "/in.json"
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test func reviewAndRedecideAConflict() throws {
+        #expect(try CLI.run(["import", try write(#"[{"serial":"S","color":"Black","lastUpdated":100}]"#), "--data-dir", data]).status == 0)
+        #expect(try CLI.run(["import", try write(#"[{"serial":"S","color":"Red","lastUpdated":300}]"#), "--device", "phone", "--no-merge", "--data-dir", data]).status == 0)
+        #expect(try CLI.run(["import", try write(#"[{"serial":"S","color":"Blue","lastUpdated":200}]"#), "--device", "desk", "--data-dir", data]).status == 0)
+        #expect(try CLI.run(["merge", "phone", "--data-dir", data]).stdout.contains("1 conflict"))
+
+        let list = try CLI.run(["conflicts", "--data-dir", data])
+        let line = try #require(list.stdout.split(separator: "\n").first)
+        #expect(line.contains(#""S" color: phone won ("Blue" on main, "Red" on phone)"#))
+        let id = String(line.prefix(16))
+        #expect(try CLI.run(["conflicts", "--spool", "other", "--data-dir", data]).stdout.isEmpty)
+
+        let show = try CLI.run(["conflicts", "show", String(id.prefix(8)), "--data-dir", data])
+        #expect(show.stdout.contains("base:   \"Black\"") && show.stdout.contains("phone: \"Red\"   <- kept") && show.stdout.contains("why: changed on both sides"))
+
+        let resolve = try CLI.run(["conflicts", "resolve", id, "--take", "other", "--data-dir", data])
+        #expect(resolve.stdout.contains("resolved \(id)"), "\(resolve.stderr)")
+        #expect(try JSONParser.parse(try CLI.run(["show", "S", "--data-dir", data]).stdout).objectValue?["color"] == .string("Blue"))
+        #expect(try CLI.run(["conflicts", "resolve", id, "--take", "\"Green\"", "--data-dir", data]).status == 0)
+        #expect(try JSONParser.parse(try CLI.run(["show", "S", "--data-dir", data]).stdout).objectValue?["color"] == .string("Green"))
+        #expect(try CLI.run(["conflicts", "resolve", "ffffffffffff", "--take", "base", "--data-dir", data]).status == 64)
+        #expect(try CLI.run(["conflicts", "resolve", id, "--take", "not json", "--data-dir", data]).status == 64)
+        #expect(try CLI.run(["verify", "--data-dir", data]).stdout == "1 spool checked, 0 problems\n")
+    }
+
+    @Test func verifyFindsAFileAtTheWrongPath() throws {
+        #expect(try CLI.run(["import", try write(#"[{"serial":"A","lastUpdated":1},{"serial":"B","lastUpdated":1}]"#), "--data-dir", data]).status == 0)
+        let repo = data + "/history.git"
+        // Plant B's file at A's path, and a stray file, with stock git plumbing.
+        let index = Fixtures.temporaryDirectory() + "/index"
+        func git(_ args: [String], input: String? = nil) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["git", "--git-dir", repo] + args
+            p.environment = ProcessInfo.processInfo.environment.merging(["GIT_INDEX_FILE": index, "GIT_AUTHOR_NAME": "x", "GIT_AUTHOR_EMAIL": "x@y", "GIT_COMMITTER_NAME": "x", "GIT_COMMITTER_EMAIL": "x@y"]) { $1 }
+            let out = Pipe(), inp = Pipe()
+            p.standardOutput = out
+            p.standardInput = inp
+            try p.run()
+            if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
+            try inp.fileHandleForWriting.close()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        _ = try git(["read-tree", "main"])
+        let bBlob = try git(["rev-parse", "main:" + SpoolPaths.path(for: "B")])
+        _ = try git(["update-index", "--add", "--cacheinfo", "100644," + bBlob + "," + SpoolPaths.path(for: "A")])
+        let stray = try git(["hash-object", "-w", "--stdin"], input: "hello")
+        _ = try git(["update-index", "--add", "--cacheinfo", "100644," + stray + ",spools/README"])
+        let tree = try git(["write-tree"])
+        let commit = try git(["commit-tree", tree, "-p", "main", "-m", "damage"])
+        _ = try git(["update-ref", "refs/heads/main", commit])
+
+        let verify = try CLI.run(["verify", "--data-dir", data])
+        #expect(verify.status == 1)
+        #expect(verify.stderr.contains(#"holds serial "B", but the path is that of "A""#))
+        #expect(verify.stderr.contains("spools/README: not the path of any serial"))
+        #expect(verify.stdout.contains("2 spools checked, 2 problems"))
+    }
+}
