@@ -68,3 +68,39 @@ extension InventoryRepository {
         return try self.commit(branch: branch, changes: changes, author: author, message: message)
     }
 }
+
+extension InventoryRepository {
+    /// The id of the object at `components` under `tree`, `nil` if absent.
+    func objectID(at components: [String], in tree: ObjectID) throws(GitError) -> ObjectID? {
+        var current = tree
+        for name in components {
+            guard let entry = try git.readTree(current).first(where: { $0.name == name }) else { return nil }
+            current = entry.id
+        }
+        return current
+    }
+
+    /// The commits of `branch`'s first-parent line that changed `serial`'s file, newest first. Each commit is
+    /// compared with its parent from the root down the spool's path, stopping at the first subtree both share,
+    /// so most commits cost a few small tree reads.
+    public func history(of serial: String, branch: String = "main", limit: Int = .max) throws(GitError) -> [CommitInfo] {
+        let components = SpoolPaths.path(for: serial).split(separator: "/").map(String.init)
+        var out: [CommitInfo] = []
+        var next = try head(branch)
+        while let id = next, out.count < limit {
+            let commit = try git.readCommit(id)
+            next = commit.parents.first
+            let parentTree = try next.map { (p) throws(GitError) in try git.readCommit(p).tree }
+            if try pathChanged(components[...], commit.tree, parentTree) { out.append(commit) }
+        }
+        return out
+    }
+
+    func pathChanged(_ components: ArraySlice<String>, _ a: ObjectID?, _ b: ObjectID?) throws(GitError) -> Bool {
+        if a == b { return false }
+        guard let name = components.first else { return true }
+        let childA = try a.flatMap { (t) throws(GitError) in try git.readTree(t).first(where: { $0.name == name })?.id }
+        let childB = try b.flatMap { (t) throws(GitError) in try git.readTree(t).first(where: { $0.name == name })?.id }
+        return try pathChanged(components.dropFirst(), childA, childB)
+    }
+}

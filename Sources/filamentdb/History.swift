@@ -128,11 +128,17 @@ struct Log: ParsableCommand {
     func run() throws {
         let repository = try history.open()
         do {
-            for commit in try repository.log(from: try repository.head(branch)) {
+            // One spool's history walks main's first-parent line, reading only the trees on its path.
+            let commits: [CommitInfo]
+            if let spool {
+                commits = try repository.history(of: spool, branch: branch)
+            } else {
+                commits = try repository.log(from: try repository.head(branch))
+            }
+            for commit in commits {
                 if let device, commit.authorName != device { continue }
                 if let since = since.flatMap(Timestamps.parseISO8601), commit.time * 1000 < since { continue }
                 if let until = until.flatMap(Timestamps.parseISO8601), commit.time * 1000 > until { continue }
-                if let spool, !(try changes(spool, in: commit, repository)) { continue }
                 let date = Timestamps.formatISO8601(commit.time * 1000).prefix(19).replacingOccurrences(of: "T", with: " ")
                 say("\(commit.id.hex.prefix(12))  \(date)  \(commit.authorName)  \(commit.message.split(separator: "\n").first ?? "")")
             }
@@ -140,14 +146,6 @@ struct Log: ParsableCommand {
             throw Output.fail(.io(path: repository.git.path, reason: error.description))
         }
     }
-}
-
-/// Whether `commit` changed `serial` against its first parent.
-func changes(_ serial: String, in commit: CommitInfo, _ repository: InventoryRepository) throws(GitError) -> Bool {
-    let now = try repository.spool(serial, at: commit.id)
-    var before: Spool? = nil
-    if let parent = commit.parents.first { before = try repository.spool(serial, at: parent) }
-    return now?.canonicalJSON != before?.canonicalJSON
 }
 
 struct Show: ParsableCommand {
