@@ -2,11 +2,20 @@
 import PackageDescription
 
 // Benchmarks live in their own package so that building the product stays fast.
-// Run with `Benchmarks/run` (builds filamentdb in release mode first).
+// Run with `Benchmarks/run` (conversion) and `Benchmarks/run-history` (history); both build in release mode.
+
+// The root package is a path dependency, whose identity is its folder's name.
+let root = Context.packageDirectory.split(separator: "/").dropLast().last.map(String.init) ?? "main"
+
 let package = Package(
     name: "Benchmarks",
     platforms: [.macOS(.v14)],
+    dependencies: [.package(path: "..")],
     targets: [
         .executableTarget(name: "ConversionBenchmark"),
+        .executableTarget(name: "HistoryBenchmark", dependencies: [
+            .product(name: "SpoolHistory", package: root),
+            .product(name: "SpoolModel", package: root),
+        ]),
     ]
 )

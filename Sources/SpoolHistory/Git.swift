@@ -1,5 +1,6 @@
 internal import CGit2
 internal import CGit2Shim
+import Foundation
 
 /// A libgit2 failure: what kind, libgit2's own message, and the C function that failed.
 public struct GitError: Error, Sendable, CustomStringConvertible {
@@ -112,6 +113,7 @@ public final class GitRepository {
     /// Opens the repository at `path`.
     public static func open(_ path: String) throws(GitError) -> GitRepository {
         _ = gitLibrary
+        let path = standardized(path)
         var repo: OpaquePointer?
         try check(git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil), "git_repository_open_ext")
         return GitRepository(handle: repo!, path: path)
@@ -121,6 +123,7 @@ public final class GitRepository {
     /// is objects and references only, with no working tree to fall out of step.
     public static func create(_ path: String, initialBranch: String = "main") throws(GitError) -> GitRepository {
         _ = gitLibrary
+        let path = standardized(path)
         var options = git_repository_init_options()
         try check(git_repository_init_options_init(&options, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION)), "git_repository_init_options_init")
         options.flags = GIT_REPOSITORY_INIT_MKPATH.rawValue | GIT_REPOSITORY_INIT_NO_REINIT.rawValue | GIT_REPOSITORY_INIT_BARE.rawValue
@@ -132,6 +135,9 @@ public final class GitRepository {
         try check(rc, "git_repository_init_ext")
         return GitRepository(handle: repo!, path: path)
     }
+
+    /// `a//b/./c` as `a/b/c`: libgit2's recursive mkdir stops at a doubled slash.
+    static func standardized(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
 
     // MARK: objects
 

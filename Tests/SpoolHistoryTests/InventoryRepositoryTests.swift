@@ -128,3 +128,14 @@ let author = InventoryRepository.Signature(name: "device-a", email: "device-a@fi
         }
     }
 }
+
+@Suite struct RepositoryPathTests {
+    @Test func nestedFoldersAndDoubledSlashesAreCreated() throws {
+        let base = Fixtures.temporaryDirectory()
+        let (repo, created) = try InventoryRepository.openOrCreate(base + "//a/./b//history.git")
+        #expect(created)
+        #expect(FileManager.default.fileExists(atPath: base + "/a/b/history.git/HEAD"))
+        #expect(try InventoryRepository.openOrCreate(base + "/a/b/history.git").created == false)
+        _ = repo
+    }
+}
