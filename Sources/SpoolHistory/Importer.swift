@@ -15,6 +15,8 @@ extension InventoryRepository {
         public var commit: ObjectID?
         public var added = 0
         public var changed = 0
+        /// Spools the import turned into tombstones.
+        public var deleted = 0
         public var removed = 0
         public var merge: MergeOutcome?
     }
@@ -41,7 +43,9 @@ extension InventoryRepository {
             switch current[spool.serial] {
             case nil: outcome.added += 1
             case blob?: continue
-            default: outcome.changed += 1
+            case let old?:
+                let wasDeleted = decodeSpool(try git.readBlob(old))?.isDeleted ?? false
+                if spool.isDeleted && !wasDeleted { outcome.deleted += 1 } else { outcome.changed += 1 }
             }
             changes[spool.serial] = spool
         }
@@ -51,8 +55,8 @@ extension InventoryRepository {
                 outcome.removed += 1
             }
         }
-        let summary = "import \(source): \(outcome.added) added, \(outcome.changed) changed, \(outcome.removed) removed"
-        let message = summary + "\n\nFilamentdb-Source: \(source)\nFilamentdb-Device: \(author.name)\nFilamentdb-Added: \(outcome.added)\nFilamentdb-Changed: \(outcome.changed)\nFilamentdb-Removed: \(outcome.removed)\n"
+        let summary = "import \(source): \(outcome.added) added, \(outcome.changed) changed, \(outcome.deleted) deleted, \(outcome.removed) removed"
+        let message = summary + "\n\nFilamentdb-Source: \(source)\nFilamentdb-Device: \(author.name)\nFilamentdb-Added: \(outcome.added)\nFilamentdb-Changed: \(outcome.changed)\nFilamentdb-Deleted: \(outcome.deleted)\nFilamentdb-Removed: \(outcome.removed)\n"
         outcome.commit = try commit(branch: branch, changes: changes, author: author, message: message)
         if case .merge = mode {
             outcome.merge = try merge(branch, into: "main", author: author)

@@ -22,9 +22,9 @@ extension InventoryRepository {
         return try git.resolve(revisionOrDate)
     }
 
-    /// Field by field, what changed from `a` to `b` (only changed fields; a spool that appears or disappears
-    /// lists each of its fields against nothing).
-    public func diff(from a: ObjectID?, to b: ObjectID?) throws(GitError) -> [FieldChange] {
+    /// Field by field, what changed from `a` to `b` (only changed fields unless `includingUnchanged`; a spool
+    /// that appears or disappears lists each of its fields against nothing).
+    public func diff(from a: ObjectID?, to b: ObjectID?, includingUnchanged: Bool = false) throws(GitError) -> [FieldChange] {
         var out: [FieldChange] = []
         for serial in try changedSerials(from: a, to: b).sorted(by: utf8Ordered) {
             let old = try spool(serial, at: a), new = try spool(serial, at: b)
@@ -35,7 +35,7 @@ extension InventoryRepository {
             }
             for k in keys {
                 let o = old?[k], n = new?[k]
-                if SpoolMerge.same(o, n) { continue }
+                if !includingUnchanged, SpoolMerge.same(o, n) { continue }
                 out.append(FieldChange(serial: serial, field: k, old: o, new: n))
             }
         }

@@ -44,7 +44,9 @@ extension InventoryRepository {
     /// both heads as parents and records every decided conflict under `conflicts/<id>.json`.
     public func merge(_ branch: String, into target: String = "main", author: Signature) throws(GitError) -> MergeOutcome {
         let reference = Self.branchReference(target)
-        for _ in 0..<16 {
+        var lastError: GitError?
+        for attempt in 0..<16 {
+            if attempt > 0 { Self.backOff(attempt) }
             guard let theirs = try head(branch) else {
                 throw GitError(code: .notFound, message: "no branch \(branch)", function: "InventoryRepository.merge")
             }
@@ -78,10 +80,11 @@ extension InventoryRepository {
                 try git.updateReference(reference, to: commit, expecting: ours, message: "filamentdb: " + summary)
                 return MergeOutcome(commit: commit, changed: changes.keys.sorted(by: utf8Ordered), conflicts: conflicts)
             } catch where error.code == .modified || error.code == .exists || error.code == .locked {
+                lastError = error
                 continue
             }
         }
-        throw GitError(code: .modified, message: "\(reference) kept moving under 16 attempts to merge", function: "InventoryRepository.merge")
+        throw Self.gaveUp(reference, lastError, in: git.path)
     }
 
     /// A conflict as the canonical JSON file kept in the merge commit's tree.

@@ -138,7 +138,9 @@ public final class InventoryRepository {
             }
         }
         let reference = Self.branchReference(branch)
-        for _ in 0..<16 {
+        var lastError: GitError?
+        for attempt in 0..<16 {
+            if attempt > 0 { Self.backOff(attempt) }
             let parent = try git.reference(reference)
             let parentTree = try parent.map { (p) throws(GitError) in try git.readCommit(p).tree }
             let tree: ObjectID
@@ -150,10 +152,25 @@ public final class InventoryRepository {
                 try git.updateReference(reference, to: commit, expecting: parent, message: "filamentdb: " + (message.split(separator: "\n").first.map(String.init) ?? ""))
                 return commit
             } catch where error.code == .modified || error.code == .exists || error.code == .locked {
+                lastError = error
                 continue
             }
         }
-        throw GitError(code: .modified, message: "\(reference) kept moving under 16 attempts to commit", function: "InventoryRepository.commit")
+        throw Self.gaveUp(reference, lastError, in: git.path)
+    }
+
+    /// Waits a little longer after each lost race, so concurrent writers take turns.
+    static func backOff(_ attempt: Int) {
+        usleep(UInt32(min(attempt * attempt, 64)) * 1_000 + UInt32.random(in: 0...2_000))
+    }
+
+    /// The error after the last attempt: a lock that never went away is named, with what to do about it.
+    static func gaveUp(_ reference: String, _ last: GitError?, in path: String) -> GitError {
+        if last?.code == .locked {
+            return GitError(code: .locked, message: "\(reference) stays locked: \(path)/\(reference).lock exists. Another filamentdb is writing, or one was stopped while writing; if none is running, remove that file",
+                            function: last?.function ?? "git_reference_create_matching")
+        }
+        return GitError(code: .modified, message: "\(reference) kept moving: 16 attempts lost the race to other writers", function: last?.function ?? "InventoryRepository")
     }
 
     /// The tree `tree` with `changes` applied, rewriting only the subtrees on their paths; `nil` if empty.

@@ -82,7 +82,7 @@ struct Import: ParsableCommand {
     func describe(_ outcome: InventoryRepository.ImportOutcome) {
         let branch = replace ? "main" : device
         if let commit = outcome.commit {
-            say("committed \(commit.hex.prefix(12)) on \(branch): \(outcome.added) added, \(outcome.changed) changed, \(outcome.removed) removed")
+            say("committed \(commit.hex.prefix(12)) on \(branch): \(outcome.added) added, \(outcome.changed) changed, \(outcome.deleted) deleted, \(outcome.removed) removed")
         } else {
             say("nothing changed on \(branch): no commit")
         }
@@ -185,6 +185,7 @@ struct Diff: ParsableCommand {
     @Argument(help: "From this revision or date (default: the last commit's first parent).") var from: String?
     @Argument(help: "To this revision or date (default: main).") var to: String?
     @Flag(help: "Print the changes as JSON.") var json = false
+    @Flag(help: "Also list the unchanged fields of the spools that changed.") var all = false
     @OptionGroup var history: HistoryOptions
 
     func run() throws {
@@ -197,7 +198,7 @@ struct Diff: ParsableCommand {
             do { source = try repository.git.readCommit(target).parents.first } catch { throw Output.fail(.usage(error.description)) }
         }
         let changes: [FieldChange]
-        do { changes = try repository.diff(from: source, to: target) } catch { throw Output.fail(.usage(error.description)) }
+        do { changes = try repository.diff(from: source, to: target, includingUnchanged: all) } catch { throw Output.fail(.usage(error.description)) }
         if json {
             let array = JSONValue.array(changes.map { c in
                 var o: [String: JSONValue] = ["serial": .string(c.serial), "field": .string(c.field)]
@@ -208,7 +209,11 @@ struct Diff: ParsableCommand {
             return say(array.jsonText)
         }
         for c in changes {
-            say("\(JSONValue.string(c.serial).jsonText) \(c.field): \(c.old?.jsonText ?? "(absent)") -> \(c.new?.jsonText ?? "(absent)")")
+            if SpoolMerge.same(c.old, c.new) {
+                say("\(JSONValue.string(c.serial).jsonText) \(c.field): \(c.new?.jsonText ?? "(absent)") (unchanged)")
+            } else {
+                say("\(JSONValue.string(c.serial).jsonText) \(c.field): \(c.old?.jsonText ?? "(absent)") -> \(c.new?.jsonText ?? "(absent)")")
+            }
         }
     }
 }

@@ -155,7 +155,7 @@ struct CLI {
         let first = try CLI.run(["import", input, "--data-dir", data, "--now", "2024-06-01T00:00:00Z"])
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stderr.contains("created \(data)/history.git"))
-        #expect(first.stdout.contains("3 added, 0 changed, 0 removed") && first.stdout.contains("merged into main"))
+        #expect(first.stdout.contains("3 added, 0 changed, 0 deleted, 0 removed") && first.stdout.contains("merged into main"))
         let again = try CLI.run(["import", input, "--data-dir", data, "--now", "2024-06-01T00:00:00Z"])
         #expect(again.stdout.contains("nothing changed on import: no commit"))
 
@@ -167,7 +167,7 @@ struct CLI {
         let dir = Fixtures.temporaryDirectory()
         try Data(#"[{"serial":"ONLY","brand":"X","lastUpdated":1}]"#.utf8).write(to: URL(fileURLWithPath: dir + "/one.json"))
         let replaced = try CLI.run(["import", dir + "/one.json", "--replace", "--data-dir", data])
-        #expect(replaced.stdout.contains("1 added, 0 changed, 3 removed"))
+        #expect(replaced.stdout.contains("1 added, 0 changed, 0 deleted, 3 removed"))
         let old = try CLI.run(["show", "PM-PLA-GALAXY-0001", "--at", "main~1", "--data-dir", data])
         #expect(old.status == 0 && old.stdout.contains("Prusament"))
         let gone = try CLI.run(["show", "PM-PLA-GALAXY-0001", "--data-dir", data])
@@ -175,7 +175,7 @@ struct CLI {
 
         let log = try CLI.run(["log", "--data-dir", data])
         let lines = log.stdout.split(separator: "\n")
-        #expect(lines.count == 3 && lines[0].contains("import one.json: 1 added, 0 changed, 3 removed"))
+        #expect(lines.count == 3 && lines[0].contains("import one.json: 1 added, 0 changed, 0 deleted, 3 removed"))
         let bySpool = try CLI.run(["log", "--spool", "ONLY", "--data-dir", data])
         #expect(bySpool.stdout.split(separator: "\n").count == 1)
         #expect(try git(["fsck", "--strict"], data + "/history.git") == 0)
@@ -230,16 +230,19 @@ struct CLI {
             .object(["serial": .string("A"), "field": .string("lastUpdated"), "old": .int(100), "new": .int(200)]),
         ]))
 
+        let all = try CLI.run(["diff", "--all", "--data-dir", data])
+        #expect(all.stdout.contains("\"A\" color: \"Black\" (unchanged)") && all.stdout.contains("\"A\" weightRemaining: 800 -> 650"))
+        #expect(try CLI.run(["import", try write(#"[{"serial":"B","deleted":true,"lastUpdated":300}]"#), "--data-dir", data]).stdout.contains("0 added, 0 changed, 1 deleted"))
         let dir = Fixtures.temporaryDirectory()
-        let export = try CLI.run(["export", dir + "/past.jsonl", "--at", "main~1", "--data-dir", data])
+        let export = try CLI.run(["export", dir + "/past.jsonl", "--at", "main~2", "--data-dir", data])
         #expect(export.status == 0, "\(export.stderr)")
         #expect(try String(contentsOfFile: dir + "/past.jsonl", encoding: .utf8).contains(#""weightRemaining":800"#))
 
-        let restore = try CLI.run(["restore", "main~1", "--spool", "A", "--data-dir", data])
-        #expect(restore.stdout.contains("restored \"A\" to main~1"))
+        let restore = try CLI.run(["restore", "main~2", "--spool", "A", "--data-dir", data])
+        #expect(restore.stdout.contains("restored \"A\" to main~2"))
         #expect(try JSONParser.parse(try CLI.run(["show", "A", "--data-dir", data]).stdout).objectValue?["weightRemaining"] == .int(800))
         // The restore is itself in the history, and undone the same way.
-        #expect(try CLI.run(["log", "--data-dir", data]).stdout.split(separator: "\n").first?.contains("restore spool \"A\" to main~1") == true)
+        #expect(try CLI.run(["log", "--data-dir", data]).stdout.split(separator: "\n").first?.contains("restore spool \"A\" to main~2") == true)
         #expect(try CLI.run(["restore", "main~1", "--data-dir", data]).stdout.contains("restored main to main~1"))
         #expect(try JSONParser.parse(try CLI.run(["show", "A", "--data-dir", data]).stdout).objectValue?["weightRemaining"] == .int(650))
         #expect(try CLI.run(["restore", "main", "--data-dir", data]).stdout.contains("no commit"))

@@ -139,3 +139,22 @@ let author = InventoryRepository.Signature(name: "device-a", email: "device-a@fi
         _ = repo
     }
 }
+
+@Suite struct LockedReferenceTests {
+    @Test func aStaleLockIsNamedWithWhatToDo() throws {
+        let dir = Fixtures.temporaryDirectory() + "/history.git"
+        let repo = try InventoryRepository.openOrCreate(dir).repository
+        _ = try repo.commit(changes: ["A": spool("A")], author: author, message: "a")
+        // What a writer killed while moving main leaves behind.
+        try Data().write(to: URL(fileURLWithPath: dir + "/refs/heads/main.lock"))
+        do {
+            _ = try repo.commit(changes: ["B": spool("B")], author: author, message: "b")
+            Issue.record("committed through a lock")
+        } catch {
+            #expect(error.code == .locked)
+            #expect(error.message.contains("refs/heads/main.lock exists") && error.message.contains("remove that file"))
+        }
+        try FileManager.default.removeItem(atPath: dir + "/refs/heads/main.lock")
+        #expect(try repo.commit(changes: ["B": spool("B")], author: author, message: "b") != nil)
+    }
+}
