@@ -193,3 +193,92 @@ func edit(_ s: Spool, _ changes: [String: JSONValue?]) -> Spool {
         #expect(conflicted > 30 && deletionsDecided > 10, "\(conflicted) rounds with conflicts, \(deletionsDecided) deletions decided")
     }
 }
+
+/// Every combination of what each side did, with every order of their times, against a reference model of
+/// the rules written separately from SpoolMerge.
+@Suite struct SpoolMergeMatrixTests {
+    enum Side: CaseIterable, Sendable {
+        case unchanged, red, blue, deleted, removed, added, absent
+    }
+
+    struct Case: CustomStringConvertible, Sendable {
+        var ours: Side, theirs: Side, oursTime: Int64, theirsTime: Int64
+        var description: String { "ours \(ours)@\(oursTime), theirs \(theirs)@\(theirsTime)" }
+    }
+
+    static let cases: [Case] = {
+        var out: [Case] = []
+        let withBase: [Side] = [.unchanged, .red, .blue, .deleted, .removed]
+        let withoutBase: [Side] = [.added, .absent]
+        for o in withBase { for t in withBase { for (ot, tt) in [(200, 300), (300, 200), (250, 250)] { out.append(Case(ours: o, theirs: t, oursTime: Int64(ot), theirsTime: Int64(tt))) } } }
+        for o in withoutBase { for t in withoutBase { for (ot, tt) in [(200, 300), (300, 200), (250, 250)] { out.append(Case(ours: o, theirs: t, oursTime: Int64(ot), theirsTime: Int64(tt))) } } }
+        return out
+    }()
+
+    static let base = Spool(normalizedFields: ["serial": .string("S"), "color": .string("Black"), "lastUpdated": .int(100)])
+
+    static func state(_ side: Side, time: Int64, addedColor: String) -> Spool? {
+        switch side {
+        case .unchanged: return base
+        case .red: return edit(base, ["color": .string("Red"), "lastUpdated": .int(time)])
+        case .blue: return edit(base, ["color": .string("Blue"), "lastUpdated": .int(time)])
+        case .deleted: return edit(base, ["deleted": .bool(true), "lastUpdated": .int(time)])
+        case .removed, .absent: return nil
+        case .added: return Spool(normalizedFields: ["serial": .string("S"), "color": .string(addedColor), "lastUpdated": .int(time)])
+        }
+    }
+
+    /// The reference: (present, color, deleted, conflict fields).
+    static func expected(_ c: Case) -> (present: Bool, color: String?, deleted: Bool, conflicts: [String]) {
+        let later: MergeSide? = c.oursTime == c.theirsTime ? nil : (c.oursTime > c.theirsTime ? .ours : .theirs)
+        func color(_ s: Side, _ added: String) -> String? {
+            switch s {
+            case .unchanged, .deleted: return "Black"
+            case .red: return "Red"
+            case .blue: return "Blue"
+            case .added: return added
+            default: return nil
+            }
+        }
+        let changed: (Side) -> Bool = { $0 != .unchanged && $0 != .absent }
+        switch (c.ours, c.theirs) {
+        case (.absent, .absent), (.removed, .removed), (.removed, .unchanged), (.unchanged, .removed):
+            return (false, nil, false, [])
+        case (.removed, let t), (.absent, let t):
+            return (true, color(t, "Blue"), t == .deleted, [])
+        case (let o, .removed), (let o, .absent):
+            return (true, color(o, "Red"), o == .deleted, [])
+        default: break
+        }
+        let o = c.ours, t = c.theirs
+        if o == .deleted && t == .deleted { return (true, "Black", true, []) }
+        if o == .deleted || t == .deleted {
+            let deleter: MergeSide = o == .deleted ? .ours : .theirs
+            let other = deleter == .ours ? t : o
+            if !changed(other) { return (true, "Black", true, []) }
+            let deletionWins = later == nil || later == deleter
+            if deletionWins { return (true, "Black", true, ["deleted"]) }
+            return (true, color(other, deleter == .ours ? "Blue" : "Red"), false, ["deleted"])
+        }
+        let oc = color(o, "Red")!, tc = color(t, "Blue")!
+        if oc == tc { return (true, oc, false, []) }
+        if o == .unchanged { return (true, tc, false, []) }
+        if t == .unchanged { return (true, oc, false, []) }
+        let winner = later ?? .ours
+        return (true, winner == .ours ? oc : tc, false, ["color"])
+    }
+
+    @Test(arguments: cases)
+    func matchesTheReference(_ c: Case) {
+        let hasBase = c.ours != .added && c.ours != .absent
+        let result = SpoolMerge.merge(base: hasBase ? Self.base : nil,
+                                      ours: Self.state(c.ours, time: c.oursTime, addedColor: "Red"),
+                                      theirs: Self.state(c.theirs, time: c.theirsTime, addedColor: "Blue"))
+        let want = Self.expected(c)
+        #expect((result.spool != nil) == want.present)
+        guard let spool = result.spool else { return }
+        #expect(spool["color"]?.stringValue == want.color)
+        #expect(spool.isDeleted == want.deleted)
+        #expect(result.conflicts.map(\.field) == want.conflicts)
+    }
+}
