@@ -209,14 +209,15 @@ struct CLI {
     }
 }
 
+/// A JSON input file in a fresh temporary folder.
+func write(_ json: String) throws -> String {
+    let path = Fixtures.temporaryDirectory() + "/in.json"
+    try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+    return path
+}
+
 @Suite(.serialized) struct HistoryRestoreCLITests {
     let data = Fixtures.temporaryDirectory() + "/data"
-
-    func write(_ json: String) throws -> String {
-        let path = Fixtures.temporaryDirectory() + "/in.json"
-        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
-        return path
-    }
 
     @Test func diffExportRestoreAndDates() throws {
         #expect(try CLI.run(["import", try write(#"[{"serial":"A","weightRemaining":800,"color":"Black","lastUpdated":100},{"serial":"B","lastUpdated":100}]"#), "--data-dir", data]).status == 0)
@@ -258,12 +259,6 @@ struct CLI {
 
 @Suite(.serialized) struct ConflictAndVerifyCLITests {
     let data = Fixtures.temporaryDirectory() + "/data"
-
-    func write(_ json: String) throws -> String {
-        let path = Fixtures.temporaryDirectory() + "/in.json"
-        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
-        return path
-    }
 
     @Test func reviewAndRedecideAConflict() throws {
         #expect(try CLI.run(["import", try write(#"[{"serial":"S","color":"Black","lastUpdated":100}]"#), "--data-dir", data]).status == 0)
