@@ -1,17 +1,22 @@
 import ArgumentParser
 import Foundation
 import SpoolFormats
+import SpoolHistory
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert the bundled sample inventory in a data folder and print the report.",
+        abstract: "Convert the bundled sample inventory in a data folder, commit it to the history, print the reports.",
         discussion: """
-        Writes the bundled sample export (a web-app Dexie export at schema version 2), then converts it to
-        JSON Lines and to a Dexie export the web app's current schema imports. The data folder is
-        --data-dir, else $SYNC_DATA_DIR, else $XDG_DATA_HOME/filamentdb (~/.local/share/filamentdb); it is
-        created if missing.
+        Writes the bundled sample export (a web-app Dexie export at schema version 2), converts it to JSON Lines
+        and to a Dexie export the web app's current schema imports, and imports it into the data folder's history
+        (history.git). The data folder is --data-dir, else $SYNC_DATA_DIR, else $XDG_DATA_HOME/filamentdb
+        (~/.local/share/filamentdb); it is created if missing. Records without any timestamp get the fixed
+        import time 2024-12-01T00:00:00Z, so every run gives the same result.
         """
     )
+
+    /// 2024-12-01T00:00:00Z: the time given to the sample's spool that carries no timestamp at all.
+    static let importTime: Int64 = 1_733_011_200_000
 
     @Option(help: "The data folder.")
     var dataDir: String?
@@ -30,13 +35,23 @@ struct Demo: ParsableCommand {
         let sample = dir + "/" + SampleInventory.fileName
         do {
             try FileIO.writeAtomically(Array(SampleInventory.dexieExport.utf8), to: sample)
-            let options = ConversionOptions(now: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
+            // A fixed import time, so the demo gives the same spools (and makes no new commit) every run.
+            let options = ConversionOptions(now: Self.importTime)
             for out in ["inventory.jsonl", "inventory.dexie.json"] {
                 let report = try Conversion.convert(input: sample, output: dir + "/" + out, options: options)
                 try Output.report(report, json: json, toStderr: false)
             }
+            let spools = try Conversion.load(try FileIO.read(sample), path: sample, options: options, isFile: true).spools
+            let history = dir + "/history.git"
+            let repository = try InventoryRepository.openOrCreate(history).repository
+            let outcome = try repository.importSpools(spools, mode: .merge(device: "demo"), source: SampleInventory.fileName, author: signature("demo"))
+            say(outcome.commit.map { "history: \(history): committed \($0.hex.prefix(12)) (\(outcome.added) added, \(outcome.changed) changed)" }
+                ?? "history: \(history): already holds the sample, no commit")
+            say("  try: filamentdb log --data-dir \(dir)    git -C \(history) log -p")
         } catch let error as ConversionError {
             throw Output.fail(error)
+        } catch let error as GitError {
+            throw Output.fail(.io(path: dir + "/history.git", reason: error.description))
         }
     }
 }

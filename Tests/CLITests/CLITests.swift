@@ -144,6 +144,9 @@ struct CLI {
         #expect(FileManager.default.fileExists(atPath: data + "/inventory.jsonl"))
         let dexie = try #require(try JSONParser.parse(Array(FileManager.default.contents(atPath: data + "/inventory.dexie.json")!)).objectValue)
         #expect(dexie["data"]?.objectValue?["databaseVersion"] == .int(3))
+        #expect(r.stdout.contains("history: \(data)/history.git: committed") && r.stdout.contains("(8 added, 0 changed)"))
+        let again = try CLI.run(["demo"], environment: ["SYNC_DATA_DIR": data])
+        #expect(again.stdout.contains("already holds the sample, no commit"))
     }
 }
 
