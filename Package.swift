@@ -57,6 +57,6 @@ let package = Package(
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
-        .testTarget(name: "CLITests", dependencies: ["filamentdb", "SpoolFormats", "SpoolModel", "SpoolTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["filamentdb", "SpoolFormats", "SpoolHistory", "SpoolModel", "SpoolTestSupport"]),
     ]
 )

@@ -81,6 +81,7 @@ extension InventoryRepository {
                 return MergeOutcome(commit: commit, changed: changes.keys.sorted(by: utf8Ordered), conflicts: conflicts)
             } catch where error.code == .modified || error.code == .exists || error.code == .locked {
                 lastError = error
+                if error.code == .locked { clearStaleLock(reference) }
                 continue
             }
         }

@@ -25,7 +25,18 @@ public final class InventoryRepository {
                 throw GitError(code: .notFound, message: "\(folder) is not empty and is not a filamentdb history repository; choose an empty or new folder",
                                function: "InventoryRepository.openOrCreate")
             }
-            return (InventoryRepository(try GitRepository.create(folder)), true)
+            // Made beside its place and renamed into it, so a process stopped halfway leaves no half a repository.
+            let parent = URL(fileURLWithPath: folder).deletingLastPathComponent().path
+            try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            let temporary = folder + ".creating-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            _ = try GitRepository.create(temporary)
+            if rename(temporary, folder) != 0 {
+                try? FileManager.default.removeItem(atPath: temporary)
+                // Another process made it first: use theirs.
+                if let existing = try? GitRepository.open(folder) { return (InventoryRepository(existing), false) }
+                throw GitError(code: .exists, message: "cannot move the new history into \(folder): \(String(cString: strerror(errno)))", function: "rename")
+            }
+            return (InventoryRepository(try GitRepository.open(folder)), true)
         }
     }
 
@@ -153,10 +164,25 @@ public final class InventoryRepository {
                 return commit
             } catch where error.code == .modified || error.code == .exists || error.code == .locked {
                 lastError = error
+                if error.code == .locked { clearStaleLock(reference) }
                 continue
             }
         }
         throw Self.gaveUp(reference, lastError, in: git.path)
+    }
+
+    /// How old a reference's lock file must be to belong to a writer that died: a live one holds it for the
+    /// milliseconds it takes to write and rename one small file.
+    public static let staleLockAge: TimeInterval = 2
+
+    /// Removes `reference`'s lock file if it is older than ``staleLockAge`` (left by a writer that was stopped
+    /// while moving the reference). Returns whether it did.
+    @discardableResult
+    func clearStaleLock(_ reference: String) -> Bool {
+        let lock = git.path + "/" + reference + ".lock"
+        guard let modified = (try? FileManager.default.attributesOfItem(atPath: lock))?[.modificationDate] as? Date,
+              Date().timeIntervalSince(modified) > Self.staleLockAge else { return false }
+        return (try? FileManager.default.removeItem(atPath: lock)) != nil
     }
 
     /// Waits a little longer after each lost race, so concurrent writers take turns.
@@ -167,7 +193,7 @@ public final class InventoryRepository {
     /// The error after the last attempt: a lock that never went away is named, with what to do about it.
     static func gaveUp(_ reference: String, _ last: GitError?, in path: String) -> GitError {
         if last?.code == .locked {
-            return GitError(code: .locked, message: "\(reference) stays locked: \(path)/\(reference).lock exists. Another filamentdb is writing, or one was stopped while writing; if none is running, remove that file",
+            return GitError(code: .locked, message: "\(reference) stays locked: \(path)/\(reference).lock exists. Another filamentdb is writing, or one was stopped while writing (a lock older than \(Int(staleLockAge)) s is removed by the next writer); if none is running, remove that file",
                             function: last?.function ?? "git_reference_create_matching")
         }
         return GitError(code: .modified, message: "\(reference) kept moving: 16 attempts lost the race to other writers", function: last?.function ?? "InventoryRepository")
