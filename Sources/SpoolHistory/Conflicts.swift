@@ -18,8 +18,7 @@ public struct ConflictRecord: Sendable {
     public var json: JSONValue
 
     init?(_ value: JSONValue) {
-        guard case .object(var o) = value else { return nil }
-        if let types = o.removeValue(forKey: "$types"), case .object(let revived)? = try? Typeson.decode(.object(o), types: types) { o = revived }
+        guard case .object(let document) = value, let o = try? Typeson.decodeDocument(document) else { return nil }
         guard let id = o["id"]?.stringValue, let serial = o["serial"]?.stringValue, let field = o["field"]?.stringValue,
               let winner = o["winner"]?.stringValue.flatMap(MergeSide.init(rawValue:)) else { return nil }
         self.id = id
@@ -123,7 +122,7 @@ extension InventoryRepository {
                     problems.append(Problem(path: path, message: "not the path of any serial"))
                     continue
                 }
-                guard let spool = decodeSpool(bytes) else {
+                guard let spool = Spool(canonicalJSON: bytes) else {
                     problems.append(Problem(path: path, message: "does not parse as a spool"))
                     continue
                 }

@@ -44,7 +44,7 @@ extension InventoryRepository {
             case nil: outcome.added += 1
             case blob?: continue
             case let old?:
-                let wasDeleted = decodeSpool(try git.readBlob(old))?.isDeleted ?? false
+                let wasDeleted = Spool(canonicalJSON: try git.readBlob(old))?.isDeleted ?? false
                 if spool.isDeleted && !wasDeleted { outcome.deleted += 1 } else { outcome.changed += 1 }
             }
             changes[spool.serial] = spool

@@ -46,7 +46,7 @@ extension InventoryRepository {
     public func spools(at commit: ObjectID?) throws(GitError) -> [Spool] {
         var out: [Spool] = []
         for (_, blob) in try files(at: commit) {
-            if let s = decodeSpool(try git.readBlob(blob)) { out.append(s) }
+            if let s = Spool(canonicalJSON: try git.readBlob(blob)) { out.append(s) }
         }
         return out.sorted { utf8Ordered($0.serial, $1.serial) }
     }

@@ -106,19 +106,11 @@ public final class InventoryRepository {
         for (n, name) in components.enumerated() {
             guard let entry = try git.readTree(tree).first(where: { $0.name == name }) else { return nil }
             if n == components.count - 1 {
-                return decodeSpool(try git.readBlob(entry.id))
+                return Spool(canonicalJSON: try git.readBlob(entry.id))
             }
             tree = entry.id
         }
         return nil
-    }
-
-    func decodeSpool(_ bytes: [UInt8]) -> Spool? {
-        guard case .object(var fields)? = try? JSONParser.parse(bytes) else { return nil }
-        if let types = fields.removeValue(forKey: "$types"), case .object(let revived)? = try? Typeson.decode(.object(fields), types: types) {
-            fields = revived
-        }
-        return Spool(normalizedFields: fields)
     }
 
     /// Who and when, for a commit.

@@ -11,6 +11,14 @@ public struct Spool: Hashable, Sendable {
         self.fields = normalizedFields
     }
 
+    /// A spool read back from its canonical document (``canonicalJSON`` or ``compactJSON``), as the history
+    /// and stored inventories keep it; `nil` if the bytes are not one.
+    public init?(canonicalJSON bytes: [UInt8]) {
+        guard case .object(let object)? = try? JSONParser.parse(bytes),
+              let fields = try? Typeson.decodeDocument(object) else { return nil }
+        self.init(normalizedFields: fields)
+    }
+
     public var serial: String { fields["serial"]?.stringValue ?? "" }
 
     /// The legacy Dexie key, local to one browser.

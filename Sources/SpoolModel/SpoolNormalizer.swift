@@ -183,13 +183,9 @@ public struct SpoolNormalizer: Sendable {
         }
         record.object = .null
         let rawSerial = fields["serial"]?.stringValue
-        if !revived, let types = fields.removeValue(forKey: "$types") {
+        if !revived {
             do {
-                let decoded = try Typeson.decode(.object(fields), types: types)
-                guard case .object(let o) = decoded else {
-                    return reject([FieldProblem(field: "$types", message: "the record's root type makes it \(decoded.kindDescription), not a spool object")], serial: rawSerial)
-                }
-                fields = o
+                fields = try Typeson.decodeDocument(fields)
             } catch {
                 return reject([FieldProblem(field: "$types[\"\(error.keyPath)\"]", message: error.message)], serial: rawSerial)
             }

@@ -50,13 +50,7 @@ public struct StoredSpool {
 
     /// The spool's fields again.
     public func spool() -> Spool {
-        guard case .object(var fields)? = try? JSONParser.parse(json) else {
-            return Spool(normalizedFields: ["serial": .string(serial)])
-        }
-        if let types = fields.removeValue(forKey: "$types"), case .object(let revived)? = try? Typeson.decode(.object(fields), types: types) {
-            fields = revived
-        }
-        return Spool(normalizedFields: fields)
+        Spool(canonicalJSON: json) ?? Spool(normalizedFields: ["serial": .string(serial)])
     }
 }
 

@@ -153,6 +153,18 @@ public enum Typeson {
         return root
     }
 
+    /// A typeson document: an object whose own `$types` member (if any) describes the rest, as Dexie rows and
+    /// canonical spool documents are. Returns the object without `$types`, revived.
+    public static func decodeDocument(_ object: [String: JSONValue]) throws(TypesonError) -> [String: JSONValue] {
+        var object = object
+        guard let types = object.removeValue(forKey: "$types") else { return object }
+        let revived = try decode(.object(object), types: types)
+        guard case .object(let o) = revived else {
+            throw TypesonError(keyPath: "", message: "the root type makes the document \(revived.kindDescription), not an object")
+        }
+        return o
+    }
+
     static func value(at path: [String], in root: JSONValue, keyPath: String) throws(TypesonError) -> JSONValue {
         var v = root
         for (n, c) in path.enumerated() {

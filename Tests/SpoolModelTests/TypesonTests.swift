@@ -102,6 +102,18 @@ import Testing
         }
     }
 
+    @Test func documentsReviveTheirOwnTypesMember() throws {
+        let doc = try #require(try JSONParser.parse(#"{"serial":"S","d":5,"$types":{"d":"date"}}"#).objectValue)
+        #expect(try Typeson.decodeDocument(doc) == ["serial": .string("S"), "d": .typed("date", .int(5))])
+        #expect(try Typeson.decodeDocument(["a": .int(1)]) == ["a": .int(1)])
+        let rootless = try #require(try JSONParser.parse(#"{"0":[1,2],"$types":{"":"map"}}"#).objectValue)
+        #expect(throws: TypesonError.self) { try Typeson.decodeDocument(rootless) }
+        // And a spool comes back from its canonical bytes, typed values included.
+        let spool = Spool(normalizedFields: ["serial": .string("S"), "bought": .typed("date", .int(5)), "lastUpdated": .int(1)])
+        #expect(Spool(canonicalJSON: spool.canonicalJSON)?.fields == spool.fields)
+        #expect(Spool(canonicalJSON: Array("[1]".utf8)) == nil)
+    }
+
     @Test func encodingIsTheInverseOfDecoding() throws {
         let json = #"{"m":[["k",{"at":5}]],"x":"AAEC","o":{"a.b":[{"t":1}]},"$types":{"m":"map","m.0.1.at":"date","x":["arraybuffer","uint8array"],"o.a~1b.0.t":"date"}}"#
         let v = try decode(json)
