@@ -106,8 +106,14 @@ import Testing
         let doc = try #require(try JSONParser.parse(#"{"serial":"S","d":5,"$types":{"d":"date"}}"#).objectValue)
         #expect(try Typeson.decodeDocument(doc) == ["serial": .string("S"), "d": .typed("date", .int(5))])
         #expect(try Typeson.decodeDocument(["a": .int(1)]) == ["a": .int(1)])
-        let rootless = try #require(try JSONParser.parse(#"{"0":[1,2],"$types":{"":"map"}}"#).objectValue)
-        #expect(throws: TypesonError.self) { try Typeson.decodeDocument(rootless) }
+        // A root type that makes the document a typed array, not an object.
+        let rootless = try #require(try JSONParser.parse(#"{"buffer":"AQID","byteOffset":0,"length":3,"$types":{"":"uint8array2"}}"#).objectValue)
+        do {
+            _ = try Typeson.decodeDocument(rootless)
+            Issue.record("accepted a document that is not an object")
+        } catch {
+            #expect(error.message.contains("not an object"))
+        }
         // And a spool comes back from its canonical bytes, typed values included.
         let spool = Spool(normalizedFields: ["serial": .string("S"), "bought": .typed("date", .int(5)), "lastUpdated": .int(1)])
         #expect(Spool(canonicalJSON: spool.canonicalJSON)?.fields == spool.fields)
