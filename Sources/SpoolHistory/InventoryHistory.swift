@@ -26,8 +26,9 @@ extension InventoryRepository {
     /// that appears or disappears lists each of its fields against nothing).
     public func diff(from a: ObjectID?, to b: ObjectID?, includingUnchanged: Bool = false) throws(GitError) -> [FieldChange] {
         var out: [FieldChange] = []
+        let (treeA, treeB) = (try tree(of: a), try tree(of: b))
         for serial in try changedSerials(from: a, to: b).sorted(by: utf8Ordered) {
-            let old = try spool(serial, at: a), new = try spool(serial, at: b)
+            let old = try spool(serial, inTree: treeA), new = try spool(serial, inTree: treeB)
             var keys: [String] = []
             var seen = Set<ExactString>()
             for k in (old?.orderedFields.map(\.key) ?? []) + (new?.orderedFields.map(\.key) ?? []) where seen.insert(ExactString(k)).inserted {
@@ -59,9 +60,10 @@ extension InventoryRepository {
         let serials: [String]
         if let serial { serials = [serial] } else { serials = try changedSerials(from: head, to: commit) }
         var changes: [String: Spool?] = [:]
+        let (pastTree, headTree) = (try tree(of: commit), try tree(of: head))
         for s in serials {
-            let past = try spool(s, at: commit)
-            if past?.canonicalJSON != (try spool(s, at: head))?.canonicalJSON { changes[s] = .some(past) }
+            let past = try spool(s, inTree: pastTree)
+            if past?.canonicalJSON != (try spool(s, inTree: headTree))?.canonicalJSON { changes[s] = .some(past) }
         }
         let what = serial.map { "spool \(JSONValue.string($0).jsonText)" } ?? "\(branch)"
         let message = "restore \(what) to \(label): \(changes.count) spool\(changes.count == 1 ? "" : "s") changed\n\nFilamentdb-Restore: \(commit.hex)\n"

@@ -55,9 +55,10 @@ extension InventoryRepository {
             if base == theirs { return MergeOutcome(commit: nil, changed: [], conflicts: []) }
             var changes: [String: Spool?] = [:]
             var conflicts: [FieldConflict] = []
+            let (baseTree, ourTree, theirTree) = (try tree(of: base), try tree(of: ours), try tree(of: theirs))
             for serial in try changedSerials(from: base, to: theirs) {
-                let current = try spool(serial, at: ours)
-                let result = SpoolMerge.merge(base: try spool(serial, at: base), ours: current, theirs: try spool(serial, at: theirs))
+                let current = try spool(serial, inTree: ourTree)
+                let result = SpoolMerge.merge(base: try spool(serial, inTree: baseTree), ours: current, theirs: try spool(serial, inTree: theirTree))
                 conflicts += result.conflicts
                 if result.spool?.canonicalJSON != current?.canonicalJSON { changes[serial] = result.spool }
             }
@@ -69,7 +70,6 @@ extension InventoryRepository {
             for c in conflicts {
                 blobs.append((["conflicts", c.id + ".json"][...], try git.writeBlob(Self.record(c, branch: branch, into: target, time: author.time))))
             }
-            let ourTree = try ours.map { (o) throws(GitError) in try git.readCommit(o).tree }
             let tree: ObjectID
             if let updated = try updateTree(ourTree, blobs) { tree = updated } else { tree = try git.writeTree([]) }
             let summary = "merge \(branch) into \(target): \(changes.count) changed, \(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s")"

@@ -84,33 +84,34 @@ public final class InventoryRepository {
         guard let start else { return [] }
         var out: [CommitInfo] = []
         var seen: Set<ObjectID> = [start]
-        var queue = [start]
-        while !queue.isEmpty, out.count < limit {
-            // Newest first among the commits waiting.
-            var infos: [CommitInfo] = []
-            for id in queue { infos.append(try git.readCommit(id)) }
-            infos.sort { $0.time != $1.time ? $0.time > $1.time : $0.id.hex < $1.id.hex }
-            let next = infos.removeFirst()
+        // The commits waiting to be listed, each read once; the newest is listed next.
+        var waiting = [try git.readCommit(start)]
+        while !waiting.isEmpty, out.count < limit {
+            waiting.sort { $0.time != $1.time ? $0.time > $1.time : $0.id.hex < $1.id.hex }
+            let next = waiting.removeFirst()
             out.append(next)
-            queue = infos.map(\.id)
-            for p in next.parents where seen.insert(p).inserted { queue.append(p) }
+            for p in next.parents where seen.insert(p).inserted { waiting.append(try git.readCommit(p)) }
         }
         return out
     }
 
     /// One spool at `commit`, read by its path alone.
     public func spool(_ serial: String, at commit: ObjectID?) throws(GitError) -> Spool? {
-        guard let commit else { return nil }
-        var tree = try git.readCommit(commit).tree
+        try spool(serial, inTree: tree(of: commit))
+    }
+
+    /// One spool in a root tree (callers reading many spools of one commit resolve its tree once).
+    public func spool(_ serial: String, inTree tree: ObjectID?) throws(GitError) -> Spool? {
+        guard let tree else { return nil }
         let components = SpoolPaths.path(for: serial).split(separator: "/").map(String.init)
-        for (n, name) in components.enumerated() {
-            guard let entry = try git.readTree(tree).first(where: { $0.name == name }) else { return nil }
-            if n == components.count - 1 {
-                return Spool(canonicalJSON: try git.readBlob(entry.id))
-            }
-            tree = entry.id
-        }
-        return nil
+        guard let blob = try objectID(at: components, in: tree) else { return nil }
+        return Spool(canonicalJSON: try git.readBlob(blob))
+    }
+
+    /// The root tree of `commit` (`nil` for no commit).
+    public func tree(of commit: ObjectID?) throws(GitError) -> ObjectID? {
+        guard let commit else { return nil }
+        return try git.readCommit(commit).tree
     }
 
     /// Who and when, for a commit.
