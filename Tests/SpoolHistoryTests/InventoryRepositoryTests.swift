@@ -70,13 +70,18 @@ let author = InventoryRepository.Signature(name: "device-a", email: "device-a@fi
 
     @Test func removingTheLastSpoolOfAFolderRemovesTheFolder() throws {
         let repo = try InventoryRepository.openOrCreate(dir).repository
-        _ = try repo.commit(changes: ["A": spool("A"), "B": spool("B")], author: author, message: "two")
+        func folder(_ serial: String) -> String { SpoolPaths.path(for: serial).split(separator: "/").prefix(2).joined(separator: "/") }
+        // A second spool in another top-level shard, so each has folders of its own.
+        let other = try #require((0..<100).map { "B\($0)" }.first { folder($0) != folder("A") })
+        _ = try repo.commit(changes: ["A": spool("A"), other: spool(other)], author: author, message: "two")
         let c = try #require(try repo.commit(changes: ["A": nil], author: author, message: "remove A"))
-        #expect(Set(try repo.files(at: c).keys) == ["B"])
-        let tree = try git(["ls-tree", "-r", "-t", "--name-only", c.hex], in: dir).output
-        #expect(!tree.contains(SpoolPaths.path(for: "A").split(separator: "/").dropLast().joined(separator: "/") + "\n") || SpoolPaths.path(for: "B").hasPrefix(SpoolPaths.path(for: "A").split(separator: "/").dropLast().joined(separator: "/")))
-        _ = try repo.commit(changes: ["B": nil], author: author, message: "remove B")
-        #expect(try repo.files(at: try repo.head()).isEmpty)
+        #expect(Set(try repo.files(at: c).keys) == [other])
+        // Exactly the folders on the remaining spool's path, and its file.
+        let listed = Set(try git(["ls-tree", "-r", "-t", "--name-only", c.hex], in: dir).output.split(separator: "\n").map(String.init))
+        let parts = SpoolPaths.path(for: other).split(separator: "/")
+        #expect(listed == Set((1...parts.count).map { parts.prefix($0).joined(separator: "/") }))
+        let last = try #require(try repo.commit(changes: [other: nil], author: author, message: "remove the other"))
+        #expect(try git(["ls-tree", "-r", "-t", "--name-only", last.hex], in: dir).output.isEmpty)
         #expect(try git(["fsck", "--strict", "--no-dangling"], in: dir).status == 0)
     }
 
