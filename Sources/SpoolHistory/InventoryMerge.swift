@@ -2,7 +2,7 @@ import SpoolModel
 
 extension InventoryRepository {
     /// The serials whose files differ between two commits' trees. Subtrees with the same id are skipped
-    /// without being read (libgit2's own tree-to-tree diff visits every entry).
+    /// without being read, so the cost follows the change, not the inventory.
     public func changedSerials(from a: ObjectID?, to b: ObjectID?) throws(GitError) -> [String] {
         let ta = try a.map { (c) throws(GitError) in try git.readCommit(c).tree }
         let tb = try b.map { (c) throws(GitError) in try git.readCommit(c).tree }

@@ -1,3 +1,4 @@
+import CSV
 import Foundation
 import GRDB
 import SpoolFormats
@@ -88,6 +89,16 @@ import Testing
         #expect(sakura["weightSpool"] == nil)
         #expect(sakura.lastUpdated == importTime)
         #expect(s["octoprint:Orange ASA"]?["temperatureChamberIdeal"] == .int(50))
+    }
+
+    /// Why OctoPrint's export has a reader of its own: an RFC 4180 reader (CSV.swift here) does not give the note back.
+    @Test func aStandardCSVReaderLosesTheQuotedNote() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("octoprint/spoolmanager-export.csv")))
+        let reader = try CSVReader(stream: InputStream(data: data), hasHeaderRow: true)
+        let header = try #require(reader.headerRow)
+        let row = reader.next()
+        let note = row.flatMap { r in header.firstIndex(of: "Note").flatMap { $0 < r.count ? r[$0] : nil } }
+        #expect(note != "Use the \"galaxy\" profile, 0.6 nozzle", "CSV.swift read the note whole: the claim in OctoPrintSpoolManager.swift no longer holds")
     }
 
     @Test func spreadsheetSavedCSVWithBOMSemicolonsAndDecimalCommas() throws {
