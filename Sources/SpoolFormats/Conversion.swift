@@ -149,9 +149,7 @@ public enum Conversion {
         let (inventory, outcome) = session.finishInventory()
         if let failure = spill?.failure { throw .io(path: path, reason: failure) }
         // A row that is not valid JSON means the file is broken there, whatever --skip-invalid says.
-        if let broken = outcome.rejected.lazy.flatMap(\.problems).first(where: { $0.field == syntaxField }) {
-            throw .notAnInventory(file: path, reason: broken.message)
-        }
+        if let broken = outcome.brokenInput { throw .syntax(file: path, broken) }
         if !outcome.rejected.isEmpty && !options.skipInvalid {
             throw .invalidRecords(file: path, outcome.rejected)
         }

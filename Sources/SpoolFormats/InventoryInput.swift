@@ -77,10 +77,6 @@ func streamArray(_ bytes: [UInt8], range: Range<Int>, file: String, offsets: Row
     if case .failure(let error) = scanned { throw .syntax(file: file, error) }
 }
 
-/// The field name a rejection gets when a record's own bytes are not valid JSON: the structure around it
-/// cannot be trusted either, so such a rejection stops the conversion even with `--skip-invalid`.
-let syntaxField = "(syntax)"
-
 /// Streams the elements of the array in `range` as records that parse themselves on the normalising thread.
 /// `eager` decides, from the first element, whether the elements are parsed here instead and handed through
 /// `map` (for rows that need mapping, like Spoolman's).
@@ -97,10 +93,8 @@ func streamDeferredArray(_ bytes: [UInt8], range: Range<Int>, file: String, offs
     if case .failure(let error) = scanned { throw .syntax(file: file, error) }
 }
 
-@Sendable func parseElement(_ bytes: [UInt8], _ element: Range<Int>) -> Result<JSONValue, FieldProblem> {
-    switch Result(catching: { () throws(JSONSyntaxError) in try JSONParser.parse(bytes, range: element) }) {
-    case .success(let value): return .success(value)
-    case .failure(let error):
-        return .failure(FieldProblem(field: syntaxField, message: "line \(error.line), column \(error.column): \(error.message)"))
-    }
+/// A located element parsed: an element that is not valid JSON means the file is broken there (the elements
+/// around it were only skipped, so they cannot be trusted either).
+@Sendable func parseElement(_ bytes: [UInt8], _ element: Range<Int>) -> Result<JSONValue, RawRecord.PrepareFailure> {
+    Result(catching: { () throws(JSONSyntaxError) in try JSONParser.parse(bytes, range: element) }).mapError { .input($0) }
 }

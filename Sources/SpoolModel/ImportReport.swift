@@ -94,6 +94,9 @@ public struct ImportOutcome: Sendable, Codable {
     public var renamed: [Rename] = []
     public var rejected: [Rejection] = []
     public var warnings: [ImportWarning] = []
+    /// The first place, in input order, where the input itself is broken (a record that is not valid JSON
+    /// where records were located without parsing them): no conversion goes past it.
+    public var brokenInput: JSONSyntaxError?
 
     public init() {}
 

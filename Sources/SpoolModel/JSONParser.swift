@@ -1,5 +1,5 @@
 /// A JSON syntax or encoding error, with the place it was found.
-public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct JSONSyntaxError: Error, Sendable, Equatable, Codable, CustomStringConvertible {
     /// Byte offset from the start of the document.
     public var offset: Int
     /// 1-based line and column (the column counts bytes).

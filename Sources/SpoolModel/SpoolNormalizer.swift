@@ -12,7 +12,15 @@ public struct RawRecord: Sendable {
     public var problem: FieldProblem?
     /// Work the reader left to be done with the record, on whichever thread normalises it: turning its raw
     /// text into `object` (so that parsing runs on all cores).
-    public var prepare: (@Sendable () -> Result<JSONValue, FieldProblem>)?
+    public var prepare: (@Sendable () -> Result<JSONValue, PrepareFailure>)?
+
+    /// Why `prepare` could not make the record.
+    public enum PrepareFailure: Error, Sendable {
+        /// Something wrong with this record only: it is rejected like any invalid record.
+        case record(FieldProblem)
+        /// The input itself is broken at this place: the conversion stops, whatever `--skip-invalid` says.
+        case input(JSONSyntaxError)
+    }
 
     public init(object: JSONValue, row: Int, revived: Bool = false, entry: String? = nil, problem: FieldProblem? = nil) {
         self.object = object
@@ -23,7 +31,7 @@ public struct RawRecord: Sendable {
     }
 
     /// A record whose object `prepare` makes later.
-    public init(row: Int, entry: String? = nil, prepare: @escaping @Sendable () -> Result<JSONValue, FieldProblem>) {
+    public init(row: Int, entry: String? = nil, prepare: @escaping @Sendable () -> Result<JSONValue, PrepareFailure>) {
         self.init(object: .null, row: row, entry: entry)
         self.prepare = prepare
     }
@@ -127,6 +135,7 @@ public struct SpoolNormalizer: Sendable {
                 return part
             }
             for part in parts {
+                if outcome.brokenInput == nil { outcome.brokenInput = part.outcome.brokenInput }
                 for (rule, n) in part.outcome.migrated { outcome.migrated[rule, default: 0] += n }
                 for var w in part.outcome.warnings {
                     w.location.line = locate(w.location.row)
@@ -174,7 +183,10 @@ public struct SpoolNormalizer: Sendable {
         if let prepare = record.prepare {
             switch prepare() {
             case .success(let object): record.object = object
-            case .failure(let problem): return reject([problem], serial: nil)
+            case .failure(.record(let problem)): return reject([problem], serial: nil)
+            case .failure(.input(let error)):
+                if outcome.brokenInput == nil { outcome.brokenInput = error }
+                return reject([FieldProblem(field: "(input)", message: error.description)], serial: nil)
             }
         }
         let revived = record.revived

@@ -41,6 +41,8 @@ import Testing
         let error = try #require(failure("bad/invalid-utf8.json"))
         #expect(error.lines == ["bad/invalid-utf8.json: line 2, column 35: invalid UTF-8 in a string"])
         #expect(error.exitCode == 1)
+        guard case .syntax(_, let e) = error else { Issue.record("\(error)"); return }
+        #expect(e.line == 2 && e.column == 35)
         // Not even --skip-invalid goes past a file that is broken at that place.
         #expect(failure("bad/invalid-utf8.json", skipInvalid: true) != nil)
     }
@@ -67,6 +69,26 @@ import Testing
                 Issue.record("accepted \(bytes)")
             } catch {
                 #expect(error.description.contains(expected), "\(error)")
+            }
+        }
+    }
+
+    /// Records are parsed on several threads; the error is still the first broken place in the file.
+    @Test func theFirstBrokenRowInTheFileIsReported() throws {
+        var rows: [String] = []
+        for i in 0..<6000 { rows.append("{\"serial\":\"R\(i)\",\"lastUpdated\":1}") }
+        rows[4500] = "{\"serial\":\"R4500\" \"lastUpdated\":1}"
+        rows[2500] = "{\"serial\":\"R2500\",\"lastUpdated\":tru}"
+        // The same batch as row 2500 but the other core's half of it.
+        rows[1000] = "{\"serial\":\"R1000\",\"lastUpdated\":1,}"
+        let bytes = Array(("[\n" + rows.joined(separator: ",\n") + "\n]\n").utf8)
+        for skip in [false, true] {
+            do {
+                _ = try Conversion.load(bytes, path: "rows.json", options: ConversionOptions(now: 0, skipInvalid: skip))
+                Issue.record("accepted a broken file")
+            } catch {
+                guard case .syntax(_, let e) = error else { Issue.record("\(error)"); continue }
+                #expect(e.line == 1002, "\(e)")
             }
         }
     }
