@@ -124,6 +124,11 @@ enum CSVText {
         }
     }
 
+    /// The problem of a record whose cell count is not the header's.
+    static func cellCountProblem(_ cells: Int, header: Int) -> FieldProblem {
+        FieldProblem(field: "(row)", message: "has \(cells) cell\(cells == 1 ? "" : "s"), the header has \(header)")
+    }
+
     /// The spreadsheet formula guard: a text cell starting with `= + - @`, tab or CR gets a leading `'`, so a
     /// spreadsheet shows it as text instead of running it. A cell already starting with `'` gets one too, so
     /// that removing exactly one `'` on import always gives the text back.

@@ -69,8 +69,7 @@ public enum OctoPrintSpoolManager {
     static func record(_ line: Substring, header: [String], row: Int) -> RawRecord {
         let values = cells(ofLine: line, expected: header.count)
         guard values.count == header.count else {
-            return RawRecord(object: .null, row: row, problem: FieldProblem(
-                field: "(row)", message: "has \(values.count) cells, the header has \(header.count)"))
+            return RawRecord(object: .null, row: row, problem: CSVText.cellCountProblem(values.count, header: header.count))
         }
         var flat: [String: JSONValue] = [:]
         for (label, raw) in zip(header, values) {

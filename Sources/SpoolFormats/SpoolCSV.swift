@@ -158,8 +158,7 @@ public enum SpoolCSV {
                 let n = lines.rows.count + 1
                 lines.rows.append(row.line)
                 guard row.cells.count == columns.count else {
-                    return body(RawRecord(object: .null, row: n, problem: FieldProblem(
-                        field: "(row)", message: "has \(row.cells.count) cell\(row.cells.count == 1 ? "" : "s"), the header has \(columns.count)")))
+                    return body(RawRecord(object: .null, row: n, problem: CSVText.cellCountProblem(row.cells.count, header: columns.count)))
                 }
                 // The cells become values on the normalising thread.
                 let cells = row.cells

@@ -65,8 +65,7 @@ public enum Spoolman {
                 let n = lines.rows.count + 1
                 lines.rows.append(row.line)
                 guard row.cells.count == header.count else {
-                    return body(RawRecord(object: .null, row: n, problem: FieldProblem(
-                        field: "(row)", message: "has \(row.cells.count) cells, the header has \(header.count)")))
+                    return body(RawRecord(object: .null, row: n, problem: CSVText.cellCountProblem(row.cells.count, header: header.count)))
                 }
                 var flat: [String: JSONValue] = [:]
                 for (k, cell) in zip(header, row.cells) { flat[k] = value(ofCell: cell, column: k) }
