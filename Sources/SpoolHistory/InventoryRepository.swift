@@ -2,201 +2,178 @@ import Foundation
 import SpoolModel
 
 /// The inventory's history: a git repository with one canonical JSON file per spool under `spools/`
-/// (``SpoolPaths``), one commit per import, edit or sync, each device on its own branch.
+/// (``SpoolPaths``), one commit per import, edit or sync, each device on its own branch (``DeviceBranch``).
 ///
-/// A commit rewrites only the trees on the paths of the spools that changed; every other subtree is reused by
-/// id, so its cost follows the size of the change, not of the inventory. Branches move by compare-and-swap:
-/// objects are written first and the reference last, so a crash leaves the branch at the old commit or the
-/// new one, and two writers never lose each other's commit.
-public final class InventoryRepository {
-    public let git: GitRepository
+/// This is the engine behind ``InventoryStore``: one attempt at each operation, on one libgit2 handle, used by
+/// one caller at a time. A commit rewrites only the trees on the paths of the spools that changed; every other
+/// subtree is reused by id, so its cost follows the size of the change, not of the inventory. Each write
+/// operation writes its objects to memory, then to disk as one pack, then moves its branches by
+/// compare-and-swap (``moveBranch(_:to:from:message:)``): a crash leaves the branch at the old commit or the new
+/// one, and a writer that lost the race throws a retryable ``HistoryError/Code/contention`` for the store to try
+/// again on the new head.
+package final class InventoryRepository {
+    package let git: GitRepository
 
-    public init(_ git: GitRepository) { self.git = git }
+    package init(_ git: GitRepository) { self.git = git }
 
-    /// Opens the repository in `folder`, creating it (and the folder) on first use. A folder that exists, is
-    /// not empty and is not a repository is refused: filamentdb does not put its history among other files.
-    public static func openOrCreate(_ folder: String) throws(GitError) -> (repository: InventoryRepository, created: Bool) {
+    package var path: String { git.path }
+
+    /// Opens the history in `folder`; with `create`, creates it (and the folder) on first use. A folder that
+    /// exists, is not empty and is not a repository is refused: filamentdb does not put its history among other
+    /// files; nor does it write into someone else's repository.
+    package static func open(_ folder: String, create: Bool) throws(HistoryError) -> (repository: InventoryRepository, created: Bool) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw HistoryError(.folderNotEmpty, "is a file, not a history repository", path: folder)
+        }
         do {
             let repository = InventoryRepository(try GitRepository.open(folder))
             try repository.verifyLayout()
             return (repository, false)
-        } catch where error.code == .notFound && error.function == "git_repository_open_ext" {
-            if let contents = try? FileManager.default.contentsOfDirectory(atPath: folder), !contents.isEmpty {
-                throw GitError(code: .notFound, message: "\(folder) is not empty and is not a filamentdb history repository; choose an empty or new folder",
-                               function: "InventoryRepository.openOrCreate")
+        } catch where error.code == .noHistory {
+            let contents = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            if !contents.isEmpty {
+                throw HistoryError(.folderNotEmpty, "is not empty and is not a filamentdb history; choose an empty or new folder", path: folder)
             }
+            guard create else { throw HistoryError(.noHistory, "holds no history yet; 'import' a file to start one", path: folder) }
             // Made beside its place and renamed into it, so a process stopped halfway leaves no half a repository.
             let parent = URL(fileURLWithPath: folder).deletingLastPathComponent().path
-            try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            do {
+                try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            } catch {
+                throw HistoryError(.io, "cannot create the folder: \((error as NSError).localizedDescription)", path: parent)
+            }
             let temporary = folder + ".creating-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             _ = try GitRepository.create(temporary)
             if rename(temporary, folder) != 0 {
+                let reason = String(cString: strerror(errno))
                 try? FileManager.default.removeItem(atPath: temporary)
                 // Another process made it first: use theirs.
                 if let existing = try? GitRepository.open(folder) { return (InventoryRepository(existing), false) }
-                throw GitError(code: .exists, message: "cannot move the new history into \(folder): \(String(cString: strerror(errno)))", function: "rename")
+                throw HistoryError(.io, "cannot move the new history into place: \(reason)", path: folder)
             }
             return (InventoryRepository(try GitRepository.open(folder)), true)
         }
     }
 
-    public static func branchReference(_ branch: String) -> String { "refs/heads/" + branch }
+    package static let mainReference = "refs/heads/main"
 
     /// What may stand at the root of our trees.
-    public static let rootEntries: Set<String> = [SpoolPaths.root, "conflicts"]
+    package static let rootEntries: Set<String> = [SpoolPaths.root, "conflicts"]
 
-    /// Refuses a git repository that is not filamentdb's (other files at the root of `main`).
-    func verifyLayout() throws(GitError) {
-        guard let head = try head() else { return }
+    /// Refuses a git repository that is not filamentdb's: other files at the root of `main`, or no `main` while
+    /// other branches exist.
+    func verifyLayout() throws(HistoryError) {
+        guard let head = try head() else {
+            let others = try git.references(under: "refs/heads/")
+            if !others.isEmpty {
+                throw HistoryError(.foreignRepository, "is a git repository that is not filamentdb's history (it has no main branch, but \(others.prefix(3).joined(separator: ", ")))", path: path)
+            }
+            return
+        }
         let foreign = try git.readTree(try git.readCommit(head).tree).map(\.name).filter { !Self.rootEntries.contains($0) }
         if !foreign.isEmpty {
-            throw GitError(code: .other(-1), message: "\(git.path) is a git repository that is not filamentdb's history (its main branch holds \(foreign.prefix(3).joined(separator: ", ")))",
-                           function: "InventoryRepository.openOrCreate")
+            throw HistoryError(.foreignRepository, "is a git repository that is not filamentdb's history (its main branch holds \(foreign.prefix(3).joined(separator: ", ")))", path: path)
         }
     }
 
-    /// The head commit of `branch`, `nil` before its first commit.
-    public func head(_ branch: String = "main") throws(GitError) -> ObjectID? {
-        try git.reference(Self.branchReference(branch))
+    /// The head commit of a reference (default main), `nil` before its first commit.
+    package func head(_ reference: String = mainReference) throws(HistoryError) -> ObjectID? {
+        try git.reference(reference)
     }
 
-    /// Every spool file at `commit` (`nil`: the empty inventory), by serial.
-    public func files(at commit: ObjectID?) throws(GitError) -> [String: ObjectID] {
-        guard let commit else { return [:] }
-        let root = try git.readCommit(commit).tree
-        var out: [String: ObjectID] = [:]
-        try collect(tree: root, prefix: "", into: &out)
-        return out
-    }
-
-    private func collect(tree: ObjectID, prefix: String, into out: inout [String: ObjectID]) throws(GitError) {
-        for entry in try git.readTree(tree) {
-            let path = prefix.isEmpty ? entry.name : prefix + "/" + entry.name
-            switch entry.kind {
-            case .tree: try collect(tree: entry.id, prefix: path, into: &out)
-            case .blob: if let serial = SpoolPaths.serial(atPath: path) { out[serial] = entry.id }
-            }
+    /// The reference of `device`'s branch. A branch from before device branches had their own namespace
+    /// (`refs/heads/<device>`) is moved there the first time the device is named again.
+    package func deviceReference(_ device: String) throws(HistoryError) -> String {
+        let reference = try DeviceBranch.reference(for: device)
+        if try head(reference) == nil, let legacy = DeviceBranch.legacyReference(for: device), let old = try head(legacy) {
+            do {
+                try git.updateReference(reference, to: old, expecting: nil, message: "filamentdb: device branch \(device) moved to \(reference)")
+            } catch where error.retryable {}
+            try? git.deleteReference(legacy, expecting: old)
         }
-    }
-
-    /// Commits from `start` back to the first, newest first (each commit once, parents in order).
-    public func log(from start: ObjectID?, limit: Int = .max) throws(GitError) -> [CommitInfo] {
-        guard let start else { return [] }
-        var out: [CommitInfo] = []
-        var seen: Set<ObjectID> = [start]
-        // The commits waiting to be listed, each read once; the newest is listed next.
-        var waiting = [try git.readCommit(start)]
-        while !waiting.isEmpty, out.count < limit {
-            waiting.sort { $0.time != $1.time ? $0.time > $1.time : $0.id.hex < $1.id.hex }
-            let next = waiting.removeFirst()
-            out.append(next)
-            for p in next.parents where seen.insert(p).inserted { waiting.append(try git.readCommit(p)) }
-        }
-        return out
-    }
-
-    /// One spool at `commit`, read by its path alone.
-    public func spool(_ serial: String, at commit: ObjectID?) throws(GitError) -> Spool? {
-        try spool(serial, inTree: tree(of: commit))
-    }
-
-    /// One spool in a root tree (callers reading many spools of one commit resolve its tree once).
-    public func spool(_ serial: String, inTree tree: ObjectID?) throws(GitError) -> Spool? {
-        guard let tree else { return nil }
-        let components = SpoolPaths.path(for: serial).split(separator: "/").map(String.init)
-        guard let blob = try objectID(at: components, in: tree) else { return nil }
-        return Spool(canonicalJSON: try git.readBlob(blob))
+        return reference
     }
 
     /// The root tree of `commit` (`nil` for no commit).
-    public func tree(of commit: ObjectID?) throws(GitError) -> ObjectID? {
+    package func tree(of commit: ObjectID?) throws(HistoryError) -> ObjectID? {
         guard let commit else { return nil }
         return try git.readCommit(commit).tree
     }
 
-    /// Who and when, for a commit.
-    public struct Signature: Sendable {
-        public var name: String
-        public var email: String
-        /// Seconds since the epoch.
-        public var time: Int64
+    /// Every spool file at `commit` (`nil`: the empty inventory), by serial (compared by bytes).
+    package func files(at commit: ObjectID?) throws(HistoryError) -> [ExactString: ObjectID] {
+        guard let commit else { return [:] }
+        var out: [ExactString: ObjectID] = [:]
+        guard let spools = try git.entry(SpoolPaths.root, in: try git.readCommit(commit).tree), spools.kind == .tree else { return out }
+        try collect(tree: spools.id, prefix: SpoolPaths.root, into: &out)
+        return out
+    }
 
-        public init(name: String, email: String, time: Int64) {
-            self.name = name
-            self.email = email
-            self.time = time
+    private func collect(tree: ObjectID, prefix: String, into out: inout [ExactString: ObjectID]) throws(HistoryError) {
+        for entry in try git.readTree(tree) {
+            let path = prefix + "/" + entry.name
+            switch entry.kind {
+            case .tree: try collect(tree: entry.id, prefix: path, into: &out)
+            case .blob: if let serial = SpoolPaths.serial(atPath: path) { out[ExactString(serial)] = entry.id }
+            }
         }
     }
 
-    /// Commits `changes` (a spool to write, or `nil` to remove the serial's file) onto `branch`. Returns the
-    /// new commit, or `nil` when nothing would change (no empty commits). If another writer moves the branch
-    /// meanwhile, the change is applied again on top of its commit.
-    public func commit(branch: String = "main", changes: [String: Spool?], author: Signature, message: String) throws(GitError) -> ObjectID? {
-        var blobs: [(components: ArraySlice<String>, blob: ObjectID?)] = []
+    /// The id of the object at `path` (`a/b/c`) under a root tree, `nil` if absent: one lookup per folder.
+    package func objectID(atPath path: String, in tree: ObjectID?) throws(HistoryError) -> ObjectID? {
+        guard var current = tree else { return nil }
+        for name in path.split(separator: "/") {
+            guard let entry = try git.entry(String(name), in: current) else { return nil }
+            current = entry.id
+        }
+        return current
+    }
+
+    /// One spool's file id in a root tree.
+    package func spoolFile(_ serial: String, inTree tree: ObjectID?) throws(HistoryError) -> ObjectID? {
+        try objectID(atPath: SpoolPaths.path(for: serial), in: tree)
+    }
+
+    /// One spool at `commit`, read by its path alone.
+    package func spool(_ serial: String, at commit: ObjectID?) throws(HistoryError) -> Spool? {
+        try spool(serial, inTree: tree(of: commit))
+    }
+
+    /// One spool in a root tree (callers reading many spools of one commit resolve its tree once).
+    package func spool(_ serial: String, inTree tree: ObjectID?) throws(HistoryError) -> Spool? {
+        guard let blob = try spoolFile(serial, inTree: tree) else { return nil }
+        return try decodeSpool(blob, serial: serial)
+    }
+
+    func decodeSpool(_ blob: ObjectID, serial: String) throws(HistoryError) -> Spool {
+        guard let spool = Spool(canonicalJSON: try git.readBlob(blob)) else {
+            throw HistoryError(.damagedObject, "the file of spool \(JSONValue.string(serial).jsonText) (\(blob.hex)) does not parse as a spool", path: path)
+        }
+        return spool
+    }
+
+    // MARK: writing
+
+    /// A file to write into a tree: its path's folders and name, and its blob (`nil` removes it).
+    package typealias TreeChange = (components: ArraySlice<String>, blob: ObjectID?)
+
+    /// The tree changes that write `changes` (a spool, or `nil` to remove the serial's file).
+    func treeChanges(_ changes: [(serial: String, spool: Spool?)]) throws(HistoryError) -> [TreeChange] {
+        var out: [TreeChange] = []
+        out.reserveCapacity(changes.count)
         for (serial, spool) in changes {
             let components = SpoolPaths.path(for: serial).split(separator: "/").map(String.init)
-            if let spool {
-                blobs.append((components[...], try git.writeBlob(spool.canonicalJSON)))
-            } else {
-                blobs.append((components[...], nil))
-            }
+            out.append((components[...], try spool.map { (s) throws(HistoryError) in try git.writeBlob(s.canonicalJSON) }))
         }
-        let reference = Self.branchReference(branch)
-        var lastError: GitError?
-        for attempt in 0..<16 {
-            if attempt > 0 { Self.backOff(attempt) }
-            let parent = try git.reference(reference)
-            let parentTree = try parent.map { (p) throws(GitError) in try git.readCommit(p).tree }
-            let tree: ObjectID
-            if let updated = try updateTree(parentTree, blobs) { tree = updated } else { tree = try git.writeTree([]) }
-            if tree == parentTree { return nil }
-            let commit = try git.writeCommit(tree: tree, parents: parent.map { [$0] } ?? [], authorName: author.name,
-                                             authorEmail: author.email, time: author.time, message: message)
-            do {
-                try git.updateReference(reference, to: commit, expecting: parent, message: "filamentdb: " + (message.split(separator: "\n").first.map(String.init) ?? ""))
-                return commit
-            } catch where error.code == .modified || error.code == .exists || error.code == .locked {
-                lastError = error
-                if error.code == .locked { clearStaleLock(reference) }
-                continue
-            }
-        }
-        throw Self.gaveUp(reference, lastError, in: git.path)
-    }
-
-    /// How old a reference's lock file must be to belong to a writer that died: a live one holds it for the
-    /// milliseconds it takes to write and rename one small file.
-    public static let staleLockAge: TimeInterval = 2
-
-    /// Removes `reference`'s lock file if it is older than ``staleLockAge`` (left by a writer that was stopped
-    /// while moving the reference). Returns whether it did.
-    @discardableResult
-    func clearStaleLock(_ reference: String) -> Bool {
-        let lock = git.path + "/" + reference + ".lock"
-        guard let modified = (try? FileManager.default.attributesOfItem(atPath: lock))?[.modificationDate] as? Date,
-              Date().timeIntervalSince(modified) > Self.staleLockAge else { return false }
-        return (try? FileManager.default.removeItem(atPath: lock)) != nil
-    }
-
-    /// Waits a little longer after each lost race, so concurrent writers take turns.
-    static func backOff(_ attempt: Int) {
-        usleep(UInt32(min(attempt * attempt, 64)) * 1_000 + UInt32.random(in: 0...2_000))
-    }
-
-    /// The error after the last attempt: a lock that never went away is named, with what to do about it.
-    static func gaveUp(_ reference: String, _ last: GitError?, in path: String) -> GitError {
-        if last?.code == .locked {
-            return GitError(code: .locked, message: "\(reference) stays locked: \(path)/\(reference).lock exists. Another filamentdb is writing, or one was stopped while writing (a lock older than \(Int(staleLockAge)) s is removed by the next writer); if none is running, remove that file",
-                            function: last?.function ?? "git_reference_create_matching")
-        }
-        return GitError(code: .modified, message: "\(reference) kept moving: 16 attempts lost the race to other writers", function: last?.function ?? "InventoryRepository")
+        return out
     }
 
     /// The tree `tree` with `changes` applied, rewriting only the subtrees on their paths; `nil` if empty.
-    func updateTree(_ tree: ObjectID?, _ changes: [(components: ArraySlice<String>, blob: ObjectID?)]) throws(GitError) -> ObjectID? {
+    func updateTree(_ tree: ObjectID?, _ changes: [TreeChange]) throws(HistoryError) -> ObjectID? {
         var entries: [String: TreeEntry] = [:]
         if let tree { for e in try git.readTree(tree) { entries[e.name] = e } }
-        var byChild: [String: [(components: ArraySlice<String>, blob: ObjectID?)]] = [:]
+        var byChild: [String: [TreeChange]] = [:]
         for change in changes {
             let name = change.components.first!
             if change.components.count == 1 {
@@ -215,5 +192,75 @@ public final class InventoryRepository {
         }
         if entries.isEmpty { return nil }
         return try git.writeTree(Array(entries.values))
+    }
+
+    /// A root tree with `changes` applied (the empty tree when nothing is left).
+    func rootTree(_ tree: ObjectID?, _ changes: [TreeChange]) throws(HistoryError) -> ObjectID {
+        if let updated = try updateTree(tree, changes) { return updated }
+        return try git.writeTree([])
+    }
+
+    /// Runs one write operation: on any failure the objects it wrote are forgotten, so nothing of it reaches
+    /// the disk.
+    func writing<T>(_ body: () throws(HistoryError) -> T) throws(HistoryError) -> T {
+        do {
+            return try body()
+        } catch {
+            git.discardObjects()
+            throw error
+        }
+    }
+
+    /// Commits `changes` (a spool to write, or `nil` to remove the serial's file) onto `reference`, on top of its
+    /// head. Returns the new commit, or `nil` when nothing would change (no empty commits). One attempt: losing
+    /// the race to another writer throws a retryable error.
+    package func commit(_ reference: String = mainReference, changes: [(serial: String, spool: Spool?)], author: Signature, message: String) throws(HistoryError) -> ObjectID? {
+        try writing { () throws(HistoryError) -> ObjectID? in
+            let parent = try head(reference)
+            let parentTree = try tree(of: parent)
+            let tree = try rootTree(parentTree, try treeChanges(changes))
+            if tree == parentTree {
+                git.discardObjects()
+                return nil
+            }
+            let commit = try git.writeCommit(tree: tree, parents: parent.map { [$0] } ?? [], authorName: author.name,
+                                             authorEmail: author.email, time: author.time, message: message)
+            try git.flushObjects()
+            try moveBranch(reference, to: commit, from: parent, message: message)
+            return commit
+        }
+    }
+
+    /// The one compare-and-swap that moves a branch: `reference` goes to `commit` only if it still points to
+    /// `expected`. A lock left by a writer that died (older than ``staleLockAge``) is removed on the way.
+    package func moveBranch(_ reference: String, to commit: ObjectID, from expected: ObjectID?, message: String) throws(HistoryError) {
+        do {
+            try git.updateReference(reference, to: commit, expecting: expected, message: "filamentdb: " + (message.split(separator: "\n").first.map(String.init) ?? ""))
+        } catch where error.retryable {
+            clearStaleLock(reference)
+            throw error
+        }
+    }
+
+    /// How old a reference's lock file must be to belong to a writer that died: a live one holds it for the
+    /// milliseconds it takes to write and rename one small file.
+    package static let staleLockAge: TimeInterval = 2
+
+    package func lockPath(_ reference: String) -> String { path + "/" + reference + ".lock" }
+
+    /// Removes `reference`'s lock file if it is older than ``staleLockAge``. Returns whether it did.
+    @discardableResult
+    package func clearStaleLock(_ reference: String) -> Bool {
+        let lock = lockPath(reference)
+        guard let modified = (try? FileManager.default.attributesOfItem(atPath: lock))?[.modificationDate] as? Date,
+              Date().timeIntervalSince(modified) > Self.staleLockAge else { return false }
+        return (try? FileManager.default.removeItem(atPath: lock)) != nil
+    }
+
+    /// Every branch head: main and the devices'.
+    package func branchHeads() throws(HistoryError) -> [ObjectID] {
+        var out: [ObjectID] = []
+        for r in try git.references(under: "refs/heads/") { if let id = try head(r) { out.append(id) } }
+        return out
     }
 }

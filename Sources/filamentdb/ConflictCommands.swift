@@ -4,45 +4,40 @@ import SpoolFormats
 import SpoolHistory
 import SpoolModel
 
-struct Conflicts: ParsableCommand {
+struct Conflicts: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Review the conflicts merges decided, and decide them again.",
         subcommands: [List.self, ShowConflict.self, Resolve.self],
         defaultSubcommand: List.self
     )
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List the decided conflicts, oldest first.")
         @Option(help: "Only conflicts decided at or after this date (ISO 8601).") var since: String?
         @Option(help: "Only conflicts about this spool.") var spool: String?
         @OptionGroup var history: HistoryOptions
 
-        func run() throws {
-            let repository = try history.open()
-            let records: [ConflictRecord]
-            do { records = try repository.conflicts() } catch { throw Output.fail(.io(path: repository.git.path, reason: error.description)) }
+        func run() async throws {
+            let store = try history.open(create: false)
+            let records = try await historyCall { () async throws(HistoryError) in try await store.conflicts() }
             let since = self.since.flatMap(Timestamps.parseISO8601)
             for r in records {
                 if let since, r.time < since { continue }
                 if let spool, Array(spool.utf8) != Array(r.serial.utf8) { continue }
-                say("\(r.id)  \(Timestamps.formatISO8601(r.time).prefix(19).replacingOccurrences(of: "T", with: " "))  \(JSONValue.string(r.serial).jsonText) \(r.field): \(r.winner == .ours ? r.oursBranch : r.theirsBranch) won (\(r.ours?.jsonText ?? "(absent)") on \(r.oursBranch), \(r.theirs?.jsonText ?? "(absent)") on \(r.theirsBranch))")
+                say("\(r.id)  \(displayTime(seconds: r.time / 1000))  \(quoted(r.serial)) \(r.field): \(r.winner == .ours ? r.oursBranch : r.theirsBranch) won (\(r.ours?.jsonText ?? "(absent)") on \(r.oursBranch), \(r.theirs?.jsonText ?? "(absent)") on \(r.theirsBranch))")
             }
         }
     }
 
-    struct ShowConflict: ParsableCommand {
+    struct ShowConflict: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one conflict: base, both values, the winner and why.")
-        @Argument(help: "The conflict's id (or its first 6+ characters).") var id: String
+        @Argument(help: "The conflict's id (or its first 4+ characters).") var id: String
         @OptionGroup var history: HistoryOptions
 
-        func run() throws {
-            let repository = try history.open()
-            let records: [ConflictRecord]
-            do { records = try repository.conflicts() } catch { throw Output.fail(.io(path: repository.git.path, reason: error.description)) }
-            guard let r = records.first(where: { $0.id == id || ($0.id.hasPrefix(id) && id.count >= 6) }) else {
-                throw Output.fail(.usage("no conflict \(id)"))
-            }
-            say("conflict \(r.id): spool \(JSONValue.string(r.serial).jsonText), field \(r.field)")
+        func run() async throws {
+            let store = try history.open(create: false)
+            let r = try await historyCall { () async throws(HistoryError) in try await store.conflict(id) }
+            say("conflict \(r.id): spool \(quoted(r.serial)), field \(r.field)")
             say("  base:   \(r.base?.jsonText ?? "(absent)")")
             say("  \(r.oursBranch): \(r.ours?.jsonText ?? "(absent)")\(r.winner == .ours ? "   <- kept" : "")")
             say("  \(r.theirsBranch): \(r.theirs?.jsonText ?? "(absent)")\(r.winner == .theirs ? "   <- kept" : "")")
@@ -50,15 +45,15 @@ struct Conflicts: ParsableCommand {
         }
     }
 
-    struct Resolve: ParsableCommand {
+    struct Resolve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Apply another decision as a new commit: --take other (the value not kept), base, or a JSON value.")
-        @Argument(help: "The conflict's id.") var id: String
+        @Argument(help: "The conflict's id (or its first 4+ characters).") var id: String
         @Option(help: "other, base, or a JSON value (\"Red\" needs its quotes: '\"Red\"').") var take: String
         @OptionGroup var history: HistoryOptions
 
-        func run() throws {
-            let resolution: InventoryRepository.Resolution
+        func run() async throws {
+            let resolution: Resolution
             switch take {
             case "other": resolution = .other
             case "base": resolution = .base
@@ -68,31 +63,26 @@ struct Conflicts: ParsableCommand {
                 }
                 resolution = .value(v)
             }
-            let repository = try history.open()
-            do {
-                if let commit = try repository.resolve(conflict: id, with: resolution, author: signature("review")) {
-                    say("resolved \(id) as \(commit.hex.prefix(12))")
-                } else {
-                    say("the spool already holds that value: no commit")
-                }
-            } catch {
-                throw Output.fail(error.code == .notFound ? .usage(error.message) : .io(path: repository.git.path, reason: error.description))
+            let store = try history.open(create: false)
+            if let commit = try await historyCall({ () async throws(HistoryError) in try await store.resolve(conflict: id, with: resolution) }) {
+                say("resolved \(id) as \(commit.hex.prefix(12))")
+            } else {
+                say("the spool already holds that value: no commit")
             }
         }
     }
 }
 
-struct Verify: ParsableCommand {
+struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the history without changing it: objects readable, spool files parse, paths match serials.",
         discussion: "Exits 1 and lists every problem when any is found.")
     @OptionGroup var history: HistoryOptions
 
-    func run() throws {
-        let repository = try history.open()
-        let result: (spools: Int, problems: [InventoryRepository.Problem])
-        do { result = try repository.verify() } catch { throw Output.fail(.io(path: repository.git.path, reason: error.description)) }
-        for p in result.problems { FileHandle.standardError.write(Data("filamentdb: \(repository.git.path): \(p)\n".utf8)) }
+    func run() async throws {
+        let store = try history.open(create: false)
+        let result = try await historyCall { () async throws(HistoryError) in try await store.verify() }
+        for p in result.problems { FileHandle.standardError.write(Data("filamentdb: \(store.path): \(p)\n".utf8)) }
         say("\(result.spools) spool\(result.spools == 1 ? "" : "s") checked, \(result.problems.count) problem\(result.problems.count == 1 ? "" : "s")")
         if !result.problems.isEmpty { throw ExitCode(ExitStatus.invalidInput) }
     }

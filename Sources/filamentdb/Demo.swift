@@ -3,7 +3,7 @@ import Foundation
 import SpoolFormats
 import SpoolHistory
 
-struct Demo: ParsableCommand {
+struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert the bundled sample inventory in a data folder, commit it to the history, print the reports.",
         discussion: """
@@ -24,8 +24,8 @@ struct Demo: ParsableCommand {
     @Flag(help: "Print the reports as JSON.")
     var json = false
 
-    func run() throws {
-        let dir = DataDirectory.resolve(dataDir)
+    func run() async throws {
+        let dir = DataFolder.resolve(dataDir)
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
@@ -42,27 +42,16 @@ struct Demo: ParsableCommand {
                 try Output.report(report, json: json, toStderr: false)
             }
             let spools = try Conversion.load(try FileIO.read(sample), path: sample, options: options, isFile: true).spools
-            let history = dir + "/history.git"
-            let repository = try InventoryRepository.openOrCreate(history).repository
-            let outcome = try repository.importSpools(spools, mode: .merge(device: "demo"), source: SampleInventory.fileName, author: signature("demo"))
+            let history = DataFolder.historyPath(in: dir)
+            let outcome = try await historyCall { () async throws(HistoryError) in
+                let store = try InventoryStore(dataFolder: dir, clock: .fixed(Self.importTime / 1000))
+                return try await store.importSpools(spools, mode: .merge(device: "demo"), source: SampleInventory.fileName)
+            }
             say(outcome.commit.map { "history: \(history): committed \($0.hex.prefix(12)) (\(outcome.added) added, \(outcome.changed) changed)" }
                 ?? "history: \(history): already holds the sample, no commit")
             say("  try: filamentdb log --data-dir \(dir)    git -C \(history) log -p")
         } catch let error as ConversionError {
             throw Output.fail(error)
-        } catch let error as GitError {
-            throw Output.fail(.io(path: dir + "/history.git", reason: error.description))
         }
-    }
-}
-
-enum DataDirectory {
-    /// `--data-dir`, else `$SYNC_DATA_DIR` (the plan's variable), else the per-user data folder.
-    static func resolve(_ option: String?) -> String {
-        if let option, !option.isEmpty { return option }
-        let env = ProcessInfo.processInfo.environment
-        if let dir = env["SYNC_DATA_DIR"], !dir.isEmpty { return dir }
-        if let xdg = env["XDG_DATA_HOME"], !xdg.isEmpty { return xdg + "/filamentdb" }
-        return NSHomeDirectory() + "/.local/share/filamentdb"
     }
 }

@@ -4,7 +4,7 @@ import SpoolFormats
 import SpoolModel
 
 @main
-struct FilamentDB: ParsableCommand {
+struct FilamentDB: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "filamentdb",
         abstract: "Convert, check and keep the history of FilamentDB spool inventories.",
@@ -15,12 +15,16 @@ struct FilamentDB: ParsableCommand {
           0   success
           1   invalid input: the error names the file, line or row, field and serial; nothing was written
           2   --skip-invalid: the output was written without the records the report lists as rejected
-          64  wrong command line (an unknown option or format, an output format that cannot be guessed)
-          74  a file could not be read or written
+          3   not found: no such spool, revision, conflict, device branch, or no history in the data folder
+          64  wrong command line (an unknown option or format, an output format that cannot be guessed, an
+              ambiguous conflict id, an unusable device name)
+          65  the history is damaged (an object is missing or unreadable): run 'filamentdb verify'
+          74  a file could not be read or written, or the data folder cannot hold a history
+          75  the history stayed busy (other writers, or a lock left behind): try again
         """,
         version: FilamentDBVersion.string,
         subcommands: [Convert.self, Validate.self, Formats.self, Import.self, Merge.self, Log.self, Show.self, Diff.self,
-                      Export.self, Restore.self, Conflicts.self, Verify.self, Demo.self]
+                      Export.self, Restore.self, Conflicts.self, Verify.self, GC.self, Demo.self]
     )
 }
 

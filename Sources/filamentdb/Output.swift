@@ -52,3 +52,13 @@ final class TerminalProgress: ProgressSink {
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 }
+
+/// The history's exit statuses (the conversion's are in SpoolFormats' ExitStatus); `filamentdb --help` lists all.
+extension ExitStatus {
+    /// A spool, revision, conflict, device branch or history that does not exist.
+    static let notFound: Int32 = 3
+    /// The history is damaged (an object is missing or unreadable): run `filamentdb verify`.
+    static let damaged: Int32 = 65
+    /// Other writers kept the history busy, or a lock stayed: try again.
+    static let busy: Int32 = 75
+}

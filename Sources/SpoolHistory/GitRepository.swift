@@ -1,0 +1,376 @@
+internal import CGit2
+internal import CGit2Shim
+import Foundation
+
+/// Only a negative return code is a failure; its message is read at once, on this thread, and cleared.
+/// libgit2's codes become the history's: a lock or a lost compare-and-swap is contention (worth retrying),
+/// a missing object is damage, anything else is libgit2's own report.
+@discardableResult
+func check(_ rc: Int32, _ function: String, path: String? = nil, notFound: HistoryError.Code = .damagedObject) throws(HistoryError) -> Int32 {
+    guard rc < 0 else { return rc }
+    var message = "libgit2 error \(rc)"
+    var errorClass: Int32 = 0
+    if let e = git_error_last(), let text = e.pointee.message {
+        message = String(cString: text)
+        errorClass = e.pointee.klass
+    }
+    git_error_clear()
+    let git = GitError(code: rc, errorClass: errorClass, message: message, function: function)
+    var error: HistoryError
+    switch rc {
+    case GIT_ENOTFOUND.rawValue: error = HistoryError(notFound, message, path: path, git: git)
+    case GIT_EEXISTS.rawValue, GIT_ELOCKED.rawValue, GIT_EMODIFIED.rawValue:
+        error = HistoryError(.contention, message, path: path, git: git)
+        error.retryable = true
+    case GIT_EAMBIGUOUS.rawValue: error = HistoryError(.ambiguous, message, path: path, git: git)
+    case GIT_EINVALIDSPEC.rawValue, GIT_EPEEL.rawValue: error = HistoryError(.noSuchRevision, message, path: path, git: git)
+    default:
+        error = HistoryError(errorClass == GIT_ERROR_OS.rawValue ? .io : .git, message, path: path, git: git)
+    }
+    throw error
+}
+
+/// libgit2 is initialised once per process, with fsync on, and never shut down.
+let gitLibrary: Int32 = {
+    git_libgit2_init()
+    return filamentdb_git_enable_fsync()
+}()
+
+/// A repository, owned by one holder at a time: libgit2 handles are not thread-safe, so this class is not
+/// `Sendable`; ``InventoryStore`` keeps one per repository behind an actor.
+///
+/// Objects are written to memory (libgit2's mempack backend, consulted first by every read through this
+/// handle) and reach the disk together as one pack, fsynced once, by ``flushObjects()``: an operation's objects
+/// land whole or not at all, and a failed operation leaves nothing behind (``discardObjects()``).
+package final class GitRepository {
+    let handle: OpaquePointer
+    let memory: OpaquePointer
+    package let path: String
+
+    private init(handle: OpaquePointer, path: String) throws(HistoryError) {
+        self.handle = handle
+        self.path = path
+        var backend: UnsafeMutablePointer<git_odb_backend>?
+        var odb: OpaquePointer?
+        do {
+            try check(git_mempack_new(&backend), "git_mempack_new", path: path)
+            try check(git_repository_odb(&odb, handle), "git_repository_odb", path: path)
+            defer { git_odb_free(odb) }
+            try check(git_odb_add_backend(odb, backend, 999), "git_odb_add_backend", path: path)
+        } catch {
+            git_repository_free(handle)
+            throw error
+        }
+        memory = OpaquePointer(backend!)
+    }
+
+    deinit { git_repository_free(handle) }
+
+    /// Opens the repository at `path`; ``HistoryError/Code/noHistory`` when there is none.
+    package static func open(_ path: String) throws(HistoryError) -> GitRepository {
+        _ = gitLibrary
+        let path = standardized(path)
+        var repo: OpaquePointer?
+        try check(git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil), "git_repository_open_ext",
+                  path: path, notFound: .noHistory)
+        return try GitRepository(handle: repo!, path: path)
+    }
+
+    /// Creates a bare repository at `path` (folders included) whose first branch is `initialBranch`: the history
+    /// is objects and references only, with no working tree to fall out of step.
+    package static func create(_ path: String, initialBranch: String = "main") throws(HistoryError) -> GitRepository {
+        _ = gitLibrary
+        let path = standardized(path)
+        var options = git_repository_init_options()
+        try check(git_repository_init_options_init(&options, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION)), "git_repository_init_options_init")
+        options.flags = GIT_REPOSITORY_INIT_MKPATH.rawValue | GIT_REPOSITORY_INIT_NO_REINIT.rawValue | GIT_REPOSITORY_INIT_BARE.rawValue
+        var repo: OpaquePointer?
+        let rc = initialBranch.withCString { head -> Int32 in
+            options.initial_head = head
+            return git_repository_init_ext(&repo, path, &options)
+        }
+        try check(rc, "git_repository_init_ext", path: path)
+        return try GitRepository(handle: repo!, path: path)
+    }
+
+    /// `a//b/./c` as `a/b/c`: libgit2's recursive mkdir stops at a doubled slash.
+    static func standardized(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+
+    // MARK: objects
+
+    package func writeBlob(_ bytes: [UInt8]) throws(HistoryError) -> ObjectID {
+        var oid = git_oid()
+        let rc = bytes.withUnsafeBytes { git_blob_create_from_buffer(&oid, handle, $0.baseAddress, $0.count) }
+        try check(rc, "git_blob_create_from_buffer", path: path)
+        return ObjectID(oid)
+    }
+
+    /// The id `bytes` would have as a blob, without writing anything.
+    package func hashBlob(_ bytes: [UInt8]) throws(HistoryError) -> ObjectID {
+        var oid = git_oid()
+        let rc = bytes.withUnsafeBytes { git_odb_hash(&oid, $0.baseAddress, $0.count, GIT_OBJECT_BLOB) }
+        try check(rc, "git_odb_hash", path: path)
+        return ObjectID(oid)
+    }
+
+    package func readBlob(_ id: ObjectID) throws(HistoryError) -> [UInt8] {
+        var blob: OpaquePointer?
+        var oid = id.oid
+        try check(git_blob_lookup(&blob, handle, &oid), "git_blob_lookup", path: path)
+        defer { git_blob_free(blob) }
+        let size = Int(git_blob_rawsize(blob))
+        guard size > 0, let raw = git_blob_rawcontent(blob) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: raw, count: size))
+    }
+
+    package func readTree(_ id: ObjectID) throws(HistoryError) -> [TreeEntry] {
+        var tree: OpaquePointer?
+        var oid = id.oid
+        try check(git_tree_lookup(&tree, handle, &oid), "git_tree_lookup", path: path)
+        defer { git_tree_free(tree) }
+        var out: [TreeEntry] = []
+        let count = git_tree_entrycount(tree)
+        out.reserveCapacity(count)
+        for i in 0..<count {
+            guard let entry = git_tree_entry_byindex(tree, i), let id = git_tree_entry_id(entry) else { continue }
+            let kind: TreeEntry.Kind = git_tree_entry_type(entry) == GIT_OBJECT_TREE ? .tree : .blob
+            out.append(TreeEntry(name: String(cString: git_tree_entry_name(entry)), id: ObjectID(id.pointee), kind: kind))
+        }
+        return out
+    }
+
+    /// One entry of a tree by name (a binary search in libgit2), `nil` if absent.
+    package func entry(_ name: String, in treeID: ObjectID) throws(HistoryError) -> TreeEntry? {
+        var tree: OpaquePointer?
+        var oid = treeID.oid
+        try check(git_tree_lookup(&tree, handle, &oid), "git_tree_lookup", path: path)
+        defer { git_tree_free(tree) }
+        guard let entry = git_tree_entry_byname(tree, name), let id = git_tree_entry_id(entry) else { return nil }
+        return TreeEntry(name: name, id: ObjectID(id.pointee), kind: git_tree_entry_type(entry) == GIT_OBJECT_TREE ? .tree : .blob)
+    }
+
+    /// Writes a tree of `entries` (names unique; libgit2 sorts them).
+    package func writeTree(_ entries: [TreeEntry]) throws(HistoryError) -> ObjectID {
+        var builder: OpaquePointer?
+        try check(git_treebuilder_new(&builder, handle, nil), "git_treebuilder_new", path: path)
+        defer { git_treebuilder_free(builder) }
+        for e in entries {
+            var oid = e.id.oid
+            let mode = e.kind == .tree ? GIT_FILEMODE_TREE : GIT_FILEMODE_BLOB
+            try check(git_treebuilder_insert(nil, builder, e.name, &oid, mode), "git_treebuilder_insert", path: path)
+        }
+        var out = git_oid()
+        try check(git_treebuilder_write(&out, builder), "git_treebuilder_write", path: path)
+        return ObjectID(out)
+    }
+
+    /// Writes a commit object (no reference moves: see ``updateReference(_:to:expecting:message:)``).
+    package func writeCommit(tree: ObjectID, parents: [ObjectID], authorName: String, authorEmail: String,
+                             time: Int64, message: String) throws(HistoryError) -> ObjectID {
+        var signature: UnsafeMutablePointer<git_signature>?
+        try check(git_signature_new(&signature, authorName, authorEmail, git_time_t(time), 0), "git_signature_new", path: path)
+        defer { git_signature_free(signature) }
+        var treeObject: OpaquePointer?
+        var treeOID = tree.oid
+        try check(git_tree_lookup(&treeObject, handle, &treeOID), "git_tree_lookup", path: path)
+        defer { git_tree_free(treeObject) }
+        var parentObjects: [OpaquePointer?] = []
+        defer { for p in parentObjects { git_commit_free(p) } }
+        for p in parents {
+            var commit: OpaquePointer?
+            var oid = p.oid
+            try check(git_commit_lookup(&commit, handle, &oid), "git_commit_lookup", path: path)
+            parentObjects.append(commit)
+        }
+        var out = git_oid()
+        let rc = parentObjects.withUnsafeMutableBufferPointer { buffer in
+            git_commit_create(&out, handle, nil, signature, signature, nil, message, treeObject, parents.count, buffer.baseAddress)
+        }
+        try check(rc, "git_commit_create", path: path)
+        return ObjectID(out)
+    }
+
+    package func readCommit(_ id: ObjectID) throws(HistoryError) -> CommitInfo {
+        var commit: OpaquePointer?
+        var oid = id.oid
+        try check(git_commit_lookup(&commit, handle, &oid), "git_commit_lookup", path: path)
+        defer { git_commit_free(commit) }
+        var parents: [ObjectID] = []
+        for i in 0..<git_commit_parentcount(commit) {
+            if let p = git_commit_parent_id(commit, i) { parents.append(ObjectID(p.pointee)) }
+        }
+        let author = git_commit_author(commit)!.pointee
+        return CommitInfo(id: id, tree: ObjectID(git_commit_tree_id(commit)!.pointee), parents: parents,
+                          message: git_commit_message(commit).map { String(cString: $0) } ?? "",
+                          authorName: author.name.map { String(cString: $0) } ?? "",
+                          authorEmail: author.email.map { String(cString: $0) } ?? "",
+                          time: Int64(git_commit_time(commit)), offsetMinutes: Int32(git_commit_time_offset(commit)))
+    }
+
+    /// Whether `id` names an object of any kind in the repository (memory included).
+    package func exists(_ id: ObjectID) -> Bool {
+        var odb: OpaquePointer?
+        guard git_repository_odb(&odb, handle) == 0 else { return false }
+        defer { git_odb_free(odb) }
+        var oid = id.oid
+        return git_odb_exists(odb, &oid) == 1
+    }
+
+    // MARK: writing objects to disk
+
+    /// Writes every object written since the last flush to disk as one pack (with its index), fsynced, and
+    /// empties the memory. Nothing to write: nothing happens.
+    package func flushObjects() throws(HistoryError) {
+        var buffer = git_buf()
+        defer { git_buf_dispose(&buffer) }
+        try check(git_mempack_dump(&buffer, handle, UnsafeMutablePointer<git_odb_backend>(memory)), "git_mempack_dump", path: path)
+        // An empty pack is a header, a count of zero and a checksum.
+        guard buffer.size > 32 else { return discardObjects() }
+        var odb: OpaquePointer?
+        try check(git_repository_odb(&odb, handle), "git_repository_odb", path: path)
+        defer { git_odb_free(odb) }
+        var writer: UnsafeMutablePointer<git_odb_writepack>?
+        try check(git_odb_write_pack(&writer, odb, nil, nil), "git_odb_write_pack", path: path)
+        defer { writer?.pointee.free(writer) }
+        var progress = git_indexer_progress()
+        try check(writer!.pointee.append(writer, buffer.ptr, buffer.size, &progress), "git_odb_writepack.append", path: path)
+        try check(writer!.pointee.commit(writer, &progress), "git_odb_writepack.commit", path: path)
+        discardObjects()
+    }
+
+    /// Forgets the objects written since the last flush (after a failure: nothing of it reaches the disk).
+    package func discardObjects() {
+        git_mempack_reset(UnsafeMutablePointer<git_odb_backend>(memory))
+    }
+
+    /// How many packs the object database holds.
+    package var packCount: Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path + "/objects/pack")) ?? []).filter { $0.hasSuffix(".pack") }.count
+    }
+
+    /// Rewrites every object reachable from `references` into one pack and removes the packs and loose
+    /// objects it replaces: what many small flushes and failed writers left behind. Objects that no reference
+    /// reaches are dropped.
+    package func repack(references: [ObjectID]) throws(HistoryError) {
+        let packFolder = path + "/objects/pack"
+        let before = Set(((try? FileManager.default.contentsOfDirectory(atPath: packFolder)) ?? []).filter { $0.hasPrefix("pack-") })
+        var builder: OpaquePointer?
+        try check(git_packbuilder_new(&builder, handle), "git_packbuilder_new", path: path)
+        defer { git_packbuilder_free(builder) }
+        git_packbuilder_set_threads(builder, 0)
+        var walk: OpaquePointer?
+        try check(git_revwalk_new(&walk, handle), "git_revwalk_new", path: path)
+        defer { git_revwalk_free(walk) }
+        for r in references {
+            var oid = r.oid
+            try check(git_revwalk_push(walk, &oid), "git_revwalk_push", path: path)
+        }
+        try check(git_packbuilder_insert_walk(builder, walk), "git_packbuilder_insert_walk", path: path)
+        try check(git_packbuilder_write(builder, nil, 0, nil, nil), "git_packbuilder_write", path: path)
+        let written = git_packbuilder_name(builder).map { "pack-" + String(cString: $0) } ?? ""
+        for name in before where !name.hasPrefix(written + ".") {
+            try? FileManager.default.removeItem(atPath: packFolder + "/" + name)
+        }
+        let objects = path + "/objects"
+        for folder in (try? FileManager.default.contentsOfDirectory(atPath: objects)) ?? [] where folder.utf8.count == 2 {
+            try? FileManager.default.removeItem(atPath: objects + "/" + folder)
+        }
+        var odb: OpaquePointer?
+        if git_repository_odb(&odb, handle) == 0 {
+            git_odb_refresh(odb)
+            git_odb_free(odb)
+        }
+    }
+
+    // MARK: references
+
+    /// The commit a reference (`refs/heads/main`) points to, or `nil` if it does not exist yet.
+    package func reference(_ name: String) throws(HistoryError) -> ObjectID? {
+        var oid = git_oid()
+        let rc = git_reference_name_to_id(&oid, handle, name)
+        if rc == GIT_ENOTFOUND.rawValue {
+            git_error_clear()
+            return nil
+        }
+        try check(rc, "git_reference_name_to_id", path: path)
+        return ObjectID(oid)
+    }
+
+    /// The names of the references under `prefix` (`refs/heads/`).
+    package func references(under prefix: String) throws(HistoryError) -> [String] {
+        var list = git_strarray()
+        try check(git_reference_list(&list, handle), "git_reference_list", path: path)
+        defer { git_strarray_dispose(&list) }
+        var out: [String] = []
+        for i in 0..<list.count {
+            if let c = list.strings[i] {
+                let name = String(cString: c)
+                if name.hasPrefix(prefix) { out.append(name) }
+            }
+        }
+        return out.sorted()
+    }
+
+    /// Moves `name` to `id` only if it still points to `expected` (`nil`: only if it does not exist yet).
+    /// Losing the race throws a retryable ``HistoryError/Code/contention``: the caller re-reads and retries,
+    /// so two writers never lose a commit.
+    package func updateReference(_ name: String, to id: ObjectID, expecting expected: ObjectID?, message: String) throws(HistoryError) {
+        var reference: OpaquePointer?
+        var oid = id.oid
+        if let expected {
+            var current = expected.oid
+            try check(git_reference_create_matching(&reference, handle, name, &oid, 1, &current, message), "git_reference_create_matching", path: path)
+        } else {
+            try check(git_reference_create(&reference, handle, name, &oid, 0, message), "git_reference_create", path: path)
+        }
+        git_reference_free(reference)
+    }
+
+    /// Removes a reference if it still points to `expected`.
+    package func deleteReference(_ name: String, expecting expected: ObjectID) throws(HistoryError) {
+        var reference: OpaquePointer?
+        try check(git_reference_lookup(&reference, handle, name), "git_reference_lookup", path: path, notFound: .noSuchBranch)
+        defer { git_reference_free(reference) }
+        guard let target = git_reference_target(reference), ObjectID(target.pointee) == expected else {
+            var error = HistoryError(.contention, "\(name) moved while it was being renamed", path: path)
+            error.retryable = true
+            throw error
+        }
+        try check(git_reference_delete(reference), "git_reference_delete", path: path)
+    }
+
+    /// The best common ancestor of two commits, `nil` when they share none.
+    package func mergeBase(_ a: ObjectID, _ b: ObjectID) throws(HistoryError) -> ObjectID? {
+        var out = git_oid()
+        var one = a.oid, two = b.oid
+        let rc = git_merge_base(&out, handle, &one, &two)
+        if rc == GIT_ENOTFOUND.rawValue {
+            git_error_clear()
+            return nil
+        }
+        try check(rc, "git_merge_base", path: path)
+        return ObjectID(out)
+    }
+
+    /// Whether `commit` is `ancestor` or has it among its ancestors.
+    package func contains(_ ancestor: ObjectID, in commit: ObjectID) throws(HistoryError) -> Bool {
+        if ancestor == commit { return true }
+        var a = commit.oid, b = ancestor.oid
+        return try check(git_graph_descendant_of(handle, &a, &b), "git_graph_descendant_of", path: path) == 1
+    }
+
+    /// The commit a revision (`main`, `main~2`, an id) names; ``HistoryError/Code/noSuchRevision`` if none.
+    package func revision(_ text: String) throws(HistoryError) -> ObjectID {
+        var object: OpaquePointer?
+        try check(git_revparse_single(&object, handle, text), "git_revparse_single", path: path, notFound: .noSuchRevision)
+        defer { git_object_free(object) }
+        var peeled: OpaquePointer?
+        let rc = git_object_peel(&peeled, object, GIT_OBJECT_COMMIT)
+        if rc < 0 {
+            git_error_clear()
+            throw HistoryError(.noSuchRevision, "\(text) names no commit (it is a \(String(cString: git_object_type2string(git_object_type(object)))))", path: path)
+        }
+        defer { git_object_free(peeled) }
+        return ObjectID(git_object_id(peeled)!.pointee)
+    }
+}

@@ -1,0 +1,167 @@
+import SpoolModel
+
+/// How an import lands.
+public enum ImportMode: Sendable {
+    /// Onto the device's branch, then merged into main field by field.
+    case merge(device: String)
+    /// Onto the device's branch only; ``InventoryStore/merge(device:)`` brings it into main later.
+    case deviceOnly(device: String)
+    /// main becomes exactly the file's inventory; the device is named in the commit.
+    case replace(device: String)
+
+    public var device: String {
+        switch self {
+        case .merge(let d), .deviceOnly(let d), .replace(let d): d
+        }
+    }
+}
+
+/// What an import or an apply did: counts of the spools it committed and, when it merged, the merge.
+public struct ImportResult: Sendable {
+    /// The commit on the device's branch (on main for a replace), `nil` when nothing changed.
+    public var commit: ObjectID?
+    public var added = 0
+    public var changed = 0
+    /// Spools the import turned into tombstones.
+    public var deleted = 0
+    /// Spools removed from main (a replace).
+    public var removed = 0
+    public var merge: MergeOutcome?
+    /// main's head afterwards.
+    public var main: ObjectID?
+
+    public init() {}
+}
+
+extension InventoryRepository {
+    /// Commits a whole file's `spools` as one import. Its base is the device's branch (main's head for a
+    /// device's first import); only the file's spools are added or changed (deletions travel as tombstones);
+    /// `.replace` also removes from main every spool the file does not hold. The file is compared with the
+    /// base in one walk of the base's tree, since the file names every spool anyway.
+    package func importSpools(_ spools: [Spool], mode: ImportMode, source: String, author: Signature) throws(HistoryError) -> ImportResult {
+        if case .replace = mode {
+            let main = try head()
+            var (changes, outcome) = try delta(spools, against: try files(at: main), replacing: true)
+            outcome.commit = try commit(changes: changes, author: author, message: message(source: source, outcome, author: author))
+            outcome.main = outcome.commit ?? main
+            return outcome
+        }
+        let reference = try deviceReference(mode.device)
+        var base = try head(reference)
+        let main = try head()
+        if base == nil { base = main }
+        let (changes, counts) = try delta(spools, against: try files(at: base), replacing: false)
+        if case .deviceOnly = mode {
+            return try writing { () throws(HistoryError) -> ImportResult in
+                var outcome = counts
+                outcome.main = main
+                guard !changes.isEmpty else { return outcome }
+                let commit = try writeCommit(changes, base: base, author: author, message: message(source: source, counts, author: author))
+                try git.flushObjects()
+                try moveBranch(reference, to: commit, from: try head(reference), message: "import \(source)")
+                outcome.commit = commit
+                return outcome
+            }
+        }
+        return try commitAndMerge(changes, counts: counts, base: base, device: mode.device, reference: reference, source: source, author: author)
+    }
+
+    /// Applies what one device changed, against the state it last saw: `base` is a commit of main (the
+    /// device's cursor; `nil` for a device that has seen nothing) and `changes` the spools it changed since.
+    /// The device's branch gets a commit whose parent is `base`, merged into main field by field. Costs follow
+    /// the number of changes: each spool is found by its path, never by a walk of the inventory.
+    package func apply(device: String, base: ObjectID?, changes spools: [Spool], source: String, author: Signature) throws(HistoryError) -> ImportResult {
+        let reference = try deviceReference(device)
+        let main = try head()
+        if let base {
+            guard git.exists(base), (try? git.readCommit(base)) != nil else {
+                throw HistoryError(.noSuchRevision, "no commit \(base.hex) in the history", path: path)
+            }
+            guard let main, try git.contains(base, in: main) else {
+                throw HistoryError(.noSuchRevision, "\(base.hex) is not a state of main", path: path)
+            }
+        }
+        var pending: MergeOutcome?
+        if let deviceHead = try head(reference), try main.map({ (m) throws(HistoryError) in try git.contains(deviceHead, in: m) }) != true {
+            // Work of this device's that never reached main (a `--no-merge` import, or a writer stopped between
+            // its two branch moves) is merged first, so nothing it holds is left behind.
+            pending = try merge(device: device, author: author)
+        }
+        let baseTree = try tree(of: base)
+        var changes: [(serial: String, spool: Spool?)] = []
+        var outcome = ImportResult()
+        var seen = Set<ExactString>()
+        for spool in spools.reversed() where seen.insert(ExactString(spool.serial)).inserted {
+            let old = try spoolFile(spool.serial, inTree: baseTree)
+            if let old {
+                if (try git.hashBlob(spool.canonicalJSON)) == old { continue }
+                let wasDeleted = try decodeSpool(old, serial: spool.serial).isDeleted
+                if spool.isDeleted && !wasDeleted { outcome.deleted += 1 } else { outcome.changed += 1 }
+            } else {
+                outcome.added += 1
+            }
+            changes.append((spool.serial, spool))
+        }
+        var result = try commitAndMerge(changes.reversed(), counts: outcome, base: base, device: device, reference: reference, source: source, author: author)
+        if result.merge == nil, let pending { result.merge = pending }
+        return result
+    }
+
+    /// The changes that make `current` hold `spools`, and their counts.
+    func delta(_ spools: [Spool], against current: [ExactString: ObjectID], replacing: Bool) throws(HistoryError) -> ([(serial: String, spool: Spool?)], ImportResult) {
+        var outcome = ImportResult()
+        var changes: [(serial: String, spool: Spool?)] = []
+        var inFile = Set<ExactString>()
+        for spool in spools {
+            let key = ExactString(spool.serial)
+            inFile.insert(key)
+            switch current[key] {
+            case nil: outcome.added += 1
+            case let old?:
+                if (try git.hashBlob(spool.canonicalJSON)) == old { continue }
+                let wasDeleted = try decodeSpool(old, serial: spool.serial).isDeleted
+                if spool.isDeleted && !wasDeleted { outcome.deleted += 1 } else { outcome.changed += 1 }
+            }
+            changes.append((spool.serial, spool))
+        }
+        if replacing {
+            for key in current.keys.sorted() where !inFile.contains(key) {
+                changes.append((key.string, nil))
+                outcome.removed += 1
+            }
+        }
+        return (changes, outcome)
+    }
+
+    func message(source: String, _ o: ImportResult, author: Signature) -> String {
+        "import \(source): \(o.added) added, \(o.changed) changed, \(o.deleted) deleted, \(o.removed) removed\n\nFilamentdb-Source: \(source)\n\(author.trailer)\nFilamentdb-Added: \(o.added)\nFilamentdb-Changed: \(o.changed)\nFilamentdb-Deleted: \(o.deleted)\nFilamentdb-Removed: \(o.removed)\n"
+    }
+
+    /// A commit of `changes` on top of `base` (objects in memory only).
+    func writeCommit(_ changes: [(serial: String, spool: Spool?)], base: ObjectID?, author: Signature, message: String) throws(HistoryError) -> ObjectID {
+        let tree = try rootTree(try tree(of: base), try treeChanges(changes))
+        return try git.writeCommit(tree: tree, parents: base.map { [$0] } ?? [], authorName: author.name, authorEmail: author.email,
+                                   time: author.time, message: message)
+    }
+
+    /// The device's commit and its merge into main, written as one pack, then the two branches moved.
+    func commitAndMerge(_ changes: [(serial: String, spool: Spool?)], counts: ImportResult, base: ObjectID?, device: String,
+                        reference: String, source: String, author: Signature) throws(HistoryError) -> ImportResult {
+        try writing { () throws(HistoryError) -> ImportResult in
+            var outcome = counts
+            guard !changes.isEmpty else {
+                outcome.main = try head()
+                return outcome
+            }
+            let commit = try writeCommit(changes, base: base, author: author, message: message(source: source, counts, author: author))
+            let merge = try prepareMerge(commit, device: device, author: author)
+            try git.flushObjects()
+            try moveBranch(reference, to: commit, from: try head(reference), message: "import \(source)")
+            try merge.land(in: self)
+            outcome.commit = commit
+            outcome.merge = merge.outcome
+            outcome.main = merge.outcome.commit ?? merge.ours
+            return outcome
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import SpoolModel
+
+/// What a merge did.
+public struct MergeOutcome: Sendable {
+    /// The merge commit, or `nil` when there was nothing to merge.
+    public var commit: ObjectID?
+    public var changed: [String]
+    public var conflicts: [FieldConflict]
+}
+
+extension InventoryRepository {
+    /// The serials whose files differ between two commits' trees. Subtrees with the same id are skipped
+    /// without being read, so the cost follows the change, not the inventory.
+    package func changedSerials(from a: ObjectID?, to b: ObjectID?) throws(HistoryError) -> [String] {
+        var out: [String] = []
+        try diffTrees(try tree(of: a), try tree(of: b), prefix: "", into: &out)
+        return out
+    }
+
+    func diffTrees(_ a: ObjectID?, _ b: ObjectID?, prefix: String, into out: inout [String]) throws(HistoryError) {
+        if a == b { return }
+        var left: [String: TreeEntry] = [:], right: [String: TreeEntry] = [:]
+        if let a { for e in try git.readTree(a) { left[e.name] = e } }
+        if let b { for e in try git.readTree(b) { right[e.name] = e } }
+        for name in Set(left.keys).union(right.keys).sorted() {
+            let l = left[name], r = right[name]
+            if l?.id == r?.id { continue }
+            let path = prefix.isEmpty ? name : prefix + "/" + name
+            if prefix.isEmpty && name != SpoolPaths.root { continue }
+            if l?.kind == .tree || r?.kind == .tree {
+                try diffTrees(l?.kind == .tree ? l?.id : nil, r?.kind == .tree ? r?.id : nil, prefix: path, into: &out)
+            }
+            if l?.kind == .blob || r?.kind == .blob, let serial = SpoolPaths.serial(atPath: path) { out.append(serial) }
+        }
+    }
+
+    /// A merge written to memory, waiting for its branch to move.
+    struct PreparedMerge {
+        var reference: String
+        var ours: ObjectID?
+        var outcome: MergeOutcome
+        var message: String
+
+        /// Moves main to the merge commit if it still is where the merge started.
+        func land(in repository: InventoryRepository) throws(HistoryError) {
+            guard let commit = outcome.commit else { return }
+            try repository.moveBranch(reference, to: commit, from: ours, message: message)
+        }
+    }
+
+    /// Merges `theirs` (a commit of `device`'s branch) into main field by field (``SpoolMerge``) from their
+    /// merge base, writing the merge commit (both heads as parents, every decided conflict under
+    /// `conflicts/<id>.json`) to memory. Only the serials `theirs` changed since the base are read.
+    func prepareMerge(_ theirs: ObjectID, device: String, author: Signature) throws(HistoryError) -> PreparedMerge {
+        let reference = Self.mainReference
+        let ours = try head(reference)
+        let base = try ours.flatMap { (o) throws(HistoryError) in try git.mergeBase(o, theirs) }
+        if base == theirs { return PreparedMerge(reference: reference, ours: ours, outcome: MergeOutcome(commit: nil, changed: [], conflicts: []), message: "") }
+        var changes: [(serial: String, spool: Spool?)] = []
+        var conflicts: [FieldConflict] = []
+        let (baseTree, ourTree, theirTree) = (try tree(of: base), try tree(of: ours), try tree(of: theirs))
+        for serial in try changedSerials(from: base, to: theirs) {
+            let current = try spool(serial, inTree: ourTree)
+            let result = SpoolMerge.merge(base: try spool(serial, inTree: baseTree), ours: current, theirs: try spool(serial, inTree: theirTree))
+            conflicts += result.conflicts
+            if result.spool?.canonicalJSON != current?.canonicalJSON { changes.append((serial, result.spool)) }
+        }
+        var blobs = try treeChanges(changes)
+        for c in conflicts {
+            blobs.append((["conflicts", c.id + ".json"][...], try git.writeBlob(Self.record(c, device: device, time: author.time))))
+        }
+        let tree = try rootTree(ourTree, blobs)
+        let summary = "merge \(JSONValue.string(device).jsonText) into main: \(changes.count) changed, \(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s")"
+        let message = summary + "\n\nFilamentdb-Merge: \(JSONValue.string(device).jsonText)\n\(author.trailer)\nFilamentdb-Changed: \(changes.count)\nFilamentdb-Conflicts: \(conflicts.count)\n"
+        let commit = try git.writeCommit(tree: tree, parents: (ours.map { [$0] } ?? []) + [theirs], authorName: author.name,
+                                         authorEmail: author.email, time: author.time, message: message)
+        return PreparedMerge(reference: reference, ours: ours,
+                             outcome: MergeOutcome(commit: commit, changed: changes.map(\.serial).sorted(by: utf8Ordered), conflicts: conflicts),
+                             message: summary)
+    }
+
+    /// Merges `device`'s branch into main. One attempt.
+    package func merge(device: String, author: Signature) throws(HistoryError) -> MergeOutcome {
+        let reference = try deviceReference(device)
+        guard let theirs = try head(reference) else {
+            throw HistoryError(.noSuchBranch, "no branch for device \(JSONValue.string(device).jsonText)", path: path)
+        }
+        return try writing { () throws(HistoryError) -> MergeOutcome in
+            let merge = try prepareMerge(theirs, device: device, author: author)
+            try git.flushObjects()
+            try merge.land(in: self)
+            return merge.outcome
+        }
+    }
+
+    /// A conflict as the canonical JSON file kept in the merge commit's tree.
+    static func record(_ c: FieldConflict, device: String, time: Int64) -> [UInt8] {
+        var fields: [String: JSONValue] = [
+            "id": .string(c.id), "serial": .string(c.serial), "field": .string(c.field), "time": .int(time * 1000),
+            "winner": .string(c.winner.rawValue), "reason": .string(c.reason),
+            "ours": .object(["branch": .string("main")].merging(c.ours.map { ["value": $0] } ?? [:]) { a, _ in a }),
+            "theirs": .object(["branch": .string(device)].merging(c.theirs.map { ["value": $0] } ?? [:]) { a, _ in a }),
+        ]
+        if let b = c.base { fields["base"] = b }
+        if let types = Typeson.typesObject(of: .object(fields)) { fields["$types"] = types }
+        return JSONValue.object(fields).jsonBytes + [0x0A]
+    }
+}

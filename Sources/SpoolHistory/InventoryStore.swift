@@ -1,0 +1,186 @@
+import Foundation
+import SpoolModel
+
+/// The history of one inventory, as a service: the single owner of its repository in this process.
+///
+/// Every call runs on the actor, so writers in one process never race each other; other processes (a CLI
+/// while a server runs) may still write the same repository, and a write that loses the compare-and-swap on a
+/// branch to one of them is tried again on the new head after a short, growing wait (``retrying(_:)``). Times
+/// come from the store's ``HistoryClock``.
+public actor InventoryStore {
+    /// The repository's folder.
+    public nonisolated let path: String
+    /// Whether opening the store created the repository.
+    public nonisolated let created: Bool
+    let repository: InventoryRepository
+    let clock: HistoryClock
+
+    /// After how many packs the object database is rewritten as one (``collectGarbage()``).
+    public static let packLimit = 200
+
+    /// Opens the history at `path` (a `history.git` folder); with `create`, makes it on first use.
+    public init(path: String, create: Bool = true, clock: HistoryClock = .system) throws(HistoryError) {
+        let (repository, created) = try InventoryRepository.open(path, create: create)
+        self.repository = repository
+        self.created = created
+        self.path = repository.path
+        self.clock = clock
+    }
+
+    /// Opens the history of a data folder (``DataFolder``).
+    public init(dataFolder: String, create: Bool = true, clock: HistoryClock = .system) throws(HistoryError) {
+        try DataFolder.check(dataFolder)
+        try self.init(path: DataFolder.historyPath(in: dataFolder), create: create, clock: clock)
+    }
+
+    /// A signature for `device` at the store's clock's time.
+    public func signature(_ device: String) -> Signature { Signature(device: device, time: clock.seconds()) }
+
+    // MARK: reading
+
+    /// main's head, or with `device` that device's branch head; `nil` before the first commit.
+    public func head(device: String? = nil) throws(HistoryError) -> ObjectID? {
+        guard let device else { return try repository.head() }
+        return try repository.head(try DeviceBranch.reference(for: device))
+    }
+
+    /// The devices that have a branch, sorted by their names' bytes.
+    public func devices() throws(HistoryError) -> [String] {
+        let references = try repository.git.references(under: DeviceBranch.namespace)
+        return references.compactMap { DeviceBranch.device(ofReference: $0) }.sorted(by: utf8Ordered)
+    }
+
+    /// The commit `text` names: a revision (`main~2`, an id), a device's name, or an ISO 8601 date (main's
+    /// newest commit at or before it).
+    public func commit(named text: String) throws(HistoryError) -> ObjectID { try repository.commit(named: text) }
+
+    public func readCommit(_ id: ObjectID) throws(HistoryError) -> CommitInfo { try repository.git.readCommit(id) }
+
+    /// The commits `query` admits, newest first: main's (or a device branch's) whole graph, or one spool's
+    /// first-parent history.
+    public func log(_ query: LogQuery = LogQuery()) throws(HistoryError) -> [CommitInfo] {
+        let start: ObjectID?
+        if let device = query.branchOfDevice {
+            guard let head = try head(device: device) else {
+                throw HistoryError(.noSuchBranch, "no branch for device \(JSONValue.string(device).jsonText)", path: path)
+            }
+            start = head
+        } else {
+            start = try repository.head()
+        }
+        if let serial = query.spool { return try repository.history(of: serial, from: start, query: query) }
+        return try repository.log(from: start, query: query)
+    }
+
+    /// One spool at `commit` (default: main's head).
+    public func spool(_ serial: String, at commit: ObjectID? = nil) throws(HistoryError) -> Spool? {
+        var at = commit
+        if at == nil { at = try repository.head() }
+        return try repository.spool(serial, at: at)
+    }
+
+    /// Every spool at `commit`, sorted by serial.
+    public func spools(at commit: ObjectID?) throws(HistoryError) -> [Spool] { try repository.spools(at: commit) }
+
+    /// The serials whose files differ between two commits: the delta a device at `from` needs to reach `to`.
+    public func changedSerials(from a: ObjectID?, to b: ObjectID?) throws(HistoryError) -> [String] {
+        try repository.changedSerials(from: a, to: b)
+    }
+
+    public func diff(from a: ObjectID?, to b: ObjectID?, includingUnchanged: Bool = false) throws(HistoryError) -> [SpoolChange] {
+        try repository.diff(from: a, to: b, includingUnchanged: includingUnchanged)
+    }
+
+    public func conflicts() throws(HistoryError) -> [ConflictRecord] { try repository.conflicts() }
+
+    /// A conflict by id or unique prefix.
+    public func conflict(_ id: String) throws(HistoryError) -> ConflictRecord { try repository.conflict(id) }
+
+    public func verify() throws(HistoryError) -> (spools: Int, problems: [Problem]) { try repository.verify() }
+
+    // MARK: writing
+
+    /// Commits a whole file's spools (see ``ImportMode``).
+    public func importSpools(_ spools: [Spool], mode: ImportMode, source: String) async throws(HistoryError) -> ImportResult {
+        let author = signature(mode.device)
+        return try await retrying { () throws(HistoryError) -> ImportResult in
+            try repository.importSpools(spools, mode: mode, source: source, author: author)
+        }
+    }
+
+    /// Applies what `device` changed since `base` (its cursor: a state of main; `nil` for nothing seen yet),
+    /// merged into main. Costs follow the number of changes, not the inventory's size.
+    public func apply(device: String, base: ObjectID?, changes: [Spool], source: String = "sync") async throws(HistoryError) -> ImportResult {
+        let author = signature(device)
+        return try await retrying { () throws(HistoryError) -> ImportResult in
+            try repository.apply(device: device, base: base, changes: changes, source: source, author: author)
+        }
+    }
+
+    /// Merges `device`'s branch into main field by field.
+    public func merge(device: String) async throws(HistoryError) -> MergeOutcome {
+        let author = signature(device)
+        return try await retrying { () throws(HistoryError) -> MergeOutcome in try repository.merge(device: device, author: author) }
+    }
+
+    /// Makes main (or one spool of it) what it was at `commit`, as a new commit; `nil` when it already is.
+    public func restore(to commit: ObjectID, serial: String? = nil, label: String, device: String = "restore") async throws(HistoryError) -> ObjectID? {
+        let author = signature(device)
+        return try await retrying { () throws(HistoryError) -> ObjectID? in
+            try repository.restore(to: commit, serial: serial, label: label, author: author)
+        }
+    }
+
+    /// Decides a conflict again, as a new commit; `nil` when the spool already holds that value.
+    public func resolve(conflict id: String, with resolution: Resolution, device: String = "review") async throws(HistoryError) -> ObjectID? {
+        let author = signature(device)
+        return try await retrying { () throws(HistoryError) -> ObjectID? in
+            try repository.resolve(conflict: id, with: resolution, author: author)
+        }
+    }
+
+    /// Commits `changes` (a spool, or `nil` to remove its file) onto main as they are.
+    public func commit(_ changes: [(serial: String, spool: Spool?)], device: String, message: String) async throws(HistoryError) -> ObjectID? {
+        let author = signature(device)
+        return try await retrying { () throws(HistoryError) -> ObjectID? in
+            try repository.commit(changes: changes, author: author, message: message)
+        }
+    }
+
+    /// Rewrites every object the branches reach as one pack and removes what it replaces: the packs of many
+    /// small writes, loose objects of older versions, and objects of writes that failed or lost a race.
+    /// Returns the number of packs before and after.
+    @discardableResult
+    public func collectGarbage() throws(HistoryError) -> (before: Int, after: Int) {
+        let before = repository.git.packCount
+        try repository.git.repack(references: try repository.branchHeads())
+        return (before, repository.git.packCount)
+    }
+
+    // MARK: retries
+
+    /// Runs one write operation, again after each lost race (up to 16 attempts, waiting a little longer each
+    /// time so that concurrent writers take turns). A lock that stays is named, with what to do about it.
+    func retrying<T>(_ attempt: () throws(HistoryError) -> T) async throws(HistoryError) -> T {
+        var last: HistoryError?
+        for n in 0..<16 {
+            if n > 0 {
+                let millis = UInt64(min(n * n, 64))
+                try? await Task.sleep(nanoseconds: millis * 1_000_000 + UInt64.random(in: 0...2_000_000))
+            }
+            do {
+                let result = try attempt()
+                if repository.git.packCount > Self.packLimit { _ = try? collectGarbage() }
+                return result
+            } catch where error.retryable {
+                last = error
+            }
+        }
+        let locks = (try? repository.git.references(under: "refs/heads/"))?.map(repository.lockPath).filter { FileManager.default.fileExists(atPath: $0) } ?? []
+        if let lock = locks.first {
+            throw HistoryError(.contention, "a branch stays locked: \(lock) exists. Another filamentdb is writing, or one was stopped while writing (a lock older than \(Int(InventoryRepository.staleLockAge)) s is removed by the next writer); if none is running, remove that file",
+                               path: path, git: last?.git)
+        }
+        throw HistoryError(.contention, "the branches kept moving: 16 attempts lost the race to other writers", path: path, git: last?.git)
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import SpoolModel
+
+/// Who made a commit and when: a device (or a role such as `restore` or `review`) and a time.
+public struct Signature: Sendable {
+    /// The device's name, exactly as given (the commit's `Filamentdb-Device` trailer keeps it whole).
+    public var device: String
+    /// Seconds since the epoch.
+    public var time: Int64
+
+    public init(device: String, time: Int64) {
+        self.device = device
+        self.time = time
+    }
+
+    /// The author name git shows: the device's name without what a git signature cannot hold (`<`, `>`,
+    /// line breaks), each replaced by `?`.
+    public var name: String {
+        let cleaned = String(device.map { "<>\n\r\0".contains($0) ? "?" : $0 })
+        return cleaned.trimmingCharacters(in: .whitespaces).isEmpty ? "device" : cleaned
+    }
+
+    public var email: String { SpoolPaths.encode(device) + "@filamentdb.invalid" }
+
+    /// The trailer line naming the device.
+    var trailer: String { "Filamentdb-Device: " + JSONValue.string(device).jsonText }
+}
+
+/// The time source of a store: the wall clock, or a fixed or stepping one in tests and demos.
+public struct HistoryClock: Sendable {
+    public let seconds: @Sendable () -> Int64
+
+    public init(_ seconds: @escaping @Sendable () -> Int64) { self.seconds = seconds }
+
+    public static let system = HistoryClock { Int64(Date().timeIntervalSince1970) }
+    public static func fixed(_ seconds: Int64) -> HistoryClock { HistoryClock { seconds } }
+}
+
+extension CommitInfo {
+    /// The device that made the commit: its `Filamentdb-Device` trailer, else the author's name.
+    public var device: String {
+        if let t = trailer("Filamentdb-Device"), let v = try? JSONParser.parse(t), let s = v.stringValue { return s }
+        return authorName
+    }
+}

@@ -1,0 +1,292 @@
+import ArgumentParser
+import Foundation
+import SpoolFormats
+import SpoolHistory
+import SpoolModel
+
+/// `--data-dir`, shared by the commands that touch the history.
+struct HistoryOptions: ParsableArguments {
+    @Option(help: "The data folder (default: $SYNC_DATA_DIR, else ~/.local/share/filamentdb); the history is its history.git.")
+    var dataDir: String?
+
+    var folder: String { DataFolder.resolve(dataDir) }
+
+    /// Opens the history and says where it is, on standard error. Only commands that write create it.
+    func open(create: Bool) throws -> InventoryStore {
+        let store = try historyCall { () throws(HistoryError) in try InventoryStore(dataFolder: folder, create: create) }
+        FileHandle.standardError.write(Data("\(store.created ? "created" : "history:") \(store.path)\n".utf8))
+        return store
+    }
+}
+
+/// The exit status of each kind of history failure, in one place (listed in `filamentdb --help`).
+func exitStatus(_ code: HistoryError.Code) -> Int32 {
+    switch code {
+    case .noHistory, .noSuchBranch, .noSuchRevision, .noSuchSpool, .noSuchConflict: ExitStatus.notFound
+    case .ambiguous, .invalidName: ExitStatus.usage
+    case .contention: ExitStatus.busy
+    case .damagedObject: ExitStatus.damaged
+    case .foreignRepository, .folderNotEmpty, .io, .git: ExitStatus.ioError
+    }
+}
+
+/// Runs a history call; its failure is printed on standard error and becomes its exit status.
+func historyCall<T>(_ body: () async throws(HistoryError) -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        FileHandle.standardError.write(Data("filamentdb: \(error)\n".utf8))
+        throw ExitCode(exitStatus(error.code))
+    }
+}
+
+func historyCall<T>(_ body: () throws(HistoryError) -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        FileHandle.standardError.write(Data("filamentdb: \(error)\n".utf8))
+        throw ExitCode(exitStatus(error.code))
+    }
+}
+
+func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+
+func quoted(_ serial: String) -> String { JSONValue.string(serial).jsonText }
+
+/// A time of the history as a person reads it: UTC, to the second.
+func displayTime(seconds: Int64) -> String {
+    Timestamps.formatISO8601(seconds * 1000).prefix(19).replacingOccurrences(of: "T", with: " ")
+}
+
+struct Import: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Commit a file's spools (any format) into the history.",
+        discussion: """
+        By default the file is committed onto the branch of --device (default "import") and merged into main field by
+        field, as a device's sync would be: spools the file does not mention are left alone. --replace makes main
+        exactly the file's inventory. With --device and --no-merge the branch waits for 'filamentdb merge'.
+        An import that changes nothing makes no commit. With --skip-invalid the valid records are imported, the
+        rejected ones listed, and the exit status is 2.
+        """
+    )
+
+    @Argument(help: "The file to import ('-' for standard input).") var input: String
+    @Option(help: "The device the import comes from (any name; its branch is devices/<name>).") var device: String = "import"
+    @Flag(help: "Make main exactly the file's inventory.") var replace = false
+    @Flag(help: "Commit onto the device's branch without merging it into main.") var noMerge = false
+    @OptionGroup var history: HistoryOptions
+    @OptionGroup var read: ReadOptions
+
+    func run() async throws {
+        let (spools, report) = try load()
+        let store = try history.open(create: true)
+        let outcome = try await historyCall { () async throws(HistoryError) in
+            try await store.importSpools(spools, mode: mode, source: URL(fileURLWithPath: input).lastPathComponent)
+        }
+        describe(outcome)
+        if !report.renamed.isEmpty || !report.migrated.isEmpty || !report.rejected.isEmpty { say(report.lines.joined(separator: "\n")) }
+        if !report.rejected.isEmpty { throw ExitCode(ExitStatus.partial) }
+    }
+
+    func load() throws -> ([Spool], ConversionReport) {
+        do {
+            let bytes = try FileIO.read(input)
+            return try Conversion.load(bytes, path: input, options: read.conversionOptions(), isFile: input != "-")
+        } catch {
+            throw Output.fail(error)
+        }
+    }
+
+    var mode: ImportMode {
+        if replace { return .replace(device: device) }
+        if noMerge { return .deviceOnly(device: device) }
+        return .merge(device: device)
+    }
+
+    func describe(_ outcome: ImportResult) {
+        let branch = replace ? "main" : "devices/\(device)"
+        if let commit = outcome.commit {
+            say("committed \(commit.hex.prefix(12)) on \(branch): \(outcome.added) added, \(outcome.changed) changed, \(outcome.deleted) deleted, \(outcome.removed) removed")
+        } else {
+            say("nothing changed on \(branch): no commit")
+        }
+        guard let merge = outcome.merge else { return }
+        if let commit = merge.commit {
+            say("merged into main as \(commit.hex.prefix(12)): \(merge.changed.count) changed, \(merge.conflicts.count) conflict\(merge.conflicts.count == 1 ? "" : "s")")
+        } else {
+            say("main already has it")
+        }
+        describeConflicts(merge.conflicts)
+    }
+}
+
+func describeConflicts(_ conflicts: [FieldConflict]) {
+    for c in conflicts { say("  conflict \(c.id) \(quoted(c.serial)) \(c.field): \(c.winner.rawValue) wins; \(c.reason)") }
+}
+
+struct Merge: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Merge a device's branch into main, field by field (last write wins on conflicts).")
+
+    @Argument(help: "The device whose branch to merge.") var device: String
+    @OptionGroup var history: HistoryOptions
+
+    func run() async throws {
+        let store = try history.open(create: false)
+        let merge = try await historyCall { () async throws(HistoryError) in try await store.merge(device: device) }
+        guard let commit = merge.commit else { return say("main already has \(device): nothing to merge") }
+        say("merged \(device) into main as \(commit.hex.prefix(12)): \(merge.changed.count) changed, \(merge.conflicts.count) conflict\(merge.conflicts.count == 1 ? "" : "s")")
+        describeConflicts(merge.conflicts)
+    }
+}
+
+struct Log: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the commits of the history, newest first.")
+
+    @Option(help: "Only commits that changed this spool.") var spool: String?
+    @Option(help: "Only commits by this device.") var device: String?
+    @Option(help: "Only commits at or after this date (ISO 8601).") var since: String?
+    @Option(help: "Only commits at or before this date (ISO 8601).") var until: String?
+    @Option(name: .customShort("n"), help: "At most this many commits.") var limit: Int?
+    @Option(help: "Read this device's branch instead of main.") var branch: String?
+    @OptionGroup var history: HistoryOptions
+
+    func validate() throws {
+        for (flag, value) in [("--since", since), ("--until", until)] {
+            if let value, Timestamps.parseISO8601(value) == nil {
+                throw ValidationError("\(flag) \(value): expected an ISO 8601 date such as 2024-05-01 or 2024-05-01T12:00:00Z")
+            }
+        }
+    }
+
+    func run() async throws {
+        let store = try history.open(create: false)
+        let query = LogQuery(spool: spool, device: device, since: since.flatMap(Timestamps.parseISO8601),
+                             until: until.flatMap(Timestamps.parseISO8601), limit: limit, branchOfDevice: branch == "main" ? nil : branch)
+        let commits = try await historyCall { () async throws(HistoryError) in try await store.log(query) }
+        for commit in commits {
+            say("\(commit.id.hex.prefix(12))  \(displayTime(seconds: commit.time))  \(commit.device)  \(commit.summary)")
+        }
+    }
+}
+
+/// A revision argument resolved, or a clear failure.
+func commit(named revision: String, in store: InventoryStore) async throws -> ObjectID {
+    try await historyCall { () async throws(HistoryError) in try await store.commit(named: revision) }
+}
+
+struct Show: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print one spool's canonical JSON, now or at a past revision.")
+
+    @Argument(help: "The spool's serial.") var serial: String
+    @Option(help: "A revision (main, a commit id, main~3, a device's name) or a date (ISO 8601).") var at: String = "main"
+    @OptionGroup var history: HistoryOptions
+
+    func run() async throws {
+        let store = try history.open(create: false)
+        let at = try await commit(named: self.at, in: store)
+        let found = try await historyCall { () async throws(HistoryError) in try await store.spool(serial, at: at) }
+        guard let spool = found else {
+            return try historyCall { () throws(HistoryError) in throw HistoryError(.noSuchSpool, "no spool \(quoted(serial)) at \(self.at)", path: store.path) }
+        }
+        FileHandle.standardOutput.write(Data(spool.canonicalJSON))
+    }
+}
+
+struct Diff: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Field by field, what changed between two revisions (default: what the last commit changed).",
+        discussion: """
+        --json prints an array with one object per spool: {"serial", "status": "added"|"removed"|"deleted"|"changed",
+        "fields": [{"field", "old", "new"}]}, a side that is absent left out.
+        """)
+
+    @Argument(help: "From this revision or date (default: the last commit's first parent).") var from: String?
+    @Argument(help: "To this revision or date (default: main).") var to: String?
+    @Flag(help: "Print the changes as JSON.") var json = false
+    @Flag(help: "Also list the unchanged fields of the spools that changed.") var all = false
+    @OptionGroup var history: HistoryOptions
+
+    func run() async throws {
+        let store = try history.open(create: false)
+        let target = try await commit(named: to ?? "main", in: store)
+        let source: ObjectID?
+        if let from {
+            source = try await commit(named: from, in: store)
+        } else {
+            source = try await historyCall { () async throws(HistoryError) in try await store.readCommit(target).parents.first }
+        }
+        let changes = try await historyCall { () async throws(HistoryError) in try await store.diff(from: source, to: target, includingUnchanged: all) }
+        if json { return say(JSONValue.array(changes.map(\.json)).jsonText) }
+        for change in changes {
+            for c in change.fields {
+                if SpoolMerge.same(c.old, c.new) {
+                    say("\(quoted(c.serial)) \(c.field): \(c.new?.jsonText ?? "(absent)") (unchanged)")
+                } else {
+                    say("\(quoted(c.serial)) \(c.field): \(c.old?.jsonText ?? "(absent)") -> \(c.new?.jsonText ?? "(absent)")")
+                }
+            }
+        }
+    }
+}
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write the inventory as it was at a revision or date, in any format.")
+
+    @Argument(help: "The file to write; its extension (or --to) picks the format.") var output: String
+    @Option(help: "A revision or a date (ISO 8601).") var at: String = "main"
+    @Option(help: "Output format.") var to: InventoryFormat?
+    @OptionGroup var history: HistoryOptions
+
+    func run() async throws {
+        let store = try history.open(create: false)
+        let commit = try await commit(named: at, in: store)
+        let spools = try await historyCall { () async throws(HistoryError) in try await store.spools(at: commit) }
+        do {
+            let format = try Conversion.outputFormat(for: output, options: ConversionOptions(to: to, now: 0))
+            _ = try Conversion.write(StoredInventory(spools), as: format, to: output)
+            FileHandle.standardError.write(Data("wrote \(spools.count) spools as of \(commit.hex.prefix(12)) to \(output) (\(format.rawValue))\n".utf8))
+        } catch {
+            throw Output.fail(error)
+        }
+    }
+}
+
+struct Restore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make main (or one spool) what it was at a revision or date, as a new commit.",
+        discussion: "Nothing is rewritten: the restore is a commit in the history, and can be undone by restoring again.")
+
+    @Argument(help: "A revision or a date (ISO 8601).") var revision: String
+    @Option(help: "Restore only this spool.") var spool: String?
+    @OptionGroup var history: HistoryOptions
+
+    func run() async throws {
+        let store = try history.open(create: false)
+        let commit = try await commit(named: revision, in: store)
+        let restored = try await historyCall { () async throws(HistoryError) in try await store.restore(to: commit, serial: spool, label: revision) }
+        let what = spool.map(quoted) ?? "main"
+        if let restored {
+            say("restored \(what) to \(revision) (\(commit.hex.prefix(12))) as \(restored.hex.prefix(12))")
+        } else {
+            say("\(what) already is as at \(revision): no commit")
+        }
+    }
+}
+
+struct GC: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Rewrite the history's objects as one pack and reclaim what no branch reaches.",
+        discussion: """
+        Each write adds one pack; objects of writes that failed or were stopped are never referenced. gc keeps what
+        main and the device branches reach and removes the rest (filamentdb also does it by itself past
+        \(InventoryStore.packLimit) packs). Stock 'git gc' on the repository does the same.
+        """)
+    @OptionGroup var history: HistoryOptions
+
+    func run() async throws {
+        let store = try history.open(create: false)
+        let (before, after) = try await historyCall { () async throws(HistoryError) in try await store.collectGarbage() }
+        say("\(before) pack\(before == 1 ? "" : "s") rewritten as \(after)")
+    }
+}
