@@ -150,11 +150,23 @@ extension InventoryRepository {
         try writing { () throws(HistoryError) -> ImportResult in
             var outcome = counts
             guard !changes.isEmpty else {
-                outcome.main = try head()
+                // Nothing new; but the branch may hold work that never reached main (a `--no-merge` import, or
+                // a writer stopped between moving the device's branch and main): merge it now.
+                let main = try head()
+                if let deviceHead = try head(reference), try main.map({ (m) throws(HistoryError) in try git.contains(deviceHead, in: m) }) != true {
+                    let merge = try prepareMerge(deviceHead, device: device, author: author)
+                    try git.flushObjects()
+                    try merge.land(in: self)
+                    outcome.merge = merge.outcome
+                    outcome.main = merge.outcome.commit ?? main
+                } else {
+                    outcome.main = main
+                }
                 return outcome
             }
             let commit = try writeCommit(changes, base: base, author: author, message: message(source: source, counts, author: author))
             let merge = try prepareMerge(commit, device: device, author: author)
+            try expectUnmoved([(merge.reference, merge.ours)])
             try git.flushObjects()
             try moveBranch(reference, to: commit, from: try head(reference), message: "import \(source)")
             try merge.land(in: self)

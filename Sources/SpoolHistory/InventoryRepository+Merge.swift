@@ -87,6 +87,7 @@ extension InventoryRepository {
         }
         return try writing { () throws(HistoryError) -> MergeOutcome in
             let merge = try prepareMerge(theirs, device: device, author: author)
+            try expectUnmoved([(merge.reference, merge.ours)])
             try git.flushObjects()
             try merge.land(in: self)
             return merge.outcome

@@ -225,6 +225,7 @@ package final class InventoryRepository {
             }
             let commit = try git.writeCommit(tree: tree, parents: parent.map { [$0] } ?? [], authorName: author.name,
                                              authorEmail: author.email, time: author.time, message: message)
+            try expectUnmoved([(reference, parent)])
             try git.flushObjects()
             try moveBranch(reference, to: commit, from: parent, message: message)
             return commit
@@ -239,6 +240,19 @@ package final class InventoryRepository {
         } catch where error.retryable {
             clearStaleLock(reference)
             throw error
+        }
+    }
+
+    /// Before objects go to disk: if a branch already moved or is locked, the race is lost anyway, and
+    /// nothing is written for it (the caller retries on the new head).
+    func expectUnmoved(_ branches: [(reference: String, expected: ObjectID?)]) throws(HistoryError) {
+        for (reference, expected) in branches {
+            if try head(reference) != expected || FileManager.default.fileExists(atPath: lockPath(reference)) {
+                clearStaleLock(reference)
+                var error = HistoryError(.contention, "\(reference) moved or is locked", path: path)
+                error.retryable = true
+                throw error
+            }
         }
     }
 

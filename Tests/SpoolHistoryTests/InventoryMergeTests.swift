@@ -13,7 +13,7 @@ import Testing
             "A": spool("A", ["color": .string("Black"), "weightRemaining": .int(800)]),
             "B": spool("B", ["brand": .string("Prusament")]),
         ], author: author, message: "start"))
-        try repo.createBranch("device-a", at: start)
+        try repo.git.updateReference(try repo.deviceReference("device-a"), to: start, expecting: nil, message: "branch")
         return (repo, start)
     }
 
@@ -27,17 +27,17 @@ import Testing
     @Test func changesOnBothBranchesAreBothKept() throws {
         let (repo, start) = try setUp()
         let a = try #require(try repo.spool("A", at: start)), b = try #require(try repo.spool("B", at: start))
-        _ = try repo.commit(branch: "device-a", changes: ["A": edited(a, ["color": .string("Red")], at: 1_700_000_100_000)], author: author, message: "device edit")
+        _ = try repo.commit(try repo.deviceReference("device-a"), changes: ["A": edited(a, ["color": .string("Red")], at: 1_700_000_100_000)], author: author, message: "device edit")
         _ = try repo.commit(changes: ["B": edited(b, ["brand": .string("eSun")], at: 1_700_000_200_000)], author: author, message: "main edit")
-        let outcome = try repo.merge("device-a", author: author)
+        let outcome = try repo.merge(device: "device-a", author: author)
         let merge = try #require(outcome.commit)
         #expect(outcome.changed == ["A"] && outcome.conflicts.isEmpty)
         #expect(try repo.spool("A", at: merge)?["color"] == .string("Red"))
         #expect(try repo.spool("B", at: merge)?["brand"] == .string("eSun"))
         #expect(try repo.git.readCommit(merge).parents.count == 2)
-        #expect(try repo.git.readCommit(merge).message.contains("Filamentdb-Merge: device-a"))
+        #expect(try repo.git.readCommit(merge).message.contains("Filamentdb-Merge: \"device-a\""))
         // Merging again changes nothing.
-        #expect(try repo.merge("device-a", author: author).commit == nil)
+        #expect(try repo.merge(device: "device-a", author: author).commit == nil)
         #expect(try git(["fsck", "--strict", "--no-dangling"], in: dir).status == 0)
     }
 
@@ -45,8 +45,8 @@ import Testing
         let (repo, start) = try setUp()
         let a = try #require(try repo.spool("A", at: start))
         _ = try repo.commit(changes: ["A": edited(a, ["weightRemaining": .int(700)], at: 1_700_000_100_000)], author: author, message: "main")
-        _ = try repo.commit(branch: "device-a", changes: ["A": edited(a, ["weightRemaining": .int(650)], at: 1_700_000_300_000)], author: author, message: "device")
-        let outcome = try repo.merge("device-a", author: author)
+        _ = try repo.commit(try repo.deviceReference("device-a"), changes: ["A": edited(a, ["weightRemaining": .int(650)], at: 1_700_000_300_000)], author: author, message: "device")
+        let outcome = try repo.merge(device: "device-a", author: author)
         let merge = try #require(outcome.commit)
         let conflict = try #require(outcome.conflicts.first)
         #expect(conflict.field == "weightRemaining" && conflict.winner == .theirs)
@@ -63,17 +63,17 @@ import Testing
         let (repo, start) = try setUp()
         let b = try #require(try repo.spool("B", at: start))
         _ = try repo.commit(changes: ["B": edited(b, ["notes": .string("edited")], at: 1_700_000_100_000)], author: author, message: "main")
-        _ = try repo.commit(branch: "device-a", changes: ["B": edited(b, ["deleted": .bool(true)], at: 1_700_000_200_000)], author: author, message: "device deletes")
-        let outcome = try repo.merge("device-a", author: author)
+        _ = try repo.commit(try repo.deviceReference("device-a"), changes: ["B": edited(b, ["deleted": .bool(true)], at: 1_700_000_200_000)], author: author, message: "device deletes")
+        let outcome = try repo.merge(device: "device-a", author: author)
         #expect(try repo.spool("B", at: outcome.commit)?.isDeleted == true)
         #expect(outcome.conflicts.map(\.field) == ["deleted"])
     }
 
     @Test func theFirstMergeIntoAnEmptyMainTakesEverything() throws {
         let repo = try InventoryRepository.openOrCreate(dir).repository
-        let device = try #require(try repo.commit(branch: "device-b", changes: ["X": spool("X"), "Y": spool("Y")], author: author, message: "device"))
-        let outcome = try repo.merge("device-b", author: author)
-        #expect(Set(try repo.files(at: try repo.head()).keys) == ["X", "Y"])
+        let device = try #require(try repo.commit(try repo.deviceReference("device-b"), changes: ["X": spool("X"), "Y": spool("Y")], author: author, message: "device"))
+        let outcome = try repo.merge(device: "device-b", author: author)
+        #expect(try repo.serials(at: try repo.head()) == ["X", "Y"])
         #expect(try repo.git.readCommit(try #require(outcome.commit)).parents == [device])
     }
 

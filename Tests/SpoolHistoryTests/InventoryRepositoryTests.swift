@@ -22,7 +22,18 @@ func spool(_ serial: String, _ fields: [String: JSONValue] = [:]) -> Spool {
     Spool(normalizedFields: fields.merging(["serial": .string(serial), "lastUpdated": .int(1_700_000_000_000)]) { a, _ in a })
 }
 
-let author = InventoryRepository.Signature(name: "device-a", email: "device-a@filamentdb.invalid", time: 1_700_000_000)
+let author = Signature(device: "device-a", time: 1_700_000_000)
+
+extension InventoryRepository {
+    /// Tests write spools by serial; `nil` removes one.
+    func commit(_ reference: String = InventoryRepository.mainReference, changes: [String: Spool?], author: Signature, message: String) throws -> ObjectID? {
+        try commit(reference, changes: changes.sorted { utf8Ordered($0.key, $1.key) }.map { ($0.key, $0.value) }, author: author, message: message)
+    }
+
+    static func openOrCreate(_ folder: String) throws -> (repository: InventoryRepository, created: Bool) { try open(folder, create: true) }
+
+    func serials(at commit: ObjectID?) throws -> Set<String> { Set(try files(at: commit).keys.map(\.string)) }
+}
 
 @Suite struct InventoryRepositoryTests {
     let dir = Fixtures.temporaryDirectory() + "/history"
@@ -33,8 +44,7 @@ let author = InventoryRepository.Signature(name: "device-a", email: "device-a@fi
         let spools = [spool("PRU-1", ["brand": .string("Prusament")]), spool("esun-2", ["brand": .string("eSun"), "bought": .typed("date", .int(5))]), spool("a/b")]
         let first = try #require(try repo.commit(changes: Dictionary(uniqueKeysWithValues: spools.map { ($0.serial, $0) }), author: author, message: "import: 3 added"))
         #expect(try repo.head() == first)
-        let files = try repo.files(at: first)
-        #expect(Set(files.keys) == ["PRU-1", "esun-2", "a/b"])
+        #expect(try repo.serials(at: first) == ["PRU-1", "esun-2", "a/b"])
         #expect(try repo.spool("esun-2", at: first)?.fields == spools[1].fields)
         #expect(try repo.spool("missing", at: first) == nil)
 
@@ -75,7 +85,7 @@ let author = InventoryRepository.Signature(name: "device-a", email: "device-a@fi
         let other = try #require((0..<100).map { "B\($0)" }.first { folder($0) != folder("A") })
         _ = try repo.commit(changes: ["A": spool("A"), other: spool(other)], author: author, message: "two")
         let c = try #require(try repo.commit(changes: ["A": nil], author: author, message: "remove A"))
-        #expect(Set(try repo.files(at: c).keys) == [other])
+        #expect(try repo.serials(at: c) == [other])
         // Exactly the folders on the remaining spool's path, and its file.
         let listed = Set(try git(["ls-tree", "-r", "-t", "--name-only", c.hex], in: dir).output.split(separator: "\n").map(String.init))
         let parts = SpoolPaths.path(for: other).split(separator: "/")
@@ -89,7 +99,7 @@ let author = InventoryRepository.Signature(name: "device-a", email: "device-a@fi
         let repo = try InventoryRepository.openOrCreate(dir).repository
         let serials = ["", "../x", "a/b", String(repeating: "long-", count: 60), "🧵", "Case", "case", ".git", "%", "+"]
         let c = try #require(try repo.commit(changes: Dictionary(uniqueKeysWithValues: serials.map { ($0, spool($0)) }), author: author, message: "hostile"))
-        #expect(Set(try repo.files(at: c).keys.map(ExactString.init)) == Set(serials.map(ExactString.init)))
+        #expect(Set(try repo.files(at: c).keys) == Set(serials.map(ExactString.init)))
         for s in serials { #expect(try repo.spool(s, at: c)?.serial == s) }
         #expect(try git(["fsck", "--strict", "--no-dangling"], in: dir).status == 0)
     }
@@ -100,13 +110,13 @@ let author = InventoryRepository.Signature(name: "device-a", email: "device-a@fi
         let first = try #require(try a.commit(changes: ["A": spool("A")], author: author, message: "a"))
         let second = try #require(try b.commit(changes: ["B": spool("B")], author: author, message: "b"))
         #expect(try a.git.readCommit(second).parents == [first])
-        #expect(Set(try a.files(at: try a.head()).keys) == ["A", "B"])
+        #expect(try a.serials(at: try a.head()) == ["A", "B"])
         // A stale compare-and-swap is refused.
         do {
             try a.git.updateReference("refs/heads/main", to: first, expecting: first, message: "stale")
             Issue.record("moved main from a stale value")
-        } catch {
-            #expect(error.code == .modified)
+        } catch let error as HistoryError {
+            #expect(error.code == .contention)
         }
         #expect(try a.head() == second)
     }
@@ -117,8 +127,8 @@ let author = InventoryRepository.Signature(name: "device-a", email: "device-a@fi
         do {
             _ = try InventoryRepository.openOrCreate(dir)
             Issue.record("made a repository among other files")
-        } catch {
-            #expect(error.message.contains("is not empty and is not a filamentdb history repository"))
+        } catch let error as HistoryError {
+            #expect(error.code == .folderNotEmpty && error.message.contains("is not empty and is not a filamentdb history"))
         }
         #expect(!FileManager.default.fileExists(atPath: dir + "/.git"))
         // A git repository of something else.
@@ -128,8 +138,8 @@ let author = InventoryRepository.Signature(name: "device-a", email: "device-a@fi
         do {
             _ = try InventoryRepository.openOrCreate(dir)
             Issue.record("took someone else's repository")
-        } catch {
-            #expect(error.message.contains("not filamentdb's history (its main branch holds notes.txt)"))
+        } catch let error as HistoryError {
+            #expect(error.code == .foreignRepository && error.message.contains("not filamentdb's history (its main branch holds notes.txt)"))
         }
     }
 }
@@ -146,22 +156,24 @@ let author = InventoryRepository.Signature(name: "device-a", email: "device-a@fi
 }
 
 @Suite struct LockedReferenceTests {
-    @Test func aStaleLockIsNamedWithWhatToDo() throws {
+    @Test func aStaleLockIsNamedWithWhatToDo() async throws {
         let dir = Fixtures.temporaryDirectory() + "/history.git"
-        let repo = try InventoryRepository.openOrCreate(dir).repository
-        _ = try repo.commit(changes: ["A": spool("A")], author: author, message: "a")
+        let store = try InventoryStore(path: dir, clock: .fixed(1_700_000_000))
+        _ = try await store.commit([("A", spool("A"))], device: "a", message: "a")
         // What a writer killed while moving main leaves behind.
         try Data().write(to: URL(fileURLWithPath: dir + "/refs/heads/main.lock"))
+        // Held by a live writer: fresh for as long as the retries last, however slow the machine.
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 3600)], ofItemAtPath: dir + "/refs/heads/main.lock")
         do {
-            _ = try repo.commit(changes: ["B": spool("B")], author: author, message: "b")
+            _ = try await store.commit([("B", spool("B"))], device: "a", message: "b")
             Issue.record("committed through a lock")
         } catch {
-            #expect(error.code == .locked)
+            #expect(error.code == .contention)
             #expect(error.message.contains("refs/heads/main.lock exists") && error.message.contains("remove that file"))
         }
         // Once it is older than any live writer would hold it, the next writer removes it and goes on.
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: dir + "/refs/heads/main.lock")
-        #expect(try repo.commit(changes: ["B": spool("B")], author: author, message: "b") != nil)
+        #expect(try await store.commit([("B", spool("B"))], device: "a", message: "b") != nil)
         #expect(!FileManager.default.fileExists(atPath: dir + "/refs/heads/main.lock"))
     }
 }
