@@ -164,11 +164,16 @@ extension InventoryRepository {
                 }
                 return outcome
             }
-            let commit = try writeCommit(changes, base: base, author: author, message: message(source: source, counts, author: author))
+            var commit = try writeCommit(changes, base: base, author: author, message: message(source: source, counts, author: author))
+            // The same changes on the same base as the branch's head (a retry): that commit, not another.
+            if let deviceHead = try head(reference), deviceHead != commit {
+                let (previous, new) = (try git.readCommit(deviceHead), try git.readCommit(commit))
+                if previous.tree == new.tree && previous.parents == new.parents { commit = deviceHead }
+            }
             let merge = try prepareMerge(commit, device: device, author: author)
             try expectUnmoved([(merge.reference, merge.ours)])
             try git.flushObjects()
-            try moveBranch(reference, to: commit, from: try head(reference), message: "import \(source)")
+            if try head(reference) != commit { try moveBranch(reference, to: commit, from: try head(reference), message: "import \(source)") }
             try merge.land(in: self)
             outcome.commit = commit
             outcome.merge = merge.outcome

@@ -70,6 +70,10 @@ extension InventoryRepository {
             blobs.append((["conflicts", c.id + ".json"][...], try git.writeBlob(Self.record(c, device: device, time: author.time))))
         }
         let tree = try rootTree(ourTree, blobs)
+        // Nothing to change in main (what the device sent is there already, as a retry would): no commit.
+        if tree == ourTree, ours != nil {
+            return PreparedMerge(reference: reference, ours: ours, outcome: MergeOutcome(commit: nil, changed: [], conflicts: []), message: "")
+        }
         let summary = "merge \(JSONValue.string(device).jsonText) into main: \(changes.count) changed, \(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s")"
         let message = summary + "\n\nFilamentdb-Merge: \(JSONValue.string(device).jsonText)\n\(author.trailer)\nFilamentdb-Changed: \(changes.count)\nFilamentdb-Conflicts: \(conflicts.count)\n"
         let commit = try git.writeCommit(tree: tree, parents: (ours.map { [$0] } ?? []) + [theirs], authorName: author.name,

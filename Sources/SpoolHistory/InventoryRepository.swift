@@ -64,16 +64,20 @@ package final class InventoryRepository {
     /// Refuses a git repository that is not filamentdb's: other files at the root of `main`, or no `main` while
     /// other branches exist.
     func verifyLayout() throws(HistoryError) {
-        guard let head = try head() else {
-            let others = try git.references(under: "refs/heads/")
-            if !others.isEmpty {
-                throw HistoryError(.foreignRepository, "is a git repository that is not filamentdb's history (it has no main branch, but \(others.prefix(3).joined(separator: ", ")))", path: path)
-            }
-            return
+        // main, or before main's first commit (a history with `--no-merge` imports only) the other branches.
+        let heads: [(String, ObjectID)]
+        if let main = try head() {
+            heads = [("main", main)]
+        } else {
+            var others: [(String, ObjectID)] = []
+            for r in try git.references(under: "refs/heads/").prefix(3) { if let h = try head(r) { others.append((r, h)) } }
+            heads = others
         }
-        let foreign = try git.readTree(try git.readCommit(head).tree).map(\.name).filter { !Self.rootEntries.contains($0) }
-        if !foreign.isEmpty {
-            throw HistoryError(.foreignRepository, "is a git repository that is not filamentdb's history (its main branch holds \(foreign.prefix(3).joined(separator: ", ")))", path: path)
+        for (name, head) in heads {
+            let foreign = try git.readTree(try git.readCommit(head).tree).map(\.name).filter { !Self.rootEntries.contains($0) }
+            if !foreign.isEmpty {
+                throw HistoryError(.foreignRepository, "is a git repository that is not filamentdb's history (its \(name == "main" ? "main" : name) branch holds \(foreign.prefix(3).joined(separator: ", ")))", path: path)
+            }
         }
     }
 
@@ -86,7 +90,7 @@ package final class InventoryRepository {
     /// (`refs/heads/<device>`) is moved there the first time the device is named again.
     package func deviceReference(_ device: String) throws(HistoryError) -> String {
         let reference = try DeviceBranch.reference(for: device)
-        if try head(reference) == nil, let legacy = DeviceBranch.legacyReference(for: device), let old = try head(legacy) {
+        if try head(reference) == nil, let legacy = DeviceBranch.legacyReference(for: device), let old = try? head(legacy) {
             do {
                 try git.updateReference(reference, to: old, expecting: nil, message: "filamentdb: device branch \(device) moved to \(reference)")
             } catch where error.retryable {}

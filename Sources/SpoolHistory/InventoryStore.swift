@@ -157,6 +157,9 @@ public actor InventoryStore {
         return (before, repository.git.packCount)
     }
 
+    /// Runs `body` on the repository engine, on the actor (tests and tools of this package).
+    package func withRepository<T: Sendable>(_ body: (InventoryRepository) throws -> T) rethrows -> T { try body(repository) }
+
     // MARK: retries
 
     /// Runs one write operation, again after each lost race (up to 16 attempts, waiting a little longer each

@@ -17,7 +17,9 @@ public struct Signature: Sendable {
     /// line breaks), each replaced by `?`.
     public var name: String {
         let cleaned = String(device.map { "<>\n\r\0".contains($0) ? "?" : $0 })
-        return cleaned.trimmingCharacters(in: .whitespaces).isEmpty ? "device" : cleaned
+        // git drops these from both ends of a name; a name of nothing else would be empty.
+        let crud = CharacterSet(charactersIn: ".,:;<>\"\\'").union(.whitespacesAndNewlines)
+        return cleaned.trimmingCharacters(in: crud).isEmpty ? "device " + SpoolPaths.encode(device) : cleaned
     }
 
     public var email: String { SpoolPaths.encode(device) + "@filamentdb.invalid" }

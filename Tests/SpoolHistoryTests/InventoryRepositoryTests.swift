@@ -5,14 +5,18 @@ import SpoolTestSupport
 import Testing
 
 /// Runs the stock git command in `dir`.
-func git(_ args: [String], in dir: String) throws -> (status: Int32, output: String) {
+func git(_ args: [String], in dir: String, input: String? = nil) throws -> (status: Int32, output: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = ["git", "-C", dir] + args
     let pipe = Pipe()
     p.standardOutput = pipe
     p.standardError = pipe
+    let stdin = Pipe()
+    p.standardInput = stdin
     try p.run()
+    stdin.fileHandleForWriting.write(Data((input ?? "").utf8))
+    try stdin.fileHandleForWriting.close()
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
