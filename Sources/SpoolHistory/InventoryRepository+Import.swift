@@ -50,7 +50,10 @@ extension InventoryRepository {
         var base = try head(reference)
         let main = try head()
         if base == nil { base = main }
-        let (changes, counts) = try delta(spools, against: try files(at: base), replacing: false)
+        // A small file is compared spool by spool along its paths; a large one in one walk of the base's tree.
+        let (changes, counts) = spools.count <= Self.pathLookupLimit
+            ? try delta(spools, inTree: try tree(of: base))
+            : try delta(spools, against: try files(at: base), replacing: false)
         if case .deviceOnly = mode {
             return try writing { () throws(HistoryError) -> ImportResult in
                 var outcome = counts
@@ -87,24 +90,38 @@ extension InventoryRepository {
             // its two branch moves) is merged first, so nothing it holds is left behind.
             pending = try merge(device: device, author: author)
         }
-        let baseTree = try tree(of: base)
+        let (changes, outcome) = try delta(spools, inTree: try tree(of: base))
+        var result = try commitAndMerge(changes, counts: outcome, base: base, device: device, reference: reference, source: source, author: author)
+        if result.merge == nil, let pending { result.merge = pending }
+        return result
+    }
+
+    /// Up to how many spools a file is compared with its base by path lookups (a few small trees each) rather
+    /// than by one walk of the whole base (thousands of trees for a large inventory).
+    static let pathLookupLimit = 2048
+
+    /// The changes that make the inventory of `tree` hold `spools` (the last of a serial wins), and their
+    /// counts, each spool found by its path.
+    func delta(_ spools: [Spool], inTree tree: ObjectID?) throws(HistoryError) -> ([(serial: String, spool: Spool?)], ImportResult) {
         var changes: [(serial: String, spool: Spool?)] = []
         var outcome = ImportResult()
         var seen = Set<ExactString>()
         for spool in spools.reversed() where seen.insert(ExactString(spool.serial)).inserted {
-            let old = try spoolFile(spool.serial, inTree: baseTree)
-            if let old {
+            if let old = try spoolFile(spool.serial, inTree: tree) {
                 if (try git.hashBlob(spool.canonicalJSON)) == old { continue }
-                let wasDeleted = try decodeSpool(old, serial: spool.serial).isDeleted
-                if spool.isDeleted && !wasDeleted { outcome.deleted += 1 } else { outcome.changed += 1 }
+                try count(spool, replacing: old, in: &outcome)
             } else {
                 outcome.added += 1
             }
             changes.append((spool.serial, spool))
         }
-        var result = try commitAndMerge(changes.reversed(), counts: outcome, base: base, device: device, reference: reference, source: source, author: author)
-        if result.merge == nil, let pending { result.merge = pending }
-        return result
+        return (changes.reversed(), outcome)
+    }
+
+    /// Counts a changed spool: a deletion when it turns a live spool into a tombstone.
+    func count(_ spool: Spool, replacing old: ObjectID, in outcome: inout ImportResult) throws(HistoryError) {
+        let wasDeleted = try decodeSpool(old, serial: spool.serial).isDeleted
+        if spool.isDeleted && !wasDeleted { outcome.deleted += 1 } else { outcome.changed += 1 }
     }
 
     /// The changes that make `current` hold `spools`, and their counts.
@@ -119,8 +136,7 @@ extension InventoryRepository {
             case nil: outcome.added += 1
             case let old?:
                 if (try git.hashBlob(spool.canonicalJSON)) == old { continue }
-                let wasDeleted = try decodeSpool(old, serial: spool.serial).isDeleted
-                if spool.isDeleted && !wasDeleted { outcome.deleted += 1 } else { outcome.changed += 1 }
+                try count(spool, replacing: old, in: &outcome)
             }
             changes.append((spool.serial, spool))
         }

@@ -1,27 +1,41 @@
-// filamentdb's history (libgit2) next to the stock git command doing the same work on the same data, in one
-// run, at several inventory sizes: committing 10 changed spools, the bytes that commit adds, a diff of two
-// commits 10 spools apart, one spool's history across many commits, and a merge of two branches that each
-// changed 1,000 spools, 100 of them both.
+// filamentdb's history next to the stock git command doing the same work on the same data, in one run, at
+// several inventory sizes. The paths a user runs, as whole processes (the built `filamentdb` binary):
+//   - the first import of an inventory, against `git fast-import` of the same files (time, bytes on disk);
+//   - re-importing an unchanged export, against converting it;
+//   - importing a full export in which 10 spools changed, against `git add -A && git commit` on the same files;
+//   - importing a file of 10 changed spools from a device.
+// And the library calls a server makes, in process: a 10-spool apply against the whole inventory (its own base,
+// path lookups only), a diff of two commits 10 spools apart, one spool's history across many commits, and a
+// merge of two devices that each changed 1,000 spools, 100 of them both.
+// Every figure is a median of --runs runs; ratios are stock git's time over ours (above 1: we are faster).
 
 import Foundation
 import SpoolHistory
 import SpoolModel
 
 var sizes = [1_000, 10_000, 100_000]
-var commitCount = 10_000
+var commitCount = 2_000
+var runs = 3
+var cli = ""
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
     case "--sizes": sizes = (args.popFirst() ?? "").split(separator: ",").compactMap { Int($0) }
     case "--commits": commitCount = Int(args.popFirst() ?? "") ?? commitCount
+    case "--runs": runs = max(1, Int(args.popFirst() ?? "") ?? runs)
+    case "--filamentdb": cli = args.popFirst() ?? ""
     default:
-        FileHandle.standardError.write(Data("usage: HistoryBenchmark [--sizes 1000,10000,100000] [--commits 10000]\n".utf8))
+        FileHandle.standardError.write(Data("usage: HistoryBenchmark --filamentdb PATH [--sizes 1000,10000,100000] [--commits 2000] [--runs 3] (or use Benchmarks/run-history)\n".utf8))
         exit(64)
     }
 }
+if cli.isEmpty {
+    FileHandle.standardError.write(Data("--filamentdb PATH is required (Benchmarks/run-history passes the release build)\n".utf8))
+    exit(64)
+}
 
 let work = FileManager.default.temporaryDirectory.appendingPathComponent("filamentdb-history-benchmark").path
-let author = InventoryRepository.Signature(name: "bench", email: "bench@filamentdb.invalid", time: 1_700_000_000)
+let start: Int64 = 1_700_000_000
 
 func spool(_ i: Int, version: Int) -> Spool {
     Spool(normalizedFields: [
@@ -38,24 +52,42 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
-func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+func seconds(_ body: () async throws -> Void) async rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try await body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
 
+func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+func percentile(_ xs: [Double], _ p: Double) -> Double { xs.sorted()[min(xs.count - 1, Int(Double(xs.count) * p))] }
+
+/// Runs a command to its end; its time, and whether it exited 0.
 @discardableResult
-func run(_ args: [String], in dir: String? = nil) -> Double {
+func run(_ args: [String], in dir: String? = nil, stdin: String? = nil) -> Double {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = args
     if let dir { p.currentDirectoryURL = URL(fileURLWithPath: dir) }
     p.standardOutput = FileHandle.nullDevice
-    p.standardError = FileHandle.nullDevice
-    p.environment = ProcessInfo.processInfo.environment.merging(["GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@b"]) { $1 }
-    return seconds {
+    let errors = Pipe()
+    p.standardError = errors
+    if let stdin { p.standardInput = FileHandle(forReadingAtPath: stdin) }
+    p.environment = ProcessInfo.processInfo.environment.merging([
+        "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@b",
+    ]) { $1 }
+    let t = seconds {
         try? p.run()
         p.waitUntilExit()
     }
+    let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    if p.terminationStatus != 0 {
+        FileHandle.standardError.write(Data("command failed (\(p.terminationStatus)): \(args.joined(separator: " "))\n\(message)".utf8))
+        exit(1)
+    }
+    return t
 }
 
-func objectBytes(_ dir: String) -> Int {
+func bytes(_ dir: String) -> Int {
     var total = 0
     if let e = FileManager.default.enumerator(atPath: dir) {
         while let f = e.nextObject() as? String {
@@ -65,81 +97,168 @@ func objectBytes(_ dir: String) -> Int {
     return total
 }
 
-func ms(_ s: Double) -> String { String(format: "%.1f ms", s * 1000) }
+func files(_ dir: String) -> Int {
+    var n = 0
+    if let e = FileManager.default.enumerator(atPath: dir) {
+        while let f = e.nextObject() as? String {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: dir + "/" + f, isDirectory: &isDir), !isDir.boolValue { n += 1 }
+        }
+    }
+    return n
+}
+
+func writeJSONL(_ spools: [Spool], to path: String) {
+    var out: [UInt8] = []
+    for s in spools { out += s.compactJSON + [0x0A] }
+    FileManager.default.createFile(atPath: path, contents: Data(out))
+}
+
+/// A `git fast-import` stream of the spools at their history paths, one commit.
+func writeFastImport(_ spools: [Spool], to path: String) {
+    var out: [UInt8] = []
+    for (k, s) in spools.enumerated() {
+        out += Array("blob\nmark :\(k + 1)\ndata \(s.canonicalJSON.count)\n".utf8) + s.canonicalJSON + [0x0A]
+    }
+    out += Array("commit refs/heads/main\ncommitter bench <b@b> 1700000000 +0000\ndata 7\nimport\n".utf8)
+    for (k, s) in spools.enumerated() { out += Array("M 100644 :\(k + 1) \(SpoolPaths.path(for: s.serial))\n".utf8) }
+    out += Array("done\n".utf8)
+    FileManager.default.createFile(atPath: path, contents: Data(out))
+}
+
+func ms(_ s: Double) -> String { s >= 10 ? String(format: "%.2f s", s) : String(format: "%.1f ms", s * 1000) }
+func kb(_ b: Int) -> String { b >= 10 << 20 ? String(format: "%.1f MB", Double(b) / 1e6) : "\(b / 1024) KB" }
+func ratio(_ theirs: Double, _ ours: Double) -> String { String(format: "%.2fx", theirs / ours) }
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
-func row(_ cells: [String]) { print(zip(cells, [10, 44, 14, 14, 10, 12]).map { pad($0, $1) }.joined()) }
+func row(_ cells: [String]) { print(zip(cells, [9, 52, 18, 26, 9]).map { pad($0, $1) }.joined()) }
+func note(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+
+/// An fsync of a small file on this disk, the floor under any durable commit.
+func fsyncFloor() -> Double {
+    let path = work + "/fsync-probe"
+    let fd = open(path, O_CREAT | O_WRONLY, 0o644)
+    defer { close(fd); unlink(path) }
+    var times: [Double] = []
+    for _ in 0..<20 {
+        _ = write(fd, "x", 1)
+        times.append(seconds { fsync(fd) })
+    }
+    return median(times)
+}
 
 try? FileManager.default.removeItem(atPath: work)
-row(["spools", "measure", "filamentdb", "stock git", "ratio", "goal"])
+try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+print("filamentdb: \(cli)")
+print("one fsync on this disk: \(ms(fsyncFloor())) (median of 20)")
+row(["spools", "measure", "filamentdb", "stock git / baseline", "ratio"])
 for n in sizes {
     let dir = "\(work)/\(n)"
-    let repo = try InventoryRepository.openOrCreate(dir + "/history.git").repository
-    var all: [String: Spool?] = [:]
-    for i in 0..<n { all["SPOOL-\(i)"] = spool(i, version: 0) }
-    let setup = try seconds { _ = try repo.commit(changes: all, author: author, message: "import \(n)") }
-    all = [:]
-    FileHandle.standardError.write(Data("[\(n)] initial commit of \(n) spools: \(ms(setup)); checking out a stock git working tree…\n".utf8))
-    let wt = dir + "/worktree"
-    run(["git", "clone", "-q", dir + "/history.git", wt])
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let inventory = (0..<n).map { spool($0, version: 0) }
+    writeJSONL(inventory, to: dir + "/export.jsonl")
+    writeFastImport(inventory, to: dir + "/fast-import.stream")
 
-    // 1. Commit 10 changed spools; the bytes it adds.
-    var ours: [Double] = [], theirs: [Double] = [], oursBytes: [Int] = [], theirsBytes: [Int] = []
-    var commits: [ObjectID] = []
-    for round in 1...5 {
-        let changed = (0..<10).map { ($0 * 7919 + round * 104_729) % n }
-        let changes = Dictionary(uniqueKeysWithValues: changed.map { ("SPOOL-\($0)", Optional(spool($0, version: round))) })
-        let before = objectBytes(dir + "/history.git/objects")
-        var commit: ObjectID?
-        ours.append(try seconds { commit = try repo.commit(changes: changes, author: author, message: "10 spools") })
-        oursBytes.append(objectBytes(dir + "/history.git/objects") - before)
-        commits.append(commit!)
-        for i in changed {
-            try Data(spool(i, version: round).canonicalJSON).write(to: URL(fileURLWithPath: wt + "/" + SpoolPaths.path(for: "SPOOL-\(i)")))
+    // 1. The first import, as a user runs it, against git fast-import of the same files.
+    note("[\(n)] first import…")
+    var ours: [Double] = [], theirs: [Double] = []
+    var ourBytes = 0, ourFiles = 0, theirBytes = 0
+    for r in 0..<runs {
+        let data = "\(dir)/first-\(r)"
+        ours.append(run([cli, "import", dir + "/export.jsonl", "--device", "laptop", "--data-dir", data]))
+        ourBytes = bytes(data + "/history.git/objects")
+        ourFiles = files(data + "/history.git/objects")
+        let bare = "\(dir)/fast-\(r).git"
+        run(["git", "init", "-q", "--bare", bare])
+        theirs.append(run(["git", "--git-dir", bare, "fast-import", "--quiet"], stdin: dir + "/fast-import.stream"))
+        theirBytes = bytes(bare + "/objects")
+        if r > 0 {
+            try? FileManager.default.removeItem(atPath: data)
+            try? FileManager.default.removeItem(atPath: bare)
         }
-        let gitBefore = objectBytes(wt + "/.git/objects")
-        theirs.append(run(["git", "add", "-A"], in: wt) + run(["git", "commit", "-q", "-m", "10 spools"], in: wt))
-        theirsBytes.append(objectBytes(wt + "/.git/objects") - gitBefore)
     }
-    row(["\(n)", "commit 10 changed spools (median of 5)", ms(median(ours)), ms(median(theirs)), String(format: "%.0fx", median(theirs) / median(ours)), "< 50 ms, 10x"])
-    row(["\(n)", "bytes the commit adds to the object store", "\(oursBytes.sorted()[2] / 1024) KB", "\(theirsBytes.sorted()[2] / 1024) KB", "", "< 20 KB"])
+    row(["\(n)", "first import (CLI) vs git fast-import", ms(median(ours)), ms(median(theirs)), ratio(median(theirs), median(ours))])
+    row(["\(n)", "  bytes on disk (files)", "\(kb(ourBytes)) (\(ourFiles))", kb(theirBytes), String(format: "%.2fx", Double(theirBytes) / Double(ourBytes))])
 
-    // 2. A diff between two commits 10 spools apart.
+    let data = "\(dir)/first-0"
+    // 2. Re-importing the unchanged export, against converting it.
+    ours = []; theirs = []
+    for _ in 0..<runs {
+        ours.append(run([cli, "import", dir + "/export.jsonl", "--device", "laptop", "--data-dir", data]))
+        theirs.append(run([cli, "convert", dir + "/export.jsonl", dir + "/converted.jsonl"]))
+    }
+    row(["\(n)", "re-import an unchanged export vs convert it", ms(median(ours)), ms(median(theirs)), ratio(median(theirs), median(ours))])
+
+    // 3. A full export with 10 changed spools, against git add -A && git commit on the same files.
+    note("[\(n)] full exports with 10 changes…")
+    let wt = dir + "/worktree"
+    run(["git", "clone", "-q", dir + "/fast-0.git", wt])
+    var current = inventory
+    ours = []; theirs = []
+    for round in 1...max(3, runs) {
+        for k in 0..<10 {
+            let i = (k * 7919 + round * 104_729) % n
+            current[i] = spool(i, version: round)
+            try Data(current[i].canonicalJSON).write(to: URL(fileURLWithPath: wt + "/" + SpoolPaths.path(for: current[i].serial)))
+        }
+        writeJSONL(current, to: dir + "/changed.jsonl")
+        ours.append(run([cli, "import", dir + "/changed.jsonl", "--device", "laptop", "--data-dir", data]))
+        theirs.append(run(["git", "add", "-A"], in: wt) + run(["git", "commit", "-q", "-m", "10 spools"], in: wt))
+    }
+    row(["\(n)", "import a full export, 10 changed vs add -A && commit", ms(median(ours)), ms(median(theirs)), ratio(median(theirs), median(ours))])
+
+    // 4. A device's file of 10 changed spools, as a user runs it.
+    ours = []
+    for round in 10..<(10 + max(5, runs)) {
+        let ten = (0..<10).map { k in spool((k * 104_729 + round * 7919) % n, version: round) }
+        writeJSONL(ten, to: dir + "/ten.jsonl")
+        ours.append(run([cli, "import", dir + "/ten.jsonl", "--device", "phone", "--data-dir", data]))
+    }
+    row(["\(n)", "import a file of 10 changed spools (CLI)", ms(median(ours)), "", ""])
+
+    // 5. The server's path, in process: apply 10 changed spools against the device's base.
+    let store = try InventoryStore(dataFolder: data, clock: HistoryClock { Int64(Date().timeIntervalSince1970) })
+    var applies: [Double] = []
+    var base = try await store.head()
+    for round in 100..<130 {
+        let ten = (0..<10).map { k in spool((k * 7919 + round * 104_729) % n, version: round) }
+        var result: ImportResult?
+        applies.append(try await seconds { result = try await store.apply(device: "device-\(round % 3)", base: base, changes: ten) })
+        base = result?.main
+    }
+    row(["\(n)", "apply 10 spools at a base (library, p50 / p99)", "\(ms(median(applies))) / \(ms(percentile(applies, 0.99)))", "", ""])
+
+    // 6. A diff between two commits 10 spools apart.
+    let heads = try await store.log(LogQuery(limit: 6)).map(\.id)
     var diffs: [Double] = [], gitDiffs: [Double] = []
     var fields = 0
-    for k in 1..<commits.count {
-        diffs.append(try seconds { fields = try repo.diff(from: commits[k - 1], to: commits[k]).count })
-        gitDiffs.append(run(["git", "--git-dir", dir + "/history.git", "diff", "--stat", commits[k - 1].hex, commits[k].hex]))
+    for k in 1..<heads.count {
+        diffs.append(try await seconds { fields = try await store.diff(from: heads[k], to: heads[k - 1]).flatMap(\.fields).count })
+        gitDiffs.append(run(["git", "--git-dir", data + "/history.git", "diff", "--stat", heads[k].hex, heads[k - 1].hex]))
     }
-    row(["\(n)", "diff of commits 10 spools apart (\(fields) fields)", ms(median(diffs)), ms(median(gitDiffs)), String(format: "%.0fx", median(gitDiffs) / median(diffs)), "< 20 ms"])
+    row(["\(n)", "diff of commits 10 spools apart (\(fields) fields)", ms(median(diffs)), ms(median(gitDiffs)), ratio(median(gitDiffs), median(diffs))])
 
-    // 3. One spool's history across many commits (the watched spool changes in every 100th).
-    FileHandle.standardError.write(Data("[\(n)] making \(commitCount) commits…\n".utf8))
+    // 7. One spool's history across many commits (the watched spool changes in every 100th).
+    note("[\(n)] making \(commitCount) commits…")
     let watched = "SPOOL-\(n / 2)"
     for c in 0..<commitCount {
         let i = c % 100 == 0 ? n / 2 : (c * 7919) % n
-        _ = try repo.commit(changes: ["SPOOL-\(i)": spool(i, version: 10 + c)], author: author, message: "edit \(c)")
+        _ = try await store.commit([("SPOOL-\(i)", spool(i, version: 10_000 + c))], device: "editor", message: "edit \(c)")
     }
     var found = 0
-    let history = try seconds { found = try repo.history(of: watched).count }
-    let gitLog = run(["git", "--git-dir", dir + "/history.git", "log", "--format=%H", "main", "--", SpoolPaths.path(for: watched)])
-    row(["\(n)", "history of one spool, \(commitCount) commits (\(found) hits)", ms(history), ms(gitLog), String(format: "%.1fx", gitLog / history), "< 500 ms"])
+    let history = try await seconds { found = try await store.log(LogQuery(spool: watched)).count }
+    let gitLog = run(["git", "--git-dir", data + "/history.git", "log", "--first-parent", "--format=%H", "main", "--", SpoolPaths.path(for: watched)])
+    row(["\(n)", "history of one spool, \(commitCount) commits (\(found) hits)", ms(history), ms(gitLog), ratio(gitLog, history)])
 
-    // 4. Merge two branches that each changed 1,000 spools, 100 of them both.
-    let base = try repo.head()!
-    try repo.createBranch("a", at: base)
-    try repo.createBranch("b", at: base)
-    // Two windows of m spools overlapping by a tenth (m is smaller than 1,000 only when the inventory is too).
+    // 8. Two devices that each changed m spools since the same base, m/10 of them both.
     let m = min(1000, n * 10 / 19)
-    var a: [String: Spool?] = [:], b: [String: Spool?] = [:]
-    for k in 0..<m {
-        a["SPOOL-\(k)"] = spool(k, version: 50_000)
-        let j = m - m / 10 + k
-        b["SPOOL-\(j)"] = spool(j, version: 60_000)
-    }
-    _ = try repo.commit(branch: "a", changes: a, author: author, message: "a")
-    _ = try repo.commit(branch: "b", changes: b, author: author, message: "b")
-    _ = try repo.merge("a", author: author)
+    let mergeBase = try await store.head()
+    let a = (0..<m).map { spool($0, version: 50_000) }
+    let b = (0..<m).map { spool(m - m / 10 + $0, version: 60_000) }
+    _ = try await store.apply(device: "merge-a", base: mergeBase, changes: a)
     var conflicts = 0
-    let merge = try seconds { conflicts = try repo.merge("b", author: author).conflicts.count }
-    row(["\(n)", "merge 2 × \(m) spools, \(m / 10) both (\(conflicts) field conflicts)", ms(merge), "no field merge", "", "< 1 s"])
+    let merge = try await seconds { conflicts = try await store.apply(device: "merge-b", base: mergeBase, changes: b).merge?.conflicts.count ?? 0 }
+    row(["\(n)", "apply+merge \(m) spools, \(m / 10) changed both (\(conflicts) conflicts)", ms(merge), "no field merge", ""])
+
+    for r in 0..<runs { try? FileManager.default.removeItem(atPath: "\(dir)/fast-\(r).git") }
+    try? FileManager.default.removeItem(atPath: wt)
 }
