@@ -390,3 +390,75 @@ func write(_ json: String) throws -> String {
         #expect(try CLI.run(["verify", "--data-dir", data]).stdout == "3000 spools checked, 0 problems\n")
     }
 }
+
+@Suite(.serialized) struct HistoryServiceCLITests {
+    let data = Fixtures.temporaryDirectory() + "/data"
+
+    /// A server's writers in this process and two CLI imports in others, all at once, on one repository.
+    @Test func inProcessWritersAndCLIImportsAllLand() async throws {
+        let store = try InventoryStore(dataFolder: data)
+        let seed = try await store.importSpools([Spool(normalizedFields: ["serial": .string("SEED"), "lastUpdated": .int(1)])], mode: .merge(device: "seed"), source: "seed")
+        let dir = Fixtures.temporaryDirectory()
+        var processes: [Process] = []
+        for n in 0..<2 {
+            var rows: [String] = []
+            for k in 0..<200 { rows.append("{\"serial\":\"CLI\(n)-\(k)\",\"lastUpdated\":\(k)}") }
+            try Data(("[" + rows.joined(separator: ",") + "]").utf8).write(to: URL(fileURLWithPath: dir + "/cli\(n).json"))
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CLI.binary)
+            p.arguments = ["import", dir + "/cli\(n).json", "--device", "cli \(n)", "--data-dir", data]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            processes.append(p)
+        }
+        for p in processes { try p.run() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for w in 0..<8 {
+                group.addTask {
+                    for k in 0..<10 {
+                        let s = Spool(normalizedFields: ["serial": .string("W\(w)-\(k)"), "lastUpdated": .int(Int64(k))])
+                        _ = try await store.apply(device: "writer \(w)", base: seed.main, changes: [s])
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        for p in processes { p.waitUntilExit() }
+        #expect(processes.allSatisfy { $0.terminationStatus == 0 })
+        let serials = try await store.spools(at: try await store.head()).map(\.serial)
+        let expected = 1 + 2 * 200 + 8 * 10
+        #expect(serials.count == expected)
+        #expect(try CLI.run(["verify", "--data-dir", data]).status == 0)
+    }
+
+    @Test func importSkipInvalidListsTheRejectedAndExits2() throws {
+        let r = try CLI.run(["import", Fixtures.path("bad/number-in-text.json"), "--skip-invalid", "--data-dir", data])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stdout.contains("rejected"), "\(r.stdout)")
+        #expect(r.stdout.contains("committed"))
+        let strict = try CLI.run(["import", Fixtures.path("bad/number-in-text.json"), "--data-dir", data])
+        #expect(strict.status == 1)
+    }
+
+    @Test func readOnlyCommandsNeverCreateAHistory() throws {
+        for args in [["log"], ["show", "X"], ["diff"], ["verify"], ["conflicts"], ["export", data + "/../out.jsonl"], ["gc"], ["merge", "phone"]] {
+            let r = try CLI.run(args + ["--data-dir", data])
+            #expect(r.status == 3 && r.stderr.contains("holds no history yet; 'import' a file to start one"), "\(args): \(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: data))
+    }
+
+    @Test func hostileDeviceNamesAndRevisions() throws {
+        for (n, device) in ["my phone", "main", "..", "a/b", String(repeating: "🧵", count: 128)].enumerated() {
+            let input = try write("[{\"serial\":\"S\",\"weightRemaining\":\(n),\"lastUpdated\":\(n + 1)}]")
+            let r = try CLI.run(["import", input, "--device", device, "--data-dir", data])
+            #expect(r.status == 0, "\(device): \(r.stderr)")
+        }
+        #expect(try CLI.run(["import", try write("[]"), "--device", "", "--data-dir", data]).status == 64)
+        let tree = try CLI.run(["show", "S", "--at", "main^{tree}", "--data-dir", data])
+        #expect(tree.status == 3 && tree.stderr.contains("names no commit (it is a tree)"), "\(tree.stderr)")
+        #expect(try CLI.run(["merge", "nope", "--data-dir", data]).status == 3)
+        #expect(try CLI.run(["merge", "my phone", "--data-dir", data]).stdout.contains("nothing to merge"))
+        #expect(try CLI.run(["log", "--device", "..", "--data-dir", data]).stdout.split(separator: "\n").count == 2)
+    }
+}
