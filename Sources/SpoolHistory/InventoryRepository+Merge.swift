@@ -59,6 +59,18 @@ extension InventoryRepository {
         var changes: [(serial: String, spool: Spool?)] = []
         var conflicts: [FieldConflict] = []
         let (baseTree, ourTree, theirTree) = (try tree(of: base), try tree(of: ours), try tree(of: theirs))
+        if base == ours, let theirTree {
+            // main has not moved since the device's base (or is empty): nothing can conflict, and the merge's
+            // inventory is the device's, tree for tree. The conflict records main had stay.
+            var tree = theirTree
+            if let conflictsFolder = try objectID(atPath: "conflicts", in: ourTree), try objectID(atPath: "conflicts", in: theirTree) != conflictsFolder {
+                var entries = try git.readTree(theirTree).filter { $0.name != "conflicts" }
+                entries.append(TreeEntry(name: "conflicts", id: conflictsFolder, kind: .tree))
+                tree = try git.writeTree(entries)
+            }
+            let changed = try changedSerials(from: base, to: theirs).sorted(by: utf8Ordered)
+            return try writeMerge(tree: tree, ours: ours, theirs: theirs, changed: changed, conflicts: [], device: device, author: author)
+        }
         for serial in try changedSerials(from: base, to: theirs) {
             let current = try spool(serial, inTree: ourTree)
             let result = SpoolMerge.merge(base: try spool(serial, inTree: baseTree), ours: current, theirs: try spool(serial, inTree: theirTree))
@@ -74,12 +86,17 @@ extension InventoryRepository {
         if tree == ourTree, ours != nil {
             return PreparedMerge(reference: reference, ours: ours, outcome: MergeOutcome(commit: nil, changed: [], conflicts: []), message: "")
         }
-        let summary = "merge \(JSONValue.string(device).jsonText) into main: \(changes.count) changed, \(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s")"
-        let message = summary + "\n\nFilamentdb-Merge: \(JSONValue.string(device).jsonText)\n\(author.trailer)\nFilamentdb-Changed: \(changes.count)\nFilamentdb-Conflicts: \(conflicts.count)\n"
+        return try writeMerge(tree: tree, ours: ours, theirs: theirs, changed: changes.map(\.serial).sorted(by: utf8Ordered),
+                              conflicts: conflicts, device: device, author: author)
+    }
+
+    /// The merge commit of `theirs` into main (`ours`), to memory.
+    func writeMerge(tree: ObjectID, ours: ObjectID?, theirs: ObjectID, changed: [String], conflicts: [FieldConflict], device: String, author: Signature) throws(HistoryError) -> PreparedMerge {
+        let summary = "merge \(JSONValue.string(device).jsonText) into main: \(changed.count) changed, \(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s")"
+        let message = summary + "\n\nFilamentdb-Merge: \(JSONValue.string(device).jsonText)\n\(author.trailer)\nFilamentdb-Changed: \(changed.count)\nFilamentdb-Conflicts: \(conflicts.count)\n"
         let commit = try git.writeCommit(tree: tree, parents: (ours.map { [$0] } ?? []) + [theirs], authorName: author.name,
                                          authorEmail: author.email, time: author.time, message: message)
-        return PreparedMerge(reference: reference, ours: ours,
-                             outcome: MergeOutcome(commit: commit, changed: changes.map(\.serial).sorted(by: utf8Ordered), conflicts: conflicts),
+        return PreparedMerge(reference: Self.mainReference, ours: ours, outcome: MergeOutcome(commit: commit, changed: changed, conflicts: conflicts),
                              message: summary)
     }
 
