@@ -271,6 +271,36 @@ final class Counter: @unchecked Sendable {
         #expect(result.problems.count == 1 && result.problems[0].message.contains("holds serial \"B\""))
     }
 
+    /// Serials that Swift's `String` calls equal but whose bytes differ are two spools, in every path of the history.
+    @Test func serialsAreBytes() async throws {
+        let (store, path) = try newStore()
+        let pairs = [("caf\u{E9}", "cafe\u{301}"), ("\u{212A}1", "K1")]
+        var spools: [Spool] = []
+        for (n, (a, b)) in pairs.enumerated() {
+            #expect(a == b && Array(a.utf8) != Array(b.utf8))
+            spools += [spool(a, at: 1, ["notes": .string("first \(n)")]), spool(b, at: 1, ["notes": .string("second \(n)")])]
+        }
+        // Through a file import (both comparisons: along paths, and one walk for a large file) and an apply.
+        let small = try await store.importSpools(spools, mode: .merge(device: "d"), source: "s")
+        #expect(small.added == 4)
+        let filler = (0..<InventoryRepository.pathLookupLimit).map { spool("F\($0)", at: 1) }
+        let large = try await store.importSpools(filler + spools.map { var s = $0; s["weightRemaining"] = .int(5); return s }, mode: .merge(device: "d"), source: "l")
+        #expect(large.changed == 4 && large.added == filler.count)
+        let head = try #require(try await store.head())
+        for (n, (a, b)) in pairs.enumerated() {
+            #expect(try await store.spool(a)?["notes"] == .string("first \(n)"))
+            #expect(try await store.spool(b)?["notes"] == .string("second \(n)"))
+            #expect(try await store.log(LogQuery(spool: b)).count == 2)
+        }
+        let all = try await store.spools(at: head)
+        #expect(all.count == filler.count + 4)
+        #expect(try await store.verify().problems.isEmpty)
+        _ = try await store.apply(device: "e", base: head, changes: [spool(pairs[0].1, at: 9, ["notes": .string("edited")])])
+        #expect(try await store.spool(pairs[0].0)?["notes"] == .string("first 0"))
+        #expect(try await store.spool(pairs[0].1)?["notes"] == .string("edited"))
+        #expect(try git(["fsck", "--strict", "--no-dangling"], in: path).status == 0)
+    }
+
     @Test func eightWritersInOneProcessAllLand() async throws {
         let (store, path) = try newStore()
         let start = try #require(try await store.importSpools([spool("BASE", at: 1)], mode: .merge(device: "seed"), source: "seed").main)
