@@ -36,8 +36,8 @@ public struct ImportResult: Sendable {
 extension InventoryRepository {
     /// Commits a whole file's `spools` as one import. Its base is the device's branch (main's head for a
     /// device's first import); only the file's spools are added or changed (deletions travel as tombstones);
-    /// `.replace` also removes from main every spool the file does not hold. The file is compared with the
-    /// base in one walk of the base's tree, since the file names every spool anyway.
+    /// `.replace` also removes from main every spool the file does not hold. The device's branch moves only
+    /// if it is still where the import started (another writer of the same device makes it retry).
     package func importSpools(_ spools: [Spool], mode: ImportMode, source: String, author: Signature) throws(HistoryError) -> ImportResult {
         if case .replace = mode {
             let main = try head()
@@ -47,9 +47,9 @@ extension InventoryRepository {
             return outcome
         }
         let reference = try deviceReference(mode.device)
-        var base = try head(reference)
+        let deviceHead = try head(reference)
         let main = try head()
-        if base == nil { base = main }
+        let base = deviceHead ?? main
         // A small file is compared spool by spool along its paths; a large one in one walk of the base's tree.
         let (changes, counts) = spools.count <= Self.pathLookupLimit
             ? try delta(spools, inTree: try tree(of: base))
@@ -61,12 +61,12 @@ extension InventoryRepository {
                 guard !changes.isEmpty else { return outcome }
                 let commit = try writeCommit(changes, base: base, author: author, message: message(source: source, counts, author: author))
                 try git.flushObjects()
-                try moveBranch(reference, to: commit, from: try head(reference), message: "import \(source)")
+                try moveBranch(reference, to: commit, from: deviceHead, message: "import \(source)")
                 outcome.commit = commit
                 return outcome
             }
         }
-        return try commitAndMerge(changes, counts: counts, base: base, device: mode.device, reference: reference, source: source, author: author)
+        return try commitAndMerge(changes, counts: counts, base: base, device: mode.device, reference: (reference, deviceHead), source: source, author: author)
     }
 
     /// Applies what one device changed, against the state it last saw: `base` is a commit of main (the
@@ -91,7 +91,8 @@ extension InventoryRepository {
             pending = try merge(device: device, author: author)
         }
         let (changes, outcome) = try delta(spools, inTree: try tree(of: base))
-        var result = try commitAndMerge(changes, counts: outcome, base: base, device: device, reference: reference, source: source, author: author)
+        // The device's branch follows its latest apply, wherever it was (each apply has its own base).
+        var result = try commitAndMerge(changes, counts: outcome, base: base, device: device, reference: (reference, try head(reference)), source: source, author: author)
         if result.merge == nil, let pending { result.merge = pending }
         return result
     }
@@ -162,14 +163,15 @@ extension InventoryRepository {
 
     /// The device's commit and its merge into main, written as one pack, then the two branches moved.
     func commitAndMerge(_ changes: [(serial: String, spool: Spool?)], counts: ImportResult, base: ObjectID?, device: String,
-                        reference: String, source: String, author: Signature) throws(HistoryError) -> ImportResult {
-        try writing { () throws(HistoryError) -> ImportResult in
+                        reference branch: (name: String, head: ObjectID?), source: String, author: Signature) throws(HistoryError) -> ImportResult {
+        let reference = branch.name
+        return try writing { () throws(HistoryError) -> ImportResult in
             var outcome = counts
             guard !changes.isEmpty else {
                 // Nothing new; but the branch may hold work that never reached main (a `--no-merge` import, or
                 // a writer stopped between moving the device's branch and main): merge it now.
                 let main = try head()
-                if let deviceHead = try head(reference), try main.map({ (m) throws(HistoryError) in try git.contains(deviceHead, in: m) }) != true {
+                if let deviceHead = branch.head, try main.map({ (m) throws(HistoryError) in try git.contains(deviceHead, in: m) }) != true {
                     let merge = try prepareMerge(deviceHead, device: device, author: author)
                     try git.flushObjects()
                     try merge.land(in: self)
@@ -182,14 +184,14 @@ extension InventoryRepository {
             }
             var commit = try writeCommit(changes, base: base, author: author, message: message(source: source, counts, author: author))
             // The same changes on the same base as the branch's head (a retry): that commit, not another.
-            if let deviceHead = try head(reference), deviceHead != commit {
+            if let deviceHead = branch.head, deviceHead != commit {
                 let (previous, new) = (try git.readCommit(deviceHead), try git.readCommit(commit))
                 if previous.tree == new.tree && previous.parents == new.parents { commit = deviceHead }
             }
             let merge = try prepareMerge(commit, device: device, author: author)
-            try expectUnmoved([(merge.reference, merge.ours)])
+            try expectUnmoved([(reference, branch.head), (merge.reference, merge.ours)])
             try git.flushObjects()
-            if try head(reference) != commit { try moveBranch(reference, to: commit, from: try head(reference), message: "import \(source)") }
+            if branch.head != commit { try moveBranch(reference, to: commit, from: branch.head, message: "import \(source)") }
             try merge.land(in: self)
             outcome.commit = commit
             outcome.merge = merge.outcome

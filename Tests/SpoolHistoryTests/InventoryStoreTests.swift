@@ -319,6 +319,26 @@ final class Counter: @unchecked Sendable {
         #expect(try git(["fsck", "--strict", "--no-dangling"], in: path).status == 0)
     }
 
+    /// Two owners of the same repository (as two processes are) importing for the same device at once: the
+    /// device's branch moves only from where each import started, so neither loses the other's spools.
+    @Test func twoOwnersOfOneDeviceLoseNothing() async throws {
+        let (first, path) = try newStore()
+        let second = try InventoryStore(path: path)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (w, store) in [first, second].enumerated() {
+                group.addTask {
+                    for k in 0..<15 {
+                        _ = try await store.importSpools([spool("W\(w)-\(k)", at: Int64(k))], mode: .deviceOnly(device: "shared"), source: "\(w)-\(k)")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let onBranch = try await first.spools(at: try await first.head(device: "shared")).map(\.serial)
+        #expect(onBranch.count == 30)
+        #expect(try git(["fsck", "--strict", "--no-dangling"], in: path).status == 0)
+    }
+
     @Test func garbageIsCollected() async throws {
         let (store, path) = try newStore()
         for n in 0..<6 { _ = try await store.importSpools([spool("S\(n)", at: Int64(n))], mode: .merge(device: "d"), source: "\(n)") }
