@@ -146,6 +146,7 @@ func fsyncFloor() -> Double {
     return median(times)
 }
 
+setvbuf(stdout, nil, _IOLBF, 0)
 try? FileManager.default.removeItem(atPath: work)
 try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
 print("filamentdb: \(cli)")
@@ -168,7 +169,7 @@ for n in sizes {
         ourBytes = bytes(data + "/history.git/objects")
         ourFiles = files(data + "/history.git/objects")
         let bare = "\(dir)/fast-\(r).git"
-        run(["git", "init", "-q", "--bare", bare])
+        run(["git", "init", "-q", "--bare", "-b", "main", bare])
         theirs.append(run(["git", "--git-dir", bare, "fast-import", "--quiet"], stdin: dir + "/fast-import.stream"))
         theirBytes = bytes(bare + "/objects")
         if r > 0 {
