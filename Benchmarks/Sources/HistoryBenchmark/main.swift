@@ -111,7 +111,7 @@ func files(_ dir: String) -> Int {
 func writeJSONL(_ spools: [Spool], to path: String) {
     var out: [UInt8] = []
     for s in spools { out += s.compactJSON + [0x0A] }
-    FileManager.default.createFile(atPath: path, contents: Data(out))
+    _ = FileManager.default.createFile(atPath: path, contents: Data(out))
 }
 
 /// A `git fast-import` stream of the spools at their history paths, one commit.
@@ -123,14 +123,15 @@ func writeFastImport(_ spools: [Spool], to path: String) {
     out += Array("commit refs/heads/main\ncommitter bench <b@b> 1700000000 +0000\ndata 7\nimport\n".utf8)
     for (k, s) in spools.enumerated() { out += Array("M 100644 :\(k + 1) \(SpoolPaths.path(for: s.serial))\n".utf8) }
     out += Array("done\n".utf8)
-    FileManager.default.createFile(atPath: path, contents: Data(out))
+    _ = FileManager.default.createFile(atPath: path, contents: Data(out))
 }
 
 func ms(_ s: Double) -> String { s >= 10 ? String(format: "%.2f s", s) : String(format: "%.1f ms", s * 1000) }
 func kb(_ b: Int) -> String { b >= 10 << 20 ? String(format: "%.1f MB", Double(b) / 1e6) : "\(b / 1024) KB" }
 func ratio(_ theirs: Double, _ ours: Double) -> String { String(format: "%.2fx", theirs / ours) }
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
-func row(_ cells: [String]) { print(zip(cells, [9, 52, 18, 26, 9]).map { pad($0, $1) }.joined()) }
+func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+func row(_ cells: [String]) { say(zip(cells, [9, 52, 18, 26, 9]).map { pad($0, $1) }.joined()) }
 func note(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
 
 /// An fsync of a small file on this disk, the floor under any durable commit.
@@ -146,11 +147,10 @@ func fsyncFloor() -> Double {
     return median(times)
 }
 
-setvbuf(stdout, nil, _IOLBF, 0)
 try? FileManager.default.removeItem(atPath: work)
 try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-print("filamentdb: \(cli)")
-print("one fsync on this disk: \(ms(fsyncFloor())) (median of 20)")
+say("filamentdb: \(cli)")
+say("one fsync on this disk: \(ms(fsyncFloor())) (median of 20)")
 row(["spools", "measure", "filamentdb", "stock git / baseline", "ratio"])
 for n in sizes {
     let dir = "\(work)/\(n)"
