@@ -102,13 +102,25 @@ package final class GitRepository {
 
     // MARK: objects
 
-    package func writeBlob(_ bytes: [UInt8]) throws(HistoryError) -> ObjectID {
+    /// Writes an object to memory: its id is computed once, and nothing asks the disk whether it exists
+    /// already (libgit2's own write path would look for it in every pack and loose folder, re-reading the pack
+    /// folder each time, for every object).
+    func writeObject(_ bytes: UnsafeRawBufferPointer, _ type: git_object_t) throws(HistoryError) -> ObjectID {
         var oid = git_oid()
-        let rc = bytes.withUnsafeBytes { git_blob_create_from_buffer(&oid, handle, $0.baseAddress, $0.count) }
-        try check(rc, "git_blob_create_from_buffer", path: path)
-        pending.append(ObjectID(oid))
-        return ObjectID(oid)
+        try check(git_odb_hash(&oid, bytes.baseAddress, bytes.count, type), "git_odb_hash", path: path)
+        let backend = UnsafeMutablePointer<git_odb_backend>(memory)
+        try check(backend.pointee.write(backend, &oid, bytes.baseAddress, bytes.count, type), "git_mempack.write", path: path)
+        let id = ObjectID(oid)
+        pending.append(id)
+        return id
     }
+
+    func writeObject(_ bytes: [UInt8], _ type: git_object_t) throws(HistoryError) -> ObjectID {
+        let result = bytes.withUnsafeBytes { raw in Result { () throws(HistoryError) in try writeObject(raw, type) } }
+        return try result.get()
+    }
+
+    package func writeBlob(_ bytes: [UInt8]) throws(HistoryError) -> ObjectID { try writeObject(bytes, GIT_OBJECT_BLOB) }
 
     /// The id `bytes` would have as a blob, without writing anything.
     package func hashBlob(_ bytes: [UInt8]) throws(HistoryError) -> ObjectID {
@@ -156,47 +168,37 @@ package final class GitRepository {
         return TreeEntry(name: name, id: ObjectID(id.pointee), kind: git_tree_entry_type(entry) == GIT_OBJECT_TREE ? .tree : .blob)
     }
 
-    /// Writes a tree of `entries` (names unique; libgit2 sorts them).
+    /// Writes a tree of `entries` (names unique), in git's order: by the bytes of the names, a folder's name
+    /// compared as if it ended in `/`.
     package func writeTree(_ entries: [TreeEntry]) throws(HistoryError) -> ObjectID {
-        var builder: OpaquePointer?
-        try check(git_treebuilder_new(&builder, handle, nil), "git_treebuilder_new", path: path)
-        defer { git_treebuilder_free(builder) }
-        for e in entries {
-            var oid = e.id.oid
-            let mode = e.kind == .tree ? GIT_FILEMODE_TREE : GIT_FILEMODE_BLOB
-            try check(git_treebuilder_insert(nil, builder, e.name, &oid, mode), "git_treebuilder_insert", path: path)
+        let keyed = entries.map { (key: Array($0.name.utf8) + ($0.kind == .tree ? [0x2F] : []), entry: $0) }
+            .sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        var out: [UInt8] = []
+        out.reserveCapacity(entries.count * 64)
+        for (_, e) in keyed {
+            out += e.kind == .tree ? Self.treeMode : Self.blobMode
+            out += e.name.utf8
+            out.append(0)
+            out += e.id.bytes
         }
-        var out = git_oid()
-        try check(git_treebuilder_write(&out, builder), "git_treebuilder_write", path: path)
-        pending.append(ObjectID(out))
-        return ObjectID(out)
+        return try writeObject(out, GIT_OBJECT_TREE)
     }
 
-    /// Writes a commit object (no reference moves: see ``updateReference(_:to:expecting:message:)``).
+    static let treeMode = Array("40000 ".utf8)
+    static let blobMode = Array("100644 ".utf8)
+
+    /// Writes a commit object (no reference moves: see ``updateReference(_:to:expecting:message:)``), as git
+    /// writes one: its tree, its parents, author and committer (the same), a blank line and the message.
     package func writeCommit(tree: ObjectID, parents: [ObjectID], authorName: String, authorEmail: String,
                              time: Int64, message: String) throws(HistoryError) -> ObjectID {
-        var signature: UnsafeMutablePointer<git_signature>?
-        try check(git_signature_new(&signature, authorName, authorEmail, git_time_t(time), 0), "git_signature_new", path: path)
-        defer { git_signature_free(signature) }
-        var treeObject: OpaquePointer?
-        var treeOID = tree.oid
-        try check(git_tree_lookup(&treeObject, handle, &treeOID), "git_tree_lookup", path: path)
-        defer { git_tree_free(treeObject) }
-        var parentObjects: [OpaquePointer?] = []
-        defer { for p in parentObjects { git_commit_free(p) } }
-        for p in parents {
-            var commit: OpaquePointer?
-            var oid = p.oid
-            try check(git_commit_lookup(&commit, handle, &oid), "git_commit_lookup", path: path)
-            parentObjects.append(commit)
+        func clean(_ s: String) -> String {
+            String(s.map { "<>\n\r\0".contains($0) ? "?" : $0 }).trimmingCharacters(in: .whitespaces)
         }
-        var out = git_oid()
-        let rc = parentObjects.withUnsafeMutableBufferPointer { buffer in
-            git_commit_create(&out, handle, nil, signature, signature, nil, message, treeObject, parents.count, buffer.baseAddress)
-        }
-        try check(rc, "git_commit_create", path: path)
-        pending.append(ObjectID(out))
-        return ObjectID(out)
+        let who = "\(clean(authorName)) <\(clean(authorEmail))> \(time) +0000\n"
+        var text = "tree \(tree.hex)\n"
+        for p in parents { text += "parent \(p.hex)\n" }
+        text += "author " + who + "committer " + who + "\n" + message
+        return try writeObject(Array(text.utf8), GIT_OBJECT_COMMIT)
     }
 
     package func readCommit(_ id: ObjectID) throws(HistoryError) -> CommitInfo {
