@@ -1,3 +1,5 @@
 #include <git2.h>
 #include <git2/sys/mempack.h>
 #include <git2/sys/odb_backend.h>
+#include <mbedtls/sha1.h>
+#include <zlib.h>

@@ -49,7 +49,8 @@ package final class GitRepository {
     /// How many trees this handle has read: what a test counts to show that a cost follows a change.
     package private(set) var treeReads = 0
     /// The objects written to memory since the last flush, in the order written.
-    private var pending: [ObjectID] = []
+    private var pending: [PackWriter.Object] = []
+    private var pendingIDs = Set<ObjectID>()
 
     private init(handle: OpaquePointer, path: String) throws(HistoryError) {
         self.handle = handle
@@ -111,7 +112,10 @@ package final class GitRepository {
         let backend = UnsafeMutablePointer<git_odb_backend>(memory)
         try check(backend.pointee.write(backend, &oid, bytes.baseAddress, bytes.count, type), "git_mempack.write", path: path)
         let id = ObjectID(oid)
-        pending.append(id)
+        if pendingIDs.insert(id).inserted {
+            let code: UInt8 = type == GIT_OBJECT_COMMIT ? 1 : type == GIT_OBJECT_TREE ? 2 : 3
+            pending.append(PackWriter.Object(id: id, type: code, bytes: Array(bytes)))
+        }
         return id
     }
 
@@ -233,29 +237,12 @@ package final class GitRepository {
     /// empties the memory. Nothing to write: nothing happens.
     package func flushObjects() throws(HistoryError) {
         guard !pending.isEmpty else { return }
-        // A pack of exactly these objects (libgit2's mempack dump would add each commit's whole tree, the
-        // whole inventory), with deltas between them where they pay, on every core.
-        var builder: OpaquePointer?
-        try check(git_packbuilder_new(&builder, handle), "git_packbuilder_new", path: path)
-        defer { git_packbuilder_free(builder) }
-        git_packbuilder_set_threads(builder, 0)
-        var seen = Set<ObjectID>()
-        for id in pending where seen.insert(id).inserted {
-            var oid = id.oid
-            try check(git_packbuilder_insert(builder, &oid, nil), "git_packbuilder_insert", path: path)
-        }
-        var buffer = git_buf()
-        defer { git_buf_dispose(&buffer) }
-        try check(git_packbuilder_write_buf(&buffer, builder), "git_packbuilder_write_buf", path: path)
+        try PackWriter.write(pending, to: path + "/objects/pack")
+        // libgit2 learns of the new pack before the copies in memory go.
         var odb: OpaquePointer?
         try check(git_repository_odb(&odb, handle), "git_repository_odb", path: path)
         defer { git_odb_free(odb) }
-        var writer: UnsafeMutablePointer<git_odb_writepack>?
-        try check(git_odb_write_pack(&writer, odb, nil, nil), "git_odb_write_pack", path: path)
-        defer { writer?.pointee.free(writer) }
-        var progress = git_indexer_progress()
-        try check(writer!.pointee.append(writer, buffer.ptr, buffer.size, &progress), "git_odb_writepack.append", path: path)
-        try check(writer!.pointee.commit(writer, &progress), "git_odb_writepack.commit", path: path)
+        try check(git_odb_refresh(odb), "git_odb_refresh", path: path)
         discardObjects()
     }
 
@@ -263,6 +250,7 @@ package final class GitRepository {
     package func discardObjects() {
         git_mempack_reset(UnsafeMutablePointer<git_odb_backend>(memory))
         pending.removeAll(keepingCapacity: true)
+        pendingIDs.removeAll(keepingCapacity: true)
     }
 
     /// How many packs the object database holds.

@@ -4,6 +4,8 @@ internal import CGit2
 public struct ObjectID: Hashable, Sendable, CustomStringConvertible {
     public let bytes: [UInt8]
 
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
     init(_ oid: git_oid) {
         var oid = oid
         bytes = withUnsafeBytes(of: &oid.id) { Array($0) }
