@@ -3,11 +3,11 @@ import Foundation
 import SpoolModel
 
 /// Writes objects to the repository as one pack and its index, in git's pack format (version 2): each object
-/// compressed on its own (no deltas), on every core; the index written alongside; both fsynced, then renamed
+/// compressed on its own, a blob as a delta of a similar one where that is smaller, on every core; the index written alongside; both fsynced, then renamed
 /// into `objects/pack`, the index last, so a reader sees the whole pack or none of it.
 ///
 /// Why not libgit2's packbuilder and indexer: for an inventory's first import the packbuilder spends most of
-/// its time searching for deltas between spools that share little, hashing with collision detection, and the
+/// its time searching for the best delta among ten candidates for every object, and the
 /// indexer then inflates and hashes every object again to build an index this writer already knows
 /// (measured in `Benchmarks/run-history`). The format is git's documented one; every test checks the result
 /// with `git fsck --strict`.
@@ -18,28 +18,49 @@ enum PackWriter {
         var bytes: [UInt8]
     }
 
+    /// One blob in ``deltaSpan`` is stored whole; the others as a delta against it (a chain of one: reading any
+    /// object costs at most one delta).
+    static let deltaSpan = 50
+
     /// Writes `objects` (ids unique) as a pack in `folder` (`objects/pack`). Returns the pack's name.
     @discardableResult
     static func write(_ objects: [Object], to folder: String) throws(HistoryError) -> String {
-        // Each object's entry: its type and size, then its bytes compressed; and the entry's CRC-32.
-        let parts = Parallel.map(objects.count) { range -> [(entry: [UInt8], crc: UInt32)?] in
-            range.map { i in entry(objects[i]) }
+        // Which blob each blob is a delta of: the last blob stored whole before it.
+        var bases = [Int?](repeating: nil, count: objects.count)
+        var lastWhole: Int?
+        var blobs = 0
+        for (i, o) in objects.enumerated() where o.type == 3 {
+            if blobs % deltaSpan == 0 { lastWhole = i } else { bases[i] = lastWhole }
+            blobs += 1
         }
-        var entries: [(entry: [UInt8], crc: UInt32)] = []
-        entries.reserveCapacity(objects.count)
-        for part in parts {
-            for e in part {
-                guard let e else { throw HistoryError(.git, "zlib could not compress an object", path: folder) }
-                entries.append(e)
+        // Each object's payload, compressed, on every core: the object itself, or its delta when smaller.
+        let parts = Parallel.map(objects.count) { range -> [(payload: [UInt8], size: Int, base: Int?)?] in
+            range.map { i in
+                if let b = bases[i] {
+                    let delta = Delta.encode(from: objects[b].bytes, to: objects[i].bytes)
+                    if delta.count < objects[i].bytes.count * 3 / 4, let z = deflate(delta) { return (z, delta.count, b) }
+                }
+                return deflate(objects[i].bytes).map { ($0, objects[i].bytes.count, nil) }
             }
         }
         var pack: [UInt8] = Array("PACK".utf8) + bigEndian(UInt32(2)) + bigEndian(UInt32(objects.count))
-        pack.reserveCapacity(entries.reduce(32) { $0 + $1.entry.count })
         var offsets: [UInt64] = []
+        var crcs: [UInt32] = []
         offsets.reserveCapacity(objects.count)
-        for e in entries {
-            offsets.append(UInt64(pack.count))
-            pack += e.entry
+        crcs.reserveCapacity(objects.count)
+        var i = 0
+        for part in parts {
+            for payload in part {
+                guard let payload else { throw HistoryError(.git, "zlib could not compress an object", path: folder) }
+                let offset = UInt64(pack.count)
+                var entry = header(type: payload.base == nil ? objects[i].type : 6, size: payload.size)
+                if let b = payload.base { entry += distance(offset - offsets[b]) }
+                entry += payload.payload
+                offsets.append(offset)
+                crcs.append(entry.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) })
+                pack += entry
+                i += 1
+            }
         }
         let packSum = sha1(pack)
         pack += packSum
@@ -55,7 +76,7 @@ enum PackWriter {
             index += bigEndian(running)
         }
         for i in order { index += objects[i].id.bytes }
-        for i in order { index += bigEndian(entries[i].crc) }
+        for i in order { index += bigEndian(crcs[i]) }
         var large: [UInt64] = []
         for i in order {
             if offsets[i] < 0x8000_0000 {
@@ -78,29 +99,44 @@ enum PackWriter {
         return name
     }
 
-    /// An object's pack entry and its CRC-32; `nil` only if zlib fails, which it does not on memory it sized.
-    static func entry(_ object: Object) -> (entry: [UInt8], crc: UInt32)? {
-        var header: [UInt8] = []
-        var size = object.bytes.count
-        var byte = UInt8(object.type << 4) | UInt8(size & 0x0F)
+    /// An entry's header: its type and the size of what follows once inflated.
+    static func header(type: UInt8, size: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        var size = size
+        var byte = UInt8(type << 4) | UInt8(size & 0x0F)
         size >>= 4
         while size > 0 {
-            header.append(byte | 0x80)
+            out.append(byte | 0x80)
             byte = UInt8(size & 0x7F)
             size >>= 7
         }
-        header.append(byte)
-        var bound = compressBound(uLong(object.bytes.count))
-        var out = header + [UInt8](repeating: 0, count: Int(bound))
+        out.append(byte)
+        return out
+    }
+
+    /// How far back a delta's base starts, as git encodes it for an offset delta.
+    static func distance(_ d: UInt64) -> [UInt8] {
+        var d = d
+        var out = [UInt8(d & 0x7F)]
+        d >>= 7
+        while d > 0 {
+            d -= 1
+            out.insert(0x80 | UInt8(d & 0x7F), at: 0)
+            d >>= 7
+        }
+        return out
+    }
+
+    /// `bytes` compressed as a zlib stream; `nil` only if zlib fails, which it does not on memory it sized.
+    static func deflate(_ bytes: [UInt8]) -> [UInt8]? {
+        var bound = compressBound(uLong(bytes.count))
+        var out = [UInt8](repeating: 0, count: Int(bound))
         let rc = out.withUnsafeMutableBufferPointer { buffer in
-            object.bytes.withUnsafeBufferPointer { source in
-                compress2(buffer.baseAddress! + header.count, &bound, source.baseAddress, uLong(source.count), Z_DEFAULT_COMPRESSION)
-            }
+            bytes.withUnsafeBufferPointer { compress2(buffer.baseAddress, &bound, $0.baseAddress, uLong($0.count), Z_DEFAULT_COMPRESSION) }
         }
         guard rc == Z_OK else { return nil }
-        out.removeLast(out.count - header.count - Int(bound))
-        let crc = out.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
-        return (out, crc)
+        out.removeLast(out.count - Int(bound))
+        return out
     }
 
     static func sha1(_ bytes: [UInt8]) -> [UInt8] {
@@ -151,3 +187,123 @@ enum PackWriter {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// git's delta format, made line by line: canonical spool files have one field per line, so a spool is mostly
+/// the lines of another (field names, brand, type, diameter) and a few of its own.
+enum Delta {
+    /// Instructions that make `target` from `source`: copies of `source`'s lines, and the rest inserted.
+    /// Spool files have a dozen lines, so lines are matched by a scan, not a table.
+    static func encode(from source: [UInt8], to target: [UInt8]) -> [UInt8] {
+        source.withUnsafeBufferPointer { src in
+            target.withUnsafeBufferPointer { dst in encode(src, dst) }
+        }
+    }
+
+    static func encode(_ src: UnsafeBufferPointer<UInt8>, _ dst: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        // The source's lines, and where each one's field name ends (its first `:`).
+        var lines: [(range: Range<Int>, colon: Int)] = []
+        var start = 0
+        for k in 0..<src.count where src[k] == 0x0A || k == src.count - 1 {
+            var colon = start
+            while colon <= k, src[colon] != 0x3A { colon += 1 }
+            lines.append((start..<(k + 1), colon))
+            start = k + 1
+        }
+        func same(_ a: Int, _ b: Int, _ n: Int) -> Bool { memcmp(src.baseAddress! + a, dst.baseAddress! + b, n) == 0 }
+
+        var out = varint(src.count) + varint(dst.count)
+        out.reserveCapacity(dst.count / 2)
+        var pending: (offset: Int, count: Int)?
+        var insertStart = 0, insertEnd = 0
+        func flushCopy() {
+            guard let c = pending else { return }
+            var op: UInt8 = 0x80
+            var args: [UInt8] = []
+            for k in 0..<4 where (c.offset >> (8 * k)) & 0xFF != 0 {
+                op |= 1 << k
+                args.append(UInt8((c.offset >> (8 * k)) & 0xFF))
+            }
+            for k in 0..<3 where (c.count >> (8 * k)) & 0xFF != 0 {
+                op |= 1 << (4 + k)
+                args.append(UInt8((c.count >> (8 * k)) & 0xFF))
+            }
+            out.append(op)
+            out += args
+            pending = nil
+        }
+        func flushInsert() {
+            var from = insertStart
+            while from < insertEnd {
+                let n = min(127, insertEnd - from)
+                out.append(UInt8(n))
+                out += UnsafeBufferPointer(rebasing: dst[from..<(from + n)])
+                from += n
+            }
+            insertStart = insertEnd
+        }
+        /// Adds target bytes `range` as inserted, right after what is inserted already.
+        func insert(_ range: Range<Int>) {
+            if insertStart == insertEnd { insertStart = range.lowerBound }
+            insertEnd = range.upperBound
+        }
+        func copy(_ offset: Int, _ count: Int) {
+            guard count > 0 else { return }
+            flushInsert()
+            if let c = pending, c.offset + c.count == offset, c.count + count < 0xFF_FFFF {
+                pending = (c.offset, c.count + count)
+            } else {
+                flushCopy()
+                pending = (offset, count)
+            }
+        }
+
+        start = 0
+        while start < dst.count {
+            var end = start
+            while end < dst.count, dst[end] != 0x0A { end += 1 }
+            end = min(end + 1, dst.count)
+            let length = end - start
+            var colon = start
+            while colon < end, dst[colon] != 0x3A { colon += 1 }
+            if length >= 0xFF_FFFF {
+                // Longer than one copy can say.
+                flushCopy()
+                insert(start..<end)
+            } else if length > 4, let whole = lines.first(where: { $0.range.count == length && same($0.range.lowerBound, start, length) }) {
+                copy(whole.range.lowerBound, length)
+            } else if colon < end, let other = lines.first(where: { $0.colon - $0.range.lowerBound == colon - start && same($0.range.lowerBound, start, colon - start) }) {
+                // The same field with another value: its common start and end copied, the rest inserted.
+                let old = other.range
+                let longest = min(old.count, length)
+                var prefix = 0
+                while prefix < longest, src[old.lowerBound + prefix] == dst[start + prefix] { prefix += 1 }
+                var suffix = 0
+                while suffix < longest - prefix, src[old.upperBound - 1 - suffix] == dst[end - 1 - suffix] { suffix += 1 }
+                if suffix < 4 { suffix = 0 }
+                copy(old.lowerBound, prefix)
+                flushCopy()
+                insert((start + prefix)..<(end - suffix))
+                copy(old.upperBound - suffix, suffix)
+            } else {
+                flushCopy()
+                insert(start..<end)
+            }
+            start = end
+        }
+        flushCopy()
+        flushInsert()
+        return out
+    }
+
+    static func varint(_ v: Int) -> [UInt8] {
+        var v = v
+        var out: [UInt8] = []
+        repeat {
+            var b = UInt8(v & 0x7F)
+            v >>= 7
+            if v > 0 { b |= 0x80 }
+            out.append(b)
+        } while v > 0
+        return out
+    }
+}
