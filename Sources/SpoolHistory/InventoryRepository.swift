@@ -110,16 +110,22 @@ package final class InventoryRepository {
         guard let commit else { return [:] }
         var out: [ExactString: ObjectID] = [:]
         guard let spools = try git.entry(SpoolPaths.root, in: try git.readCommit(commit).tree), spools.kind == .tree else { return out }
-        try collect(tree: spools.id, prefix: SpoolPaths.root, into: &out)
+        for a in try git.readTree(spools.id) where a.kind == .tree {
+            for b in try git.readTree(a.id) where b.kind == .tree {
+                for c in try git.readTree(b.id) where c.kind == .tree {
+                    try collect(tree: c.id, shard: (Substring(a.name), Substring(b.name), Substring(c.name)), folders: [], into: &out)
+                }
+            }
+        }
         return out
     }
 
-    private func collect(tree: ObjectID, prefix: String, into out: inout [ExactString: ObjectID]) throws(HistoryError) {
+    private func collect(tree: ObjectID, shard: (Substring, Substring, Substring), folders: [Substring], into out: inout [ExactString: ObjectID]) throws(HistoryError) {
         for entry in try git.readTree(tree) {
-            let path = prefix + "/" + entry.name
             switch entry.kind {
-            case .tree: try collect(tree: entry.id, prefix: path, into: &out)
-            case .blob: if let serial = SpoolPaths.serial(atPath: path) { out[ExactString(serial)] = entry.id }
+            case .tree: try collect(tree: entry.id, shard: shard, folders: folders + [Substring(entry.name)], into: &out)
+            case .blob:
+                if let serial = SpoolPaths.serial(shard: shard, folders: folders, name: Substring(entry.name)) { out[ExactString(serial)] = entry.id }
             }
         }
     }

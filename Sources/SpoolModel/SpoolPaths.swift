@@ -85,6 +85,23 @@ public enum SpoolPaths {
         return self.path(for: serial) == path ? serial : nil
     }
 
+    /// The serial of a file named `name` (`<encoded>.json`, its earlier 200-byte folders in `folders`) in the
+    /// shard folders `shard` (three hex digits); `nil` unless that is where ``path(for:)`` puts it. Cheaper
+    /// than ``serial(atPath:)`` for a walk that knows where it is.
+    public static func serial(shard: (Substring, Substring, Substring), folders: [Substring], name: Substring) -> String? {
+        guard name.hasSuffix(suffix) else { return nil }
+        let encoded = folders.isEmpty ? String(name.dropLast(suffix.count)) : folders.joined() + name.dropLast(suffix.count)
+        guard let serial = decode(encoded) else { return nil }
+        let digits = shardDigits(serial)
+        guard shard.0.count == 1, shard.1.count == 1, shard.2.count == 1,
+              shard.0.first == digits[0], shard.1.first == digits[1], shard.2.first == digits[2] else { return nil }
+        if !folders.isEmpty || encoded.utf8.count > segmentLength {
+            // Long names: the cut must be the one path(for:) makes.
+            return path(for: serial).hasSuffix("/" + (folders + [name]).joined(separator: "/")) ? serial : nil
+        }
+        return serial
+    }
+
     static func shardDigits(_ serial: String) -> [Character] {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         for b in serial.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }

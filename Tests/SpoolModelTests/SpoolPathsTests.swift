@@ -50,4 +50,19 @@ import Testing
         #expect(folders.count > 3_500)
         #expect(folders.values.max()! < 30)
     }
+
+    /// The walk's reading of a path (shard folders, long-name folders, file name) agrees with serial(atPath:).
+    @Test func theWalksReadingAgrees() {
+        let serials = ["", "a", "A/b", String(repeating: "long-", count: 60), String(repeating: "%", count: 90), "🧵", "e\u{301}", String(repeating: "Z", count: 250)]
+        for serial in serials {
+            let parts = SpoolPaths.path(for: serial).split(separator: "/")
+            let read = SpoolPaths.serial(shard: (parts[1], parts[2], parts[3]), folders: Array(parts[4..<(parts.count - 1)]), name: parts[parts.count - 1])
+            #expect(read.map { Array($0.utf8) } == Array(serial.utf8), "\(serial)")
+            // In another shard, or cut elsewhere, it is no serial.
+            #expect(SpoolPaths.serial(shard: (parts[2], parts[1], "x"), folders: Array(parts[4..<(parts.count - 1)]), name: parts[parts.count - 1]) == nil || parts[1] == parts[2])
+            if parts.count > 5 {
+                #expect(SpoolPaths.serial(shard: (parts[1], parts[2], parts[3]), folders: [], name: parts[parts.count - 1]) == nil)
+            }
+        }
+    }
 }
