@@ -15,6 +15,10 @@ public enum SpoolZIP {
     /// The most inflated bytes read from one archive.
     public static let maxTotalBytes = 1 << 30
 
+    /// The longest entry name before its `-N.json` (ASCII, so bytes): names stay valid file names when the
+    /// archive is unpacked, whatever the length of a spool's type, brand or colour.
+    static let maxStemLength = 200
+
     static func isZIP(_ bytes: [UInt8]) -> Bool {
         bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) || bytes.starts(with: [0x50, 0x4B, 0x05, 0x06])
     }
@@ -31,7 +35,8 @@ public enum SpoolZIP {
 
     static func entryName(for spool: Spool, taken: inout Set<String>) -> String {
         let parts = ["type", "brand", "color"].map { stripped(spool[$0]?.stringValue) } + [stripped(spool.serial)]
-        let stem = parts.allSatisfy(\.isEmpty) ? "spool" : parts.joined(separator: "-")
+        // Cut to a length every file system takes as a file name (255 bytes), with room for `-N.json`.
+        let stem = parts.allSatisfy(\.isEmpty) ? "spool" : String(parts.joined(separator: "-").prefix(maxStemLength))
         var name = stem + ".json"
         var n = 2
         while !taken.insert(name.lowercased()).inserted {
