@@ -72,6 +72,15 @@ func serials(ofJSONLines path: String) throws -> [String] {
         #expect(r.status == 1, "\(r.stderr)")
         #expect(r.stderr.contains(#"field "serial": 1025 bytes, over the limit of 1024 bytes (UTF-8) for a serial"#), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: out))
+        // The same record as CSV and as JSON Lines: every reader goes through the same check.
+        let tooLong = Self.longest + "y"
+        for (name, text) in [("in.csv", "serial,lastUpdated\r\n\(tooLong),1\r\n"), ("in.jsonl", #"{"serial":"\#(tooLong)","lastUpdated":1}"# + "\n")] {
+            let other = dir + "/" + name
+            try Data(text.utf8).write(to: URL(fileURLWithPath: other))
+            let o = try CLI.run(["convert", other, out])
+            #expect(o.status == 1 && o.stderr.contains(#"field "serial": 1025 bytes, over the limit"#), "\(name): \(o.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out))
+        }
         let data = dir + "/data-rejected"
         let imported = try CLI.run(["import", path, "--data-dir", data])
         #expect(imported.status == 1, "\(imported.stderr)")
