@@ -24,15 +24,16 @@ let package = Package(
         .target(name: "CGit2Shim", dependencies: ["CGit2"]),
         // The inventory's history: a git repository written through libgit2, C contained in this module.
         .target(name: "SpoolHistory", dependencies: ["SpoolModel", "CGit2", "CGit2Shim"]),
+        // zlib (Debian's zlib1g-dev): a module map only, for the ZIP format's deflate and CRC-32.
+        .systemLibrary(name: "CSystemZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Reading and writing inventories in every supported file format.
         .target(
             name: "SpoolFormats",
             dependencies: [
-                "SpoolModel",
+                "SpoolModel", "CSystemZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's C API, for the bulk insert (explicit text lengths, no per-row boxing).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
-                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),
         // The command-line tool: argument parsing only; the work is in the libraries.
@@ -54,6 +55,7 @@ let package = Package(
                 // The reference our own CSV reader is checked against.
                 .product(name: "CSV", package: "CSV.swift"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The reference our own ZIP reader and writer are checked against.
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ]
         ),

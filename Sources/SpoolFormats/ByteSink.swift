@@ -10,7 +10,8 @@ public final class ByteSink {
     /// The bytes not yet flushed (all of them, for a memory sink).
     public var buffer: [UInt8] = []
     private let fd: Int32?
-    private let path: String?
+    /// The file written, `-` for standard output, `nil` for memory.
+    let path: String?
     private let temp: String?
     private var done = false
     static let chunk = 1 << 20

@@ -80,7 +80,7 @@ public enum DexieExport {
                     body(outboundRecord(value, row: row))
                 }
             }
-            if let declaredCount, Int(declaredCount) != count {
+            if let declaredCount, declaredCount != Double(count) {
                 input.notes.append("the header's rowCount says \(declaredCount.formatted) rows, the table holds \(count) (rowCount is unreliable; the rows were read)")
             }
         }

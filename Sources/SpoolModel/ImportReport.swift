@@ -65,6 +65,10 @@ public struct ImportWarning: Sendable, Hashable, Codable {
 
 func serialPhrase(_ serial: String?) -> String {
     guard let serial else { return "no serial" }
+    if serial.utf8.count > SpoolSchema.maxSerialBytes {
+        // Too long to be a serial: its start is enough to find it.
+        return "serial \(JSONValue.string(String(String.UnicodeScalarView(serial.unicodeScalars.prefix(60)))).jsonText)… (cut)"
+    }
     return serial.isEmpty ? "empty serial" : "serial \(JSONValue.string(serial).jsonText)"
 }
 

@@ -220,6 +220,9 @@ public struct SpoolNormalizer: Sendable {
         if !hadSerial || (serial == nil && problems.allSatisfy({ $0.field != "serial" })) {
             problems.insert(FieldProblem(field: "serial", message: "missing: every spool needs a serial (is this the spools table? see --table)"), at: 0)
         }
+        if let serial, serial.utf8.count > SpoolSchema.maxSerialBytes {
+            problems.insert(FieldProblem(field: "serial", message: "\(serial.utf8.count) bytes, over the limit of \(SpoolSchema.maxSerialBytes) bytes (UTF-8) for a serial"), at: 0)
+        }
         if !problems.isEmpty { return reject(problems, serial: serial ?? rawSerial) }
 
         if fields["lastUpdated"] == nil {
@@ -380,7 +383,7 @@ public struct SpoolNormalizer: Sendable {
                 continue
             }
             let origin = spool.id.map { "id-\($0)" } ?? "row-\(row)"
-            let base = "\(s.isEmpty ? "unnamed" : s)~\(origin)"
+            let base = Self.derivedSerial(s.isEmpty ? "unnamed" : s, origin)
             var candidate = base
             var k = 2
             while taken.contains(ExactString(candidate)) {
@@ -403,6 +406,22 @@ public struct SpoolNormalizer: Sendable {
                 id: spool.id, serial: s, newSerial: candidate, reason: reason))
         }
         return result
+    }
+}
+
+extension SpoolNormalizer {
+    /// `<serial>~<origin>`, with the serial cut (at a character) where that would leave no room for a `~k`
+    /// under ``SpoolSchema/maxSerialBytes``: a renamed serial is read back like any other.
+    static func derivedSerial(_ serial: String, _ origin: String) -> String {
+        let room = SpoolSchema.maxSerialBytes - 1 - origin.utf8.count - 12
+        guard serial.utf8.count > room else { return "\(serial)~\(origin)" }
+        var end = serial.startIndex, bytes = 0
+        for c in serial {
+            bytes += c.utf8.count
+            if bytes > room { break }
+            end = serial.index(after: end)
+        }
+        return "\(serial[..<end])~\(origin)"
     }
 }
 

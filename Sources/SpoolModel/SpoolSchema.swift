@@ -101,6 +101,12 @@ public enum SpoolSchema {
         ("previousTagSerial", .string), ("notes", .string),
     ]
 
+    /// The longest serial accepted on input, in bytes of UTF-8. The history stores a spool at a path that
+    /// escapes a serial's bytes (at most three characters each, ``SpoolPaths``): 3,072 bytes, with the
+    /// folders around it, stays well inside the 4,096 bytes of a path on Linux when the history is checked
+    /// out. A renamed duplicate is cut to stay within the limit. README ("Serials") has the other formats'.
+    public static let maxSerialBytes = 1024
+
     /// The Dexie store definition the web app uses at schema version 3.
     public static let dexieStoreSchema = "++id,serial,brand,type,color,lastScanned,lastUpdated"
     /// Dexie's version number of that schema (IndexedDB's own number is ten times it).

@@ -192,6 +192,40 @@ import ZIPFoundation
         }
     }
 
+    /// Differential, both ways: ZIPFoundation reads every entry of our archives, with its CRC checked, and we
+    /// read every archive ZIPFoundation writes.
+    @Test func ourArchivesAndZIPFoundationsAgree() throws {
+        var gen = InventoryGenerator(seed: 77)
+        for round in 0..<10 {
+            let (spools, _) = try Conversion.load(InventoryGenerator.jsonArrayBytes(gen.inventory(maxCount: 20)), path: "g.json", options: ConversionOptions(from: .json, now: 1))
+            let sorted = spools.sorted { utf8Ordered($0.serial, $1.serial) }
+            let ours = try Conversion.encode(spools, as: .zip).bytes
+            let archive = try Archive(data: Data(ours), accessMode: .read)
+            var theirs: [[UInt8]] = []
+            for (entry, name) in zip(archive, SpoolZIP.entryNames(sorted)) {
+                #expect(entry.path == name, "round \(round)")
+                var content = Data()
+                let crc = try archive.extract(entry, skipCRC32: false) { content.append($0) }
+                #expect(crc == entry.checksum, "round \(round)")
+                theirs.append([UInt8](content))
+            }
+            #expect(theirs == sorted.map(\.canonicalJSON), "round \(round)")
+            let written = try self.archive(sorted.enumerated().map { ("\($0.offset).json", Data($0.element.canonicalJSON)) })
+            let back = try Conversion.load(written, path: "theirs.zip", options: ConversionOptions(now: 0)).spools
+            #expect(back.flatMap(\.canonicalJSON) == sorted.flatMap(\.canonicalJSON), "round \(round)")
+        }
+    }
+
+    /// More than 65,535 entries need the ZIP64 end records; ZIPFoundation and our reader both find every entry.
+    @Test func moreEntriesThanSixteenBitsCount() throws {
+        let spools = (0..<65_600).map { Spool(normalizedFields: ["serial": .string("S\($0)"), "lastUpdated": .int(1)]) }
+        let bytes = try Conversion.encode(spools, as: .zip).bytes
+        let archive = try Archive(data: Data(bytes), accessMode: .read)
+        #expect(archive.reduce(0) { n, _ in n + 1 } == 65_600)
+        let back = try Conversion.load(bytes, path: "many.zip", options: ConversionOptions(now: 0)).spools
+        #expect(back.count == 65_600 && back.last?.serial == "S9999")
+    }
+
     @Test func otherFilesAreSkippedAndSaidSoAndBadJSONIsRejected() throws {
         let bytes = try archive([("README.txt", Data("hi".utf8)), ("a.json", Data(#"{"serial":"A","lastUpdated":1}"#.utf8)), ("b.json", Data("{oops".utf8))])
         let (spools, report) = try Conversion.load(bytes, path: "m.zip", options: ConversionOptions(now: 0, skipInvalid: true))

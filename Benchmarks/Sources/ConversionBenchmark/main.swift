@@ -2,7 +2,8 @@
 // export, once with filamentdb and once with the Python baseline (json, csv and sqlite3 from its standard
 // library), in the same run on the same data. Each leg runs as its own process so that its peak memory
 // (the child's maximum resident set size from wait4) is its own. Prints the median time of each leg, the
-// peak memory, and the ratios.
+// peak memory, and the ratios. Then the scaling shapes: the same conversion at n, 2n and 4n spools, with the
+// ratio of each time to the one before (`--scaling-only` runs just those).
 
 import Foundation
 #if canImport(Glibc)
@@ -16,6 +17,11 @@ struct Options {
     var baseline = ""
     var python = "python3"
     var work = NSTemporaryDirectory() + "/filamentdb-benchmark"
+    /// Sizes of the scaling shapes (issue 10, items 10 and 11), each run at n, 2n and 4n: n is this for the
+    /// shared serial, four times this for the ZIP.
+    var scalingSpools = 5_000
+    /// Only the scaling shapes, not the legs against Python.
+    var scalingOnly = false
 
     init() {
         var args = CommandLine.arguments.dropFirst()
@@ -27,13 +33,15 @@ struct Options {
             case "--baseline": baseline = args.popFirst() ?? ""
             case "--python": python = args.popFirst() ?? python
             case "--work": work = args.popFirst() ?? work
+            case "--scaling-spools": scalingSpools = Int(args.popFirst() ?? "") ?? scalingSpools
+            case "--scaling-only": scalingOnly = true
             default:
                 FileHandle.standardError.write(Data("unknown argument \(a)\n".utf8))
                 exit(64)
             }
         }
-        if filamentdb.isEmpty || baseline.isEmpty {
-            FileHandle.standardError.write(Data("usage: ConversionBenchmark --filamentdb PATH --baseline baseline.py [--spools N] [--runs N] [--python python3] [--work DIR] (or use Benchmarks/run)\n".utf8))
+        if filamentdb.isEmpty || (baseline.isEmpty && !scalingOnly) {
+            FileHandle.standardError.write(Data("usage: ConversionBenchmark --filamentdb PATH --baseline baseline.py [--spools N] [--runs N] [--python python3] [--work DIR] [--scaling-spools N] [--scaling-only] (or use Benchmarks/run)\n".utf8))
             exit(64)
         }
     }
@@ -113,9 +121,24 @@ func size(_ path: String) -> Int { (try? FileManager.default.attributesOfItem(at
 func mb(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1_000_000) }
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 
+/// `count` records sharing one serial and one Dexie id (a web app at schema 2 allows it): every record but
+/// the first is renamed, the shape that made renaming quadratic (issue 10, item 11).
+func generateSharedSerial(count: Int, to path: String) throws {
+    var out = "["
+    for i in 0..<count {
+        if i > 0 { out += ",\n" }
+        out += "{\"id\":1,\"serial\":\"GENERIC-PLA\",\"brand\":\"eSun\",\"weightRemaining\":\(i % 1000),\"lastUpdated\":\(1_700_000_000_000 + i)}"
+    }
+    try Data((out + "]").utf8).write(to: URL(fileURLWithPath: path))
+}
+
 // `ConversionBenchmark --generate PATH N`: the child that writes the input.
 if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--generate" {
     try generateExport(spools: Int(CommandLine.arguments[3]) ?? 100_000, to: CommandLine.arguments[2])
+    exit(0)
+}
+if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--generate-shared-serial" {
+    try generateSharedSerial(count: Int(CommandLine.arguments[3]) ?? 20_000, to: CommandLine.arguments[2])
     exit(0)
 }
 
@@ -123,6 +146,51 @@ let options = Options()
 try? FileManager.default.removeItem(atPath: options.work)
 try FileManager.default.createDirectory(atPath: options.work, withIntermediateDirectories: true)
 let w = options.work
+
+/// Shapes that once grew quadratically: the time at n, 2n and 4n, and the ratio of each to the one before
+/// (about 2 when the work is linear, about 4 when it is quadratic). Figures only; nothing is asserted.
+func runScalingShapes() {
+    struct Shape {
+        var name: String
+        var generator: String
+        var output: String
+        var smallest: Int
+    }
+    let shapes = [
+        // A realistic inventory to the web app's backup ZIP (item 10: the archive was rebuilt per entry).
+        Shape(name: "dexie-to-zip", generator: "--generate", output: "zip", smallest: options.scalingSpools * 4),
+        // Every record sharing one serial and one id, to JSON Lines (item 11: renaming duplicates).
+        Shape(name: "shared-serial-to-jsonl", generator: "--generate-shared-serial", output: "jsonl", smallest: options.scalingSpools),
+    ]
+    print("\nscaling (median of \(options.runs) run\(options.runs == 1 ? "" : "s"); ratio = time(2n) / time(n), about 2 if linear, 4 if quadratic)")
+    print(pad("shape", 24) + pad("spools", 10) + pad("input", 10) + pad("time", 10) + "ratio")
+    for shape in shapes {
+        var previous: Double?
+        for n in [shape.smallest, shape.smallest * 2, shape.smallest * 4] {
+            let input = w + "/\(shape.name)-\(n).json", output = w + "/\(shape.name)-\(n).\(shape.output)"
+            _ = measure([CommandLine.arguments[0], shape.generator, input, String(n)])
+            var runs: [Measurement] = []
+            for _ in 0..<options.runs {
+                try? FileManager.default.removeItem(atPath: output)
+                runs.append(measure([options.filamentdb, "convert", input, output, "--now", "0"]))
+            }
+            let t = median(runs).seconds
+            print(pad(shape.name, 24) + pad(String(n), 10) + pad(mb(size(input)), 10) + pad(String(format: "%.2f s", t), 10)
+                  + (previous.map { String(format: "%.2f", t / $0) } ?? "-"))
+            previous = t
+        }
+    }
+}
+
+func median(_ runs: [Measurement]) -> Measurement {
+    let sorted = runs.map(\.seconds).sorted()
+    return Measurement(seconds: sorted[sorted.count / 2], peakBytes: runs.map(\.peakBytes).max()!)
+}
+
+if options.scalingOnly {
+    runScalingShapes()
+    exit(0)
+}
 let export = w + "/inventory.dexie.json"
 print("generating \(options.spools) spools…")
 // In a child process, so that this driver stays small (see generateExport).
@@ -141,11 +209,6 @@ let legs = [
     Leg(name: "csv-to-sqlite", ours: (w + "/f.csv", w + "/f.sqlite"), theirs: (w + "/p.csv", w + "/p.sqlite")),
     Leg(name: "sqlite-to-dexie", ours: (w + "/f.sqlite", w + "/f.dexie.json"), theirs: (w + "/p.sqlite", w + "/p.dexie.json")),
 ]
-
-func median(_ runs: [Measurement]) -> Measurement {
-    let sorted = runs.map(\.seconds).sorted()
-    return Measurement(seconds: sorted[sorted.count / 2], peakBytes: runs.map(\.peakBytes).max()!)
-}
 
 print(pad("leg", 16) + pad("input", 10) + pad("filamentdb", 12) + pad("python", 10) + pad("time ratio", 12) + pad("fdb peak", 11) + pad("py peak", 11) + "fdb peak / input")
 var allFaster = true, allLean = true
@@ -167,3 +230,4 @@ for leg in legs {
           + String(format: "%.2fx", memoryRatio))
 }
 print("\ntime ratio = python / filamentdb (above 1: filamentdb is faster). Goals: faster on every leg (\(allFaster ? "met" : "not met")), peak under 3x the input (\(allLean ? "met" : "not met")).")
+runScalingShapes()
