@@ -188,7 +188,7 @@ extension InventoryRepository {
                 let (previous, new) = (try git.readCommit(deviceHead), try git.readCommit(commit))
                 if previous.tree == new.tree && previous.parents == new.parents { commit = deviceHead }
             }
-            let merge = try prepareMerge(commit, device: device, author: author)
+            let merge = try prepareMerge(commit, device: device, author: author, changedSinceBase: changes.map(\.serial))
             try expectUnmoved([(reference, branch.head), (merge.reference, merge.ours)])
             try git.flushObjects()
             if branch.head != commit { try moveBranch(reference, to: commit, from: branch.head, message: "import \(source)") }

@@ -13,11 +13,20 @@ extension InventoryRepository {
     /// without being read, so the cost follows the change, not the inventory.
     package func changedSerials(from a: ObjectID?, to b: ObjectID?) throws(HistoryError) -> [String] {
         var out: [String] = []
-        try diffTrees(try tree(of: a), try tree(of: b), prefix: "", into: &out)
+        try diffTrees(try tree(of: a), try tree(of: b), into: &out)
         return out
     }
 
-    func diffTrees(_ a: ObjectID?, _ b: ObjectID?, prefix: String, into out: inout [String]) throws(HistoryError) {
+    func diffTrees(_ a: ObjectID?, _ b: ObjectID?, into out: inout [String]) throws(HistoryError) {
+        guard a != b else { return }
+        let left = try a.map { (t) throws(HistoryError) in try git.entry(SpoolPaths.root, in: t)?.id } ?? nil
+        let right = try b.map { (t) throws(HistoryError) in try git.entry(SpoolPaths.root, in: t)?.id } ?? nil
+        try diffSpools(left, right, depth: 0, shard: [], folders: [], into: &out)
+    }
+
+    /// The serials whose files differ under two `spools/` trees: three levels of shard folders, then the files
+    /// (and the folders of long names), read only where the two sides differ.
+    func diffSpools(_ a: ObjectID?, _ b: ObjectID?, depth: Int, shard: [Substring], folders: [Substring], into out: inout [String]) throws(HistoryError) {
         if a == b { return }
         var left: [String: TreeEntry] = [:], right: [String: TreeEntry] = [:]
         if let a { for e in try git.readTree(a) { left[e.name] = e } }
@@ -25,12 +34,18 @@ extension InventoryRepository {
         for name in Set(left.keys).union(right.keys).sorted() {
             let l = left[name], r = right[name]
             if l?.id == r?.id { continue }
-            let path = prefix.isEmpty ? name : prefix + "/" + name
-            if prefix.isEmpty && name != SpoolPaths.root { continue }
             if l?.kind == .tree || r?.kind == .tree {
-                try diffTrees(l?.kind == .tree ? l?.id : nil, r?.kind == .tree ? r?.id : nil, prefix: path, into: &out)
+                let lt = l?.kind == .tree ? l?.id : nil, rt = r?.kind == .tree ? r?.id : nil
+                if depth < 3 {
+                    try diffSpools(lt, rt, depth: depth + 1, shard: shard + [Substring(name)], folders: [], into: &out)
+                } else {
+                    try diffSpools(lt, rt, depth: depth + 1, shard: shard, folders: folders + [Substring(name)], into: &out)
+                }
             }
-            if l?.kind == .blob || r?.kind == .blob, let serial = SpoolPaths.serial(atPath: path) { out.append(serial) }
+            if depth >= 3, l?.kind == .blob || r?.kind == .blob,
+               let serial = SpoolPaths.serial(shard: (shard[0], shard[1], shard[2]), folders: folders, name: Substring(name)) {
+                out.append(serial)
+            }
         }
     }
 
@@ -50,8 +65,9 @@ extension InventoryRepository {
 
     /// Merges `theirs` (a commit of `device`'s branch) into main field by field (``SpoolMerge``) from their
     /// merge base, writing the merge commit (both heads as parents, every decided conflict under
-    /// `conflicts/<id>.json`) to memory. Only the serials `theirs` changed since the base are read.
-    func prepareMerge(_ theirs: ObjectID, device: String, author: Signature) throws(HistoryError) -> PreparedMerge {
+    /// `conflicts/<id>.json`) to memory. Only the serials `theirs` changed since the base are read;
+    /// `changedSinceBase` names them when `theirs` is a commit whose parent is the merge base.
+    func prepareMerge(_ theirs: ObjectID, device: String, author: Signature, changedSinceBase known: [String]? = nil) throws(HistoryError) -> PreparedMerge {
         let reference = Self.mainReference
         let ours = try head(reference)
         let base = try ours.flatMap { (o) throws(HistoryError) in try git.mergeBase(o, theirs) }
@@ -68,7 +84,12 @@ extension InventoryRepository {
                 entries.append(TreeEntry(name: "conflicts", id: conflictsFolder, kind: .tree))
                 tree = try git.writeTree(entries)
             }
-            let changed = try changedSerials(from: base, to: theirs).sorted(by: utf8Ordered)
+            // What the device's commit changed since its base, when the caller knows it already (it wrote it on
+            // top of the merge base).
+            let parentIsBase = try git.readCommit(theirs).parents == (base.map { [$0] } ?? [])
+            var changed: [String]
+            if parentIsBase, let known { changed = known } else { changed = try changedSerials(from: base, to: theirs) }
+            changed.sort(by: utf8Ordered)
             return try writeMerge(tree: tree, ours: ours, theirs: theirs, changed: changed, conflicts: [], device: device, author: author)
         }
         for serial in try changedSerials(from: base, to: theirs) {
