@@ -1,6 +1,7 @@
 internal import CGit2
 internal import CGit2Shim
 import Foundation
+import SpoolModel
 
 /// Only a negative return code is a failure; its message is read at once, on this thread, and cleared.
 /// libgit2's codes become the history's: a lock or a lost compare-and-swap is contention (worth retrying),
@@ -125,6 +126,28 @@ package final class GitRepository {
     }
 
     package func writeBlob(_ bytes: [UInt8]) throws(HistoryError) -> ObjectID { try writeObject(bytes, GIT_OBJECT_BLOB) }
+
+    /// The ids `contents` would have as blobs, hashed on every core.
+    package static func blobIDs(_ contents: [[UInt8]]) -> [ObjectID] {
+        Parallel.map(contents.count) { range in
+            range.map { i in
+                var oid = git_oid()
+                _ = contents[i].withUnsafeBytes { git_odb_hash(&oid, $0.baseAddress, $0.count, GIT_OBJECT_BLOB) }
+                return ObjectID(oid)
+            }
+        }.flatMap { $0 }
+    }
+
+    /// Writes blobs whose ids ``blobIDs(_:)`` computed.
+    package func writeBlobs(_ contents: [[UInt8]], ids: [ObjectID]) throws(HistoryError) {
+        let backend = UnsafeMutablePointer<git_odb_backend>(memory)
+        for (bytes, id) in zip(contents, ids) where pendingIDs.insert(id).inserted {
+            var oid = id.oid
+            let rc = bytes.withUnsafeBytes { backend.pointee.write(backend, &oid, $0.baseAddress, $0.count, GIT_OBJECT_BLOB) }
+            try check(rc, "git_mempack.write", path: path)
+            pending.append(PackWriter.Object(id: id, type: 3, bytes: bytes))
+        }
+    }
 
     /// The id `bytes` would have as a blob, without writing anything.
     package func hashBlob(_ bytes: [UInt8]) throws(HistoryError) -> ObjectID {

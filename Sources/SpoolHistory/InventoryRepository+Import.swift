@@ -130,13 +130,17 @@ extension InventoryRepository {
         var outcome = ImportResult()
         var changes: [(serial: String, spool: Spool?)] = []
         var inFile = Set<ExactString>()
-        for spool in spools {
+        // Each spool's file id as it would be stored, on every core.
+        let ids = Parallel.map(spools.count) { range in
+            range.map { i in GitRepository.blobIDs([spools[i].canonicalJSON])[0] }
+        }.flatMap { $0 }
+        for (spool, id) in zip(spools, ids) {
             let key = ExactString(spool.serial)
             inFile.insert(key)
             switch current[key] {
             case nil: outcome.added += 1
             case let old?:
-                if (try git.hashBlob(spool.canonicalJSON)) == old { continue }
+                if id == old { continue }
                 try count(spool, replacing: old, in: &outcome)
             }
             changes.append((spool.serial, spool))

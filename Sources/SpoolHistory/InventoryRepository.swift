@@ -170,13 +170,18 @@ package final class InventoryRepository {
 
     /// The tree changes that write `changes` (a spool, or `nil` to remove the serial's file).
     func treeChanges(_ changes: [(serial: String, spool: Spool?)]) throws(HistoryError) -> [TreeChange] {
-        var out: [TreeChange] = []
-        out.reserveCapacity(changes.count)
-        for (serial, spool) in changes {
-            let components = SpoolPaths.path(for: serial).split(separator: "/").map(String.init)
-            out.append((components[...], try spool.map { (s) throws(HistoryError) in try git.writeBlob(s.canonicalJSON) }))
-        }
-        return out
+        // The files' bytes, paths and ids on every core; then written to memory in order.
+        let prepared = Parallel.map(changes.count) { range in
+            range.map { i in
+                (components: SpoolPaths.path(for: changes[i].serial).split(separator: "/").map(String.init)[...],
+                 bytes: changes[i].spool?.canonicalJSON)
+            }
+        }.flatMap { $0 }
+        let written = prepared.compactMap(\.bytes)
+        let ids = GitRepository.blobIDs(written)
+        try git.writeBlobs(written, ids: ids)
+        var next = ids.makeIterator()
+        return prepared.map { ($0.components, $0.bytes == nil ? nil : next.next()) }
     }
 
     /// The tree `tree` with `changes` applied, rewriting only the subtrees on their paths; `nil` if empty.
