@@ -234,6 +234,11 @@ public struct SpoolNormalizer: Sendable {
                 counts.append(.lastUpdatedFromImportTime)
             }
         }
+        if case .int(let t)? = fields["lastUpdated"], t < 0 || t > Timestamps.limit {
+            let from = counts.contains(.lastUpdatedFromLastScanned) ? " (taken from lastScanned)"
+                : counts.contains(.lastUpdatedFromCreatedAt) ? " (taken from createdAt)" : ""
+            return reject([FieldProblem(field: "lastUpdated", message: "\(t)\(from) is out of range: lastUpdated, the time of the last change, is epoch milliseconds from 0 to 8.64e15")], serial: serial)
+        }
         for c in counts { outcome.count(c) }
         if !warnings.isEmpty {
             let loc = location()
@@ -285,6 +290,9 @@ public struct SpoolNormalizer: Sendable {
             default: return wrong("true or false")
             }
         case .timestamp:
+            if let d = value.numberValue ?? value.typesonDateNumber, !Timestamps.isInRange(d) {
+                return .failure(outOfRange(value, path: path))
+            }
             switch value {
             case .int: return .success(value)
             case .double(let d):
@@ -313,6 +321,7 @@ public struct SpoolNormalizer: Sendable {
                     warnings.append((path, "an invalid Date (NaN); the field is left empty"))
                     return .success(nil)
                 }
+                guard Timestamps.isInRange(d) else { return .failure(outOfRange(value, path: path)) }
                 counts.append(.productionDateFromTypesonDate)
                 let ms = Int64(d.rounded())
                 let isMidnight = Timestamps.floorDivide(ms, 86_400_000).1 == 0
@@ -353,6 +362,12 @@ public struct SpoolNormalizer: Sendable {
             }
             return .success(.array(out))
         }
+    }
+
+    /// A time outside a JavaScript `Date`'s range (which CSV, SQLite and the web app could not hold either).
+    func outOfRange(_ value: JSONValue, path: String) -> FieldProblem {
+        let shown = value.numberValue ?? value.typesonDateNumber ?? 0
+        return FieldProblem(field: path, message: "\(JSONValue.number(shown).jsonText) is out of range: a time is epoch milliseconds within ±8.64e15 (what a JavaScript Date holds)")
     }
 
     /// Gives every accepted record a distinct serial (the identity rule above).

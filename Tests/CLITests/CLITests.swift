@@ -106,6 +106,27 @@ struct CLI {
         #expect(r.stderr.contains("INVALID.json: line "))
     }
 
+    /// Issue 10, items 3 and 6: a date past Int64 used to trap; times out of range used to fail later in
+    /// the CSV or SQLite writer, naming no row.
+    @Test func timesOutOfRangeAreRejectedNotCrashedOn() throws {
+        let input = try write(#"""
+        [{"serial":"PD-HIGH","lastUpdated":1,"productionDate":1e20,"$types":{"productionDate":"date"}},
+         {"serial":"PD-LOW","lastUpdated":1,"productionDate":-1e20,"$types":{"productionDate":"date"}},
+         {"serial":"LU-HUGE","lastUpdated":1e20},
+         {"serial":"LU-2^63","lastUpdated":9223372036854775808},
+         {"serial":"LU-NEG","lastUpdated":-5}]
+        """#)
+        for out in ["/t.csv", "/t.sqlite", "/t.jsonl"] {
+            let r = try CLI.run(["convert", input, dir + out])
+            #expect(r.status == 1, "\(out): \(r.stderr)")
+            for (serial, field) in [("PD-HIGH", "productionDate"), ("PD-LOW", "productionDate"), ("LU-HUGE", "lastUpdated"),
+                                    ("LU-2^63", "lastUpdated"), ("LU-NEG", "lastUpdated")] {
+                #expect(r.stderr.contains("serial \"\(serial)\": field \"\(field)\": "), "\(serial) in \(r.stderr)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir + out))
+        }
+    }
+
     @Test func readsStandardInputAndWritesStandardOutput() throws {
         let input = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("json/json-stringify-spools.json")))
         let r = try CLI.run(["convert", "-", "-", "--to", "jsonl", "--now", "0"], stdin: input)

@@ -35,6 +35,30 @@ import Testing
         #expect(outcome.migrated["timestamp-from-typeson-date"] == 1)
     }
 
+    /// Issue 10, item 6: a time is what a JavaScript `Date` holds (±8.64e15 ms); `lastUpdated` is never negative.
+    @Test func timesOutsideAJavaScriptDateAreRejectedNamingTheField() throws {
+        let (spools, outcome) = try normalize(#"""
+        [{"serial":"EDGE","lastUpdated":8640000000000000,"createdAt":-8640000000000000,"productionDate":-8640000000000000,"$types":{"productionDate":"date"}},
+         {"serial":"ZERO","lastUpdated":0},
+         {"serial":"HUGE","lastUpdated":1e20},
+         {"serial":"POW63","lastUpdated":9223372036854775807},
+         {"serial":"NEG","lastUpdated":-1},
+         {"serial":"OVER","lastUpdated":8640000000000001},
+         {"serial":"SCAN","lastUpdated":1,"lastScanned":-1e20},
+         {"serial":"TAG","lastUpdated":1,"nfcTagHistory":[{"timestamp":1e300}]},
+         {"serial":"DATE","lastUpdated":1,"createdAt":1e20,"$types":{"createdAt":"date"}},
+         {"serial":"PROD","lastUpdated":1,"productionDate":-1e20,"$types":{"productionDate":"date"}},
+         {"serial":"OLD","createdAt":-5}]
+        """#)
+        #expect(spools.map(\.serial) == ["EDGE", "ZERO"])
+        #expect(spools.first?["productionDate"] == .string("-271821-04-20"))
+        let fields = outcome.rejected.map { "\($0.serial ?? "?"): \($0.problems.map(\.field).joined(separator: ","))" }
+        #expect(fields == ["HUGE: lastUpdated", "POW63: lastUpdated", "NEG: lastUpdated", "OVER: lastUpdated", "SCAN: lastScanned",
+                           "TAG: nfcTagHistory[0].timestamp", "DATE: createdAt", "PROD: productionDate", "OLD: lastUpdated"])
+        #expect(outcome.rejected[0].problems[0].message == "1e+20 is out of range: a time is epoch milliseconds within ±8.64e15 (what a JavaScript Date holds)")
+        #expect(outcome.rejected.last?.problems[0].message.hasPrefix("-5 (taken from createdAt) is out of range") == true)
+    }
+
     @Test func softDeletesBecomeTombstonesAndNumbersBecomeBooleans() throws {
         let (spools, outcome) = try normalize(#"[{"serial":"A","deleted":true},{"serial":"B","deleted":1},{"serial":"C","deleted":0}]"#)
         #expect(spools.map(\.isDeleted) == [true, true, false])
