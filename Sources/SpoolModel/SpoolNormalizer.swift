@@ -386,6 +386,9 @@ public struct SpoolNormalizer: Sendable {
                 keeper[s] = n
             }
         }
+        // The next `~k` to try after each base: records sharing a serial and an id share a base, and
+        // starting over at `~2` for each of them would make the renaming quadratic.
+        var nextSuffix: [ExactString: Int] = [:]
         var result: [StoredSpool] = []
         result.reserveCapacity(accepted.count)
         for (n, (spool, row, entry)) in accepted.enumerated() {
@@ -396,12 +399,17 @@ public struct SpoolNormalizer: Sendable {
             }
             let origin = spool.id.map { "id-\($0)" } ?? "row-\(row)"
             let base = "\(s.isEmpty ? "unnamed" : s)~\(origin)"
+            let baseKey = ExactString(base)
             var candidate = base
-            var k = 2
-            while taken.contains(ExactString(candidate)) {
-                candidate = "\(base)~\(k)"
-                k += 1
+            // Every `~k` below the remembered one was taken when it was tried, and `taken` only grows.
+            var k = nextSuffix[baseKey] ?? 2
+            if nextSuffix[baseKey] != nil || taken.contains(baseKey) {
+                repeat {
+                    candidate = "\(base)~\(k)"
+                    k += 1
+                } while taken.contains(ExactString(candidate))
             }
+            nextSuffix[baseKey] = k
             taken.insert(ExactString(candidate))
             var renamed = spool.spool()
             renamed["serial"] = .string(candidate)

@@ -118,6 +118,18 @@ import Testing
         #expect(Set(spools.map(\.serial)).count == spools.count)
     }
 
+    /// Issue 10, item 11: records sharing a serial and an id share a rename base; each takes the next free
+    /// `~k` (skipping one the input already holds), as when every rename started over at `~2`.
+    @Test func manyRecordsSharingASerialAndAnIdGetTheNextFreeSuffix() throws {
+        var rows = (0..<3000).map { #"{"id":7,"serial":"S","weightRemaining":\#($0)}"# }
+        rows.append(#"{"id":9,"serial":"S~id-7~3"}"#)
+        let (spools, outcome) = try normalize("[" + rows.joined(separator: ",") + "]")
+        let expected = ["S", "S~id-7", "S~id-7~2"] + (4...3000).map { "S~id-7~\($0)" } + ["S~id-7~3"]
+        #expect(spools.map(\.serial) == expected)
+        #expect(spools.prefix(3000).map(\.["weightRemaining"]) == (0..<3000).map { .int(Int64($0)) })
+        #expect(outcome.renamed.count == 2999)
+    }
+
     /// JavaScript compares serials by code unit: "é" and "e\u{301}" are two spools, not a duplicate.
     @Test func serialsDifferingOnlyInUnicodeNormalisationStayDistinct() throws {
         let (spools, outcome) = try normalize(#"[{"serial":"caf\u00e9"},{"serial":"cafe\u0301"}]"#)
