@@ -183,7 +183,7 @@ public enum SpoolSQLite {
             }
             switch kind {
             case "ours": return try readOurs(queue, file: file, keeping: temp)
-            case "spoolman": return try readSpoolman(queue)
+            case "spoolman": return try readSpoolman(queue, file: file)
             default:
                 try? queue.close()
                 let tables = kind.dropFirst("unknown:".count)
@@ -202,7 +202,16 @@ public enum SpoolSQLite {
     /// input) is closed and removed when the records have been read.
     static func readOurs(_ queue: DatabaseQueue, file: String, keeping temp: String?) throws -> InventoryInput {
         let meta = try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT key, value FROM metadata").reduce(into: [String: String]()) { $0[$1["key"]] = $1["value"] }
+            var meta: [String: String] = [:]
+            for (n, row) in try Row.fetchAll(db, sql: "SELECT key, value FROM metadata").enumerated() {
+                let cells = Array(row)
+                func text(_ i: Int) throws(ConversionError) -> String {
+                    if case .string(let s) = cells[i].1.storage { return s }
+                    throw .notAnInventory(file: file, reason: "table metadata, row \(n + 1): column \"\(cells[i].0)\": expected text, found \(describe(cells[i].1))")
+                }
+                meta[try text(0)] = try text(1)
+            }
+            return meta
         }
         guard meta["format"] == "filamentdb" else {
             throw ConversionError.notAnInventory(file: file, reason: "table metadata: format is \(meta["format"].map { "\"\($0)\"" } ?? "missing"), not \"filamentdb\"")
@@ -218,15 +227,19 @@ public enum SpoolSQLite {
             }
             do {
                 try queue.inDatabase { db in
-                    let columns = try db.columns(in: "spools").map { column -> String in
-                        let textual = SpoolSchema.spec(column.name).map { isText($0.kind) } ?? (column.type.uppercased() == "TEXT")
-                        return textual ? "CAST(\(quoted(column.name)) AS BLOB) AS \(quoted(column.name))" : quoted(column.name)
-                    }
-                    let cursor = try Row.fetchCursor(db, sql: "SELECT \(columns.joined(separator: ", ")) FROM spools ORDER BY rowid")
+                    let columns = try db.columns(in: "spools").map(\.name)
+                    let cursor = try Row.fetchCursor(db, sql: exactSelect(columns, from: "spools", orderBy: "rowid"))
                     var n = 0
                     while let row = try cursor.next() {
                         n += 1
-                        body(RawRecord(object: .object(object(of: row)), row: n))
+                        var record = RawRecord(object: .null, row: n)
+                        switch object(of: row) {
+                        case .success(let o): record.object = .object(o)
+                        case .failure(let problem):
+                            record.problem = problem.problem
+                            record.object = .object(problem.partial)
+                        }
+                        body(record)
                     }
                 }
             } catch {
@@ -235,23 +248,69 @@ public enum SpoolSQLite {
         }
     }
 
-    static func object(of row: Row) -> [String: JSONValue] {
+    /// A SELECT that keeps every value exactly as stored: each column's storage class, then its value, text as
+    /// its bytes (SQLite's text interface stops at a NUL and GRDB's replaces invalid UTF-8).
+    static func exactSelect(_ columns: [String], from table: String, orderBy: String? = nil) -> String {
+        let list = columns.map { c in
+            let q = quoted(c)
+            return "typeof(\(q)), CASE typeof(\(q)) WHEN 'text' THEN CAST(\(q) AS BLOB) ELSE \(q) END AS \(q)"
+        }
+        return "SELECT \(list.joined(separator: ", ")) FROM \(quoted(table))" + (orderBy.map { " ORDER BY \($0)" } ?? "")
+    }
+
+    /// The columns of a row of ``exactSelect(_:from:orderBy:)`` as JSON values, as the JSON reader would have
+    /// them: NULL is absent, an infinite REAL is typeson's `infinity` (so the same warning follows), a BLOB is
+    /// an `arraybuffer`; text that is not UTF-8 is a problem of the column.
+    static func exactCells(_ row: Row) -> [(column: String, value: Result<JSONValue?, FieldProblem>)] {
+        let cells = Array(row)
+        var out: [(column: String, value: Result<JSONValue?, FieldProblem>)] = []
+        out.reserveCapacity(cells.count / 2)
+        for i in stride(from: 0, to: cells.count - 1, by: 2) {
+            let (column, v) = cells[i + 1]
+            let isText: Bool
+            if case .string("text") = cells[i].1.storage { isText = true } else { isText = false }
+            switch v.storage {
+            case .null: out.append((column, .success(nil)))
+            case .blob(let data) where isText:
+                if let s = String(validating: data, as: UTF8.self) {
+                    out.append((column, .success(.string(s))))
+                } else {
+                    out.append((column, .failure(FieldProblem(field: column, message: "invalid UTF-8 in a text value"))))
+                }
+            default: out.append((column, .success(jsonValue(v))))
+            }
+        }
+        return out
+    }
+
+    /// What is wrong with a row, and the fields that could be read (for the serial in the report).
+    struct RowProblem: Error {
+        var problem: FieldProblem
+        var partial: [String: JSONValue]
+    }
+
+    /// A row of our `spools` table as a record object: `extra` spread into it, `deleted` 0/1 as a boolean,
+    /// `tags` and `nfcTagHistory` parsed.
+    static func object(of row: Row) -> Result<[String: JSONValue], RowProblem> {
         var object: [String: JSONValue] = [:]
-        for (column, dbValue) in row {
+        var firstProblem: FieldProblem?
+        for (column, value) in exactCells(row) {
             let v: JSONValue
-            if case .blob(let data) = dbValue.storage {
-                v = .string(String(decoding: data, as: UTF8.self))
-            } else if let plain = jsonValue(dbValue) {
-                v = plain
-            } else {
+            switch value {
+            case .success(nil): continue
+            case .success(let x?): v = x
+            case .failure(let p):
+                if firstProblem == nil { firstProblem = p }
                 continue
             }
             if column == "extra" {
-                if case .string(let text) = v, case .object(let extra)? = try? JSONParser.parse(text) {
-                    for (k, x) in extra { object[k] = x }
-                } else {
-                    object["extra"] = v
+                guard case .string(let text) = v, case .object(let extra)? = try? JSONParser.parse(text) else {
+                    let found: String
+                    if case .string(let text) = v { found = (try? JSONParser.parse(text))?.kindDescription ?? "text that is not JSON" } else { found = v.kindDescription }
+                    if firstProblem == nil { firstProblem = FieldProblem(field: "extra", message: "expected a JSON object of the other fields, found \(found)") }
+                    continue
                 }
+                for (k, x) in extra { object[k] = x }
                 continue
             }
             switch SpoolSchema.spec(column)?.kind {
@@ -261,39 +320,89 @@ public enum SpoolSQLite {
             default: object[column] = v
             }
         }
-        return object
+        if let firstProblem { return .failure(RowProblem(problem: firstProblem, partial: object)) }
+        return .success(object)
     }
 
+    /// A value as JSON: `nil` for NULL; non-finite REALs as typeson's `infinity`/`negativeInfinity`, blobs as
+    /// `arraybuffer` (base64), as a Dexie export would hold them.
     static func jsonValue(_ v: DatabaseValue) -> JSONValue? {
         switch v.storage {
         case .null: return nil
         case .int64(let i): return .int(i)
-        case .double(let d): return d.isFinite ? JSONValue.number(d) : nil
+        case .double(let d):
+            if d.isFinite { return JSONValue.number(d) }
+            if d.isNaN { return .typed("nan", .string("NaN")) }
+            return d > 0 ? .typed("infinity", .string("Infinity")) : .typed("negativeInfinity", .string("-Infinity"))
         case .string(let s): return .string(s)
-        case .blob(let data): return .string(data.base64EncodedString())
+        case .blob(let data): return .typed("arraybuffer", .string(data.base64EncodedString()))
         }
     }
 
-    /// Spoolman's tables joined into the flat rows of its export, then mapped like the export.
-    static func readSpoolman(_ queue: DatabaseQueue) throws -> InventoryInput {
+    /// A value for an error message: `an integer (1)`, `NULL`, `text ("abc")`.
+    static func describe(_ v: DatabaseValue) -> String {
+        switch v.storage {
+        case .null: return "NULL"
+        case .int64(let i): return "an integer (\(i))"
+        case .double(let d): return "a real (\(d))"
+        case .string(let s): return "text (\(JSONValue.string(s).jsonText))"
+        case .blob(let data): return "a blob of \(data.count) bytes"
+        }
+    }
+
+    /// Spoolman's tables joined into the flat rows of its export, then mapped like the export. A value that is
+    /// not UTF-8 text rejects the spools that use it; an id or key of the wrong type is an error naming its place.
+    static func readSpoolman(_ queue: DatabaseQueue, file: String) throws -> InventoryInput {
         defer { try? queue.close() }
-        let flats = try queue.read { db -> [[String: JSONValue]] in
-            func table(_ name: String) throws -> [Int64: [String: JSONValue]] {
+        typealias Flat = (values: [String: JSONValue], problem: FieldProblem?)
+        let flats = try queue.read { db -> [Flat] in
+            /// Every row of `name`, each column checked.
+            func rows(_ name: String, orderBy: String? = nil) throws -> [[(column: String, value: Result<JSONValue?, FieldProblem>)]] {
+                let columns = try db.columns(in: name).map(\.name)
+                return try Row.fetchAll(db, sql: exactSelect(columns, from: name, orderBy: orderBy)).map(exactCells)
+            }
+            func wrongType(_ name: String, _ n: Int, _ column: String, _ expected: String, _ found: JSONValue?) -> ConversionError {
+                let what: String
+                switch found {
+                case nil: what = "NULL"
+                case .string(let s)?: what = "text (\(JSONValue.string(s).jsonText))"
+                case .int(let i)?: what = "an integer (\(i))"
+                case let v?: what = v.kindDescription
+                }
+                return .notAnInventory(file: file, reason: "table \(name), row \(n): column \"\(column)\": expected \(expected), found \(what)")
+            }
+            /// The rows of `name` by their integer `id`, with the first problem among their values.
+            func table(_ name: String) throws -> [Int64: Flat] {
                 guard try db.tableExists(name) else { return [:] }
-                var out: [Int64: [String: JSONValue]] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT * FROM \(quoted(name))") {
-                    var o: [String: JSONValue] = [:]
-                    for (column, value) in row { if let v = jsonValue(value) { o[column] = v } }
-                    if case .int(let id)? = o["id"] { out[id] = o }
+                var out: [Int64: Flat] = [:]
+                for (n, cells) in try rows(name).enumerated() {
+                    var flat: Flat = ([:], nil)
+                    for (column, value) in cells {
+                        switch value {
+                        case .success(let v?): flat.values[column] = v
+                        case .success(nil): break
+                        case .failure(let p): if flat.problem == nil { flat.problem = p }
+                        }
+                    }
+                    guard case .int(let id)? = flat.values["id"] else {
+                        throw wrongType(name, n + 1, "id", "an integer", flat.values["id"])
+                    }
+                    out[id] = flat
                 }
                 return out
             }
-            func fields(_ name: String, owner: String) throws -> [Int64: [String: JSONValue]] {
+            /// Spoolman's extra fields of each `owner`: key and value text.
+            func fields(_ name: String, owner: String) throws -> [Int64: Flat] {
                 guard try db.tableExists(name) else { return [:] }
-                var out: [Int64: [String: JSONValue]] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT \(quoted(owner)), key, value FROM \(quoted(name))") {
-                    guard let id: Int64 = row[0], let key: String = row[1] else { continue }
-                    out[id, default: [:]][key] = (row[2] as String?).map { .string($0) } ?? .null
+                var out: [Int64: Flat] = [:]
+                for (n, cells) in try rows(name).enumerated() {
+                    func cell(_ column: String) -> Result<JSONValue?, FieldProblem> { cells.first { $0.column == column }?.value ?? .success(nil) }
+                    guard case .success(.int(let id)?) = cell(owner) else { throw wrongType(name, n + 1, owner, "an integer", try? cell(owner).get()) }
+                    guard case .success(.string(let key)?) = cell("key") else { throw wrongType(name, n + 1, "key", "text", try? cell("key").get()) }
+                    switch cell("value") {
+                    case .success(let v): out[id, default: ([:], nil)].values[key] = v ?? .null
+                    case .failure(let p): if out[id]?.problem == nil { out[id, default: ([:], nil)].problem = p }
+                    }
                 }
                 return out
             }
@@ -301,26 +410,46 @@ public enum SpoolSQLite {
             let vendorExtra = try fields("vendor_field", owner: "vendor_id")
             let filamentExtra = try fields("filament_field", owner: "filament_id")
             let spoolExtra = try fields("spool_field", owner: "spool_id")
-            var rows: [[String: JSONValue]] = []
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM spool ORDER BY id") {
+            var out: [Flat] = []
+            for cells in try rows("spool", orderBy: "id") {
                 var flat: [String: JSONValue] = [:]
-                for (column, value) in row { if let v = jsonValue(value) { flat[column] = v } }
-                if case .int(let a)? = flat["archived"] { flat["archived"] = .bool(a != 0) }
-                guard case .int(let id)? = flat["id"] else { continue }
-                for (k, v) in spoolExtra[id] ?? [:] { flat["extra." + k] = v }
-                if case .int(let fid)? = flat["filament_id"], let filament = filaments[fid] {
-                    for (k, v) in filament { flat["filament." + k] = v }
-                    for (k, v) in filamentExtra[fid] ?? [:] { flat["filament.extra." + k] = v }
-                    if case .int(let vid)? = filament["vendor_id"], let vendor = vendors[vid] {
-                        for (k, v) in vendor { flat["filament.vendor." + k] = v }
-                        for (k, v) in vendorExtra[vid] ?? [:] { flat["filament.vendor.extra." + k] = v }
+                var problem: FieldProblem?
+                func note(_ p: FieldProblem?, prefix: String) {
+                    if problem == nil, let p { problem = FieldProblem(field: prefix + p.field, message: p.message) }
+                }
+                for (column, value) in cells {
+                    switch value {
+                    case .success(let v?): flat[column] = v
+                    case .success(nil): break
+                    case .failure(let p): note(p, prefix: "")
                     }
                 }
-                rows.append(flat)
+                if case .int(let a)? = flat["archived"] { flat["archived"] = .bool(a != 0) }
+                if case .int(let id)? = flat["id"] {
+                    for (k, v) in spoolExtra[id]?.values ?? [:] { flat["extra." + k] = v }
+                    note(spoolExtra[id]?.problem, prefix: "extra.")
+                }
+                if case .int(let fid)? = flat["filament_id"], let filament = filaments[fid] {
+                    for (k, v) in filament.values { flat["filament." + k] = v }
+                    note(filament.problem, prefix: "filament.")
+                    for (k, v) in filamentExtra[fid]?.values ?? [:] { flat["filament.extra." + k] = v }
+                    note(filamentExtra[fid]?.problem, prefix: "filament.extra.")
+                    if case .int(let vid)? = filament.values["vendor_id"], let vendor = vendors[vid] {
+                        for (k, v) in vendor.values { flat["filament.vendor." + k] = v }
+                        note(vendor.problem, prefix: "filament.vendor.")
+                        for (k, v) in vendorExtra[vid]?.values ?? [:] { flat["filament.vendor.extra." + k] = v }
+                        note(vendorExtra[vid]?.problem, prefix: "filament.vendor.extra.")
+                    }
+                }
+                out.append((flat, problem))
             }
-            return rows
+            return out
         }
-        let records = flats.enumerated().map { Spoolman.map($1, row: $0 + 1) }
+        let records = flats.enumerated().map { n, flat -> RawRecord in
+            var record = Spoolman.map(flat.values, row: n + 1)
+            if record.problem == nil, let problem = flat.problem { record.problem = problem }
+            return record
+        }
         return InventoryInput(records: records, notes: Spoolman.notes(archived: records.count(where: \.isArchivedSpoolmanSpool), source: "Spoolman database"))
     }
 }

@@ -179,7 +179,7 @@ public struct SpoolNormalizer: Sendable {
         func reject(_ problems: [FieldProblem], serial: String?) -> Result<Spool, Rejection> {
             .failure(Rejection(location: location(), serial: serial, problems: problems))
         }
-        if let problem = record.problem { return reject([problem], serial: nil) }
+        if let problem = record.problem { return reject([problem], serial: record.object.objectValue?["serial"]?.stringValue) }
         if let prepare = record.prepare {
             switch prepare() {
             case .success(let object): record.object = object
