@@ -48,12 +48,21 @@ public enum SpoolSQLite {
 
     // MARK: writing
 
-    /// Writes `spools` as a new database at `path`, through a temporary file renamed into place after
-    /// `check` passes.
+    /// Writes `spools` as a new database at `path` (see ``FileIO/Output``: a temporary file moved into place
+    /// after `check` passes, or copied into a device or FIFO).
     public static func write(_ spools: [StoredSpool], to path: String, check: () throws(ConversionError) -> Void = {}) throws(ConversionError) {
-        let temp = FileIO.temporaryPath(for: path)
+        let output = try FileIO.Output(path, seekable: true)
+        guard let file = output.temporary else { throw .io(path: path, reason: "no temporary file to build the database in") }
+        try write(spools, into: file, reportingAs: path)
+        try check()
+        try output.commit()
+    }
+
+    /// Writes `spools` as a new database into `file`, a fresh empty temporary file.
+    static func write(_ spools: [StoredSpool], into file: FileIO.TemporaryFile, reportingAs path: String) throws(ConversionError) {
+        _ = SQLiteAnonymousFiles.registered
         do {
-            let queue = try DatabaseQueue(path: temp)
+            let queue = try DatabaseQueue(path: file.path)
             try queue.writeWithoutTransaction { db in
                 // A fresh temporary file: no journal needed, the rename makes it appear whole.
                 try db.execute(sql: "PRAGMA journal_mode = OFF")
@@ -86,16 +95,8 @@ public enum SpoolSQLite {
             }
             try queue.close()
         } catch {
-            try? FileManager.default.removeItem(atPath: temp)
             throw .io(path: path, reason: "cannot write the SQLite database: \(error)")
         }
-        do {
-            try check()
-        } catch {
-            try? FileManager.default.removeItem(atPath: temp)
-            throw error
-        }
-        try FileIO.commitTemporary(temp, to: path)
     }
 
     /// Whether a column holds text (read back through `CAST(… AS BLOB)`, see ``bind(_:to:)``).
@@ -163,18 +164,24 @@ public enum SpoolSQLite {
         guard isSQLite(bytes) else {
             throw .notAnInventory(file: file, reason: "not a SQLite database (its first bytes are not \"SQLite format 3\")")
         }
-        var openPath = path
-        var temp: String?
-        if !isFile {
-            let t = FileIO.temporaryPath(for: NSTemporaryDirectory() + "/input.sqlite")
-            try FileIO.writeAtomically(bytes, to: t)
-            openPath = t
-            temp = t
-        }
         do {
-            var config = Configuration()
-            config.readonly = true
-            let queue = try DatabaseQueue(path: openPath, configuration: config)
+            let queue: DatabaseQueue
+            if isFile {
+                var config = Configuration()
+                config.readonly = true
+                queue = try DatabaseQueue(path: path, configuration: config)
+            } else {
+                // Standard input: the bytes are at hand, so SQLite reads them where they are; no file to leave behind.
+                queue = try DatabaseQueue()
+                try queue.inDatabase { db in
+                    guard let buffer = sqlite3_malloc64(sqlite3_uint64(bytes.count)) else { throw DatabaseError(resultCode: .SQLITE_NOMEM) }
+                    bytes.withUnsafeBytes { _ = memcpy(buffer, $0.baseAddress!, bytes.count) }
+                    let rc = sqlite3_deserialize(db.sqliteConnection, "main", buffer.assumingMemoryBound(to: UInt8.self), Int64(bytes.count), Int64(bytes.count),
+                                                 UInt32(SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_READONLY))
+                    guard rc == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: rc)) }
+                    db.clearSchemaCache()
+                }
+            }
             let kind = try queue.read { db -> String in
                 if try db.tableExists("metadata"), try db.tableExists("spools") { return "ours" }
                 if try db.tableExists("spool"), try db.tableExists("filament") { return "spoolman" }
@@ -182,7 +189,7 @@ public enum SpoolSQLite {
                 return "unknown:" + tables.joined(separator: ", ")
             }
             switch kind {
-            case "ours": return try readOurs(queue, file: file, keeping: temp)
+            case "ours": return try readOurs(queue, file: file)
             case "spoolman": return try readSpoolman(queue, file: file)
             default:
                 try? queue.close()
@@ -190,17 +197,14 @@ public enum SpoolSQLite {
                 throw ConversionError.notAnInventory(file: file, reason: "a SQLite database with a schema filamentdb does not know (tables: \(tables.isEmpty ? "none" : tables)); it reads its own (metadata, spools) and Spoolman's (vendor, filament, spool)")
             }
         } catch let e as ConversionError {
-            if let temp { try? FileManager.default.removeItem(atPath: temp) }
             throw e
         } catch {
-            if let temp { try? FileManager.default.removeItem(atPath: temp) }
             throw .notAnInventory(file: file, reason: "cannot read the SQLite database: \(error)")
         }
     }
 
-    /// Our schema, row by row as the records are asked for. The database (and `temp`, a copy of standard
-    /// input) is closed and removed when the records have been read.
-    static func readOurs(_ queue: DatabaseQueue, file: String, keeping temp: String?) throws -> InventoryInput {
+    /// Our schema, row by row as the records are asked for. The database is closed when the records have been read.
+    static func readOurs(_ queue: DatabaseQueue, file: String) throws -> InventoryInput {
         let meta = try queue.read { db in
             var meta: [String: String] = [:]
             for (n, row) in try Row.fetchAll(db, sql: "SELECT key, value FROM metadata").enumerated() {
@@ -221,10 +225,7 @@ public enum SpoolSQLite {
         }
         let note = "filamentdb SQLite database, schema version \(schemaVersion), written by filamentdb \(meta["tool_version"] ?? "?")"
         return InventoryInput(notes: [note]) { _, body throws(ConversionError) in
-            defer {
-                try? queue.close()
-                if let temp { try? FileManager.default.removeItem(atPath: temp) }
-            }
+            defer { try? queue.close() }
             do {
                 try queue.inDatabase { db in
                     let columns = try db.columns(in: "spools").map(\.name)
