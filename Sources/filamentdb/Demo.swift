@@ -27,6 +27,11 @@ struct Demo: ParsableCommand {
     func run() throws {
         let dir = DataDirectory.resolve(dataDir)
         do {
+            try DataDirectory.check(dir)
+        } catch {
+            throw Output.fail(error)
+        }
+        do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
             throw Output.fail(.io(path: dir, reason: "cannot create the data folder: \(error.localizedDescription)"))
@@ -57,6 +62,14 @@ struct Demo: ParsableCommand {
 }
 
 enum DataDirectory {
+    /// Refuses a data folder that exists but is not a folder (libgit2 would say "directory exists").
+    static func check(_ dir: String) throws(ConversionError) {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dir, isDirectory: &isFolder), !isFolder.boolValue {
+            throw .io(path: dir, reason: "is a file, not a folder: the data folder (--data-dir, else $SYNC_DATA_DIR) holds history.git")
+        }
+    }
+
     /// `--data-dir`, else `$SYNC_DATA_DIR` (the plan's variable), else the per-user data folder.
     static func resolve(_ option: String?) -> String {
         if let option, !option.isEmpty { return option }

@@ -13,6 +13,11 @@ struct HistoryOptions: ParsableArguments {
 
     /// Opens (or creates) the repository and says where it is, on standard error.
     func open() throws -> InventoryRepository {
+        do {
+            try DataDirectory.check(folder)
+        } catch {
+            throw Output.fail(error)
+        }
         let path = folder + "/history.git"
         do {
             let (repository, created) = try InventoryRepository.openOrCreate(path)

@@ -542,6 +542,49 @@ func write(_ json: String) throws -> String {
         #expect(killedWriting >= 6, "the SQLite and ZIP writers were killed while writing")
     }
 
+    /// Whether this process may mount a file system (root in most containers, CI's included).
+    static let canMount: Bool = {
+        let point = Fixtures.temporaryDirectory()
+        guard (try? Self.run("/bin/mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", point])) == 0 else { return false }
+        _ = try? Self.run("/bin/umount", [point])
+        return true
+    }()
+
+    static func run(_ tool: String, _ arguments: [String]) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    /// Issue 10, item 12: the error said "No such file or directory" (errno read after another call).
+    @Test(.enabled(if: OutputTargetTests.canMount, "needs the right to mount a read-only tmpfs"), arguments: ["jsonl", "sqlite", "zip", "csv"])
+    func anOutputFolderOnAReadOnlyMountSaysSo(_ format: String) throws {
+        let ro = dir + "/ro-\(format)"
+        try FileManager.default.createDirectory(atPath: ro, withIntermediateDirectories: true)
+        #expect(try Self.run("/bin/mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", ro]) == 0)
+        defer { _ = try? Self.run("/bin/umount", [ro]) }
+        let r = try CLI.run(["convert", input, ro + "/out." + format, "--now", "0"])
+        #expect(r.status == 74)
+        #expect(r.stderr == "filamentdb: \(ro)/out.\(format): cannot create a file in \(ro): Read-only file system\n")
+    }
+
+    /// Issue 10, item 12: a data folder that is a file said "failed to make directory …: directory exists".
+    @Test func aDataDirThatIsAFileSaysSo() throws {
+        let file = dir + "/not-a-folder"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        for command in [["import", input], ["log"], ["demo"]] {
+            let r = try CLI.run(command + ["--data-dir", file])
+            #expect(r.status == 74, "\(command)")
+            #expect(r.stderr == "filamentdb: \(file): is a file, not a folder: the data folder (--data-dir, else $SYNC_DATA_DIR) holds history.git\n", "\(command)")
+        }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "x")
+    }
+
     /// Where a file system cannot make nameless files, a killed writer's named temporary file is removed by
     /// the next write into that folder, once its process is gone; a live process's is left alone.
     @Test func theNextWriteRemovesADeadProcessesTemporaryFile() throws {
