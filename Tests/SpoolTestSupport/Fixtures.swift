@@ -29,7 +29,7 @@ public enum Fixtures {
     public static let hasSharedSamples = FileManager.default.fileExists(atPath: sharedSamples.path)
 
     /// Why such a test was skipped.
-    public static let noSharedSamples = "skipped: ../shared/samples (real Dexie exports of other apps) is not beside this repository"
+    public static let noSharedSamples = "../shared/samples (real Dexie exports of other apps) is not beside this repository"
 
     /// A new empty folder under the system's temporary folder.
     public static func temporaryDirectory() -> String {
