@@ -228,13 +228,11 @@ public enum SpoolSQLite {
             defer { try? queue.close() }
             do {
                 try queue.inDatabase { db in
-                    let columns = try db.columns(in: "spools").map(\.name)
-                    let cursor = try Row.fetchCursor(db, sql: exactSelect(columns, from: "spools", orderBy: "rowid"))
                     var n = 0
-                    while let row = try cursor.next() {
+                    try forEachExactRow(db, sql: "SELECT * FROM spools ORDER BY rowid") { cells in
                         n += 1
                         var record = RawRecord(object: .null, row: n)
-                        switch object(of: row) {
+                        switch object(of: cells) {
                         case .success(let o): record.object = .object(o)
                         case .failure(let problem):
                             record.problem = problem.problem
@@ -249,39 +247,55 @@ public enum SpoolSQLite {
         }
     }
 
-    /// A SELECT that keeps every value exactly as stored: each column's storage class, then its value, text as
-    /// its bytes (SQLite's text interface stops at a NUL and GRDB's replaces invalid UTF-8).
-    static func exactSelect(_ columns: [String], from table: String, orderBy: String? = nil) -> String {
-        let list = columns.map { c in
-            let q = quoted(c)
-            return "typeof(\(q)), CASE typeof(\(q)) WHEN 'text' THEN CAST(\(q) AS BLOB) ELSE \(q) END AS \(q)"
+    /// One value of a row, as ``forEachExactRow(_:sql:_:)`` read it.
+    typealias Cell = (column: String, value: Result<JSONValue?, FieldProblem>)
+
+    /// Runs `sql` and hands each row to `body` as JSON values, read with SQLite's C API by their storage class,
+    /// never converted, as the JSON reader would have them: NULL is absent, an infinite REAL is typeson's
+    /// `infinity` (so the same warning follows), a BLOB is an `arraybuffer`, text is its exact bytes (a NUL
+    /// included), and text that is not UTF-8 is a problem of its column (GRDB's `String` would replace it).
+    static func forEachExactRow(_ db: Database, sql: String, _ body: ([Cell]) throws -> Void) throws {
+        let statement = try db.makeStatement(sql: sql)
+        let raw = statement.sqliteStatement
+        let names = (0..<sqlite3_column_count(raw)).map { String(cString: sqlite3_column_name(raw, $0)) }
+        var cells: [Cell] = []
+        cells.reserveCapacity(names.count)
+        while true {
+            let rc = sqlite3_step(raw)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
+            }
+            cells.removeAll(keepingCapacity: true)
+            for (i, column) in names.enumerated() {
+                let n = Int32(i)
+                switch sqlite3_column_type(raw, n) {
+                case SQLITE_INTEGER: cells.append((column, .success(.int(sqlite3_column_int64(raw, n)))))
+                case SQLITE_FLOAT: cells.append((column, .success(jsonValue(sqlite3_column_double(raw, n)))))
+                case SQLITE_TEXT:
+                    let count = Int(sqlite3_column_bytes(raw, n))
+                    let text = sqlite3_column_text(raw, n).flatMap { String(validating: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self) } ?? (count == 0 ? "" : nil)
+                    if let text {
+                        cells.append((column, .success(.string(text))))
+                    } else {
+                        cells.append((column, .failure(FieldProblem(field: column, message: "invalid UTF-8 in a text value"))))
+                    }
+                case SQLITE_BLOB:
+                    let count = Int(sqlite3_column_bytes(raw, n))
+                    let data = sqlite3_column_blob(raw, n).map { Data(bytes: $0, count: count) } ?? Data()
+                    cells.append((column, .success(.typed("arraybuffer", .string(data.base64EncodedString())))))
+                default: cells.append((column, .success(nil)))
+                }
+            }
+            try body(cells)
         }
-        return "SELECT \(list.joined(separator: ", ")) FROM \(quoted(table))" + (orderBy.map { " ORDER BY \($0)" } ?? "")
     }
 
-    /// The columns of a row of ``exactSelect(_:from:orderBy:)`` as JSON values, as the JSON reader would have
-    /// them: NULL is absent, an infinite REAL is typeson's `infinity` (so the same warning follows), a BLOB is
-    /// an `arraybuffer`; text that is not UTF-8 is a problem of the column.
-    static func exactCells(_ row: Row) -> [(column: String, value: Result<JSONValue?, FieldProblem>)] {
-        let cells = Array(row)
-        var out: [(column: String, value: Result<JSONValue?, FieldProblem>)] = []
-        out.reserveCapacity(cells.count / 2)
-        for i in stride(from: 0, to: cells.count - 1, by: 2) {
-            let (column, v) = cells[i + 1]
-            let isText: Bool
-            if case .string("text") = cells[i].1.storage { isText = true } else { isText = false }
-            switch v.storage {
-            case .null: out.append((column, .success(nil)))
-            case .blob(let data) where isText:
-                if let s = String(validating: data, as: UTF8.self) {
-                    out.append((column, .success(.string(s))))
-                } else {
-                    out.append((column, .failure(FieldProblem(field: column, message: "invalid UTF-8 in a text value"))))
-                }
-            default: out.append((column, .success(jsonValue(v))))
-            }
-        }
-        return out
+    /// Every row of `sql`, read as ``forEachExactRow(_:sql:_:)`` reads them.
+    static func exactRows(_ db: Database, sql: String) throws -> [[Cell]] {
+        var rows: [[Cell]] = []
+        try forEachExactRow(db, sql: sql) { rows.append($0) }
+        return rows
     }
 
     /// What is wrong with a row, and the fields that could be read (for the serial in the report).
@@ -292,10 +306,10 @@ public enum SpoolSQLite {
 
     /// A row of our `spools` table as a record object: `extra` spread into it, `deleted` 0/1 as a boolean,
     /// `tags` and `nfcTagHistory` parsed.
-    static func object(of row: Row) -> Result<[String: JSONValue], RowProblem> {
+    static func object(of cells: [Cell]) -> Result<[String: JSONValue], RowProblem> {
         var object: [String: JSONValue] = [:]
         var firstProblem: FieldProblem?
-        for (column, value) in exactCells(row) {
+        for (column, value) in cells {
             let v: JSONValue
             switch value {
             case .success(nil): continue
@@ -325,19 +339,11 @@ public enum SpoolSQLite {
         return .success(object)
     }
 
-    /// A value as JSON: `nil` for NULL; non-finite REALs as typeson's `infinity`/`negativeInfinity`, blobs as
-    /// `arraybuffer` (base64), as a Dexie export would hold them.
-    static func jsonValue(_ v: DatabaseValue) -> JSONValue? {
-        switch v.storage {
-        case .null: return nil
-        case .int64(let i): return .int(i)
-        case .double(let d):
-            if d.isFinite { return JSONValue.number(d) }
-            if d.isNaN { return .typed("nan", .string("NaN")) }
-            return d > 0 ? .typed("infinity", .string("Infinity")) : .typed("negativeInfinity", .string("-Infinity"))
-        case .string(let s): return .string(s)
-        case .blob(let data): return .typed("arraybuffer", .string(data.base64EncodedString()))
-        }
+    /// A REAL as JSON: non-finite ones as typeson's `infinity`, `negativeInfinity` (SQLite stores NaN as NULL).
+    static func jsonValue(_ d: Double) -> JSONValue {
+        if d.isFinite { return JSONValue.number(d) }
+        if d.isNaN { return .typed("nan", .string("NaN")) }
+        return d > 0 ? .typed("infinity", .string("Infinity")) : .typed("negativeInfinity", .string("-Infinity"))
     }
 
     /// A value for an error message: `an integer (1)`, `NULL`, `text ("abc")`.
@@ -358,9 +364,8 @@ public enum SpoolSQLite {
         typealias Flat = (values: [String: JSONValue], problem: FieldProblem?)
         let flats = try queue.read { db -> [Flat] in
             /// Every row of `name`, each column checked.
-            func rows(_ name: String, orderBy: String? = nil) throws -> [[(column: String, value: Result<JSONValue?, FieldProblem>)]] {
-                let columns = try db.columns(in: name).map(\.name)
-                return try Row.fetchAll(db, sql: exactSelect(columns, from: name, orderBy: orderBy)).map(exactCells)
+            func rows(_ name: String, orderBy: String? = nil) throws -> [[Cell]] {
+                try exactRows(db, sql: "SELECT * FROM \(quoted(name))" + (orderBy.map { " ORDER BY \($0)" } ?? ""))
             }
             func wrongType(_ name: String, _ n: Int, _ column: String, _ expected: String, _ found: JSONValue?) -> ConversionError {
                 let what: String
