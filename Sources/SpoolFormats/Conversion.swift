@@ -200,12 +200,6 @@ public enum Conversion {
     /// The bytes of `spools` (sorted by serial here) in `format`, and the ids the Dexie writer had to assign.
     public static func encode(_ spools: [Spool], as format: InventoryFormat) throws(ConversionError) -> (bytes: [UInt8], idsAssigned: [IDAssignment]) {
         let inventory = StoredInventory(spools)
-        if format == .sqlite {
-            let path = FileIO.temporaryPath(for: FileManager.default.temporaryDirectory.appendingPathComponent("out.sqlite").path)
-            defer { try? FileManager.default.removeItem(atPath: path) }
-            _ = try write(inventory, as: format, to: path)
-            return (try FileIO.read(path), [])
-        }
         let sink = ByteSink()
         let assigned = try write(inventory, as: format, to: sink)
         return (sink.buffer, assigned)
@@ -218,7 +212,7 @@ public enum Conversion {
 
     /// Writes, and before the output is moved into place checks that the spill file read back whole.
     static func write(_ inventory: StoredInventory, as format: InventoryFormat, to output: String, checking spill: FileByteStore?) throws(ConversionError) -> [IDAssignment] {
-        if format == .sqlite && output != "-" {
+        if format == .sqlite {
             try SpoolSQLite.write(inventory.spools, to: output) { () throws(ConversionError) in
                 if let failure = spill?.failure { throw .io(path: output, reason: failure) }
             }
@@ -242,10 +236,10 @@ public enum Conversion {
         case .csv: try SpoolCSV.write(inventory, to: sink)
         case .zip: try SpoolZIP.write(inventory.spools, to: sink)
         case .sqlite:
-            let path = FileIO.temporaryPath(for: FileManager.default.temporaryDirectory.appendingPathComponent("out.sqlite").path)
-            defer { try? FileManager.default.removeItem(atPath: path) }
-            try SpoolSQLite.write(inventory.spools, to: path)
-            try sink.append(try FileIO.read(path))
+            // SQLite builds its file in place: a nameless temporary file, then read into the sink.
+            let file = try FileIO.TemporaryFile(in: FileManager.default.temporaryDirectory.path, for: "output.sqlite", reportingAs: "SQLite output")
+            try SpoolSQLite.write(inventory.spools, into: file, reportingAs: "SQLite output")
+            try sink.append(try FileIO.read(file.path))
         case .spoolman, .octoprint:
             throw .usage("filamentdb reads \(format.rawValue) files but does not write them: choose another --to")
         }

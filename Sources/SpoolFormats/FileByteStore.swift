@@ -4,11 +4,12 @@ import Glibc
 import Foundation
 import SpoolModel
 
-/// Keeps stored spools' bytes in a temporary file, unlinked as soon as it is opened (nothing is left behind,
+/// Keeps stored spools' bytes in a nameless temporary file (``FileIO/TemporaryFile``: nothing is left behind,
 /// whatever happens), written in 1 MiB chunks and read back with `pread`. The kernel's page cache, not the
 /// process, holds the inventory while a conversion writes it out.
 final class FileByteStore: SpoolByteStore {
-    private let fd: Int32
+    private let file: FileIO.TemporaryFile
+    private var fd: Int32 { file.fd }
     private var spans: [(offset: Int, count: Int)] = []
     private var pending: [UInt8] = []
     private var flushedEnd = 0
@@ -27,15 +28,12 @@ final class FileByteStore: SpoolByteStore {
     }
 
     init?() {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("filamentdb-spill-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
-        let d = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard d >= 0 else { return nil }
-        unlink(path)
-        fd = d
+        guard let file = try? FileIO.TemporaryFile(in: FileManager.default.temporaryDirectory.path, for: "filamentdb-spill", reportingAs: "spill") else { return nil }
+        // A named fallback is not needed by name: remove it at once.
+        if !file.path.hasPrefix("/proc/") { unlink(file.path) }
+        self.file = file
         pending.reserveCapacity(ByteSink.chunk + 4096)
     }
-
-    deinit { close(fd) }
 
     func put(_ bytes: [UInt8]) -> Int {
         spans.append((flushedEnd + pending.count, bytes.count))

@@ -48,12 +48,21 @@ public enum SpoolSQLite {
 
     // MARK: writing
 
-    /// Writes `spools` as a new database at `path`, through a temporary file renamed into place after
-    /// `check` passes.
+    /// Writes `spools` as a new database at `path` (see ``FileIO/Output``: a temporary file moved into place
+    /// after `check` passes, or copied into a device or FIFO).
     public static func write(_ spools: [StoredSpool], to path: String, check: () throws(ConversionError) -> Void = {}) throws(ConversionError) {
-        let temp = FileIO.temporaryPath(for: path)
+        let output = try FileIO.Output(path, seekable: true)
+        guard let file = output.temporary else { throw .io(path: path, reason: "no temporary file to build the database in") }
+        try write(spools, into: file, reportingAs: path)
+        try check()
+        try output.commit()
+    }
+
+    /// Writes `spools` as a new database into `file`, a fresh empty temporary file.
+    static func write(_ spools: [StoredSpool], into file: FileIO.TemporaryFile, reportingAs path: String) throws(ConversionError) {
+        _ = SQLiteAnonymousFiles.registered
         do {
-            let queue = try DatabaseQueue(path: temp)
+            let queue = try DatabaseQueue(path: file.path)
             try queue.writeWithoutTransaction { db in
                 // A fresh temporary file: no journal needed, the rename makes it appear whole.
                 try db.execute(sql: "PRAGMA journal_mode = OFF")
@@ -86,16 +95,8 @@ public enum SpoolSQLite {
             }
             try queue.close()
         } catch {
-            try? FileManager.default.removeItem(atPath: temp)
             throw .io(path: path, reason: "cannot write the SQLite database: \(error)")
         }
-        do {
-            try check()
-        } catch {
-            try? FileManager.default.removeItem(atPath: temp)
-            throw error
-        }
-        try FileIO.commitTemporary(temp, to: path)
     }
 
     /// Whether a column holds text (read back through `CAST(… AS BLOB)`, see ``bind(_:to:)``).
@@ -163,18 +164,24 @@ public enum SpoolSQLite {
         guard isSQLite(bytes) else {
             throw .notAnInventory(file: file, reason: "not a SQLite database (its first bytes are not \"SQLite format 3\")")
         }
-        var openPath = path
-        var temp: String?
-        if !isFile {
-            let t = FileIO.temporaryPath(for: NSTemporaryDirectory() + "/input.sqlite")
-            try FileIO.writeAtomically(bytes, to: t)
-            openPath = t
-            temp = t
-        }
         do {
-            var config = Configuration()
-            config.readonly = true
-            let queue = try DatabaseQueue(path: openPath, configuration: config)
+            let queue: DatabaseQueue
+            if isFile {
+                var config = Configuration()
+                config.readonly = true
+                queue = try DatabaseQueue(path: path, configuration: config)
+            } else {
+                // Standard input: the bytes are at hand, so SQLite reads them where they are; no file to leave behind.
+                queue = try DatabaseQueue()
+                try queue.inDatabase { db in
+                    guard let buffer = sqlite3_malloc64(sqlite3_uint64(bytes.count)) else { throw DatabaseError(resultCode: .SQLITE_NOMEM) }
+                    bytes.withUnsafeBytes { _ = memcpy(buffer, $0.baseAddress!, bytes.count) }
+                    let rc = sqlite3_deserialize(db.sqliteConnection, "main", buffer.assumingMemoryBound(to: UInt8.self), Int64(bytes.count), Int64(bytes.count),
+                                                 UInt32(SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_READONLY))
+                    guard rc == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: rc)) }
+                    db.clearSchemaCache()
+                }
+            }
             let kind = try queue.read { db -> String in
                 if try db.tableExists("metadata"), try db.tableExists("spools") { return "ours" }
                 if try db.tableExists("spool"), try db.tableExists("filament") { return "spoolman" }
@@ -182,27 +189,33 @@ public enum SpoolSQLite {
                 return "unknown:" + tables.joined(separator: ", ")
             }
             switch kind {
-            case "ours": return try readOurs(queue, file: file, keeping: temp)
-            case "spoolman": return try readSpoolman(queue)
+            case "ours": return try readOurs(queue, file: file)
+            case "spoolman": return try readSpoolman(queue, file: file)
             default:
                 try? queue.close()
                 let tables = kind.dropFirst("unknown:".count)
                 throw ConversionError.notAnInventory(file: file, reason: "a SQLite database with a schema filamentdb does not know (tables: \(tables.isEmpty ? "none" : tables)); it reads its own (metadata, spools) and Spoolman's (vendor, filament, spool)")
             }
         } catch let e as ConversionError {
-            if let temp { try? FileManager.default.removeItem(atPath: temp) }
             throw e
         } catch {
-            if let temp { try? FileManager.default.removeItem(atPath: temp) }
             throw .notAnInventory(file: file, reason: "cannot read the SQLite database: \(error)")
         }
     }
 
-    /// Our schema, row by row as the records are asked for. The database (and `temp`, a copy of standard
-    /// input) is closed and removed when the records have been read.
-    static func readOurs(_ queue: DatabaseQueue, file: String, keeping temp: String?) throws -> InventoryInput {
+    /// Our schema, row by row as the records are asked for. The database is closed when the records have been read.
+    static func readOurs(_ queue: DatabaseQueue, file: String) throws -> InventoryInput {
         let meta = try queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT key, value FROM metadata").reduce(into: [String: String]()) { $0[$1["key"]] = $1["value"] }
+            var meta: [String: String] = [:]
+            for (n, row) in try Row.fetchAll(db, sql: "SELECT key, value FROM metadata").enumerated() {
+                let cells = Array(row)
+                func text(_ i: Int) throws(ConversionError) -> String {
+                    if case .string(let s) = cells[i].1.storage { return s }
+                    throw .notAnInventory(file: file, reason: "table metadata, row \(n + 1): column \"\(cells[i].0)\": expected text, found \(describe(cells[i].1))")
+                }
+                meta[try text(0)] = try text(1)
+            }
+            return meta
         }
         guard meta["format"] == "filamentdb" else {
             throw ConversionError.notAnInventory(file: file, reason: "table metadata: format is \(meta["format"].map { "\"\($0)\"" } ?? "missing"), not \"filamentdb\"")
@@ -212,21 +225,20 @@ public enum SpoolSQLite {
         }
         let note = "filamentdb SQLite database, schema version \(schemaVersion), written by filamentdb \(meta["tool_version"] ?? "?")"
         return InventoryInput(notes: [note]) { _, body throws(ConversionError) in
-            defer {
-                try? queue.close()
-                if let temp { try? FileManager.default.removeItem(atPath: temp) }
-            }
+            defer { try? queue.close() }
             do {
                 try queue.inDatabase { db in
-                    let columns = try db.columns(in: "spools").map { column -> String in
-                        let textual = SpoolSchema.spec(column.name).map { isText($0.kind) } ?? (column.type.uppercased() == "TEXT")
-                        return textual ? "CAST(\(quoted(column.name)) AS BLOB) AS \(quoted(column.name))" : quoted(column.name)
-                    }
-                    let cursor = try Row.fetchCursor(db, sql: "SELECT \(columns.joined(separator: ", ")) FROM spools ORDER BY rowid")
                     var n = 0
-                    while let row = try cursor.next() {
+                    try forEachExactRow(db, sql: "SELECT * FROM spools ORDER BY rowid") { cells in
                         n += 1
-                        body(RawRecord(object: .object(object(of: row)), row: n))
+                        var record = RawRecord(object: .null, row: n)
+                        switch object(of: cells) {
+                        case .success(let o): record.object = .object(o)
+                        case .failure(let problem):
+                            record.problem = problem.problem
+                            record.object = .object(problem.partial)
+                        }
+                        body(record)
                     }
                 }
             } catch {
@@ -235,23 +247,85 @@ public enum SpoolSQLite {
         }
     }
 
-    static func object(of row: Row) -> [String: JSONValue] {
+    /// One value of a row, as ``forEachExactRow(_:sql:_:)`` read it.
+    typealias Cell = (column: String, value: Result<JSONValue?, FieldProblem>)
+
+    /// Runs `sql` and hands each row to `body` as JSON values, read with SQLite's C API by their storage class,
+    /// never converted, as the JSON reader would have them: NULL is absent, an infinite REAL is typeson's
+    /// `infinity` (so the same warning follows), a BLOB is an `arraybuffer`, text is its exact bytes (a NUL
+    /// included), and text that is not UTF-8 is a problem of its column (GRDB's `String` would replace it).
+    static func forEachExactRow(_ db: Database, sql: String, _ body: ([Cell]) throws -> Void) throws {
+        let statement = try db.makeStatement(sql: sql)
+        let raw = statement.sqliteStatement
+        let names = (0..<sqlite3_column_count(raw)).map { String(cString: sqlite3_column_name(raw, $0)) }
+        var cells: [Cell] = []
+        cells.reserveCapacity(names.count)
+        while true {
+            let rc = sqlite3_step(raw)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
+            }
+            cells.removeAll(keepingCapacity: true)
+            for (i, column) in names.enumerated() {
+                let n = Int32(i)
+                switch sqlite3_column_type(raw, n) {
+                case SQLITE_INTEGER: cells.append((column, .success(.int(sqlite3_column_int64(raw, n)))))
+                case SQLITE_FLOAT: cells.append((column, .success(jsonValue(sqlite3_column_double(raw, n)))))
+                case SQLITE_TEXT:
+                    let count = Int(sqlite3_column_bytes(raw, n))
+                    let text = sqlite3_column_text(raw, n).flatMap { String(validating: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self) } ?? (count == 0 ? "" : nil)
+                    if let text {
+                        cells.append((column, .success(.string(text))))
+                    } else {
+                        cells.append((column, .failure(FieldProblem(field: column, message: "invalid UTF-8 in a text value"))))
+                    }
+                case SQLITE_BLOB:
+                    let count = Int(sqlite3_column_bytes(raw, n))
+                    let data = sqlite3_column_blob(raw, n).map { Data(bytes: $0, count: count) } ?? Data()
+                    cells.append((column, .success(.typed("arraybuffer", .string(data.base64EncodedString())))))
+                default: cells.append((column, .success(nil)))
+                }
+            }
+            try body(cells)
+        }
+    }
+
+    /// Every row of `sql`, read as ``forEachExactRow(_:sql:_:)`` reads them.
+    static func exactRows(_ db: Database, sql: String) throws -> [[Cell]] {
+        var rows: [[Cell]] = []
+        try forEachExactRow(db, sql: sql) { rows.append($0) }
+        return rows
+    }
+
+    /// What is wrong with a row, and the fields that could be read (for the serial in the report).
+    struct RowProblem: Error {
+        var problem: FieldProblem
+        var partial: [String: JSONValue]
+    }
+
+    /// A row of our `spools` table as a record object: `extra` spread into it, `deleted` 0/1 as a boolean,
+    /// `tags` and `nfcTagHistory` parsed.
+    static func object(of cells: [Cell]) -> Result<[String: JSONValue], RowProblem> {
         var object: [String: JSONValue] = [:]
-        for (column, dbValue) in row {
+        var firstProblem: FieldProblem?
+        for (column, value) in cells {
             let v: JSONValue
-            if case .blob(let data) = dbValue.storage {
-                v = .string(String(decoding: data, as: UTF8.self))
-            } else if let plain = jsonValue(dbValue) {
-                v = plain
-            } else {
+            switch value {
+            case .success(nil): continue
+            case .success(let x?): v = x
+            case .failure(let p):
+                if firstProblem == nil { firstProblem = p }
                 continue
             }
             if column == "extra" {
-                if case .string(let text) = v, case .object(let extra)? = try? JSONParser.parse(text) {
-                    for (k, x) in extra { object[k] = x }
-                } else {
-                    object["extra"] = v
+                guard case .string(let text) = v, case .object(let extra)? = try? JSONParser.parse(text) else {
+                    let found: String
+                    if case .string(let text) = v { found = (try? JSONParser.parse(text))?.kindDescription ?? "text that is not JSON" } else { found = v.kindDescription }
+                    if firstProblem == nil { firstProblem = FieldProblem(field: "extra", message: "expected a JSON object of the other fields, found \(found)") }
+                    continue
                 }
+                for (k, x) in extra { object[k] = x }
                 continue
             }
             switch SpoolSchema.spec(column)?.kind {
@@ -261,39 +335,80 @@ public enum SpoolSQLite {
             default: object[column] = v
             }
         }
-        return object
+        if let firstProblem { return .failure(RowProblem(problem: firstProblem, partial: object)) }
+        return .success(object)
     }
 
-    static func jsonValue(_ v: DatabaseValue) -> JSONValue? {
+    /// A REAL as JSON: non-finite ones as typeson's `infinity`, `negativeInfinity` (SQLite stores NaN as NULL).
+    static func jsonValue(_ d: Double) -> JSONValue {
+        if d.isFinite { return JSONValue.number(d) }
+        if d.isNaN { return .typed("nan", .string("NaN")) }
+        return d > 0 ? .typed("infinity", .string("Infinity")) : .typed("negativeInfinity", .string("-Infinity"))
+    }
+
+    /// A value for an error message: `an integer (1)`, `NULL`, `text ("abc")`.
+    static func describe(_ v: DatabaseValue) -> String {
         switch v.storage {
-        case .null: return nil
-        case .int64(let i): return .int(i)
-        case .double(let d): return d.isFinite ? JSONValue.number(d) : nil
-        case .string(let s): return .string(s)
-        case .blob(let data): return .string(data.base64EncodedString())
+        case .null: return "NULL"
+        case .int64(let i): return "an integer (\(i))"
+        case .double(let d): return "a real (\(d))"
+        case .string(let s): return "text (\(JSONValue.string(s).jsonText))"
+        case .blob(let data): return "a blob of \(data.count) bytes"
         }
     }
 
-    /// Spoolman's tables joined into the flat rows of its export, then mapped like the export.
-    static func readSpoolman(_ queue: DatabaseQueue) throws -> InventoryInput {
+    /// Spoolman's tables joined into the flat rows of its export, then mapped like the export. A value that is
+    /// not UTF-8 text rejects the spools that use it; an id or key of the wrong type is an error naming its place.
+    static func readSpoolman(_ queue: DatabaseQueue, file: String) throws -> InventoryInput {
         defer { try? queue.close() }
-        let flats = try queue.read { db -> [[String: JSONValue]] in
-            func table(_ name: String) throws -> [Int64: [String: JSONValue]] {
+        typealias Flat = (values: [String: JSONValue], problem: FieldProblem?)
+        let flats = try queue.read { db -> [Flat] in
+            /// Every row of `name`, each column checked.
+            func rows(_ name: String, orderBy: String? = nil) throws -> [[Cell]] {
+                try exactRows(db, sql: "SELECT * FROM \(quoted(name))" + (orderBy.map { " ORDER BY \($0)" } ?? ""))
+            }
+            func wrongType(_ name: String, _ n: Int, _ column: String, _ expected: String, _ found: JSONValue?) -> ConversionError {
+                let what: String
+                switch found {
+                case nil: what = "NULL"
+                case .string(let s)?: what = "text (\(JSONValue.string(s).jsonText))"
+                case .int(let i)?: what = "an integer (\(i))"
+                case let v?: what = v.kindDescription
+                }
+                return .notAnInventory(file: file, reason: "table \(name), row \(n): column \"\(column)\": expected \(expected), found \(what)")
+            }
+            /// The rows of `name` by their integer `id`, with the first problem among their values.
+            func table(_ name: String) throws -> [Int64: Flat] {
                 guard try db.tableExists(name) else { return [:] }
-                var out: [Int64: [String: JSONValue]] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT * FROM \(quoted(name))") {
-                    var o: [String: JSONValue] = [:]
-                    for (column, value) in row { if let v = jsonValue(value) { o[column] = v } }
-                    if case .int(let id)? = o["id"] { out[id] = o }
+                var out: [Int64: Flat] = [:]
+                for (n, cells) in try rows(name).enumerated() {
+                    var flat: Flat = ([:], nil)
+                    for (column, value) in cells {
+                        switch value {
+                        case .success(let v?): flat.values[column] = v
+                        case .success(nil): break
+                        case .failure(let p): if flat.problem == nil { flat.problem = p }
+                        }
+                    }
+                    guard case .int(let id)? = flat.values["id"] else {
+                        throw wrongType(name, n + 1, "id", "an integer", flat.values["id"])
+                    }
+                    out[id] = flat
                 }
                 return out
             }
-            func fields(_ name: String, owner: String) throws -> [Int64: [String: JSONValue]] {
+            /// Spoolman's extra fields of each `owner`: key and value text.
+            func fields(_ name: String, owner: String) throws -> [Int64: Flat] {
                 guard try db.tableExists(name) else { return [:] }
-                var out: [Int64: [String: JSONValue]] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT \(quoted(owner)), key, value FROM \(quoted(name))") {
-                    guard let id: Int64 = row[0], let key: String = row[1] else { continue }
-                    out[id, default: [:]][key] = (row[2] as String?).map { .string($0) } ?? .null
+                var out: [Int64: Flat] = [:]
+                for (n, cells) in try rows(name).enumerated() {
+                    func cell(_ column: String) -> Result<JSONValue?, FieldProblem> { cells.first { $0.column == column }?.value ?? .success(nil) }
+                    guard case .success(.int(let id)?) = cell(owner) else { throw wrongType(name, n + 1, owner, "an integer", try? cell(owner).get()) }
+                    guard case .success(.string(let key)?) = cell("key") else { throw wrongType(name, n + 1, "key", "text", try? cell("key").get()) }
+                    switch cell("value") {
+                    case .success(let v): out[id, default: ([:], nil)].values[key] = v ?? .null
+                    case .failure(let p): if out[id]?.problem == nil { out[id, default: ([:], nil)].problem = p }
+                    }
                 }
                 return out
             }
@@ -301,26 +416,46 @@ public enum SpoolSQLite {
             let vendorExtra = try fields("vendor_field", owner: "vendor_id")
             let filamentExtra = try fields("filament_field", owner: "filament_id")
             let spoolExtra = try fields("spool_field", owner: "spool_id")
-            var rows: [[String: JSONValue]] = []
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM spool ORDER BY id") {
+            var out: [Flat] = []
+            for cells in try rows("spool", orderBy: "id") {
                 var flat: [String: JSONValue] = [:]
-                for (column, value) in row { if let v = jsonValue(value) { flat[column] = v } }
-                if case .int(let a)? = flat["archived"] { flat["archived"] = .bool(a != 0) }
-                guard case .int(let id)? = flat["id"] else { continue }
-                for (k, v) in spoolExtra[id] ?? [:] { flat["extra." + k] = v }
-                if case .int(let fid)? = flat["filament_id"], let filament = filaments[fid] {
-                    for (k, v) in filament { flat["filament." + k] = v }
-                    for (k, v) in filamentExtra[fid] ?? [:] { flat["filament.extra." + k] = v }
-                    if case .int(let vid)? = filament["vendor_id"], let vendor = vendors[vid] {
-                        for (k, v) in vendor { flat["filament.vendor." + k] = v }
-                        for (k, v) in vendorExtra[vid] ?? [:] { flat["filament.vendor.extra." + k] = v }
+                var problem: FieldProblem?
+                func note(_ p: FieldProblem?, prefix: String) {
+                    if problem == nil, let p { problem = FieldProblem(field: prefix + p.field, message: p.message) }
+                }
+                for (column, value) in cells {
+                    switch value {
+                    case .success(let v?): flat[column] = v
+                    case .success(nil): break
+                    case .failure(let p): note(p, prefix: "")
                     }
                 }
-                rows.append(flat)
+                if case .int(let a)? = flat["archived"] { flat["archived"] = .bool(a != 0) }
+                if case .int(let id)? = flat["id"] {
+                    for (k, v) in spoolExtra[id]?.values ?? [:] { flat["extra." + k] = v }
+                    note(spoolExtra[id]?.problem, prefix: "extra.")
+                }
+                if case .int(let fid)? = flat["filament_id"], let filament = filaments[fid] {
+                    for (k, v) in filament.values { flat["filament." + k] = v }
+                    note(filament.problem, prefix: "filament.")
+                    for (k, v) in filamentExtra[fid]?.values ?? [:] { flat["filament.extra." + k] = v }
+                    note(filamentExtra[fid]?.problem, prefix: "filament.extra.")
+                    if case .int(let vid)? = filament.values["vendor_id"], let vendor = vendors[vid] {
+                        for (k, v) in vendor.values { flat["filament.vendor." + k] = v }
+                        note(vendor.problem, prefix: "filament.vendor.")
+                        for (k, v) in vendorExtra[vid]?.values ?? [:] { flat["filament.vendor.extra." + k] = v }
+                        note(vendorExtra[vid]?.problem, prefix: "filament.vendor.extra.")
+                    }
+                }
+                out.append((flat, problem))
             }
-            return rows
+            return out
         }
-        let records = flats.enumerated().map { Spoolman.map($1, row: $0 + 1) }
+        let records = flats.enumerated().map { n, flat -> RawRecord in
+            var record = Spoolman.map(flat.values, row: n + 1)
+            if record.problem == nil, let problem = flat.problem { record.problem = problem }
+            return record
+        }
         return InventoryInput(records: records, notes: Spoolman.notes(archived: records.count(where: \.isArchivedSpoolmanSpool), source: "Spoolman database"))
     }
 }

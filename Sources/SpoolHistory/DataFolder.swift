@@ -24,7 +24,7 @@ public enum DataFolder {
     public static func check(_ folder: String) throws(HistoryError) {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), !isDirectory.boolValue {
-            throw HistoryError(.io, "the data folder is a file, not a folder; name a folder", path: folder)
+            throw HistoryError(.io, "is a file, not a folder: the data folder holds history.git", path: folder)
         }
         let history = historyPath(in: folder)
         if FileManager.default.fileExists(atPath: history, isDirectory: &isDirectory), !isDirectory.boolValue {

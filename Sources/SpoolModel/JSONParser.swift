@@ -153,7 +153,12 @@ struct Scanner {
             keys.append(key)
             if let deferredKey, i < p.count, p[i] == UInt8(ascii: "["), key.utf8.elementsEqual(deferredKey) {
                 let start = i
-                guard skipValue(depth: depth) else { throw error("unexpected end of input inside an array: the file is truncated") }
+                guard skipValue(depth: depth) else {
+                    // Skipping only says that it failed: let the parser say why (nesting too deep, a bad value…).
+                    i = start
+                    _ = try parseValue(depth: depth)
+                    throw error("unexpected end of input inside an array: the file is truncated")
+                }
                 values.append(.typed("$range", .array([.int(Int64(start)), .int(Int64(i))])))
             } else {
                 values.append(try parseValue(depth: depth))

@@ -49,6 +49,12 @@ public enum JSONValue: Hashable, Sendable {
         }
     }
 
+    /// The epoch milliseconds of a typeson `date` holding a number.
+    public var typesonDateNumber: Double? {
+        if case .typed("date", let inner) = self { return inner.numberValue }
+        return nil
+    }
+
     /// A word for error messages: "a string", "a number", …
     public var kindDescription: String {
         switch self {

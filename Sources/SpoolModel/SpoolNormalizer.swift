@@ -179,7 +179,7 @@ public struct SpoolNormalizer: Sendable {
         func reject(_ problems: [FieldProblem], serial: String?) -> Result<Spool, Rejection> {
             .failure(Rejection(location: location(), serial: serial, problems: problems))
         }
-        if let problem = record.problem { return reject([problem], serial: nil) }
+        if let problem = record.problem { return reject([problem], serial: record.object.objectValue?["serial"]?.stringValue) }
         if let prepare = record.prepare {
             switch prepare() {
             case .success(let object): record.object = object
@@ -237,6 +237,11 @@ public struct SpoolNormalizer: Sendable {
                 counts.append(.lastUpdatedFromImportTime)
             }
         }
+        if case .int(let t)? = fields["lastUpdated"], t < 0 || t > Timestamps.limit {
+            let from = counts.contains(.lastUpdatedFromLastScanned) ? " (taken from lastScanned)"
+                : counts.contains(.lastUpdatedFromCreatedAt) ? " (taken from createdAt)" : ""
+            return reject([FieldProblem(field: "lastUpdated", message: "\(t)\(from) is out of range: lastUpdated, the time of the last change, is epoch milliseconds from 0 to 8.64e15")], serial: serial)
+        }
         for c in counts { outcome.count(c) }
         if !warnings.isEmpty {
             let loc = location()
@@ -288,6 +293,9 @@ public struct SpoolNormalizer: Sendable {
             default: return wrong("true or false")
             }
         case .timestamp:
+            if let d = value.numberValue ?? value.typesonDateNumber, !Timestamps.isInRange(d) {
+                return .failure(outOfRange(value, path: path))
+            }
             switch value {
             case .int: return .success(value)
             case .double(let d):
@@ -316,6 +324,7 @@ public struct SpoolNormalizer: Sendable {
                     warnings.append((path, "an invalid Date (NaN); the field is left empty"))
                     return .success(nil)
                 }
+                guard Timestamps.isInRange(d) else { return .failure(outOfRange(value, path: path)) }
                 counts.append(.productionDateFromTypesonDate)
                 let ms = Int64(d.rounded())
                 let isMidnight = Timestamps.floorDivide(ms, 86_400_000).1 == 0
@@ -358,6 +367,12 @@ public struct SpoolNormalizer: Sendable {
         }
     }
 
+    /// A time outside a JavaScript `Date`'s range (which CSV, SQLite and the web app could not hold either).
+    func outOfRange(_ value: JSONValue, path: String) -> FieldProblem {
+        let shown = value.numberValue ?? value.typesonDateNumber ?? 0
+        return FieldProblem(field: path, message: "\(JSONValue.number(shown).jsonText) is out of range: a time is epoch milliseconds within ±8.64e15 (what a JavaScript Date holds)")
+    }
+
     /// Gives every accepted record a distinct serial (the identity rule above).
     func resolveSerials(_ accepted: [(spool: StoredSpool, row: Int, entry: String?)], outcome: inout ImportOutcome, locate: (Int) -> Int?) -> [StoredSpool] {
         // Who keeps each serial: the first live record, else the first record. Serials are compared by their
@@ -374,6 +389,9 @@ public struct SpoolNormalizer: Sendable {
                 keeper[s] = n
             }
         }
+        // The next `~k` to try after each base: records sharing a serial and an id share a base, and
+        // starting over at `~2` for each of them would make the renaming quadratic.
+        var nextSuffix: [ExactString: Int] = [:]
         var result: [StoredSpool] = []
         result.reserveCapacity(accepted.count)
         for (n, (spool, row, entry)) in accepted.enumerated() {
@@ -384,12 +402,17 @@ public struct SpoolNormalizer: Sendable {
             }
             let origin = spool.id.map { "id-\($0)" } ?? "row-\(row)"
             let base = Self.derivedSerial(s.isEmpty ? "unnamed" : s, origin)
+            let baseKey = ExactString(base)
             var candidate = base
-            var k = 2
-            while taken.contains(ExactString(candidate)) {
-                candidate = "\(base)~\(k)"
-                k += 1
+            // Every `~k` below the remembered one was taken when it was tried, and `taken` only grows.
+            var k = nextSuffix[baseKey] ?? 2
+            if nextSuffix[baseKey] != nil || taken.contains(baseKey) {
+                repeat {
+                    candidate = "\(base)~\(k)"
+                    k += 1
+                } while taken.contains(ExactString(candidate))
             }
+            nextSuffix[baseKey] = k
             taken.insert(ExactString(candidate))
             var renamed = spool.spool()
             renamed["serial"] = .string(candidate)

@@ -2,6 +2,14 @@
 /// `THH:MM`, `:SS`, a fraction, and `Z` or `±HH:MM` (a space may stand for the `T`). A time without a zone
 /// is UTC, as `JSON.stringify` and Spoolman write it.
 public enum Timestamps {
+    /// The largest magnitude of a JavaScript `Date`: 8.64e15 ms (100,000,000 days either side of 1970).
+    /// Every time filamentdb keeps is an integer within it; `lastUpdated`, a time of change, is also never
+    /// negative.
+    public static let limit: Int64 = 8_640_000_000_000_000
+
+    /// Whether `ms` is a time a JavaScript `Date` can hold.
+    public static func isInRange(_ ms: Double) -> Bool { abs(ms) <= Double(limit) }
+
     public static func parseISO8601(_ text: String) -> Int64? {
         let b = Array(text.utf8)
         var i = 0

@@ -26,6 +26,7 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         let dir = DataFolder.resolve(dataDir)
+        try historyCall { () throws(HistoryError) in try DataFolder.check(dir) }
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {

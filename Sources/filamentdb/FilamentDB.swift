@@ -51,6 +51,9 @@ struct ReadOptions: ParsableArguments {
         if let now, Self.parseTime(now) == nil {
             throw ValidationError("--now \(now): expected epoch milliseconds or an ISO 8601 date such as 2024-05-01T12:00:00Z")
         }
+        if let now, let ms = Self.parseTime(now), !(0...Timestamps.limit).contains(ms) {
+            throw ValidationError("--now \(now): out of range: the import time becomes lastUpdated, epoch milliseconds from 0 to 8.64e15")
+        }
     }
 
     static func parseTime(_ text: String) -> Int64? {

@@ -94,16 +94,47 @@ struct CLI {
         #expect(try String(contentsOfFile: out, encoding: .utf8).contains("GOOD-1"))
     }
 
-    @Test func aMissingTableListsTheTablesTheFileHas() throws {
+    @Test(.enabled(if: Fixtures.hasSharedSamples, Comment(rawValue: Fixtures.noSharedSamples))) func aMissingTableListsTheTablesTheFileHas() throws {
         let r = try CLI.run(["validate", Fixtures.sharedSample("01-olive-exported-activities-v2.json")])
         #expect(r.status == 1)
         #expect(r.stderr.contains(#"no table "spools" in this Dexie export; it has the tables "activities", "intervals", "settings" (choose one with --table NAME)"#))
     }
 
-    @Test func invalidJSONNamesTheLine() throws {
+    @Test(.enabled(if: Fixtures.hasSharedSamples, Comment(rawValue: Fixtures.noSharedSamples))) func invalidJSONNamesTheLine() throws {
         let r = try CLI.run(["validate", Fixtures.sharedSample("04-dexie-historic-prerelease-test-data.INVALID.json")])
         #expect(r.status == 1)
         #expect(r.stderr.contains("INVALID.json: line "))
+    }
+
+    /// Issue 10, items 3 and 6: a date past Int64 used to trap; times out of range used to fail later in
+    /// the CSV or SQLite writer, naming no row.
+    @Test func timesOutOfRangeAreRejectedNotCrashedOn() throws {
+        let input = try write(#"""
+        [{"serial":"PD-HIGH","lastUpdated":1,"productionDate":1e20,"$types":{"productionDate":"date"}},
+         {"serial":"PD-LOW","lastUpdated":1,"productionDate":-1e20,"$types":{"productionDate":"date"}},
+         {"serial":"LU-HUGE","lastUpdated":1e20},
+         {"serial":"LU-2^63","lastUpdated":9223372036854775808},
+         {"serial":"LU-NEG","lastUpdated":-5}]
+        """#)
+        for out in ["/t.csv", "/t.sqlite", "/t.jsonl"] {
+            let r = try CLI.run(["convert", input, dir + out])
+            #expect(r.status == 1, "\(out): \(r.stderr)")
+            for (serial, field) in [("PD-HIGH", "productionDate"), ("PD-LOW", "productionDate"), ("LU-HUGE", "lastUpdated"),
+                                    ("LU-2^63", "lastUpdated"), ("LU-NEG", "lastUpdated")] {
+                #expect(r.stderr.contains("serial \"\(serial)\": field \"\(field)\": "), "\(serial) in \(r.stderr)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir + out))
+        }
+    }
+
+    /// The import time becomes lastUpdated, so it has lastUpdated's range.
+    @Test func anImportTimeOutOfRangeIsAUsageError() throws {
+        for now in ["-5", "8640000000000001"] {
+            let r = try CLI.run(["convert", Fixtures.path("json/spools.jsonl"), dir + "/never.jsonl", "--now=\(now)"])
+            #expect(r.status == 64)
+            #expect(r.stderr.contains("--now \(now): out of range"), "\(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/never.jsonl"))
     }
 
     @Test func readsStandardInputAndWritesStandardOutput() throws {
@@ -460,5 +491,209 @@ func write(_ json: String) throws -> String {
         #expect(try CLI.run(["merge", "nope", "--data-dir", data]).status == 3)
         #expect(try CLI.run(["merge", "my phone", "--data-dir", data]).stdout.contains("nothing to merge"))
         #expect(try CLI.run(["log", "--device", "..", "--data-dir", data]).stdout.split(separator: "\n").count == 2)
+    }
+}
+
+/// Outputs that are not plain files, and conversions killed while writing (issue 10, items 5 and 13).
+@Suite(.serialized) struct OutputTargetTests {
+    let dir = Fixtures.temporaryDirectory()
+    let input = Fixtures.path("json/spools.jsonl")
+
+    func fileType(_ path: String) -> mode_t? {
+        var st = stat()
+        return lstat(path, &st) == 0 ? st.st_mode & S_IFMT : nil
+    }
+
+    /// A symbolic link's target is replaced, whole; the link stays a link, pointing where it pointed.
+    @Test func aSymlinkKeepsPointingAtItsReplacedTarget() throws {
+        try FileManager.default.createDirectory(atPath: dir + "/real", withIntermediateDirectories: true)
+        try Data("old".utf8).write(to: URL(fileURLWithPath: dir + "/real/inv.jsonl"))
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link.jsonl", withDestinationPath: "real/inv.jsonl")
+        // A link to a file that does not exist yet creates that file.
+        try FileManager.default.createSymbolicLink(atPath: dir + "/dangling.sqlite", withDestinationPath: dir + "/real/new.sqlite")
+        for out in ["/link.jsonl", "/dangling.sqlite"] {
+            let r = try CLI.run(["convert", input, dir + out, "--now", "0"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(fileType(dir + out) == S_IFLNK, "\(out) is still a link")
+        }
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dir + "/link.jsonl") == "real/inv.jsonl")
+        #expect(try String(contentsOfFile: dir + "/real/inv.jsonl", encoding: .utf8).hasPrefix(#"{"serial":"#))
+        #expect(fileType(dir + "/real/new.sqlite") == S_IFREG)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/real").sorted() == ["inv.jsonl", "new.sqlite"])
+    }
+
+    /// A FIFO is written into, as `cat > fifo` would: the reader gets the output, the FIFO stays.
+    @Test(arguments: ["jsonl", "sqlite"]) func aFIFOIsWrittenInPlace(_ format: String) throws {
+        let fifo = dir + "/pipe-\(format)"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let received = LockedBox(Data())
+        let reader = Thread {
+            if let h = FileHandle(forReadingAtPath: fifo) { received.value = h.readDataToEndOfFile() }
+        }
+        reader.start()
+        let r = try CLI.run(["convert", input, fifo, "--to", format, "--now", "0"])
+        #expect(r.status == 0, "\(r.stderr)")
+        // A writer that replaced the FIFO never opened it: give up on the reader after a while.
+        for _ in 0..<2000 where !reader.isFinished { usleep(10_000) }
+        #expect(reader.isFinished, "nothing was written into the FIFO")
+        #expect(fileType(fifo) == S_IFIFO)
+        if format == "jsonl" {
+            #expect(String(decoding: received.value, as: UTF8.self).hasPrefix(#"{"serial":"#))
+        } else {
+            #expect(received.value.starts(with: Array("SQLite format 3\u{0}".utf8)))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".tmp") } == [])
+    }
+
+    /// A character device is written in place: the null device swallows the output, the full one says so.
+    @Test(.enabled(if: getuid() == 0, "mknod needs root"), arguments: ["jsonl", "sqlite"])
+    func aDeviceIsWrittenInPlace(_ format: String) throws {
+        // Device nodes of our own (1,3 is /dev/null, 1,7 /dev/full), so the system's are never at risk.
+        let null = dir + "/null-\(format)", full = dir + "/full-\(format)"
+        #expect(mknod(null, S_IFCHR | 0o666, 0x103) == 0)
+        #expect(mknod(full, S_IFCHR | 0o666, 0x107) == 0)
+        let ok = try CLI.run(["convert", input, null, "--to", format, "--now", "0"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let failed = try CLI.run(["convert", input, full, "--to", format, "--now", "0"])
+        #expect(failed.status == 74)
+        #expect(failed.stderr.contains("\(full): cannot write: No space left on device"), "\(failed.stderr)")
+        #expect(fileType(null) == S_IFCHR && fileType(full) == S_IFCHR)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".tmp") } == [])
+    }
+
+    /// `/dev/stdout` (here a link of our own to what it links to) writes into standard output, whatever that is.
+    @Test func aLinkToStandardOutputWritesIntoIt() throws {
+        try FileManager.default.createSymbolicLink(atPath: dir + "/stdout", withDestinationPath: "/proc/self/fd/1")
+        let r = try CLI.run(["convert", input, dir + "/stdout", "--to", "jsonl", "--now", "0"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix(#"{"serial":"#))
+        #expect(fileType(dir + "/stdout") == S_IFLNK)
+    }
+
+    /// An inventory big enough that a conversion is still writing when it is killed.
+    func bigInput() throws -> String {
+        let path = dir + "/big.json"
+        var text = "["
+        for i in 0..<8000 {
+            text += (i > 0 ? ",\n" : "") + #"{"serial":"BIG-\#(i)","brand":"Brand \#(i % 97)","weightRemaining":\#(i % 1000),"notes":"\#(String(repeating: "n", count: 200))","lastUpdated":\#(1_700_000_000_000 + i)}"#
+        }
+        try Data((text + "]").utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// Whether process `pid` has a file open in `folder` (a temporary file it is writing, named or not).
+    func isWriting(_ pid: Int32, in folder: String) -> Bool {
+        guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return false }
+        return fds.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)"))?.hasPrefix(folder + "/") == true }
+    }
+
+    /// `kill -9` while writing leaves nothing behind: no temporary file beside the target, none in $TMPDIR.
+    @Test func killedWhileWritingLeavesNoTemporaryFiles() throws {
+        let big = try bigInput()
+        let tmp = dir + "/tmpdir"
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        let sqlite = dir + "/whole.sqlite"
+        #expect(try CLI.run(["convert", big, sqlite, "--now", "0"]).status == 0)
+        let out = dir + "/out"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        var killedWriting: [String: Int] = [:]
+        for (source, target, fromStdin) in [(big, "k.sqlite", false), (big, "k.zip", false), (sqlite, "k.jsonl", true)] {
+            for round in 0..<3 {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: CLI.binary)
+                p.arguments = ["convert", fromStdin ? "-" : source, out + "/" + target, "--now", "0"]
+                p.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": tmp]) { $1 }
+                p.standardInput = fromStdin ? FileHandle(forReadingAtPath: source) : FileHandle.nullDevice
+                p.standardOutput = FileHandle.nullDevice
+                p.standardError = FileHandle.nullDevice
+                try p.run()
+                if fromStdin {
+                    // Reading standard input (where a copy of it used to go to $TMPDIR) and then writing.
+                    usleep(UInt32(100_000 + round * 300_000))
+                } else {
+                    // Killed once its output is being written: at once, a little later, later still.
+                    for _ in 0..<4000 where p.isRunning && !isWriting(p.processIdentifier, in: out) { usleep(2_000) }
+                    if p.isRunning && isWriting(p.processIdentifier, in: out) { killedWriting[target, default: 0] += 1 }
+                    usleep(UInt32(round) * 60_000)
+                }
+                kill(p.processIdentifier, SIGKILL)
+                p.waitUntilExit()
+                let left = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasPrefix(".") }
+                #expect(left == [], "\(target), round \(round), left \(left)")
+                let leftInTMPDIR = try FileManager.default.contentsOfDirectory(atPath: tmp)
+                #expect(leftInTMPDIR == [], "\(target), round \(round), left \(leftInTMPDIR) in TMPDIR")
+            }
+        }
+        #expect(killedWriting["k.sqlite"] ?? 0 >= 1 && killedWriting["k.zip"] ?? 0 >= 1, "the SQLite and ZIP writers were killed while writing: \(killedWriting)")
+    }
+
+    /// Whether this process may mount a file system (root in most containers, CI's included).
+    static let canMount: Bool = {
+        let point = Fixtures.temporaryDirectory()
+        guard (try? Self.run("/bin/mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", point])) == 0 else { return false }
+        _ = try? Self.run("/bin/umount", [point])
+        return true
+    }()
+
+    static func run(_ tool: String, _ arguments: [String]) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    /// Issue 10, item 12: the error said "No such file or directory" (errno read after another call).
+    @Test(.enabled(if: OutputTargetTests.canMount, "needs the right to mount a read-only tmpfs"), arguments: ["jsonl", "sqlite", "zip", "csv"])
+    func anOutputFolderOnAReadOnlyMountSaysSo(_ format: String) throws {
+        let ro = dir + "/ro-\(format)"
+        try FileManager.default.createDirectory(atPath: ro, withIntermediateDirectories: true)
+        #expect(try Self.run("/bin/mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", ro]) == 0)
+        defer { _ = try? Self.run("/bin/umount", [ro]) }
+        let r = try CLI.run(["convert", input, ro + "/out." + format, "--now", "0"])
+        #expect(r.status == 74)
+        #expect(r.stderr == "filamentdb: \(ro)/out.\(format): cannot create a file in \(ro): Read-only file system\n")
+    }
+
+    /// Issue 10, item 12: a data folder that is a file said "failed to make directory …: directory exists".
+    @Test func aDataDirThatIsAFileSaysSo() throws {
+        let file = dir + "/not-a-folder"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        for command in [["import", input], ["log"], ["demo"]] {
+            let r = try CLI.run(command + ["--data-dir", file])
+            #expect(r.status == 74, "\(command)")
+            #expect(r.stderr == "filamentdb: \(file): is a file, not a folder: the data folder holds history.git\n", "\(command)")
+        }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "x")
+    }
+
+    /// Where a file system cannot make nameless files, a killed writer's named temporary file is removed by
+    /// the next write into that folder, once its process is gone; a live process's is left alone.
+    @Test func theNextWriteRemovesADeadProcessesTemporaryFile() throws {
+        let done = Process()
+        done.executableURL = URL(fileURLWithPath: "/bin/true")
+        try done.run()
+        done.waitUntilExit()
+        let dead = done.processIdentifier
+        let stale = dir + "/.out.jsonl.\(dead).12345.tmp", live = dir + "/.out.jsonl.\(getpid()).678.tmp"
+        let other = dir + "/.other.jsonl.\(dead).1.tmp"
+        for f in [stale, live, other] { try Data("partial".utf8).write(to: URL(fileURLWithPath: f)) }
+        #expect(try CLI.run(["convert", input, dir + "/out.jsonl", "--now", "0"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(FileManager.default.fileExists(atPath: live) && FileManager.default.fileExists(atPath: other))
+    }
+}
+
+/// A value shared with a thread that sets it once.
+final class LockedBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _value: T
+    init(_ value: T) { _value = value }
+    var value: T {
+        get { lock.lock(); defer { lock.unlock() }; return _value }
+        set { lock.lock(); defer { lock.unlock() }; _value = newValue }
     }
 }

@@ -157,10 +157,9 @@ import Testing
 
     /// Cases of the default seed that fail on bugs of issue 10 being fixed elsewhere, reported as known issues
     /// while they fail that way (a case failing any other way fails the test). Remove a line when its bug is fixed.
-    static let knownFailures: [Int: (signature: String, reason: String)] = {
-        let sqliteMetadata = (signature: "killed by signal", reason: "issue 10, item 1: a NULL metadata key in a damaged SQLite file traps in GRDB's non-throwing Row subscript (SpoolSQLite.readOurs)")
-        return Dictionary(uniqueKeysWithValues: [90, 132, 285, 351, 935, 1658, 2428, 2667, 2780].map { ($0, sqliteMetadata) })
-    }()
+    /// Cases of the default seed known to fail, by index, while their fix is pending: none since issue 10's item 1
+    /// (the SQLite metadata trap) was fixed.
+    static let knownFailures: [Int: (signature: String, reason: String)] = [:]
 }
 
 /// The mutations, each a small change of the kind hostile or damaged files have.

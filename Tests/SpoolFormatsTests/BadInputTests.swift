@@ -93,6 +93,21 @@ import Testing
         }
     }
 
+    /// Issue 10, item 12: a Dexie row nested too deep said "the file is truncated"; every reader names the nesting.
+    @Test func nestingTooDeepIsNamedByEveryReader() throws {
+        let deep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+        let row = #"{"serial":"A","lastUpdated":1,"deep":\#(deep)}"#
+        let dexie = #"{"formatName":"dexie","formatVersion":1,"data":{"databaseName":"x","databaseVersion":3,"tables":[{"name":"spools","schema":"++id","rowCount":1}],"data":[{"tableName":"spools","inbound":true,"rows":[\#(row)]}]}}"#
+        for (name, text) in [("deep.dexie.json", dexie), ("deep.json", "[\(row)]"), ("deep.jsonl", row + "\n")] {
+            do {
+                let (_, report) = try Conversion.load(Array(text.utf8), path: name, options: ConversionOptions(now: 0, skipInvalid: true))
+                #expect(report.rejected.first?.problems.first?.message.hasSuffix("nesting deeper than 512 levels") == true, "\(name): \(report.lines)")
+            } catch {
+                #expect(error.lines.count == 1 && error.lines[0].hasSuffix("nesting deeper than 512 levels"), "\(name): \(error)")
+            }
+        }
+    }
+
     @Test func unsupportedFormatVersion() throws {
         let bytes = Array(#"{"formatName":"dexie","formatVersion":2,"data":{"data":[]}}"#.utf8)
         #expect(throws: ConversionError.self) { try Conversion.load(bytes, path: "v2.json", options: ConversionOptions(now: 0)) }

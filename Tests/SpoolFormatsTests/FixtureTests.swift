@@ -132,7 +132,7 @@ func bySerial(_ spools: [Spool]) -> [String: Spool] {
 }
 
 /// The real exports of other Dexie apps in ../shared/samples.
-@Suite struct SharedSampleTests {
+@Suite(.enabled(if: Fixtures.hasSharedSamples, Comment(rawValue: Fixtures.noSharedSamples))) struct SharedSampleTests {
     @Test(arguments: ["01-olive-exported-activities-v2.json", "02-olive-exported-activities-v1.json", "03-snapcode-data-export.json"])
     func aMissingSpoolsTableListsTheTables(_ name: String) throws {
         let path = Fixtures.sharedSample(name)

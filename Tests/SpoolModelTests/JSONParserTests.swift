@@ -72,7 +72,7 @@ import Testing
         #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(deep) }
     }
 
-    @Test func theSharedInvalidSampleFailsCleanly() throws {
+    @Test(.enabled(if: Fixtures.hasSharedSamples, Comment(rawValue: Fixtures.noSharedSamples))) func theSharedInvalidSampleFailsCleanly() throws {
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Fixtures.sharedSample("04-dexie-historic-prerelease-test-data.INVALID.json"))))
         #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(bytes) }
     }

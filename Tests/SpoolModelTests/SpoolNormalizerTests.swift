@@ -35,6 +35,30 @@ import Testing
         #expect(outcome.migrated["timestamp-from-typeson-date"] == 1)
     }
 
+    /// Issue 10, item 6: a time is what a JavaScript `Date` holds (±8.64e15 ms); `lastUpdated` is never negative.
+    @Test func timesOutsideAJavaScriptDateAreRejectedNamingTheField() throws {
+        let (spools, outcome) = try normalize(#"""
+        [{"serial":"EDGE","lastUpdated":8640000000000000,"createdAt":-8640000000000000,"productionDate":-8640000000000000,"$types":{"productionDate":"date"}},
+         {"serial":"ZERO","lastUpdated":0},
+         {"serial":"HUGE","lastUpdated":1e20},
+         {"serial":"POW63","lastUpdated":9223372036854775807},
+         {"serial":"NEG","lastUpdated":-1},
+         {"serial":"OVER","lastUpdated":8640000000000001},
+         {"serial":"SCAN","lastUpdated":1,"lastScanned":-1e20},
+         {"serial":"TAG","lastUpdated":1,"nfcTagHistory":[{"timestamp":1e300}]},
+         {"serial":"DATE","lastUpdated":1,"createdAt":1e20,"$types":{"createdAt":"date"}},
+         {"serial":"PROD","lastUpdated":1,"productionDate":-1e20,"$types":{"productionDate":"date"}},
+         {"serial":"OLD","createdAt":-5}]
+        """#)
+        #expect(spools.map(\.serial) == ["EDGE", "ZERO"])
+        #expect(spools.first?["productionDate"] == .string("-271821-04-20"))
+        let fields = outcome.rejected.map { "\($0.serial ?? "?"): \($0.problems.map(\.field).joined(separator: ","))" }
+        #expect(fields == ["HUGE: lastUpdated", "POW63: lastUpdated", "NEG: lastUpdated", "OVER: lastUpdated", "SCAN: lastScanned",
+                           "TAG: nfcTagHistory[0].timestamp", "DATE: createdAt", "PROD: productionDate", "OLD: lastUpdated"])
+        #expect(outcome.rejected[0].problems[0].message == "1e+20 is out of range: a time is epoch milliseconds within ±8.64e15 (what a JavaScript Date holds)")
+        #expect(outcome.rejected.last?.problems[0].message.hasPrefix("-5 (taken from createdAt) is out of range") == true)
+    }
+
     @Test func softDeletesBecomeTombstonesAndNumbersBecomeBooleans() throws {
         let (spools, outcome) = try normalize(#"[{"serial":"A","deleted":true},{"serial":"B","deleted":1},{"serial":"C","deleted":0}]"#)
         #expect(spools.map(\.isDeleted) == [true, true, false])
@@ -92,6 +116,18 @@ import Testing
         #expect(outcome.renamed[0].reason == #"duplicate serial: row 2 keeps "S""#)
         #expect(outcome.renamed[3].reason == "empty serial")
         #expect(Set(spools.map(\.serial)).count == spools.count)
+    }
+
+    /// Issue 10, item 11: records sharing a serial and an id share a rename base; each takes the next free
+    /// `~k` (skipping one the input already holds), as when every rename started over at `~2`.
+    @Test func manyRecordsSharingASerialAndAnIdGetTheNextFreeSuffix() throws {
+        var rows = (0..<3000).map { #"{"id":7,"serial":"S","weightRemaining":\#($0)}"# }
+        rows.append(#"{"id":9,"serial":"S~id-7~3"}"#)
+        let (spools, outcome) = try normalize("[" + rows.joined(separator: ",") + "]")
+        let expected = ["S", "S~id-7", "S~id-7~2"] + (4...3000).map { "S~id-7~\($0)" } + ["S~id-7~3"]
+        #expect(spools.map(\.serial) == expected)
+        #expect(spools.prefix(3000).map(\.["weightRemaining"]) == (0..<3000).map { .int(Int64($0)) })
+        #expect(outcome.renamed.count == 2999)
     }
 
     /// JavaScript compares serials by code unit: "é" and "e\u{301}" are two spools, not a duplicate.

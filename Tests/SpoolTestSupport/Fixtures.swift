@@ -16,10 +16,20 @@ public enum Fixtures {
         [UInt8](FileManager.default.contents(atPath: path(relative)) ?? Data())
     }
 
-    /// A file of `../shared/samples` (beside the repository, in CI as here).
+    /// `../shared/samples`: beside the repository in CI and in the project's workspace, absent from a lone clone.
+    public static let sharedSamples = repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/samples")
+
+    /// A file of `../shared/samples`.
     public static func sharedSample(_ name: String) -> String {
-        repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/samples").appendingPathComponent(name).path
+        sharedSamples.appendingPathComponent(name).path
     }
+
+    /// Whether `../shared/samples` is there. The tests that read it are skipped, saying why, where it is not
+    /// (`.enabled(if: Fixtures.hasSharedSamples, Comment(rawValue: Fixtures.noSharedSamples))`).
+    public static let hasSharedSamples = FileManager.default.fileExists(atPath: sharedSamples.path)
+
+    /// Why such a test was skipped.
+    public static let noSharedSamples = "../shared/samples (real Dexie exports of other apps) is not beside this repository"
 
     /// A new empty folder under the system's temporary folder.
     public static func temporaryDirectory() -> String {
