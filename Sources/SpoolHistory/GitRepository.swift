@@ -284,9 +284,19 @@ package final class GitRepository {
     /// Rewrites every object reachable from `references` into one pack and removes the packs and loose
     /// objects it replaces: what many small flushes and failed writers left behind. Objects that no reference
     /// reaches are dropped.
-    package func repack(references: [ObjectID]) throws(HistoryError) {
+    ///
+    /// Another process may have written a pack and not yet moved its branch: packs, loose objects and
+    /// temporary files younger than `grace` seconds are kept (their objects are copied, not lost), and a
+    /// temporary file of filamentdb's is removed only once the process that wrote it is gone.
+    package func repack(references: [ObjectID], grace: TimeInterval) throws(HistoryError) {
         let packFolder = path + "/objects/pack"
-        let before = Set(((try? FileManager.default.contentsOfDirectory(atPath: packFolder)) ?? []).filter { $0.hasPrefix("pack-") })
+        let objects = path + "/objects"
+        let fm = FileManager.default
+        func old(_ file: String) -> Bool {
+            guard let modified = (try? fm.attributesOfItem(atPath: file))?[.modificationDate] as? Date else { return false }
+            return Date().timeIntervalSince(modified) >= grace
+        }
+        let before = Set(((try? fm.contentsOfDirectory(atPath: packFolder)) ?? []).filter { $0.hasPrefix("pack-") && old(packFolder + "/" + $0) })
         var builder: OpaquePointer?
         try check(git_packbuilder_new(&builder, handle), "git_packbuilder_new", path: path)
         defer { git_packbuilder_free(builder) }
@@ -301,12 +311,27 @@ package final class GitRepository {
         try check(git_packbuilder_insert_walk(builder, walk), "git_packbuilder_insert_walk", path: path)
         try check(git_packbuilder_write(builder, nil, 0, nil, nil), "git_packbuilder_write", path: path)
         let written = git_packbuilder_name(builder).map { "pack-" + String(cString: $0) } ?? ""
-        for name in before where !name.hasPrefix(written + ".") {
-            try? FileManager.default.removeItem(atPath: packFolder + "/" + name)
+        // The index goes first: a pack without its index is invisible, an index without its pack an error.
+        for name in before.sorted(by: { $0.hasSuffix(".idx") && !$1.hasSuffix(".idx") }) where !name.hasPrefix(written + ".") {
+            try? fm.removeItem(atPath: packFolder + "/" + name)
         }
-        let objects = path + "/objects"
-        for folder in (try? FileManager.default.contentsOfDirectory(atPath: objects)) ?? [] where folder.utf8.count == 2 {
-            try? FileManager.default.removeItem(atPath: objects + "/" + folder)
+        // Loose objects (from earlier versions of filamentdb, or stock git) are all in the new pack.
+        for folder in (try? fm.contentsOfDirectory(atPath: objects)) ?? [] where folder.utf8.count == 2 {
+            for file in (try? fm.contentsOfDirectory(atPath: objects + "/" + folder)) ?? [] where old(objects + "/" + folder + "/" + file) {
+                try? fm.removeItem(atPath: objects + "/" + folder + "/" + file)
+            }
+            rmdir(objects + "/" + folder) // only once empty
+        }
+        // What writers stopped midway left: filamentdb's own temporary packs (named by process), libgit2's.
+        for (folder, names) in [(packFolder, (try? fm.contentsOfDirectory(atPath: packFolder)) ?? []), (objects, (try? fm.contentsOfDirectory(atPath: objects)) ?? [])] {
+            for name in names where name.hasPrefix("tmp_") {
+                let file = folder + "/" + name
+                if name.hasPrefix("tmp_pack_filamentdb_"), let pid = Int32(name.split(separator: "_")[3]) {
+                    if kill(pid, 0) != 0 && errno == ESRCH { try? fm.removeItem(atPath: file) }
+                } else if old(file) {
+                    try? fm.removeItem(atPath: file)
+                }
+            }
         }
         var odb: OpaquePointer?
         if git_repository_odb(&odb, handle) == 0 {

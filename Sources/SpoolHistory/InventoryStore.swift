@@ -14,6 +14,7 @@ public actor InventoryStore {
     public nonisolated let created: Bool
     let repository: InventoryRepository
     let clock: HistoryClock
+    var lastCollection = Date.distantPast
 
     /// After how many packs the object database is rewritten as one (``collectGarbage()``).
     public static let packLimit = 200
@@ -147,13 +148,18 @@ public actor InventoryStore {
         }
     }
 
+    /// How long another process may take between writing its pack and moving its branch: younger packs and
+    /// loose objects are kept by ``collectGarbage(grace:)``.
+    public static let garbageGrace: TimeInterval = 60
+
     /// Rewrites every object the branches reach as one pack and removes what it replaces: the packs of many
-    /// small writes, loose objects of older versions, and objects of writes that failed or lost a race.
-    /// Returns the number of packs before and after.
+    /// small writes, loose objects of older versions, objects of writes that failed or lost a race, and the
+    /// temporary files of writers that were stopped. Packs younger than `grace` seconds are kept (another
+    /// process may be about to move its branch to what they hold). Returns the number of packs before and after.
     @discardableResult
-    public func collectGarbage() throws(HistoryError) -> (before: Int, after: Int) {
+    public func collectGarbage(grace: TimeInterval = garbageGrace) throws(HistoryError) -> (before: Int, after: Int) {
         let before = repository.git.packCount
-        try repository.git.repack(references: try repository.branchHeads())
+        try repository.git.repack(references: try repository.branchHeads(), grace: grace)
         return (before, repository.git.packCount)
     }
 
@@ -173,7 +179,11 @@ public actor InventoryStore {
             }
             do {
                 let result = try attempt()
-                if repository.git.packCount > Self.packLimit { _ = try? collectGarbage() }
+                // Past the limit, at most once per grace period (the packs of the last one are kept by it).
+                if repository.git.packCount > Self.packLimit, Date().timeIntervalSince(lastCollection) > Self.garbageGrace {
+                    lastCollection = Date()
+                    _ = try? collectGarbage()
+                }
                 return result
             } catch where error.retryable {
                 last = error

@@ -279,8 +279,10 @@ struct GC: AsyncParsableCommand {
         abstract: "Rewrite the history's objects as one pack and reclaim what no branch reaches.",
         discussion: """
         Each write adds one pack; objects of writes that failed or were stopped are never referenced. gc keeps what
-        main and the device branches reach and removes the rest (filamentdb also does it by itself past
-        \(InventoryStore.packLimit) packs). Stock 'git gc' on the repository does the same.
+        main and the device branches reach and removes the rest, and the temporary files of stopped writers.
+        Packs younger than \(Int(InventoryStore.garbageGrace)) seconds are kept, since another process may be
+        about to use them (filamentdb also collects by itself past \(InventoryStore.packLimit) packs). Stock
+        'git gc' on the repository works too.
         """)
     @OptionGroup var history: HistoryOptions
 
