@@ -17,7 +17,7 @@ public actor InventoryStore {
     var lastCollection = Date.distantPast
 
     /// After how many packs the object database is rewritten as one (``collectGarbage()``).
-    public static let packLimit = 200
+    public static let packLimit = 50
 
     /// Opens the history at `path` (a `history.git` folder); with `create`, makes it on first use.
     public init(path: String, create: Bool = true, clock: HistoryClock = .system) throws(HistoryError) {
