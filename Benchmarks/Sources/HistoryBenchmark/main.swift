@@ -229,7 +229,13 @@ for n in sizes {
     row(["\(n)", "apply 10 spools at a base (library, p50 / p99)", "\(ms(median(applies))) / \(ms(percentile(applies, 0.99)))", "", ""])
 
     // 6. A diff between two commits 10 spools apart.
-    let heads = try await store.log(LogQuery(limit: 6)).map(\.id)
+    // main's first-parent line: each merge brought in one device's 10 spools.
+    var heads: [ObjectID] = []
+    var next = try await store.head()
+    while let id = next, heads.count < 6 {
+        heads.append(id)
+        next = try await store.readCommit(id).parents.first
+    }
     var diffs: [Double] = [], gitDiffs: [Double] = []
     var fields = 0
     for k in 1..<heads.count {
