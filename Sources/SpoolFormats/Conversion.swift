@@ -89,7 +89,7 @@ public struct ConversionReport: Sendable, Codable {
             for a in idsAssigned.prefix(50) {
                 out.append("  \(JSONValue.string(a.serial).jsonText): \(a.oldID.map { "id \($0) (already taken)" } ?? "no id") -> id \(a.newID)")
             }
-            if idsAssigned.count > 50 { out.append("  … and \(idsAssigned.count - 50) more (see --json)") }
+            if idsAssigned.count > 50 { out.append("  … and \(idsAssigned.count - 50) more (the JSON form of the report lists them all)") }
         }
         if !warnings.isEmpty {
             out.append("warnings: \(warnings.count)")
@@ -241,7 +241,7 @@ public enum Conversion {
             try SpoolSQLite.write(inventory.spools, into: file, reportingAs: "SQLite output")
             try sink.append(try FileIO.read(file.path))
         case .spoolman, .octoprint:
-            throw .usage("filamentdb reads \(format.rawValue) files but does not write them: choose another --to")
+            throw .outputFormat("filamentdb reads \(format.rawValue) files but does not write them: choose another output format")
         }
         return []
     }
@@ -251,9 +251,9 @@ public enum Conversion {
         if let to = options.to { return to }
         if let f = InventoryFormat.forOutput(path: output) { return f }
         let names = InventoryFormat.allCases.map(\.rawValue).joined(separator: ", ")
-        throw .usage(output == "-"
-            ? "cannot tell the output format of standard output: add --to (\(names))"
-            : "cannot tell the output format of \(output) from its extension: add --to (\(names))")
+        throw .outputFormat(output == "-"
+            ? "cannot tell the output format of standard output: name one (\(names))"
+            : "cannot tell the output format of \(output) from its extension: name one (\(names))")
     }
 
     /// Converts the file `input` to the file `output` (`-` for standard input or output). The output
@@ -263,7 +263,7 @@ public enum Conversion {
     ) throws(ConversionError) -> ConversionReport {
         let format = try outputFormat(for: output, options: options)
         if !format.canWrite {
-            throw .usage("filamentdb reads \(format.rawValue) files but does not write them: choose another --to")
+            throw .outputFormat("filamentdb reads \(format.rawValue) files but does not write them: choose another output format")
         }
         var (bytes, size) = try readInput(input, options: options)
         let spill: FileByteStore? = size >= options.spillThreshold ? FileByteStore() : nil

@@ -10,12 +10,14 @@ public enum ConversionError: Error, Sendable, CustomStringConvertible {
     case tableNotFound(file: String, table: String, available: [String])
     /// A format feature filamentdb does not support.
     case unsupported(file: String, reason: String)
-    /// Records that failed their checks (without `--skip-invalid`).
+    /// Records that failed their checks (when the conversion was not asked to skip them).
     case invalidRecords(file: String, [Rejection])
     /// Reading or writing a file failed.
     case io(path: String, reason: String)
-    /// The request itself is wrong (an unknown format name, an output format that cannot be guessed).
+    /// The request itself is wrong (an unknown format name).
     case usage(String)
+    /// The output format cannot be guessed, or is one filamentdb does not write.
+    case outputFormat(String)
 
     /// One line per problem.
     public var lines: [String] {
@@ -26,40 +28,31 @@ public enum ConversionError: Error, Sendable, CustomStringConvertible {
             return ["\(file): \(reason)"]
         case .tableNotFound(let file, let table, let available):
             let list = available.isEmpty ? "no tables" : "the tables " + available.map { "\"\($0)\"" }.joined(separator: ", ")
-            return ["\(file): no table \"\(table)\" in this Dexie export; it has \(list) (choose one with --table NAME)"]
+            return ["\(file): no table \"\(table)\" in this Dexie export; it has \(list)"]
         case .unsupported(let file, let reason):
             return ["\(file): \(reason)"]
         case .invalidRecords(let file, let rejections):
             return rejections.flatMap { $0.lines(file: file) }
-                + ["\(file): \(rejections.count) record\(rejections.count == 1 ? "" : "s") rejected, nothing written (--skip-invalid converts the others)"]
+                + ["\(file): \(rejections.count) record\(rejections.count == 1 ? "" : "s") rejected, nothing written"]
         case .io(let path, let reason):
             return ["\(path): \(reason)"]
-        case .usage(let message):
+        case .usage(let message), .outputFormat(let message):
             return [message]
         }
     }
 
     public var description: String { lines.joined(separator: "\n") }
 
-    /// The process exit status for this error (listed in `filamentdb --help`).
-    public var exitCode: Int32 {
+    /// What kind of failure: the input's, the file system's, or the request's.
+    public enum Kind: Sendable {
+        case invalidInput, io, usage
+    }
+
+    public var kind: Kind {
         switch self {
-        case .syntax, .notAnInventory, .tableNotFound, .unsupported, .invalidRecords: return ExitStatus.invalidInput
-        case .io: return ExitStatus.ioError
-        case .usage: return ExitStatus.usage
+        case .syntax, .notAnInventory, .tableNotFound, .unsupported, .invalidRecords: .invalidInput
+        case .io: .io
+        case .usage, .outputFormat: .usage
         }
     }
-}
-
-/// The exit statuses of the `filamentdb` command.
-public enum ExitStatus {
-    public static let success: Int32 = 0
-    /// The input is invalid; nothing was written.
-    public static let invalidInput: Int32 = 1
-    /// `--skip-invalid`: the output was written without the records listed as rejected.
-    public static let partial: Int32 = 2
-    /// A file could not be read or written.
-    public static let ioError: Int32 = 74
-    /// The command line is wrong.
-    public static let usage: Int32 = 64
 }

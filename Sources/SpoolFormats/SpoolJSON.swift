@@ -38,7 +38,7 @@ public enum SpoolJSON {
             case .object(let o) where o["serial"] != nil:
                 return InventoryInput(records: [RawRecord(object: doc, row: 1)], locate: { _ in 1 })
             case .object(let o) where o["formatName"] != nil:
-                throw .notAnInventory(file: file, reason: "this is a \(o["formatName"]!.stringValue.map { "\"\($0)\"" } ?? "") export, not a plain array of spools (use --from dexie)")
+                throw .notAnInventory(file: file, reason: "this is a \(o["formatName"]!.stringValue.map { "\"\($0)\"" } ?? "") export, not a plain array of spools (read it as the dexie format)")
             default:
                 throw .notAnInventory(file: file, reason: "not a Dexie export nor an array of spools: the top level is \(doc.kindDescription)")
             }

@@ -218,7 +218,7 @@ public struct SpoolNormalizer: Sendable {
         for (key, v) in changes { fields[key] = v }
         let serial = fields["serial"]?.stringValue
         if !hadSerial || (serial == nil && problems.allSatisfy({ $0.field != "serial" })) {
-            problems.insert(FieldProblem(field: "serial", message: "missing: every spool needs a serial (is this the spools table? see --table)"), at: 0)
+            problems.insert(FieldProblem(field: "serial", message: "missing: every spool needs a serial (is this the spools table?)"), at: 0)
         }
         if let serial, serial.utf8.count > SpoolSchema.maxSerialBytes {
             problems.insert(FieldProblem(field: "serial", message: "\(serial.utf8.count) bytes, over the limit of \(SpoolSchema.maxSerialBytes) bytes (UTF-8) for a serial"), at: 0)

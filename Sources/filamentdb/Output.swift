@@ -16,10 +16,22 @@ enum Output {
         handle.write(Data(text.utf8))
     }
 
-    /// Prints the error's lines on standard error and returns the exit code to throw.
+    /// Prints the error's lines on standard error, with the option that helps where one does, and returns the
+    /// exit code to throw.
     static func fail(_ error: ConversionError) -> ExitCode {
-        FileHandle.standardError.write(Data(error.lines.map { "filamentdb: " + $0 }.joined(separator: "\n").utf8 + [0x0A]))
-        return ExitCode(error.exitCode)
+        var lines = error.lines
+        switch error {
+        case .tableNotFound: lines[lines.count - 1] += " (choose one with --table NAME)"
+        case .invalidRecords: lines[lines.count - 1] += " (--skip-invalid converts the others)"
+        case .outputFormat: lines[lines.count - 1] += " with --to FORMAT"
+        default: break
+        }
+        FileHandle.standardError.write(Data(lines.map { "filamentdb: " + $0 }.joined(separator: "\n").utf8 + [0x0A]))
+        switch error.kind {
+        case .invalidInput: return ExitCode(ExitStatus.invalidInput)
+        case .io: return ExitCode(ExitStatus.ioError)
+        case .usage: return ExitCode(ExitStatus.usage)
+        }
     }
 }
 
@@ -53,8 +65,17 @@ final class TerminalProgress: ProgressSink {
     }
 }
 
-/// The history's exit statuses (the conversion's are in SpoolFormats' ExitStatus); `filamentdb --help` lists all.
-extension ExitStatus {
+/// The exit statuses of the `filamentdb` command, each listed in `filamentdb --help`.
+enum ExitStatus {
+    static let success: Int32 = 0
+    /// The input is invalid; nothing was written (or `verify` found a problem).
+    static let invalidInput: Int32 = 1
+    /// `--skip-invalid`: the output was written without the records listed as rejected.
+    static let partial: Int32 = 2
+    /// A file could not be read or written.
+    static let ioError: Int32 = 74
+    /// The command line is wrong.
+    static let usage: Int32 = 64
     /// A spool, revision, conflict, device branch or history that does not exist.
     static let notFound: Int32 = 3
     /// The history is damaged (an object is missing or unreadable): run `filamentdb verify`.

@@ -149,7 +149,7 @@ struct CLI {
     @Test func standardOutputWithoutToIsAUsageError() throws {
         let r = try CLI.run(["convert", Fixtures.path("json/spools.jsonl"), "-"])
         #expect(r.status == 64)
-        #expect(r.stderr.contains("add --to"))
+        #expect(r.stderr.contains("cannot tell the output format of standard output: name one (") && r.stderr.contains(") with --to FORMAT"))
     }
 
     @Test func validatePrintsTheReportAndWritesNothing() throws {

@@ -19,7 +19,7 @@ import Testing
         guard case .syntax(let file, let e) = error else { Issue.record("\(error)"); return }
         #expect(file == "bad/truncated.dexie.json")
         #expect(e.message.contains("truncated"))
-        #expect(error.exitCode == 1)
+        #expect(error.kind == .invalidInput)
     }
 
     @Test func aNumberWhereTextBelongs() throws {
@@ -40,7 +40,7 @@ import Testing
     @Test func invalidUTF8() throws {
         let error = try #require(failure("bad/invalid-utf8.json"))
         #expect(error.lines == ["bad/invalid-utf8.json: line 2, column 35: invalid UTF-8 in a string"])
-        #expect(error.exitCode == 1)
+        #expect(error.kind == .invalidInput)
         guard case .syntax(_, let e) = error else { Issue.record("\(error)"); return }
         #expect(e.line == 2 && e.column == 35)
         // Not even --skip-invalid goes past a file that is broken at that place.
@@ -145,7 +145,7 @@ import Testing
             Issue.record("wrote into a missing folder")
         } catch {
             let e = error
-            #expect(e.exitCode == 74)
+            #expect(e.kind == .io)
             #expect(e.lines[0].hasPrefix("/nonexistent-dir/out.json: cannot create"))
         }
     }

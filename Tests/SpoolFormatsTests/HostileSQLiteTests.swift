@@ -36,7 +36,7 @@ import Testing
         let integer = try database("CREATE TABLE metadata(key, value); INSERT INTO metadata VALUES ('format', 'filamentdb'), ('schema_version', 1); CREATE TABLE spools(serial TEXT PRIMARY KEY, lastUpdated INTEGER)")
         let e1 = try #require(failure(integer))
         #expect(e1.lines == ["\(integer): table metadata, row 2: column \"value\": expected text, found an integer (1)"])
-        #expect(e1.exitCode == 1)
+        #expect(e1.kind == .invalidInput)
         let nullKey = try database("CREATE TABLE metadata(key, value); INSERT INTO metadata VALUES (NULL, 'x'), ('format', 'filamentdb'); CREATE TABLE spools(serial TEXT PRIMARY KEY, lastUpdated INTEGER)")
         #expect(try #require(failure(nullKey)).lines == ["\(nullKey): table metadata, row 1: column \"key\": expected text, found NULL"])
     }
