@@ -130,18 +130,19 @@ extension InventoryRepository {
         var outcome = ImportResult()
         var changes: [(serial: String, spool: Spool?)] = []
         var inFile = Set<ExactString>()
-        // Each spool's file id as it would be stored, on every core.
+        // The file id each spool would have, on every core, for the spools the base holds (a new one is added
+        // whatever its bytes).
+        let stored = spools.map { current[ExactString($0.serial)] }
         let ids = Parallel.map(spools.count) { range in
-            range.map { i in GitRepository.blobIDs([spools[i].canonicalJSON])[0] }
+            range.map { i in stored[i] == nil ? nil : GitRepository.blobIDs([spools[i].canonicalJSON])[0] }
         }.flatMap { $0 }
-        for (spool, id) in zip(spools, ids) {
-            let key = ExactString(spool.serial)
-            inFile.insert(key)
-            switch current[key] {
-            case nil: outcome.added += 1
-            case let old?:
-                if id == old { continue }
+        for (k, spool) in spools.enumerated() {
+            inFile.insert(ExactString(spool.serial))
+            if let old = stored[k] {
+                if ids[k] == old { continue }
                 try count(spool, replacing: old, in: &outcome)
+            } else {
+                outcome.added += 1
             }
             changes.append((spool.serial, spool))
         }
