@@ -2,8 +2,13 @@ import SpoolModel
 
 /// How an import lands.
 public enum ImportMode: Sendable {
-    /// Onto the device's branch, then merged into main field by field.
+    /// Onto the device's branch, then merged into main field by field against the device's previous file.
+    /// A device's first file has no known base: see ``unknownBase(device:)``.
     case merge(device: String)
+    /// A file whose base is not known (an import that names no device): every spool meets main's field by
+    /// field by last write (`lastUpdated`), each difference recorded as a conflict. No earlier file acts as
+    /// its base.
+    case unknownBase(device: String)
     /// Onto the device's branch only; ``InventoryStore/merge(device:)`` brings it into main later.
     case deviceOnly(device: String)
     /// main becomes exactly the file's inventory; the device is named in the commit.
@@ -11,7 +16,7 @@ public enum ImportMode: Sendable {
 
     public var device: String {
         switch self {
-        case .merge(let d), .deviceOnly(let d), .replace(let d): d
+        case .merge(let d), .unknownBase(let d), .deviceOnly(let d), .replace(let d): d
         }
     }
 }
@@ -34,8 +39,9 @@ public struct ImportResult: Sendable {
 }
 
 extension InventoryRepository {
-    /// Commits a whole file's `spools` as one import. Its base is the device's branch (main's head for a
-    /// device's first import); only the file's spools are added or changed (deletions travel as tombstones);
+    /// Commits a whole file's `spools` as one import. Its base is the device's branch (none for a device's
+    /// first file, or in ``ImportMode/unknownBase(device:)``); only the file's spools are added or changed
+    /// (deletions travel as tombstones);
     /// `.replace` also removes from main every spool the file does not hold. The device's branch moves only
     /// if it is still where the import started (another writer of the same device makes it retry).
     package func importSpools(_ spools: [Spool], mode: ImportMode, source: String, author: Signature) throws(HistoryError) -> ImportResult {
@@ -49,11 +55,18 @@ extension InventoryRepository {
         let reference = try deviceReference(mode.device)
         let deviceHead = try head(reference)
         let main = try head()
-        let base = deviceHead ?? main
-        // A small file is compared spool by spool along its paths; a large one in one walk of the base's tree.
-        let (changes, counts) = spools.count <= Self.pathLookupLimit
-            ? try delta(spools, inTree: try tree(of: base))
-            : try delta(spools, against: try files(at: base), replacing: false)
+        // The base: the device's previous file. Without one (a device's first file, or a file of no device),
+        // the commit holds the file alone, its counts say what it would change in main, and the merge decides
+        // each difference by last write.
+        var unknownBase = deviceHead == nil
+        if case .unknownBase = mode { unknownBase = true }
+        let base = unknownBase ? nil : deviceHead
+        // A small file is compared spool by spool along its paths; a large one in one walk of the tree.
+        let compared = unknownBase ? main : base
+        var (changes, counts) = spools.count <= Self.pathLookupLimit
+            ? try delta(spools, inTree: try tree(of: compared))
+            : try delta(spools, against: try files(at: compared), replacing: false)
+        if unknownBase && !changes.isEmpty { changes = spools.map { ($0.serial, $0) } }
         if case .deviceOnly = mode {
             return try writing { () throws(HistoryError) -> ImportResult in
                 var outcome = counts

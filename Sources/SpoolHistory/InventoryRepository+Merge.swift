@@ -94,7 +94,9 @@ extension InventoryRepository {
         }
         for serial in try changedSerials(from: base, to: theirs) {
             let current = try spool(serial, inTree: ourTree)
-            let result = SpoolMerge.merge(base: try spool(serial, inTree: baseTree), ours: current, theirs: try spool(serial, inTree: theirTree))
+            // Histories with no common commit (a file whose base is not known) have no base to compare with.
+            let result = SpoolMerge.merge(base: try spool(serial, inTree: baseTree), ours: current, theirs: try spool(serial, inTree: theirTree),
+                                          baseKnown: base != nil)
             conflicts += result.conflicts
             if result.spool?.canonicalJSON != current?.canonicalJSON { changes.append((serial, result.spool)) }
         }

@@ -42,7 +42,10 @@ public struct SpoolMergeResult: Sendable {
 ///   other side changed it.
 /// - Values are compared by their exact bytes (and typeson types), as JavaScript compares them.
 public enum SpoolMerge {
-    public static func merge(base: Spool?, ours: Spool?, theirs: Spool?) -> SpoolMergeResult {
+    ///
+    /// With `baseKnown` false (two sides with no common history: a file whose base is not known), there is no
+    /// base to tell who changed what: every field that differs is decided by last write and recorded.
+    public static func merge(base: Spool?, ours: Spool?, theirs: Spool?, baseKnown: Bool = true) -> SpoolMergeResult {
         switch (ours, theirs) {
         case (nil, nil):
             return SpoolMergeResult(spool: nil, conflicts: [])
@@ -54,11 +57,11 @@ public enum SpoolMerge {
             if let base, same(fieldsWithoutTime(base), fieldsWithoutTime(t)) { return SpoolMergeResult(spool: nil, conflicts: []) }
             return SpoolMergeResult(spool: t, conflicts: [])
         case (let o?, let t?):
-            return mergeBoth(base: base, ours: o, theirs: t)
+            return mergeBoth(base: baseKnown ? base : nil, ours: o, theirs: t, baseKnown: baseKnown)
         }
     }
 
-    static func mergeBoth(base: Spool?, ours: Spool, theirs: Spool) -> SpoolMergeResult {
+    static func mergeBoth(base: Spool?, ours: Spool, theirs: Spool, baseKnown: Bool = true) -> SpoolMergeResult {
         let serial = ours.serial
         let oursTime = ours.lastUpdated ?? 0, theirsTime = theirs.lastUpdated ?? 0
         let wasDeleted = base?.isDeleted ?? false
@@ -106,12 +109,13 @@ public enum SpoolMerge {
             let value: JSONValue?
             if same(o, t) {
                 value = o
-            } else if same(o, b) {
+            } else if baseKnown && same(o, b) {
                 value = t
-            } else if same(t, b) {
+            } else if baseKnown && same(t, b) {
                 value = o
             } else {
-                let (winner, reason) = decide(field: k, ours: o, theirs: t, oursTime: oursTime, theirsTime: theirsTime)
+                let (winner, reason) = decide(field: k, ours: o, theirs: t, oursTime: oursTime, theirsTime: theirsTime,
+                                              both: baseKnown ? "changed on both sides" : "no common base and the two differ")
                 value = winner == .ours ? o : t
                 conflicts.append(conflict(serial, k, b, o, t, winner, reason))
             }
@@ -122,16 +126,17 @@ public enum SpoolMerge {
     }
 
     /// Last-write-wins for one field both sides changed.
-    static func decide(field: String, ours: JSONValue?, theirs: JSONValue?, oursTime: Int64, theirsTime: Int64) -> (MergeSide, String) {
+    static func decide(field: String, ours: JSONValue?, theirs: JSONValue?, oursTime: Int64, theirsTime: Int64,
+                       both: String = "changed on both sides") -> (MergeSide, String) {
         if oursTime != theirsTime {
             let winner: MergeSide = oursTime > theirsTime ? .ours : .theirs
-            return (winner, "changed on both sides; \(side(winner))'s change is later (lastUpdated \(max(oursTime, theirsTime)) against \(min(oursTime, theirsTime)))")
+            return (winner, "\(both); \(side(winner))'s change is later (lastUpdated \(max(oursTime, theirsTime)) against \(min(oursTime, theirsTime)))")
         }
         if field == "weightRemaining", let o = ours?.numberValue, let t = theirs?.numberValue, o != t {
             let winner: MergeSide = o < t ? .ours : .theirs
-            return (winner, "changed on both sides at the same time; the smaller remaining weight is kept (it is the safer guess)")
+            return (winner, "\(both) at the same time; the smaller remaining weight is kept (it is the safer guess)")
         }
-        return (.ours, "changed on both sides at the same time; \(side(.ours))'s value stays")
+        return (.ours, "\(both) at the same time; \(side(.ours))'s value stays")
     }
 
     static func side(_ s: MergeSide) -> String { s == .ours ? "ours (main)" : "theirs (the device)" }

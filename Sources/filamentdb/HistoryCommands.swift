@@ -62,16 +62,19 @@ struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Commit a file's spools (any format) into the history.",
         discussion: """
-        By default the file is committed onto the branch of --device (default "import") and merged into main field by
-        field, as a device's sync would be: spools the file does not mention are left alone. --replace makes main
-        exactly the file's inventory. With --device and --no-merge the branch waits for 'filamentdb merge'.
+        The file is committed onto its device's branch and merged into main field by field: spools the file does not
+        mention are left alone. With --device, the device's next file is merged against this one (three-way: a field
+        the device did not change never overwrites main's). A file with no --device, and a device's first file, have
+        no known base: each field that differs from main goes to the later lastUpdated, and each such decision is
+        recorded as a conflict. --replace makes main exactly the file's inventory. With --no-merge the device's
+        branch waits for 'filamentdb merge'.
         An import that changes nothing makes no commit. With --skip-invalid the valid records are imported, the
         rejected ones listed, and the exit status is 2.
         """
     )
 
     @Argument(help: "The file to import ('-' for standard input).") var input: String
-    @Option(help: "The device the import comes from (any name; its branch is devices/<name>).") var device: String = "import"
+    @Option(help: "The device the import comes from (any name; its branch is devices/<name>); its next file is merged against this one.") var device: String?
     @Flag(help: "Make main exactly the file's inventory.") var replace = false
     @Flag(help: "Commit onto the device's branch without merging it into main.") var noMerge = false
     @OptionGroup var history: HistoryOptions
@@ -98,13 +101,14 @@ struct Import: AsyncParsableCommand {
     }
 
     var mode: ImportMode {
-        if replace { return .replace(device: device) }
-        if noMerge { return .deviceOnly(device: device) }
+        if replace { return .replace(device: device ?? "import") }
+        if noMerge { return .deviceOnly(device: device ?? "import") }
+        guard let device else { return .unknownBase(device: "import") }
         return .merge(device: device)
     }
 
     func describe(_ outcome: ImportResult) {
-        let branch = replace ? "main" : "devices/\(device)"
+        let branch = replace ? "main" : "devices/\(device ?? "import")"
         if let commit = outcome.commit {
             say("committed \(commit.hex.prefix(12)) on \(branch): \(outcome.added) added, \(outcome.changed) changed, \(outcome.deleted) deleted, \(outcome.removed) removed")
         } else {

@@ -301,14 +301,18 @@ func write(_ json: String) throws -> String {
         #expect(try CLI.run(["import", try write(#"[{"serial":"S","color":"Blue","lastUpdated":200}]"#), "--device", "desk", "--data-dir", data]).status == 0)
         #expect(try CLI.run(["merge", "phone", "--data-dir", data]).stdout.contains("1 conflict"))
 
+        // Each device's first file has no known base: its differences from main are decided by last write and
+        // recorded, the desk's (Blue at 200 over Black at 100) and then the phone's (Red at 300 over Blue).
         let list = try CLI.run(["conflicts", "--data-dir", data])
-        let line = try #require(list.stdout.split(separator: "\n").first)
+        let lines = list.stdout.split(separator: "\n")
+        #expect(lines.count == 2 && lines[0].contains(#""S" color: desk won ("Black" on main, "Blue" on desk)"#), "\(list.stdout)")
+        let line = try #require(lines.last)
         #expect(line.contains(#""S" color: phone won ("Blue" on main, "Red" on phone)"#))
         let id = String(line.prefix(16))
         #expect(try CLI.run(["conflicts", "--spool", "other", "--data-dir", data]).stdout.isEmpty)
 
         let show = try CLI.run(["conflicts", "show", String(id.prefix(8)), "--data-dir", data])
-        #expect(show.stdout.contains("base:   \"Black\"") && show.stdout.contains("phone: \"Red\"   <- kept") && show.stdout.contains("why: changed on both sides"))
+        #expect(show.stdout.contains("base:   (absent)") && show.stdout.contains("phone: \"Red\"   <- kept") && show.stdout.contains("why: no common base and the two differ; theirs (the device)'s change is later"), "\(show.stdout)")
 
         let resolve = try CLI.run(["conflicts", "resolve", id, "--take", "other", "--data-dir", data])
         #expect(resolve.stdout.contains("resolved \(id)"), "\(resolve.stderr)")
@@ -695,5 +699,55 @@ final class LockedBox<T>: @unchecked Sendable {
     var value: T {
         get { lock.lock(); defer { lock.unlock() }; return _value }
         set { lock.lock(); defer { lock.unlock() }; _value = newValue }
+    }
+}
+
+/// Issue 8, cases 1 and 2: files from several devices, imported without a known base, never lose a newer edit,
+/// and every decision is on record.
+@Suite(.serialized) struct FilesWithoutABaseTests {
+    let data = Fixtures.temporaryDirectory() + "/data"
+
+    func files() throws -> (start: String, phone: String, laptop: String) {
+        let dir = Fixtures.temporaryDirectory()
+        let start = dir + "/start.json", phone = dir + "/phone.json", laptop = dir + "/laptop.json"
+        try Data(#"[{"serial":"S1","weightRemaining":1000,"lastUpdated":1000},{"serial":"S2","brand":"X","lastUpdated":1000}]"#.utf8).write(to: URL(fileURLWithPath: start))
+        try Data(#"[{"serial":"S1","weightRemaining":700,"lastUpdated":3000},{"serial":"S2","brand":"X","notes":"phone note","lastUpdated":3000}]"#.utf8).write(to: URL(fileURLWithPath: phone))
+        try Data(#"[{"serial":"S1","weightRemaining":650,"lastUpdated":2000},{"serial":"S2","brand":"X","lastUpdated":1000}]"#.utf8).write(to: URL(fileURLWithPath: laptop))
+        return (start, phone, laptop)
+    }
+
+    func check(_ laptopArguments: [String]) throws {
+        let f = try files()
+        #expect(try CLI.run(["import", f.start, "--data-dir", data]).status == 0)
+        #expect(try CLI.run(["import", f.phone, "--data-dir", data]).status == 0)
+        let laptop = try CLI.run(["import", f.laptop] + laptopArguments + ["--data-dir", data])
+        #expect(laptop.status == 0, "\(laptop.stderr)")
+        let s1 = try #require(try JSONParser.parse(try CLI.run(["show", "S1", "--data-dir", data]).stdout).objectValue)
+        #expect(s1["weightRemaining"] == .int(700) && s1["lastUpdated"] == .int(3000), "\(s1)")
+        let s2 = try #require(try JSONParser.parse(try CLI.run(["show", "S2", "--data-dir", data]).stdout).objectValue)
+        #expect(s2["notes"] == .string("phone note") && s2["lastUpdated"] == .int(3000), "\(s2)")
+        let conflicts = try CLI.run(["conflicts", "--data-dir", data]).stdout
+        #expect(conflicts.contains(#""S1" weightRemaining: main won (700 on main, 650 on"#), "\(conflicts)")
+        #expect(conflicts.contains(#""S2" notes: main won ("phone note" on main, (absent) on"#), "\(conflicts)")
+        #expect(try CLI.run(["verify", "--data-dir", data]).status == 0)
+    }
+
+    @Test func anOlderFileOfNoDeviceLosesToTheNewerEdits() throws { try check([]) }
+
+    @Test func aDevicesFirstFileHasNoBaseEither() throws { try check(["--device", "laptop"]) }
+
+    /// The device's second file is merged against its first: a field it did not change leaves main's alone.
+    @Test func aDevicesNextFileIsMergedAgainstItsLast() throws {
+        let f = try files()
+        #expect(try CLI.run(["import", f.start, "--device", "laptop", "--data-dir", data]).status == 0)
+        #expect(try CLI.run(["import", f.phone, "--data-dir", data]).status == 0)
+        // The laptop's second file: it changed only S1's weight, at 2000; S2 is as the laptop had it.
+        let dir = Fixtures.temporaryDirectory()
+        try Data(#"[{"serial":"S1","weightRemaining":650,"lastUpdated":2000},{"serial":"S2","brand":"X","lastUpdated":1000}]"#.utf8).write(to: URL(fileURLWithPath: dir + "/next.json"))
+        #expect(try CLI.run(["import", dir + "/next.json", "--device", "laptop", "--data-dir", data]).status == 0)
+        let s2 = try #require(try JSONParser.parse(try CLI.run(["show", "S2", "--data-dir", data]).stdout).objectValue)
+        #expect(s2["notes"] == .string("phone note"))
+        let s1 = try #require(try JSONParser.parse(try CLI.run(["show", "S1", "--data-dir", data]).stdout).objectValue)
+        #expect(s1["weightRemaining"] == .int(700), "both changed the weight: the later, the phone's, wins")
     }
 }

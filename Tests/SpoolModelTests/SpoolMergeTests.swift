@@ -282,3 +282,22 @@ func edit(_ s: Spool, _ changes: [String: JSONValue?]) -> Spool {
         #expect(result.conflicts.map(\.field) == want.conflicts)
     }
 }
+
+/// Two sides with no common history (a file whose base is not known): every field that differs, an absent one
+/// included, goes to the later `lastUpdated` and is recorded.
+@Suite struct SpoolMergeWithoutBaseTests {
+    @Test func everyDifferenceIsDecidedByLastWriteAndRecorded() {
+        let ours = spool(["serial": .string("S"), "notes": .string("phone note"), "weightRemaining": .int(700), "lastUpdated": .int(3000)])
+        let theirs = spool(["serial": .string("S"), "weightRemaining": .int(650), "brand": .string("X"), "lastUpdated": .int(2000)])
+        let r = SpoolMerge.merge(base: nil, ours: ours, theirs: theirs, baseKnown: false)
+        #expect(r.spool?["notes"] == .string("phone note") && r.spool?["weightRemaining"] == .int(700) && r.spool?["brand"] == nil)
+        #expect(Set(r.conflicts.map(\.field)) == ["notes", "weightRemaining", "brand"])
+        #expect(r.conflicts.allSatisfy { $0.winner == .ours && $0.reason.hasPrefix("no common base and the two differ") })
+        // With an empty base known, the same two are an addition on each side: only the weight conflicts.
+        let known = SpoolMerge.merge(base: nil, ours: ours, theirs: theirs)
+        #expect(known.conflicts.map(\.field) == ["weightRemaining"])
+        // The newer side wins a field absent on the other.
+        let newer = SpoolMerge.merge(base: nil, ours: theirs, theirs: ours, baseKnown: false)
+        #expect(newer.spool?["notes"] == .string("phone note") && newer.spool?["brand"] == nil && newer.spool?.lastUpdated == 3000)
+    }
+}
