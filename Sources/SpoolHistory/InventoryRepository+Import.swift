@@ -11,7 +11,8 @@ public enum ImportMode: Sendable {
     case unknownBase(device: String)
     /// Onto the device's branch only; ``InventoryStore/merge(device:)`` brings it into main later.
     case deviceOnly(device: String)
-    /// main becomes exactly the file's inventory; the device is named in the commit.
+    /// main becomes exactly the file's inventory: the spools it lacks become tombstones (`deleted: true` at the
+    /// import's time), so the deletion travels like any other; the device is named in the commit.
     case replace(device: String)
 
     public var device: String {
@@ -29,7 +30,7 @@ public struct ImportResult: Sendable {
     public var changed = 0
     /// Spools the import turned into tombstones.
     public var deleted = 0
-    /// Spools removed from main (a replace).
+    /// Spools main held and a replace's file did not: made tombstones at the import's time.
     public var removed = 0
     public var merge: MergeOutcome?
     /// main's head afterwards.
@@ -42,12 +43,12 @@ extension InventoryRepository {
     /// Commits a whole file's `spools` as one import. Its base is the device's branch (none for a device's
     /// first file, or in ``ImportMode/unknownBase(device:)``); only the file's spools are added or changed
     /// (deletions travel as tombstones);
-    /// `.replace` also removes from main every spool the file does not hold. The device's branch moves only
+    /// `.replace` also makes a tombstone of every spool of main the file does not hold. The device's branch moves only
     /// if it is still where the import started (another writer of the same device makes it retry).
     package func importSpools(_ spools: [Spool], mode: ImportMode, source: String, author: Signature) throws(HistoryError) -> ImportResult {
         if case .replace = mode {
             let main = try head()
-            var (changes, outcome) = try delta(spools, against: try files(at: main), replacing: true)
+            var (changes, outcome) = try delta(spools, against: try files(at: main), deletingOthersAt: author.time * 1000)
             outcome.commit = try commit(changes: changes, author: author, message: message(source: source, outcome, author: author))
             outcome.main = outcome.commit ?? main
             return outcome
@@ -65,7 +66,7 @@ extension InventoryRepository {
         let compared = unknownBase ? main : base
         var (changes, counts) = spools.count <= Self.pathLookupLimit
             ? try delta(spools, inTree: try tree(of: compared))
-            : try delta(spools, against: try files(at: compared), replacing: false)
+            : try delta(spools, against: try files(at: compared))
         if unknownBase && !changes.isEmpty { changes = spools.map { ($0.serial, $0) } }
         if case .deviceOnly = mode {
             return try writing { () throws(HistoryError) -> ImportResult in
@@ -139,7 +140,8 @@ extension InventoryRepository {
     }
 
     /// The changes that make `current` hold `spools`, and their counts.
-    func delta(_ spools: [Spool], against current: [ExactString: ObjectID], replacing: Bool) throws(HistoryError) -> ([(serial: String, spool: Spool?)], ImportResult) {
+    /// With `deletionTime` (a replace), what `current` holds and `spools` do not becomes a tombstone then.
+    func delta(_ spools: [Spool], against current: [ExactString: ObjectID], deletingOthersAt deletionTime: Int64? = nil) throws(HistoryError) -> ([(serial: String, spool: Spool?)], ImportResult) {
         var outcome = ImportResult()
         var changes: [(serial: String, spool: Spool?)] = []
         var inFile = Set<ExactString>()
@@ -159,9 +161,14 @@ extension InventoryRepository {
             }
             changes.append((spool.serial, spool))
         }
-        if replacing {
+        if let deletionTime {
+            // What main holds and the file does not becomes a tombstone at the import's time, so that a device's
+            // older file that still has it cannot bring it back without a recorded decision.
             for key in current.keys.sorted() where !inFile.contains(key) {
-                changes.append((key.string, nil))
+                guard var spool = try? decodeSpool(current[key]!, serial: key.string), !spool.isDeleted else { continue }
+                spool["deleted"] = .bool(true)
+                spool["lastUpdated"] = .int(max(deletionTime, (spool.lastUpdated ?? 0) + 1))
+                changes.append((key.string, spool))
                 outcome.removed += 1
             }
         }

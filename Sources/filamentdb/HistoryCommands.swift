@@ -66,7 +66,8 @@ struct Import: AsyncParsableCommand {
         mention are left alone. With --device, the device's next file is merged against this one (three-way: a field
         the device did not change never overwrites main's). A file with no --device, and a device's first file, have
         no known base: each field that differs from main goes to the later lastUpdated, and each such decision is
-        recorded as a conflict. --replace makes main exactly the file's inventory. With --no-merge the device's
+        recorded as a conflict. --replace makes main exactly the file's inventory: the spools it lacks become tombstones
+        (deleted at the import's time), so an older file cannot bring them back without a recorded decision. With --no-merge the device's
         branch waits for 'filamentdb merge'.
         An import that changes nothing makes no commit. With --skip-invalid the valid records are imported, the
         rejected ones listed, and the exit status is 2.
@@ -75,7 +76,7 @@ struct Import: AsyncParsableCommand {
 
     @Argument(help: "The file to import ('-' for standard input).") var input: String
     @Option(help: "The device the import comes from (any name; its branch is devices/<name>); its next file is merged against this one.") var device: String?
-    @Flag(help: "Make main exactly the file's inventory.") var replace = false
+    @Flag(help: "Make main exactly the file's inventory (what it lacks becomes tombstones).") var replace = false
     @Flag(help: "Commit onto the device's branch without merging it into main.") var noMerge = false
     @OptionGroup var history: HistoryOptions
     @OptionGroup var read: ReadOptions

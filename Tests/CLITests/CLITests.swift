@@ -205,8 +205,11 @@ struct CLI {
         #expect(replaced.stdout.contains("1 added, 0 changed, 0 deleted, 3 removed"))
         let old = try CLI.run(["show", "PM-PLA-GALAXY-0001", "--at", "main~1", "--data-dir", data])
         #expect(old.status == 0 && old.stdout.contains("Prusament"))
+        // What the file lacks is a tombstone now, so the deletion travels like any other.
         let gone = try CLI.run(["show", "PM-PLA-GALAXY-0001", "--data-dir", data])
-        #expect(gone.status == 3 && gone.stderr.contains("no spool \"PM-PLA-GALAXY-0001\" at main"))
+        let tombstone = try JSONParser.parse(gone.stdout).objectValue
+        #expect(gone.status == 0 && tombstone?["deleted"] == .bool(true))
+        #expect(try CLI.run(["show", "NOT-THERE", "--data-dir", data]).status == 3)
 
         let log = try CLI.run(["log", "--data-dir", data])
         let lines = log.stdout.split(separator: "\n")
@@ -735,6 +738,19 @@ final class LockedBox<T>: @unchecked Sendable {
     @Test func anOlderFileOfNoDeviceLosesToTheNewerEdits() throws { try check([]) }
 
     @Test func aDevicesFirstFileHasNoBaseEither() throws { try check(["--device", "laptop"]) }
+
+    /// Case 3: a deletion made with --replace is not undone by an older file that still holds the spool.
+    @Test func aReplacesDeletionStandsAgainstAnOlderFile() throws {
+        let f = try files()
+        #expect(try CLI.run(["import", f.start, "--data-dir", data]).status == 0)
+        let dir = Fixtures.temporaryDirectory()
+        try Data(#"[{"serial":"S2","brand":"X","lastUpdated":1000}]"#.utf8).write(to: URL(fileURLWithPath: dir + "/only-s2.json"))
+        #expect(try CLI.run(["import", dir + "/only-s2.json", "--replace", "--data-dir", data]).stdout.contains("1 removed"))
+        #expect(try CLI.run(["import", f.laptop, "--device", "laptop", "--data-dir", data]).status == 0)
+        let s1 = try #require(try JSONParser.parse(try CLI.run(["show", "S1", "--data-dir", data]).stdout).objectValue)
+        #expect(s1["deleted"] == .bool(true))
+        #expect(try CLI.run(["conflicts", "--spool", "S1", "--data-dir", data]).stdout.contains("\"S1\" deleted: main won"))
+    }
 
     /// The device's second file is merged against its first: a field it did not change leaves main's alone.
     @Test func aDevicesNextFileIsMergedAgainstItsLast() throws {
