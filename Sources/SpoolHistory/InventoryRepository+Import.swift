@@ -32,6 +32,12 @@ public struct ImportResult: Sendable {
     public var deleted = 0
     /// Spools main held and a replace's file did not: made tombstones at the import's time.
     public var removed = 0
+    /// Spools whose content changed but whose `lastUpdated` did not (edited outside the app, as in a
+    /// spreadsheet): given the import's time, so the edit wins or loses by when it was made known.
+    public var restamped = 0
+    /// Spools the file gave no time (the reader stamped them) that otherwise equal the stored ones: the stored
+    /// time is kept, and they are not a change.
+    public var keptTimes = 0
     public var merge: MergeOutcome?
     /// main's head afterwards.
     public var main: ObjectID?
@@ -45,10 +51,15 @@ extension InventoryRepository {
     /// (deletions travel as tombstones);
     /// `.replace` also makes a tombstone of every spool of main the file does not hold. The device's branch moves only
     /// if it is still where the import started (another writer of the same device makes it retry).
-    package func importSpools(_ spools: [Spool], mode: ImportMode, source: String, author: Signature) throws(HistoryError) -> ImportResult {
+    ///
+    /// `stampedAt` is the time the reader gave records that carried none: such a record equal to the stored one
+    /// but for that time is no change. A record whose content changed while its `lastUpdated` did not gets the
+    /// import's time.
+    package func importSpools(_ spools: [Spool], mode: ImportMode, source: String, stampedAt: Int64? = nil, author: Signature) throws(HistoryError) -> ImportResult {
+        let times = ImportTimes(stampedAt: stampedAt, now: author.time * 1000)
         if case .replace = mode {
             let main = try head()
-            var (changes, outcome) = try delta(spools, against: try files(at: main), deletingOthersAt: author.time * 1000)
+            var (changes, outcome, _) = try delta(spools, against: try files(at: main), times: times, deletingOthersAt: author.time * 1000)
             outcome.commit = try commit(changes: changes, author: author, message: message(source: source, outcome, author: author))
             outcome.main = outcome.commit ?? main
             return outcome
@@ -64,10 +75,14 @@ extension InventoryRepository {
         let base = unknownBase ? nil : deviceHead
         // A small file is compared spool by spool along its paths; a large one in one walk of the tree.
         let compared = unknownBase ? main : base
-        var (changes, counts) = spools.count <= Self.pathLookupLimit
-            ? try delta(spools, inTree: try tree(of: compared))
-            : try delta(spools, against: try files(at: compared))
-        if unknownBase && !changes.isEmpty { changes = spools.map { ($0.serial, $0) } }
+        var (changes, counts, unchanged) = spools.count <= Self.pathLookupLimit
+            ? try delta(spools, inTree: try tree(of: compared), times: times)
+            : try delta(spools, against: try files(at: compared), times: times)
+        if case .unknownBase = mode {} else if unknownBase && !changes.isEmpty {
+            // A device's first file is the base of its next: the commit holds all of it, the spools that equal
+            // main's as main has them (so the merge finds nothing to decide there).
+            for (serial, blob) in unchanged { changes.append((serial, try decodeSpool(blob, serial: serial))) }
+        }
         if case .deviceOnly = mode {
             return try writing { () throws(HistoryError) -> ImportResult in
                 var outcome = counts
@@ -104,7 +119,7 @@ extension InventoryRepository {
             // its two branch moves) is merged first, so nothing it holds is left behind.
             pending = try merge(device: device, author: author)
         }
-        let (changes, outcome) = try delta(spools, inTree: try tree(of: base))
+        let (changes, outcome, _) = try delta(spools, inTree: try tree(of: base), times: nil)
         // The device's branch follows its latest apply, wherever it was (each apply has its own base).
         var result = try commitAndMerge(changes, counts: outcome, base: base, device: device, reference: (reference, try head(reference)), source: source, author: author)
         if result.merge == nil, let pending { result.merge = pending }
@@ -115,68 +130,86 @@ extension InventoryRepository {
     /// than by one walk of the whole base (thousands of trees for a large inventory).
     static let pathLookupLimit = 2048
 
-    /// The changes that make the inventory of `tree` hold `spools` (the last of a serial wins), and their
-    /// counts, each spool found by its path.
-    func delta(_ spools: [Spool], inTree tree: ObjectID?) throws(HistoryError) -> ([(serial: String, spool: Spool?)], ImportResult) {
-        var changes: [(serial: String, spool: Spool?)] = []
-        var outcome = ImportResult()
+    /// The times an import judges its records by (see ``importSpools(_:mode:source:stampedAt:author:)``).
+    struct ImportTimes {
+        var stampedAt: Int64?
+        var now: Int64
+    }
+
+    /// What a file's spools change in a tree: the spools to write, their counts, and the file's spools that
+    /// change nothing (with the file they have).
+    typealias Delta = (changes: [(serial: String, spool: Spool?)], outcome: ImportResult, unchanged: [(serial: String, blob: ObjectID)])
+
+    /// The delta of `spools` (the last of a serial wins) against the inventory of `tree`, each spool found by its path.
+    func delta(_ spools: [Spool], inTree tree: ObjectID?, times: ImportTimes?) throws(HistoryError) -> Delta {
         var seen = Set<ExactString>()
+        var pairs: [(spool: Spool, stored: ObjectID?)] = []
         for spool in spools.reversed() where seen.insert(ExactString(spool.serial)).inserted {
-            if let old = try spoolFile(spool.serial, inTree: tree) {
-                if (try git.hashBlob(spool.canonicalJSON)) == old { continue }
-                try count(spool, replacing: old, in: &outcome)
-            } else {
-                outcome.added += 1
-            }
-            changes.append((spool.serial, spool))
+            pairs.append((spool, try spoolFile(spool.serial, inTree: tree)))
         }
-        return (changes.reversed(), outcome)
+        return try judge(pairs.reversed(), times: times)
     }
 
-    /// Counts a changed spool: a deletion when it turns a live spool into a tombstone.
-    func count(_ spool: Spool, replacing old: ObjectID, in outcome: inout ImportResult) throws(HistoryError) {
-        let wasDeleted = try decodeSpool(old, serial: spool.serial).isDeleted
-        if spool.isDeleted && !wasDeleted { outcome.deleted += 1 } else { outcome.changed += 1 }
-    }
-
-    /// The changes that make `current` hold `spools`, and their counts.
-    /// With `deletionTime` (a replace), what `current` holds and `spools` do not becomes a tombstone then.
-    func delta(_ spools: [Spool], against current: [ExactString: ObjectID], deletingOthersAt deletionTime: Int64? = nil) throws(HistoryError) -> ([(serial: String, spool: Spool?)], ImportResult) {
-        var outcome = ImportResult()
-        var changes: [(serial: String, spool: Spool?)] = []
-        var inFile = Set<ExactString>()
-        // The file id each spool would have, on every core, for the spools the base holds (a new one is added
-        // whatever its bytes).
-        let stored = spools.map { current[ExactString($0.serial)] }
-        let ids = Parallel.map(spools.count) { range in
-            range.map { i in stored[i] == nil ? nil : GitRepository.blobIDs([spools[i].canonicalJSON])[0] }
-        }.flatMap { $0 }
-        for (k, spool) in spools.enumerated() {
-            inFile.insert(ExactString(spool.serial))
-            if let old = stored[k] {
-                if ids[k] == old { continue }
-                try count(spool, replacing: old, in: &outcome)
-            } else {
-                outcome.added += 1
-            }
-            changes.append((spool.serial, spool))
-        }
+    /// The delta of `spools` against `current` (one walk's files by serial). With `deletionTime` (a replace),
+    /// what `current` holds and `spools` do not becomes a tombstone then.
+    func delta(_ spools: [Spool], against current: [ExactString: ObjectID], times: ImportTimes?, deletingOthersAt deletionTime: Int64? = nil) throws(HistoryError) -> Delta {
+        var result = try judge(spools.map { ($0, current[ExactString($0.serial)]) }, times: times)
         if let deletionTime {
             // What main holds and the file does not becomes a tombstone at the import's time, so that a device's
             // older file that still has it cannot bring it back without a recorded decision.
+            let inFile = Set(spools.map { ExactString($0.serial) })
             for key in current.keys.sorted() where !inFile.contains(key) {
                 guard var spool = try? decodeSpool(current[key]!, serial: key.string), !spool.isDeleted else { continue }
                 spool["deleted"] = .bool(true)
                 spool["lastUpdated"] = .int(max(deletionTime, (spool.lastUpdated ?? 0) + 1))
-                changes.append((key.string, spool))
-                outcome.removed += 1
+                result.changes.append((key.string, spool))
+                result.outcome.removed += 1
             }
         }
-        return (changes, outcome)
+        return result
+    }
+
+    /// Judges each spool against the file stored for its serial (`nil`: none): the same bytes change nothing;
+    /// with `times`, a spool the reader stamped that equals the stored one but for its time changes nothing,
+    /// and a changed spool whose `lastUpdated` did not move gets the import's time.
+    func judge(_ pairs: [(spool: Spool, stored: ObjectID?)], times: ImportTimes?) throws(HistoryError) -> Delta {
+        var result: Delta = ([], ImportResult(), [])
+        // The file id each spool would have, on every core, for the spools already stored (a new one is added
+        // whatever its bytes).
+        let ids = Parallel.map(pairs.count) { range in
+            range.map { i in pairs[i].stored == nil ? nil : GitRepository.blobIDs([pairs[i].spool.canonicalJSON])[0] }
+        }.flatMap { $0 }
+        for (k, pair) in pairs.enumerated() {
+            var spool = pair.spool
+            guard let stored = pair.stored else {
+                result.outcome.added += 1
+                result.changes.append((spool.serial, spool))
+                continue
+            }
+            if ids[k] == stored {
+                result.unchanged.append((spool.serial, stored))
+                continue
+            }
+            let old = try decodeSpool(stored, serial: spool.serial)
+            if let times {
+                if let stamp = times.stampedAt, spool.lastUpdated == stamp, SpoolMerge.sameIgnoringTime(spool, old) {
+                    result.outcome.keptTimes += 1
+                    result.unchanged.append((spool.serial, stored))
+                    continue
+                }
+                if spool.lastUpdated == old.lastUpdated {
+                    spool["lastUpdated"] = .int(max(times.now, (old.lastUpdated ?? 0) + 1))
+                    result.outcome.restamped += 1
+                }
+            }
+            if spool.isDeleted && !old.isDeleted { result.outcome.deleted += 1 } else { result.outcome.changed += 1 }
+            result.changes.append((spool.serial, spool))
+        }
+        return result
     }
 
     func message(source: String, _ o: ImportResult, author: Signature) -> String {
-        "import \(source): \(o.added) added, \(o.changed) changed, \(o.deleted) deleted, \(o.removed) removed\n\nFilamentdb-Source: \(source)\n\(author.trailer)\nFilamentdb-Added: \(o.added)\nFilamentdb-Changed: \(o.changed)\nFilamentdb-Deleted: \(o.deleted)\nFilamentdb-Removed: \(o.removed)\n"
+        "import \(source): \(o.added) added, \(o.changed) changed, \(o.deleted) deleted, \(o.removed) removed\n\nFilamentdb-Source: \(source)\n\(author.trailer)\nFilamentdb-Added: \(o.added)\nFilamentdb-Changed: \(o.changed)\nFilamentdb-Deleted: \(o.deleted)\nFilamentdb-Removed: \(o.removed)\n" + (o.restamped > 0 ? "Filamentdb-Restamped: \(o.restamped)\n" : "")
     }
 
     /// A commit of `changes` on top of `base` (objects in memory only).

@@ -101,11 +101,13 @@ public actor InventoryStore {
 
     // MARK: writing
 
-    /// Commits a whole file's spools (see ``ImportMode``).
-    public func importSpools(_ spools: [Spool], mode: ImportMode, source: String) async throws(HistoryError) -> ImportResult {
+    /// Commits a whole file's spools (see ``ImportMode``). `stampedAt` is the time the reader gave records
+    /// that carried none (``ConversionOptions/now``): such a record that otherwise equals the stored one is no
+    /// change, and keeps the stored time.
+    public func importSpools(_ spools: [Spool], mode: ImportMode, source: String, stampedAt: Int64? = nil) async throws(HistoryError) -> ImportResult {
         let author = signature(mode.device)
         return try await retrying { () throws(HistoryError) -> ImportResult in
-            try repository.importSpools(spools, mode: mode, source: source, author: author)
+            try repository.importSpools(spools, mode: mode, source: source, stampedAt: stampedAt, author: author)
         }
     }
 

@@ -164,6 +164,9 @@ public enum SpoolMerge {
     /// Whether two values are the same bytes with the same types (absent equals only absent).
     public static func same(_ a: JSONValue?, _ b: JSONValue?) -> Bool { encoded(a) == encoded(b) }
 
+    /// Whether two spools hold the same fields, `lastUpdated` aside.
+    public static func sameIgnoringTime(_ a: Spool, _ b: Spool) -> Bool { same(fieldsWithoutTime(a), fieldsWithoutTime(b)) }
+
     /// A spool's fields without `lastUpdated`, as one value (to tell whether a side changed anything).
     static func fieldsWithoutTime(_ s: Spool?) -> JSONValue? {
         guard let s else { return nil }

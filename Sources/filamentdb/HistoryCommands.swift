@@ -82,20 +82,21 @@ struct Import: AsyncParsableCommand {
     @OptionGroup var read: ReadOptions
 
     func run() async throws {
-        let (spools, report) = try load()
+        let options = read.conversionOptions()
+        let (spools, report) = try load(options)
         let store = try history.open(create: true)
         let outcome = try await historyCall { () async throws(HistoryError) in
-            try await store.importSpools(spools, mode: mode, source: URL(fileURLWithPath: input).lastPathComponent)
+            try await store.importSpools(spools, mode: mode, source: URL(fileURLWithPath: input).lastPathComponent, stampedAt: options.now)
         }
         describe(outcome)
         if !report.renamed.isEmpty || !report.migrated.isEmpty || !report.rejected.isEmpty { say(report.lines.joined(separator: "\n")) }
         if !report.rejected.isEmpty { throw ExitCode(ExitStatus.partial) }
     }
 
-    func load() throws -> ([Spool], ConversionReport) {
+    func load(_ options: ConversionOptions) throws -> ([Spool], ConversionReport) {
         do {
             let bytes = try FileIO.read(input)
-            return try Conversion.load(bytes, path: input, options: read.conversionOptions(), isFile: input != "-")
+            return try Conversion.load(bytes, path: input, options: options, isFile: input != "-")
         } catch {
             throw Output.fail(error)
         }
@@ -114,6 +115,12 @@ struct Import: AsyncParsableCommand {
             say("committed \(commit.hex.prefix(12)) on \(branch): \(outcome.added) added, \(outcome.changed) changed, \(outcome.deleted) deleted, \(outcome.removed) removed")
         } else {
             say("nothing changed on \(branch): no commit")
+        }
+        if outcome.restamped > 0 {
+            say("  \(outcome.restamped) spool\(outcome.restamped == 1 ? "" : "s") changed without a new lastUpdated (edited outside the app): given the import time")
+        }
+        if outcome.keptTimes > 0 {
+            say("  \(outcome.keptTimes) spool\(outcome.keptTimes == 1 ? "" : "s") without a time in the file, otherwise unchanged: kept the stored time")
         }
         guard let merge = outcome.merge else { return }
         if let commit = merge.commit {

@@ -767,3 +767,40 @@ final class LockedBox<T>: @unchecked Sendable {
         #expect(s1["weightRemaining"] == .int(700), "both changed the weight: the later, the phone's, wins")
     }
 }
+
+/// Issue 8, cases 4 and 5: edits without a time get the import's; records without a time that did not change
+/// keep the stored one.
+@Suite(.serialized) struct TimesOfFileEditsTests {
+    let data = Fixtures.temporaryDirectory() + "/data"
+
+    @Test func anUnchangedExportWithoutDatesMakesNoNewCommit() throws {
+        let input = Fixtures.path("octoprint/spoolmanager-export.csv")
+        let first = try CLI.run(["import", input, "--device", "octoprint", "--data-dir", data, "--now", "2024-06-01T00:00:00Z"])
+        #expect(first.status == 0 && first.stdout.contains("committed"), "\(first.stderr)")
+        // The next import stamps the records with another time: that alone is no change.
+        let again = try CLI.run(["import", input, "--device", "octoprint", "--data-dir", data, "--now", "2024-07-01T00:00:00Z"])
+        #expect(again.status == 0 && again.stdout.contains("nothing changed on devices/octoprint: no commit"), "\(again.stdout)")
+        #expect(again.stdout.contains("without a time in the file, otherwise unchanged: kept the stored time"))
+        let plain = try CLI.run(["import", input, "--data-dir", data, "--now", "2024-08-01T00:00:00Z"])
+        #expect(plain.stdout.contains("nothing changed"), "\(plain.stdout)")
+        #expect(try CLI.run(["log", "--data-dir", data]).stdout.split(separator: "\n").count == 2)
+    }
+
+    @Test func aSpreadsheetEditWithoutANewTimeGetsTheImportTime() throws {
+        let dir = Fixtures.temporaryDirectory()
+        try Data(#"[{"serial":"S","weightRemaining":800,"lastUpdated":1000},{"serial":"T","weightRemaining":500,"lastUpdated":1000}]"#.utf8)
+            .write(to: URL(fileURLWithPath: dir + "/start.json"))
+        #expect(try CLI.run(["import", dir + "/start.json", "--device", "desk", "--data-dir", data]).status == 0)
+        #expect(try CLI.run(["export", dir + "/sheet.csv", "--data-dir", data]).status == 0)
+        // The user edits a weight in the spreadsheet and leaves lastUpdated as it was.
+        let csv = try String(contentsOfFile: dir + "/sheet.csv", encoding: .utf8)
+        try csv.replacingOccurrences(of: ",800,", with: ",650,").write(toFile: dir + "/sheet.csv", atomically: true, encoding: .utf8)
+        #expect(csv.contains(",800,"))
+        let r = try CLI.run(["import", dir + "/sheet.csv", "--device", "desk", "--data-dir", data])
+        #expect(r.stdout.contains("1 spool changed without a new lastUpdated (edited outside the app): given the import time"), "\(r.stdout)")
+        let s = try #require(try JSONParser.parse(try CLI.run(["show", "S", "--data-dir", data]).stdout).objectValue)
+        #expect(s["weightRemaining"] == .int(650) && (s["lastUpdated"]?.numberValue ?? 0) > 1_700_000_000_000)
+        let t = try #require(try JSONParser.parse(try CLI.run(["show", "T", "--data-dir", data]).stdout).objectValue)
+        #expect(t["lastUpdated"] == .int(1000))
+    }
+}
