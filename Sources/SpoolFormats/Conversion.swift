@@ -60,6 +60,8 @@ public struct ConversionReport: Sendable, Codable {
     public var warnings: [ImportWarning] = []
     public var idsAssigned: [IDAssignment] = []
     public var notes: [String] = []
+    /// The fields the input had room for, when not every field (a CSV file's columns); see ``InventoryInput/fields``.
+    public var fieldsInInput: [String]?
 
     /// The report as lines of text.
     public var lines: [String] {
@@ -162,6 +164,7 @@ public enum Conversion {
         report.rejected = outcome.rejected
         report.warnings = outcome.warnings
         report.notes = input.notes
+        report.fieldsInInput = input.fields.map { $0.sorted(by: utf8Ordered) }
         return (inventory, report)
     }
 

@@ -5,6 +5,9 @@ public final class InventoryInput {
     /// Facts about the input worth a line in the report (table, versions, unreliable counts). A producer
     /// may add to them while it runs.
     public var notes: [String]
+    /// The fields the input has room for (a CSV file's columns), when that is not every field: a field outside
+    /// them is not known to be absent from a record, only not in the file. `nil`: the input holds whole records.
+    public var fields: Set<String>?
     /// The line a row starts on; computed on demand, only for rows a report names.
     public let locate: (Int) -> Int?
     let produce: (InventoryInput, (RawRecord) -> Void) throws(ConversionError) -> Void

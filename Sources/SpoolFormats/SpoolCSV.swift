@@ -151,8 +151,16 @@ public enum SpoolCSV {
             var columns: [Column]? = nil
             try CSVText.forEachRow(bytes, delimiter: delimiter, file: file) { (row) throws(ConversionError) in
                 guard let columns else {
-                    columns = try header(row, file: file)
+                    let header = try header(row, file: file)
+                    columns = header
                     input.notes = ["filamentdb CSV, \(row.cells.count) columns\(dialect)"]
+                    input.fields = Set(header.compactMap { column -> String? in
+                        switch column {
+                        case .known(let spec): spec.name
+                        case .unknown(let name): name
+                        case .types: nil
+                        }
+                    })
                     return
                 }
                 let n = lines.rows.count + 1

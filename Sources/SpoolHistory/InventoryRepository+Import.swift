@@ -38,6 +38,9 @@ public struct ImportResult: Sendable {
     /// Spools the file gave no time (the reader stamped them) that otherwise equal the stored ones: the stored
     /// time is kept, and they are not a change.
     public var keptTimes = 0
+    /// Spools main holds that a file of no device does not (the file is not the whole inventory, or rows
+    /// were deleted from it: only a replace deletes them).
+    public var missing = 0
     public var merge: MergeOutcome?
     /// main's head afterwards.
     public var main: ObjectID?
@@ -55,8 +58,11 @@ extension InventoryRepository {
     /// `stampedAt` is the time the reader gave records that carried none: such a record equal to the stored one
     /// but for that time is no change. A record whose content changed while its `lastUpdated` did not gets the
     /// import's time.
-    package func importSpools(_ spools: [Spool], mode: ImportMode, source: String, stampedAt: Int64? = nil, author: Signature) throws(HistoryError) -> ImportResult {
-        let times = ImportTimes(stampedAt: stampedAt, now: author.time * 1000)
+    /// `fieldsInFile` names the fields the file had room for when it had not for all (a CSV file's columns):
+    /// a field outside them keeps its stored value, since the file says nothing about it.
+    package func importSpools(_ spools: [Spool], mode: ImportMode, source: String, stampedAt: Int64? = nil, fieldsInFile: Set<String>? = nil,
+                              author: Signature) throws(HistoryError) -> ImportResult {
+        let times = ImportTimes(stampedAt: stampedAt, now: author.time * 1000, fieldsInFile: fieldsInFile)
         if case .replace = mode {
             let main = try head()
             var (changes, outcome, _) = try delta(spools, against: try files(at: main), times: times, deletingOthersAt: author.time * 1000)
@@ -78,7 +84,11 @@ extension InventoryRepository {
         var (changes, counts, unchanged) = spools.count <= Self.pathLookupLimit
             ? try delta(spools, inTree: try tree(of: compared), times: times)
             : try delta(spools, against: try files(at: compared), times: times)
-        if case .unknownBase = mode {} else if unknownBase && !changes.isEmpty {
+        if case .unknownBase = mode {
+            // A file of no device is read as the inventory it shows: say what main holds that it lacks.
+            let inFile = Set(spools.map { ExactString($0.serial) })
+            counts.missing = try files(at: main).keys.filter { !inFile.contains($0) }.count
+        } else if unknownBase && !changes.isEmpty {
             // A device's first file is the base of its next: the commit holds all of it, the spools that equal
             // main's as main has them (so the merge finds nothing to decide there).
             for (serial, blob) in unchanged { changes.append((serial, try decodeSpool(blob, serial: serial))) }
@@ -134,6 +144,9 @@ extension InventoryRepository {
     struct ImportTimes {
         var stampedAt: Int64?
         var now: Int64
+        /// The fields the file had room for (a CSV file's columns), when not every field: the others are kept
+        /// as stored.
+        var fieldsInFile: Set<String>?
     }
 
     /// What a file's spools change in a tree: the spools to write, their counts, and the file's spools that
@@ -191,6 +204,14 @@ extension InventoryRepository {
                 continue
             }
             let old = try decodeSpool(stored, serial: spool.serial)
+            if let room = times?.fieldsInFile {
+                // What the file had no column for is not an erasure: the stored value stays.
+                for (key, value) in old.fields where key != "lastUpdated" && !room.contains(key) && spool[key] == nil { spool[key] = value }
+                if spool.canonicalJSON == old.canonicalJSON {
+                    result.unchanged.append((spool.serial, stored))
+                    continue
+                }
+            }
             if let times {
                 if let stamp = times.stampedAt, spool.lastUpdated == stamp, SpoolMerge.sameIgnoringTime(spool, old) {
                     result.outcome.keptTimes += 1

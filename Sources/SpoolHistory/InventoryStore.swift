@@ -104,10 +104,13 @@ public actor InventoryStore {
     /// Commits a whole file's spools (see ``ImportMode``). `stampedAt` is the time the reader gave records
     /// that carried none (``ConversionOptions/now``): such a record that otherwise equals the stored one is no
     /// change, and keeps the stored time.
-    public func importSpools(_ spools: [Spool], mode: ImportMode, source: String, stampedAt: Int64? = nil) async throws(HistoryError) -> ImportResult {
+    /// `fieldsInFile`: the fields the file had room for, when not every field (``ConversionReport/fieldsInInput``);
+    /// the others keep their stored values.
+    public func importSpools(_ spools: [Spool], mode: ImportMode, source: String, stampedAt: Int64? = nil,
+                             fieldsInFile: Set<String>? = nil) async throws(HistoryError) -> ImportResult {
         let author = signature(mode.device)
         return try await retrying { () throws(HistoryError) -> ImportResult in
-            try repository.importSpools(spools, mode: mode, source: source, stampedAt: stampedAt, author: author)
+            try repository.importSpools(spools, mode: mode, source: source, stampedAt: stampedAt, fieldsInFile: fieldsInFile, author: author)
         }
     }
 

@@ -86,7 +86,8 @@ struct Import: AsyncParsableCommand {
         let (spools, report) = try load(options)
         let store = try history.open(create: true)
         let outcome = try await historyCall { () async throws(HistoryError) in
-            try await store.importSpools(spools, mode: mode, source: URL(fileURLWithPath: input).lastPathComponent, stampedAt: options.now)
+            try await store.importSpools(spools, mode: mode, source: URL(fileURLWithPath: input).lastPathComponent, stampedAt: options.now,
+                                         fieldsInFile: report.fieldsInInput.map(Set.init))
         }
         describe(outcome)
         if !report.renamed.isEmpty || !report.migrated.isEmpty || !report.rejected.isEmpty { say(report.lines.joined(separator: "\n")) }
@@ -118,6 +119,9 @@ struct Import: AsyncParsableCommand {
         }
         if outcome.restamped > 0 {
             say("  \(outcome.restamped) spool\(outcome.restamped == 1 ? "" : "s") changed without a new lastUpdated (edited outside the app): given the import time")
+        }
+        if outcome.missing > 0 {
+            say("  \(outcome.missing) spool\(outcome.missing == 1 ? "" : "s") in main \(outcome.missing == 1 ? "is" : "are") not in this file and stay\(outcome.missing == 1 ? "s" : ""); --replace deletes what the file lacks")
         }
         if outcome.keptTimes > 0 {
             say("  \(outcome.keptTimes) spool\(outcome.keptTimes == 1 ? "" : "s") without a time in the file, otherwise unchanged: kept the stored time")

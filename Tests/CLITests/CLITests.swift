@@ -804,3 +804,25 @@ final class LockedBox<T>: @unchecked Sendable {
         #expect(t["lastUpdated"] == .int(1000))
     }
 }
+
+/// Issue 8, case 4: a CSV that lacks a column leaves that field alone; an empty cell still empties it; rows
+/// deleted from the file are reported, with what deletes them.
+@Suite(.serialized) struct PartialCSVTests {
+    let data = Fixtures.temporaryDirectory() + "/data"
+
+    @Test func aMissingColumnLeavesTheFieldAndMissingRowsAreNamed() throws {
+        let dir = Fixtures.temporaryDirectory()
+        try Data(#"[{"serial":"S","brand":"X","color":"Red","notes":"keep","weightRemaining":800,"lastUpdated":1000},{"serial":"T","brand":"Y","color":"Blue","lastUpdated":1000}]"#.utf8)
+            .write(to: URL(fileURLWithPath: dir + "/start.json"))
+        #expect(try CLI.run(["import", dir + "/start.json", "--data-dir", data]).status == 0)
+        // The user kept three columns, changed a weight, emptied a brand, and deleted T's row.
+        try "serial,brand,weightRemaining\nS,,650\n".write(toFile: dir + "/few.csv", atomically: true, encoding: .utf8)
+        let r = try CLI.run(["import", dir + "/few.csv", "--data-dir", data])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("1 spool in main is not in this file and stays; --replace deletes what the file lacks"), "\(r.stdout)")
+        let s = try #require(try JSONParser.parse(try CLI.run(["show", "S", "--data-dir", data]).stdout).objectValue)
+        #expect(s["color"] == .string("Red") && s["notes"] == .string("keep"), "columns the file lacks are left alone: \(s)")
+        #expect(s["weightRemaining"] == .int(650) && s["brand"] == nil, "an edited cell and an emptied one: \(s)")
+        #expect(try CLI.run(["show", "T", "--data-dir", data]).status == 0)
+    }
+}
