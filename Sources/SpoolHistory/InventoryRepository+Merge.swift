@@ -96,7 +96,7 @@ extension InventoryRepository {
             let current = try spool(serial, inTree: ourTree)
             // Histories with no common commit (a file whose base is not known) have no base to compare with.
             let result = SpoolMerge.merge(base: try spool(serial, inTree: baseTree), ours: current, theirs: try spool(serial, inTree: theirTree),
-                                          baseKnown: base != nil)
+                                          baseKnown: base != nil, names: SpoolMerge.Names(ours: "main", theirs: JSONValue.string(device).jsonText))
             conflicts += result.conflicts
             if result.spool?.canonicalJSON != current?.canonicalJSON { changes.append((serial, result.spool)) }
         }

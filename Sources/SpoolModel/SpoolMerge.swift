@@ -45,7 +45,9 @@ public enum SpoolMerge {
     ///
     /// With `baseKnown` false (two sides with no common history: a file whose base is not known), there is no
     /// base to tell who changed what: every field that differs is decided by last write and recorded.
-    public static func merge(base: Spool?, ours: Spool?, theirs: Spool?, baseKnown: Bool = true) -> SpoolMergeResult {
+    ///
+    /// `names` are what the reasons call the two sides (main and the device's name, in the history).
+    public static func merge(base: Spool?, ours: Spool?, theirs: Spool?, baseKnown: Bool = true, names: Names = Names()) -> SpoolMergeResult {
         switch (ours, theirs) {
         case (nil, nil):
             return SpoolMergeResult(spool: nil, conflicts: [])
@@ -57,11 +59,25 @@ public enum SpoolMerge {
             if let base, same(fieldsWithoutTime(base), fieldsWithoutTime(t)) { return SpoolMergeResult(spool: nil, conflicts: []) }
             return SpoolMergeResult(spool: t, conflicts: [])
         case (let o?, let t?):
-            return mergeBoth(base: baseKnown ? base : nil, ours: o, theirs: t, baseKnown: baseKnown)
+            return mergeBoth(base: baseKnown ? base : nil, ours: o, theirs: t, baseKnown: baseKnown, names: names)
         }
     }
 
-    static func mergeBoth(base: Spool?, ours: Spool, theirs: Spool, baseKnown: Bool = true) -> SpoolMergeResult {
+    /// What a conflict's reason calls each side.
+    public struct Names: Sendable {
+        public var ours: String
+        public var theirs: String
+
+        public init(ours: String = "ours (main)", theirs: String = "theirs (the device)") {
+            self.ours = ours
+            self.theirs = theirs
+        }
+
+        func of(_ s: MergeSide) -> String { s == .ours ? ours : theirs }
+    }
+
+    static func mergeBoth(base: Spool?, ours: Spool, theirs: Spool, baseKnown: Bool = true, names: Names = Names()) -> SpoolMergeResult {
+        func side(_ s: MergeSide) -> String { names.of(s) }
         let serial = ours.serial
         let oursTime = ours.lastUpdated ?? 0, theirsTime = theirs.lastUpdated ?? 0
         let wasDeleted = base?.isDeleted ?? false
@@ -115,7 +131,7 @@ public enum SpoolMerge {
                 value = o
             } else {
                 let (winner, reason) = decide(field: k, ours: o, theirs: t, oursTime: oursTime, theirsTime: theirsTime,
-                                              both: baseKnown ? "changed on both sides" : "no common base and the two differ")
+                                              both: baseKnown ? "changed on both sides" : "no common base and the two differ", names: names)
                 value = winner == .ours ? o : t
                 conflicts.append(conflict(serial, k, b, o, t, winner, reason))
             }
@@ -127,10 +143,12 @@ public enum SpoolMerge {
 
     /// Last-write-wins for one field both sides changed.
     static func decide(field: String, ours: JSONValue?, theirs: JSONValue?, oursTime: Int64, theirsTime: Int64,
-                       both: String = "changed on both sides") -> (MergeSide, String) {
+                       both: String = "changed on both sides", names: Names = Names()) -> (MergeSide, String) {
+        func side(_ s: MergeSide) -> String { names.of(s) }
         if oursTime != theirsTime {
             let winner: MergeSide = oursTime > theirsTime ? .ours : .theirs
-            return (winner, "\(both); \(side(winner))'s change is later (lastUpdated \(max(oursTime, theirsTime)) against \(min(oursTime, theirsTime)))")
+            let (later, earlier) = (max(oursTime, theirsTime), min(oursTime, theirsTime))
+            return (winner, "\(both); the later write wins: \(side(winner))'s, at \(Timestamps.formatISO8601(later)) (lastUpdated \(later)), against \(side(winner == .ours ? .theirs : .ours))'s at \(Timestamps.formatISO8601(earlier)) (\(earlier))")
         }
         if field == "weightRemaining", let o = ours?.numberValue, let t = theirs?.numberValue, o != t {
             let winner: MergeSide = o < t ? .ours : .theirs
@@ -139,7 +157,6 @@ public enum SpoolMerge {
         return (.ours, "\(both) at the same time; \(side(.ours))'s value stays")
     }
 
-    static func side(_ s: MergeSide) -> String { s == .ours ? "ours (main)" : "theirs (the device)" }
     static func other(_ s: MergeSide) -> MergeSide { s == .ours ? .theirs : .ours }
 
     static func conflict(_ serial: String, _ field: String, _ b: JSONValue?, _ o: JSONValue?, _ t: JSONValue?,

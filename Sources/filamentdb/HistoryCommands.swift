@@ -132,12 +132,15 @@ struct Import: AsyncParsableCommand {
         } else {
             say("main already has it")
         }
-        describeConflicts(merge.conflicts)
+        describeConflicts(merge.conflicts, device: device ?? "import")
     }
 }
 
-func describeConflicts(_ conflicts: [FieldConflict]) {
-    for c in conflicts { say("  conflict \(c.id) \(quoted(c.serial)) \(c.field): \(c.winner.rawValue) wins; \(c.reason)") }
+/// Each conflict a merge decided, naming the sides by what they are: main, and the device.
+func describeConflicts(_ conflicts: [FieldConflict], device: String) {
+    for c in conflicts {
+        say("  conflict \(c.id) \(quoted(c.serial)) \(c.field): \(c.winner == .ours ? "main" : quoted(device)) wins; \(c.reason)")
+    }
 }
 
 struct Merge: AsyncParsableCommand {
@@ -151,7 +154,7 @@ struct Merge: AsyncParsableCommand {
         let merge = try await historyCall { () async throws(HistoryError) in try await store.merge(device: device) }
         guard let commit = merge.commit else { return say("main already has \(device): nothing to merge") }
         say("merged \(device) into main as \(commit.hex.prefix(12)): \(merge.changed.count) changed, \(merge.conflicts.count) conflict\(merge.conflicts.count == 1 ? "" : "s")")
-        describeConflicts(merge.conflicts)
+        describeConflicts(merge.conflicts, device: device)
     }
 }
 

@@ -228,7 +228,7 @@ struct CLI {
         #expect(try CLI.run(["import", dir + "/phone.json", "--device", "phone", "--no-merge", "--data-dir", data]).status == 0)
         #expect(try CLI.run(["import", dir + "/desk.json", "--device", "desk", "--data-dir", data]).status == 0)
         let merge = try CLI.run(["merge", "phone", "--data-dir", data])
-        #expect(merge.stdout.contains("1 changed, 1 conflict") && merge.stdout.contains("\"S\" weightRemaining: theirs wins"))
+        #expect(merge.stdout.contains("1 changed, 1 conflict") && merge.stdout.contains("\"S\" weightRemaining: \"phone\" wins"))
         let show = try CLI.run(["show", "S", "--data-dir", data])
         #expect(try JSONParser.parse(show.stdout).objectValue?["weightRemaining"] == .int(500))
         let byDevice = try CLI.run(["log", "--device", "phone", "--data-dir", data])
@@ -315,7 +315,7 @@ func write(_ json: String) throws -> String {
         #expect(try CLI.run(["conflicts", "--spool", "other", "--data-dir", data]).stdout.isEmpty)
 
         let show = try CLI.run(["conflicts", "show", String(id.prefix(8)), "--data-dir", data])
-        #expect(show.stdout.contains("base:   (absent)") && show.stdout.contains("phone: \"Red\"   <- kept") && show.stdout.contains("why: no common base and the two differ; theirs (the device)'s change is later"), "\(show.stdout)")
+        #expect(show.stdout.contains("base:   (absent)") && show.stdout.contains("phone: \"Red\"   <- kept") && show.stdout.contains(#"why: no common base and the two differ; the later write wins: "phone"'s, at 1970-01-01T00:00:00.300Z"#), "\(show.stdout)")
 
         let resolve = try CLI.run(["conflicts", "resolve", id, "--take", "other", "--data-dir", data])
         #expect(resolve.stdout.contains("resolved \(id)"), "\(resolve.stderr)")
