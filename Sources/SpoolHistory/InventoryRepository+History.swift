@@ -14,8 +14,12 @@ public struct LogQuery: Sendable {
     public var limit: Int?
     /// The device whose branch to read instead of main.
     public var branchOfDevice: String?
+    /// Only commits that changed this field of some spool.
+    public var field: String?
 
-    public init(spool: String? = nil, device: String? = nil, since: Int64? = nil, until: Int64? = nil, limit: Int? = nil, branchOfDevice: String? = nil) {
+    public init(spool: String? = nil, device: String? = nil, since: Int64? = nil, until: Int64? = nil, limit: Int? = nil,
+                branchOfDevice: String? = nil, field: String? = nil) {
+        self.field = field
         self.spool = spool
         self.device = device
         self.since = since
@@ -82,7 +86,7 @@ extension InventoryRepository {
     /// The commit a revision names: a date (ISO 8601) names the newest commit of main made at or before it;
     /// `main`, a commit id, `main~2` name what git's revision syntax names; a device's name names its branch.
     package func commit(named text: String) throws(HistoryError) -> ObjectID {
-        if let ms = Timestamps.parseISO8601(text) {
+        if let ms = HistoryDates.parse(text) {
             let query = LogQuery(until: ms, limit: 1)
             guard let commit = try log(from: try head(), query: query).first else {
                 throw HistoryError(.noSuchRevision, "no commit on main at or before \(text)", path: path)

@@ -69,8 +69,42 @@ public actor InventoryStore {
         } else {
             start = try repository.head()
         }
-        if let serial = query.spool { return try repository.history(of: serial, from: start, query: query) }
-        return try repository.log(from: start, query: query)
+        guard let field = query.field else {
+            if let serial = query.spool { return try repository.history(of: serial, from: start, query: query) }
+            return try repository.log(from: start, query: query)
+        }
+        // A field: each commit's changes against its first parent are read, until enough are found.
+        var unlimited = query
+        unlimited.limit = nil
+        let all: [CommitInfo]
+        if let serial = query.spool { all = try repository.history(of: serial, from: start, query: unlimited) } else { all = try repository.log(from: start, query: unlimited) }
+        var out: [CommitInfo] = []
+        for commit in all where out.count < (query.limit ?? .max) {
+            let changes = try repository.diff(from: commit.parents.first, to: commit.id)
+            if changes.contains(where: { c in (query.spool == nil || Array(c.serial.utf8) == Array(query.spool!.utf8)) && c.fields.contains { Array($0.field.utf8) == Array(field.utf8) } }) {
+                out.append(commit)
+            }
+        }
+        return out
+    }
+
+    /// For each field of `serial`'s spool on main, the commit of main's first-parent line that last set it
+    /// (a merge, for what a device brought in), oldest field first in the spool's canonical order.
+    public func blame(_ serial: String) throws(HistoryError) -> [(field: String, value: JSONValue, commit: CommitInfo)] {
+        guard let head = try repository.head(), let current = try repository.spool(serial, at: head) else {
+            throw HistoryError(.noSuchSpool, "no spool \(JSONValue.string(serial).jsonText) on main", path: path)
+        }
+        var origin: [ExactString: CommitInfo] = [:]
+        for commit in try repository.history(of: serial, from: head).reversed() {
+            let before = try repository.spool(serial, at: commit.parents.first), after = try repository.spool(serial, at: commit.id)
+            for (field, value) in after?.fields ?? [:] where !SpoolMerge.same(before?[field], value) { origin[ExactString(field)] = commit }
+        }
+        return current.orderedFields.compactMap { f in origin[ExactString(f.key)].map { (f.key, f.value, $0) } }
+    }
+
+    /// What a commit changed against its first parent (for a merge: what it brought into main).
+    public func changes(of commit: CommitInfo) throws(HistoryError) -> [SpoolChange] {
+        try repository.diff(from: commit.parents.first, to: commit.id)
     }
 
     /// One spool at `commit` (default: main's head).

@@ -13,18 +13,21 @@ struct Conflicts: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List the decided conflicts, oldest first.")
-        @Option(help: "Only conflicts decided at or after this date (ISO 8601).") var since: String?
+        @Option(help: "Only conflicts decided at or after this date (ISO 8601, or now, today, yesterday, '3 days ago').") var since: String?
         @Option(help: "Only conflicts about this spool.") var spool: String?
+        @Flag(help: "Print times in UTC (default: the local zone, with its offset).") var utc = false
         @OptionGroup var history: HistoryOptions
+
+        func validate() throws { _ = try dateOption("--since", since) }
 
         func run() async throws {
             let store = try history.open(create: false)
             let records = try await historyCall { () async throws(HistoryError) in try await store.conflicts() }
-            let since = self.since.flatMap(Timestamps.parseISO8601)
+            let since = try dateOption("--since", self.since)
             for r in records {
                 if let since, r.time < since { continue }
                 if let spool, Array(spool.utf8) != Array(r.serial.utf8) { continue }
-                say("\(r.id)  \(displayTime(seconds: r.time / 1000))  \(quoted(r.serial)) \(r.field): \(r.winner == .ours ? r.oursBranch : r.theirsBranch) won (\(r.ours?.jsonText ?? "(absent)") on \(r.oursBranch), \(r.theirs?.jsonText ?? "(absent)") on \(r.theirsBranch))")
+                say("\(r.id)  \(displayTime(seconds: r.time / 1000, utc: utc))  \(quoted(r.serial)) \(r.field): \(r.winner == .ours ? r.oursBranch : r.theirsBranch) won (\(r.ours?.jsonText ?? "(absent)") on \(r.oursBranch), \(r.theirs?.jsonText ?? "(absent)") on \(r.theirsBranch))")
             }
         }
     }

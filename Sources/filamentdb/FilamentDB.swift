@@ -24,7 +24,7 @@ struct FilamentDB: AsyncParsableCommand {
         """,
         version: FilamentDBVersion.string,
         subcommands: [Convert.self, Validate.self, Formats.self, Import.self, Merge.self, Log.self, Show.self, Diff.self,
-                      Export.self, Restore.self, Conflicts.self, Verify.self, GC.self, Demo.self]
+                      Export.self, Restore.self, Conflicts.self, Verify.self, Blame.self, GC.self, Demo.self]
     )
 }
 

@@ -54,8 +54,22 @@ func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").ut
 func quoted(_ serial: String) -> String { JSONValue.string(serial).jsonText }
 
 /// A time of the history as a person reads it: UTC, to the second.
-func displayTime(seconds: Int64) -> String {
-    Timestamps.formatISO8601(seconds * 1000).prefix(19).replacingOccurrences(of: "T", with: " ")
+func displayTime(seconds: Int64, utc: Bool = false) -> String { HistoryDates.format(seconds: seconds, utc: utc) }
+
+/// A date option read, or a clear usage error naming the option.
+func dateOption(_ flag: String, _ value: String?) throws -> Int64? {
+    guard let value else { return nil }
+    guard let ms = HistoryDates.parse(value) else { throw ValidationError("\(flag) \(value): expected \(HistoryDates.expected)") }
+    return ms
+}
+
+/// One spool's changes as lines: `"S" field: old -> new`.
+func changeLines(_ change: SpoolChange, indent: String = "") -> [String] {
+    change.fields.map { c in
+        SpoolMerge.same(c.old, c.new)
+            ? "\(indent)\(quoted(c.serial)) \(c.field): \(c.new?.jsonText ?? "(absent)") (unchanged)"
+            : "\(indent)\(quoted(c.serial)) \(c.field): \(c.old?.jsonText ?? "(absent)") -> \(c.new?.jsonText ?? "(absent)")"
+    }
 }
 
 struct Import: AsyncParsableCommand {
@@ -163,28 +177,46 @@ struct Log: AsyncParsableCommand {
 
     @Option(help: "Only commits that changed this spool.") var spool: String?
     @Option(help: "Only commits by this device.") var device: String?
-    @Option(help: "Only commits at or after this date (ISO 8601).") var since: String?
-    @Option(help: "Only commits at or before this date (ISO 8601).") var until: String?
+    @Option(help: "Only commits at or after this date (ISO 8601, or now, today, yesterday, '3 days ago').") var since: String?
+    @Option(help: "Only commits at or before this date (as --since).") var until: String?
     @Option(name: .customShort("n"), help: "At most this many commits.") var limit: Int?
     @Option(help: "Read this device's branch instead of main.") var branch: String?
+    @Option(help: "Only commits that changed this field.") var field: String?
+    @Flag(name: [.customShort("p"), .customLong("patch")], help: "Show each commit's field changes.") var patch = false
+    @Flag(help: "Show how many spools each commit added, changed, deleted and removed.") var stat = false
+    @Flag(help: "Print times in UTC (default: the local zone, with its offset).") var utc = false
+    @Flag(help: "Print the commits as JSON: [{id, time, device, summary, parents, changes?}].") var json = false
     @OptionGroup var history: HistoryOptions
 
     func validate() throws {
-        for (flag, value) in [("--since", since), ("--until", until)] {
-            if let value, Timestamps.parseISO8601(value) == nil {
-                throw ValidationError("\(flag) \(value): expected an ISO 8601 date such as 2024-05-01 or 2024-05-01T12:00:00Z")
-            }
-        }
+        _ = try dateOption("--since", since)
+        _ = try dateOption("--until", until)
     }
 
     func run() async throws {
         let store = try history.open(create: false)
-        let query = LogQuery(spool: spool, device: device, since: since.flatMap(Timestamps.parseISO8601),
-                             until: until.flatMap(Timestamps.parseISO8601), limit: limit, branchOfDevice: branch == "main" ? nil : branch)
+        let query = LogQuery(spool: spool, device: device, since: try dateOption("--since", since), until: try dateOption("--until", until),
+                             limit: limit, branchOfDevice: branch == "main" ? nil : branch, field: field)
         let commits = try await historyCall { () async throws(HistoryError) in try await store.log(query) }
+        var documents: [JSONValue] = []
         for commit in commits {
-            say("\(commit.id.hex.prefix(12))  \(displayTime(seconds: commit.time))  \(commit.device)  \(commit.summary)")
+            let changes = patch || stat || json
+                ? try await historyCall { () async throws(HistoryError) in try await store.changes(of: commit) } : []
+            if json {
+                var o: [String: JSONValue] = ["id": .string(commit.id.hex), "time": .int(commit.time * 1000), "device": .string(commit.device),
+                                              "summary": .string(commit.summary), "parents": .array(commit.parents.map { .string($0.hex) })]
+                if patch || stat { o["changes"] = .array(changes.map(\.json)) }
+                documents.append(.object(o))
+                continue
+            }
+            say("\(commit.id.hex.prefix(12))  \(displayTime(seconds: commit.time, utc: utc))  \(commit.device)  \(commit.summary)")
+            if stat {
+                let count = { (s: SpoolChange.Status) in changes.filter { $0.status == s }.count }
+                say("    \(changes.count) spool\(changes.count == 1 ? "" : "s"): \(count(.added)) added, \(count(.changed)) changed, \(count(.deleted)) deleted, \(count(.removed)) removed")
+            }
+            if patch { for c in changes { for line in changeLines(c, indent: "    ") { say(line) } } }
         }
+        if json { say(JSONValue.array(documents).jsonText) }
     }
 }
 
@@ -236,15 +268,7 @@ struct Diff: AsyncParsableCommand {
         }
         let changes = try await historyCall { () async throws(HistoryError) in try await store.diff(from: source, to: target, includingUnchanged: all) }
         if json { return say(JSONValue.array(changes.map(\.json)).jsonText) }
-        for change in changes {
-            for c in change.fields {
-                if SpoolMerge.same(c.old, c.new) {
-                    say("\(quoted(c.serial)) \(c.field): \(c.new?.jsonText ?? "(absent)") (unchanged)")
-                } else {
-                    say("\(quoted(c.serial)) \(c.field): \(c.old?.jsonText ?? "(absent)") -> \(c.new?.jsonText ?? "(absent)")")
-                }
-            }
-        }
+        for change in changes { for line in changeLines(change) { say(line) } }
     }
 }
 
@@ -288,6 +312,31 @@ struct Restore: AsyncParsableCommand {
             say("restored \(what) to \(revision) (\(commit.hex.prefix(12))) as \(restored.hex.prefix(12))")
         } else {
             say("\(what) already is as at \(revision): no commit")
+        }
+    }
+}
+
+struct Blame: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "For each field of one spool: the commit, device and time that last set it on main.",
+        discussion: "--json prints [{field, value, commit, device, time, summary}], time in milliseconds since the epoch.")
+
+    @Argument(help: "The spool's serial.") var serial: String
+    @Flag(help: "Print times in UTC (default: the local zone, with its offset).") var utc = false
+    @Flag(help: "Print the fields as JSON.") var json = false
+    @OptionGroup var history: HistoryOptions
+
+    func run() async throws {
+        let store = try history.open(create: false)
+        let fields = try await historyCall { () async throws(HistoryError) in try await store.blame(serial) }
+        if json {
+            return say(JSONValue.array(fields.map { f in
+                .object(["field": .string(f.field), "value": f.value, "commit": .string(f.commit.id.hex), "device": .string(f.commit.device),
+                         "time": .int(f.commit.time * 1000), "summary": .string(f.commit.summary)])
+            }).jsonText)
+        }
+        for f in fields {
+            say("\(f.commit.id.hex.prefix(12))  \(displayTime(seconds: f.commit.time, utc: utc))  \(f.commit.device)  \(f.field): \(f.value.jsonText)")
         }
     }
 }

@@ -826,3 +826,58 @@ final class LockedBox<T>: @unchecked Sendable {
         #expect(try CLI.run(["show", "T", "--data-dir", data]).status == 0)
     }
 }
+
+/// Issue 8, reading the history: log -p, --stat, --field, --json, --utc, relative dates, blame.
+@Suite(.serialized) struct ReadingTheHistoryTests {
+    let data = Fixtures.temporaryDirectory() + "/data"
+
+    func setUp() throws {
+        #expect(try CLI.run(["import", try write(#"[{"serial":"A","color":"Black","weightRemaining":800,"lastUpdated":100},{"serial":"B","lastUpdated":100}]"#), "--device", "desk", "--data-dir", data]).status == 0)
+        #expect(try CLI.run(["import", try write(#"[{"serial":"A","color":"Black","weightRemaining":650,"lastUpdated":200},{"serial":"B","lastUpdated":100}]"#), "--device", "desk", "--data-dir", data]).status == 0)
+        #expect(try CLI.run(["import", try write(#"[{"serial":"A","color":"Red","weightRemaining":800,"lastUpdated":100}]"#), "--device", "phone", "--no-merge", "--data-dir", data]).status == 0)
+        #expect(try CLI.run(["import", try write(#"[{"serial":"A","color":"Red","weightRemaining":650,"lastUpdated":300}]"#), "--device", "phone", "--data-dir", data]).status == 0)
+    }
+
+    @Test func logShowsChangesCountsFieldsAndJSON() throws {
+        try setUp()
+        let patch = try CLI.run(["log", "-p", "-n", "1", "--data-dir", data]).stdout
+        #expect(patch.contains("merge \"phone\" into main") && patch.contains(#"    "A" color: "Black" -> "Red""#), "\(patch)")
+        let stat = try CLI.run(["log", "--stat", "-n", "1", "--data-dir", data]).stdout
+        #expect(stat.contains("    1 spool: 0 added, 1 changed, 0 deleted, 0 removed"), "\(stat)")
+        // Only commits that changed the field against their first parent: the desk's merge brought a weight into
+        // main, the phone's a colour, and neither the other.
+        let weights = try CLI.run(["log", "--field", "weightRemaining", "--data-dir", data]).stdout.split(separator: "\n")
+        let colors = try CLI.run(["log", "--field", "color", "--data-dir", data]).stdout.split(separator: "\n")
+        #expect(weights.contains { $0.contains("merge \"desk\"") } && !weights.contains { $0.contains("merge \"phone\"") }, "\(weights)")
+        #expect(colors.contains { $0.contains("merge \"phone\"") } && !colors.contains { $0.contains("merge \"desk\"") }, "\(colors)")
+        let json = try #require(try JSONParser.parse(try CLI.run(["log", "--json", "-p", "-n", "1", "--data-dir", data]).stdout).arrayValue)
+        #expect(json.count == 1 && json[0].objectValue?["device"] == .string("phone") && json[0].objectValue?["changes"]?.arrayValue?.count == 1)
+        let utc = try CLI.run(["log", "--utc", "-n", "1", "--data-dir", data]).stdout
+        #expect(utc.contains(" +0000  phone  "), "\(utc)")
+    }
+
+    @Test func relativeDatesAndClearErrors() throws {
+        try setUp()
+        let all = try CLI.run(["log", "--data-dir", data]).stdout.split(separator: "\n").count
+        let recent = try CLI.run(["log", "--since", "1 hour ago", "--data-dir", data]).stdout.split(separator: "\n").count
+        #expect(all > 4 && recent == all)
+        #expect(try CLI.run(["log", "--until", "yesterday", "--data-dir", data]).stdout.isEmpty)
+        #expect(try CLI.run(["show", "A", "--at", "now", "--data-dir", data]).status == 0)
+        let bad = try CLI.run(["log", "--since", "last tuesday-ish", "--data-dir", data])
+        #expect(bad.status == 64 && bad.stderr.contains("--since last tuesday-ish: expected an ISO 8601 date"), "\(bad.stderr)")
+        #expect(try CLI.run(["show", "A", "--at", "3 fortnights ago", "--data-dir", data]).status == 3)
+    }
+
+    @Test func blameNamesWhoSetEachField() throws {
+        try setUp()
+        let blame = try CLI.run(["blame", "A", "--data-dir", data])
+        #expect(blame.status == 0, "\(blame.stderr)")
+        let lines = blame.stdout.split(separator: "\n")
+        #expect(lines.contains { $0.contains("  phone  color: \"Red\"") }, "\(blame.stdout)")
+        #expect(lines.contains { $0.contains("  desk  weightRemaining: 650") }, "\(blame.stdout)")
+        #expect(lines.contains { $0.contains("  desk  serial: \"A\"") })
+        let json = try #require(try JSONParser.parse(try CLI.run(["blame", "A", "--json", "--data-dir", data]).stdout).arrayValue)
+        #expect(json.contains { $0.objectValue?["field"] == .string("color") && $0.objectValue?["device"] == .string("phone") })
+        #expect(try CLI.run(["blame", "NOPE", "--data-dir", data]).status == 3)
+    }
+}
