@@ -128,6 +128,15 @@ public actor InventoryStore {
 
     public func conflicts() throws(HistoryError) -> [ConflictRecord] { try repository.conflicts() }
 
+    /// The commits that decided conflicts again (`conflicts resolve`), by conflict id, the latest for each.
+    public func redecisions() throws(HistoryError) -> [String: CommitInfo] {
+        var out: [String: CommitInfo] = [:]
+        for commit in try repository.log(from: try repository.head()) {
+            if let id = commit.trailer("Filamentdb-Conflict"), out[id] == nil { out[id] = commit }
+        }
+        return out
+    }
+
     /// A conflict by id or unique prefix.
     public func conflict(_ id: String) throws(HistoryError) -> ConflictRecord { try repository.conflict(id) }
 

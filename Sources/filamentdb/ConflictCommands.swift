@@ -16,6 +16,7 @@ struct Conflicts: AsyncParsableCommand {
         @Option(help: "Only conflicts decided at or after this date (ISO 8601, or now, today, yesterday, '3 days ago').") var since: String?
         @Option(help: "Only conflicts about this spool.") var spool: String?
         @Flag(help: "Print times in UTC (default: the local zone, with its offset).") var utc = false
+        @Flag(help: "Print the conflicts as JSON: [{id, time, serial, field, base?, main?, device?, deviceName, winner, reason, redecidedBy?}].") var json = false
         @OptionGroup var history: HistoryOptions
 
         func validate() throws { _ = try dateOption("--since", since) }
@@ -23,12 +24,28 @@ struct Conflicts: AsyncParsableCommand {
         func run() async throws {
             let store = try history.open(create: false)
             let records = try await historyCall { () async throws(HistoryError) in try await store.conflicts() }
+            let again = try await historyCall { () async throws(HistoryError) in try await store.redecisions() }
             let since = try dateOption("--since", self.since)
+            var documents: [JSONValue] = []
             for r in records {
                 if let since, r.time < since { continue }
                 if let spool, Array(spool.utf8) != Array(r.serial.utf8) { continue }
-                say("\(r.id)  \(displayTime(seconds: r.time / 1000, utc: utc))  \(quoted(r.serial)) \(r.field): \(r.winner == .ours ? r.oursBranch : r.theirsBranch) won (\(r.ours?.jsonText ?? "(absent)") on \(r.oursBranch), \(r.theirs?.jsonText ?? "(absent)") on \(r.theirsBranch))")
+                let redecided = again[r.id]
+                if json {
+                    var o: [String: JSONValue] = ["id": .string(r.id), "time": .int(r.time), "serial": .string(r.serial), "field": .string(r.field),
+                                                  "deviceName": .string(r.theirsBranch), "winner": .string(r.winner == .ours ? "main" : r.theirsBranch),
+                                                  "reason": .string(r.reason)]
+                    if let b = r.base { o["base"] = b }
+                    if let v = r.ours { o["main"] = v }
+                    if let v = r.theirs { o["device"] = v }
+                    if let redecided { o["redecidedBy"] = .string(redecided.id.hex) }
+                    documents.append(.object(o))
+                    continue
+                }
+                let mark = redecided.map { "  [decided again in \($0.id.hex.prefix(12)) by \($0.device)]" } ?? ""
+                say("\(r.id)  \(displayTime(seconds: r.time / 1000, utc: utc))  \(quoted(r.serial)) \(r.field): \(r.winner == .ours ? r.oursBranch : r.theirsBranch) won (\(r.ours?.jsonText ?? "(absent)") on \(r.oursBranch), \(r.theirs?.jsonText ?? "(absent)") on \(r.theirsBranch))\(mark)")
             }
+            if json { say(JSONValue.array(documents).jsonText) }
         }
     }
 
@@ -79,12 +96,20 @@ struct Conflicts: AsyncParsableCommand {
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the history without changing it: objects readable, spool files parse, paths match serials.",
-        discussion: "Exits 1 and lists every problem when any is found.")
+        discussion: "Exits 1 and lists every problem when any is found. --json prints {spools, problems: [{path, message}]}.")
+    @Flag(help: "Print the result as JSON.") var json = false
     @OptionGroup var history: HistoryOptions
 
     func run() async throws {
         let store = try history.open(create: false)
         let result = try await historyCall { () async throws(HistoryError) in try await store.verify() }
+        if json {
+            say(JSONValue.object(["spools": .int(Int64(result.spools)), "problems": .array(result.problems.map {
+                .object(["path": .string($0.path), "message": .string($0.message)])
+            })]).jsonText)
+            if !result.problems.isEmpty { throw ExitCode(ExitStatus.invalidInput) }
+            return
+        }
         for p in result.problems { FileHandle.standardError.write(Data("filamentdb: \(store.path): \(p)\n".utf8)) }
         say("\(result.spools) spool\(result.spools == 1 ? "" : "s") checked, \(result.problems.count) problem\(result.problems.count == 1 ? "" : "s")")
         if !result.problems.isEmpty { throw ExitCode(ExitStatus.invalidInput) }

@@ -103,8 +103,12 @@ struct Import: AsyncParsableCommand {
             try await store.importSpools(spools, mode: mode, source: URL(fileURLWithPath: input).lastPathComponent, stampedAt: options.now,
                                          fieldsInFile: report.fieldsInInput.map(Set.init))
         }
-        describe(outcome)
-        if !report.renamed.isEmpty || !report.migrated.isEmpty || !report.rejected.isEmpty { say(report.lines.joined(separator: "\n")) }
+        if read.json {
+            say(importDocument(outcome, report: report).jsonText)
+        } else {
+            describe(outcome)
+            if !report.renamed.isEmpty || !report.migrated.isEmpty || !report.rejected.isEmpty { say(report.lines.joined(separator: "\n")) }
+        }
         if !report.rejected.isEmpty { throw ExitCode(ExitStatus.partial) }
     }
 
@@ -122,6 +126,28 @@ struct Import: AsyncParsableCommand {
         if noMerge { return .deviceOnly(device: device ?? "import") }
         guard let device else { return .unknownBase(device: "import") }
         return .merge(device: device)
+    }
+
+    /// `--json`: `{commit?, added, changed, deleted, removed, restamped, keptTimes, missing, main?, merge?: {commit?,
+    /// changed, conflicts: [{id, serial, field, winner, reason}]}, report}`, the report as `convert --json` prints it.
+    func importDocument(_ o: ImportResult, report: ConversionReport) -> JSONValue {
+        var d: [String: JSONValue] = ["added": .int(Int64(o.added)), "changed": .int(Int64(o.changed)), "deleted": .int(Int64(o.deleted)),
+                                      "removed": .int(Int64(o.removed)), "restamped": .int(Int64(o.restamped)),
+                                      "keptTimes": .int(Int64(o.keptTimes)), "missing": .int(Int64(o.missing))]
+        if let c = o.commit { d["commit"] = .string(c.hex) }
+        if let m = o.main { d["main"] = .string(m.hex) }
+        if let merge = o.merge {
+            var m: [String: JSONValue] = ["changed": .array(merge.changed.map { .string($0) }), "conflicts": .array(merge.conflicts.map { c in
+                .object(["id": .string(c.id), "serial": .string(c.serial), "field": .string(c.field),
+                         "winner": .string(c.winner == .ours ? "main" : mode.device), "reason": .string(c.reason)])
+            })]
+            if let c = merge.commit { m["commit"] = .string(c.hex) }
+            d["merge"] = .object(m)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        if let data = try? encoder.encode(report), let value = try? JSONParser.parse([UInt8](data)) { d["report"] = value }
+        return .object(d)
     }
 
     func describe(_ outcome: ImportResult) {

@@ -881,3 +881,29 @@ final class LockedBox<T>: @unchecked Sendable {
         #expect(try CLI.run(["blame", "NOPE", "--data-dir", data]).status == 3)
     }
 }
+
+/// Issue 8: --json on every command that reports, and conflicts decided again are marked.
+@Suite(.serialized) struct JSONReportsTests {
+    let data = Fixtures.temporaryDirectory() + "/data"
+
+    @Test func importConflictsAndVerifySpeakJSON() throws {
+        #expect(try CLI.run(["import", try write(#"[{"serial":"S","color":"Black","lastUpdated":100}]"#), "--data-dir", data]).status == 0)
+        let r = try CLI.run(["import", try write(#"[{"serial":"S","color":"Blue","lastUpdated":200}]"#), "--device", "desk", "--json", "--data-dir", data])
+        let doc = try #require(try JSONParser.parse(r.stdout).objectValue, "\(r.stdout)")
+        #expect(doc["changed"] == .int(1) && doc["merge"]?.objectValue?["conflicts"]?.arrayValue?.first?.objectValue?["winner"] == .string("desk"))
+        #expect(doc["report"]?.objectValue?["read"] == .int(1))
+        let list = try #require(try JSONParser.parse(try CLI.run(["conflicts", "--json", "--data-dir", data]).stdout).arrayValue)
+        let conflict = try #require(list.first?.objectValue)
+        #expect(conflict["main"] == .string("Black") && conflict["device"] == .string("Blue") && conflict["winner"] == .string("desk") && conflict["redecidedBy"] == nil)
+        let id = try #require(conflict["id"]?.stringValue)
+        #expect(try CLI.run(["conflicts", "resolve", id, "--take", "other", "--data-dir", data]).status == 0)
+        let again = try CLI.run(["conflicts", "--data-dir", data]).stdout
+        #expect(again.contains("[decided again in ") && again.contains(" by review]"), "\(again)")
+        let relisted = try #require(try JSONParser.parse(try CLI.run(["conflicts", "--json", "--data-dir", data]).stdout).arrayValue)
+        #expect(relisted.first?.objectValue?["redecidedBy"] != nil)
+        // Deciding it again to the value it has changes nothing.
+        #expect(try CLI.run(["conflicts", "resolve", id, "--take", "\"Black\"", "--data-dir", data]).stdout.contains("already holds that value"))
+        let verify = try #require(try JSONParser.parse(try CLI.run(["verify", "--json", "--data-dir", data]).stdout).objectValue)
+        #expect(verify["spools"] == .int(1) && verify["problems"] == .array([]))
+    }
+}
