@@ -907,3 +907,45 @@ final class LockedBox<T>: @unchecked Sendable {
         #expect(verify["spools"] == .int(1) && verify["problems"] == .array([]))
     }
 }
+
+/// Issue 8: the README's walk-throughs, run as a user would, each in a new folder.
+@Suite(.serialized) struct ReadmeWalkthroughTests {
+    /// The blocks after `<!-- walkthrough: NAME -->`, with the text each must print (`# expect: TEXT`).
+    static func walkthroughs() throws -> [(name: String, script: String, expect: String)] {
+        let readme = try String(contentsOfFile: Fixtures.repositoryRoot.appendingPathComponent("README.md").path, encoding: .utf8)
+        var out: [(String, String, String)] = []
+        for part in readme.components(separatedBy: "<!-- walkthrough: ").dropFirst() {
+            let name = String(part.prefix { $0 != " " && $0 != "-" && $0 != "\n" }.isEmpty ? "" : part[..<part.range(of: " -->")!.lowerBound])
+            guard let start = part.range(of: "```sh\n"), let end = part.range(of: "\n```", range: start.upperBound..<part.endIndex) else { continue }
+            let script = String(part[start.upperBound..<end.lowerBound])
+            let expect = script.split(separator: "\n").last { $0.hasPrefix("# expect: ") }.map { String($0.dropFirst("# expect: ".count)) } ?? ""
+            out.append((name, script, expect))
+        }
+        return out
+    }
+
+    @Test func everyWalkthroughRuns() throws {
+        let all = try Self.walkthroughs()
+        #expect(all.map(\.name) == ["migrate", "back up and restore", "two devices"])
+        for w in all {
+            let dir = Fixtures.temporaryDirectory()
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-ec", w.script]
+            p.currentDirectoryURL = URL(fileURLWithPath: dir)
+            var env = ProcessInfo.processInfo.environment
+            env["PATH"] = URL(fileURLWithPath: CLI.binary).deletingLastPathComponent().path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+            env["SYNC_DATA_DIR"] = nil
+            p.environment = env
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            try p.run()
+            let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "\(w.name): \(stderr)")
+            #expect(!w.expect.isEmpty && stdout.contains(w.expect), "\(w.name): expected \(w.expect) in\n\(stdout)\n\(stderr)")
+        }
+    }
+}
