@@ -96,11 +96,17 @@ public enum SpoolMerge {
                 let edit = deleter == .ours ? theirsTime : oursTime
                 let deletionWins = deletion >= edit
                 let winner: MergeSide = deletionWins ? deleter : (deleter == .ours ? .theirs : .ours)
-                let reason = deletionWins
+                // The edit, by the fields it set (against the base; with none known, against the deletion).
+                let reference = base ?? (deleter == .ours ? ours : theirs)
+                var keys = Set(editor.fields.keys).union(reference.fields.keys)
+                keys.subtract(["lastUpdated", "deleted"])
+                let editedFields = keys.filter { !same(reference[$0], editor[$0]) }.sorted(by: utf8Ordered)
+                let what = editedFields.isEmpty ? "" : " (the edit set \(editedFields.joined(separator: ", ")))"
+                let reason = (deletionWins
                     ? (deletion == edit
                         ? "deleted on \(side(deleter)) and edited on \(side(other(deleter))) at the same time: the deletion stands, so a stale edit does not bring the spool back"
                         : "deleted on \(side(deleter)) after it was edited on \(side(other(deleter))): the later deletion wins")
-                    : "edited on \(side(other(deleter))) after it was deleted on \(side(deleter)): the later edit brings the spool back"
+                    : "edited on \(side(other(deleter))) after it was deleted on \(side(deleter)): the later edit brings the spool back") + what
                 conflicts.append(conflict(serial, "deleted", base?["deleted"], ours["deleted"], theirs["deleted"], winner, reason))
                 if deletionWins {
                     return SpoolMergeResult(spool: deleter == .ours ? ours : theirs, conflicts: conflicts)

@@ -67,6 +67,8 @@ import Testing
         let outcome = try repo.merge(device: "device-a", author: author)
         #expect(try repo.spool("B", at: outcome.commit)?.isDeleted == true)
         #expect(outcome.conflicts.map(\.field) == ["deleted"])
+        // The record says what the deletion overruled.
+        #expect(outcome.conflicts.first?.reason.hasSuffix("(the edit set notes)") == true, "\(outcome.conflicts)")
     }
 
     @Test func theFirstMergeIntoAnEmptyMainTakesEverything() throws {
