@@ -81,13 +81,20 @@ extension InventoryRepository {
         let base = unknownBase ? nil : deviceHead
         // A small file is compared spool by spool along its paths; a large one in one walk of the tree.
         let compared = unknownBase ? main : base
-        var (changes, counts, unchanged) = spools.count <= Self.pathLookupLimit
-            ? try delta(spools, inTree: try tree(of: compared), times: times)
-            : try delta(spools, against: try files(at: compared), times: times)
-        if case .unknownBase = mode {
-            // A file of no device is read as the inventory it shows: say what main holds that it lacks.
+        // A file of no device is read as the inventory it shows: what main holds that it lacks is counted, from
+        // one walk of main that the comparison also uses.
+        var noDevice = false
+        if case .unknownBase = mode { noDevice = true }
+        let walked = noDevice || spools.count > Self.pathLookupLimit ? try files(at: compared) : nil
+        var (changes, counts, unchanged): Delta
+        if let walked {
+            (changes, counts, unchanged) = try delta(spools, against: walked, times: times)
+        } else {
+            (changes, counts, unchanged) = try delta(spools, inTree: try tree(of: compared), times: times)
+        }
+        if noDevice, let walked {
             let inFile = Set(spools.map { ExactString($0.serial) })
-            counts.missing = try files(at: main).keys.filter { !inFile.contains($0) }.count
+            counts.missing = walked.keys.filter { !inFile.contains($0) }.count
         } else if unknownBase && !changes.isEmpty {
             // A device's first file is the base of its next: the commit holds all of it, the spools that equal
             // main's as main has them (so the merge finds nothing to decide there).
