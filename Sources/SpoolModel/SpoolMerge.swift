@@ -44,7 +44,9 @@ public struct SpoolMergeResult: Sendable {
 public enum SpoolMerge {
     ///
     /// With `baseKnown` false (two sides with no common history: a file whose base is not known), there is no
-    /// base to tell who changed what: every field that differs is decided by last write and recorded.
+    /// base to tell who changed what: every field that differs is decided by last write and recorded. The same
+    /// holds when theirs is older than the base: a device's older file, imported after its newer one, is not a
+    /// change made since.
     ///
     /// `names` are what the reasons call the two sides (main and the device's name, in the history).
     public static func merge(base: Spool?, ours: Spool?, theirs: Spool?, baseKnown: Bool = true, names: Names = Names()) -> SpoolMergeResult {
@@ -59,7 +61,11 @@ public enum SpoolMerge {
             if let base, same(fieldsWithoutTime(base), fieldsWithoutTime(t)) { return SpoolMergeResult(spool: nil, conflicts: []) }
             return SpoolMergeResult(spool: t, conflicts: [])
         case (let o?, let t?):
-            return mergeBoth(base: baseKnown ? base : nil, ours: o, theirs: t, baseKnown: baseKnown, names: names)
+            // A side older than the base (a device's older file imported after its newer one) did not change
+            // anything since the base: what differs is decided by last write, as with no base.
+            var known = baseKnown
+            if let base, (t.lastUpdated ?? 0) < (base.lastUpdated ?? 0) { known = false }
+            return mergeBoth(base: known ? base : nil, ours: o, theirs: t, baseKnown: known, names: names)
         }
     }
 

@@ -6,7 +6,8 @@ import Testing
 
 /// Issue 8's property: devices export files with random edits and times; the files are imported in random
 /// order, with and without naming their device. Nothing is invented, nothing disappears, main's times are the
-/// latest, and where no device is named every field is the latest value or a recorded conflict says why not.
+/// latest, and every field holds the value of the latest record that set it (what differs from main, where no
+/// base is known; from the device's previous file, where it is), or a recorded conflict says why not.
 @Suite struct MultiDeviceFileTests {
     static let serials = (0..<8).map { "S\($0)" }
     static let values: [String: [JSONValue]] = [
@@ -45,7 +46,7 @@ import Testing
         return files
     }
 
-    @Test(arguments: 0..<24)
+    @Test(arguments: 0..<48)
     func filesFromSeveralDevicesLoseNothing(seed: Int) async throws {
         var rng = SeededGenerator(seed: UInt64(seed) &* 7919 &+ 11)
         var files = Self.scenario(seed: UInt64(seed))
@@ -54,10 +55,24 @@ import Testing
         let namingDevices = seed % 2 == 1
         let (store, path) = try newStore()
         var imported: [String: [Spool]] = [:]
+        // For each serial and field, the records that set it.
+        var setters: [String: [String: [Spool]]] = [:]
+        var previous: [String: [String: Spool]] = [:]
         for (n, file) in ([seedFile] + files).enumerated() {
             let mode: ImportMode = namingDevices && n > 0 ? .merge(device: file.device) : .unknownBase(device: "import")
+            // A file with no base sets what differs from main as it is then; a device's next file, what differs
+            // from the device's previous one.
+            var mainBefore: [String: Spool] = [:]
+            for serial in Self.serials { mainBefore[serial] = try await store.spool(serial) }
             _ = try await store.importSpools(file.spools, mode: mode, source: "file \(n)")
-            for s in file.spools { imported[s.serial, default: []].append(s) }
+            for s in file.spools {
+                imported[s.serial, default: []].append(s)
+                let before = namingDevices && n > 0 ? previous[file.device]?[s.serial] ?? mainBefore[s.serial] : mainBefore[s.serial]
+                for f in Set(s.fields.keys).union(before?.fields.keys ?? [:].keys) where f != "lastUpdated" {
+                    if before == nil || !SpoolMerge.same(before?[f], s[f]) { setters[s.serial, default: [:]][f, default: []].append(s) }
+                }
+                if namingDevices && n > 0 { previous[file.device, default: [:]][s.serial] = s }
+            }
         }
         let main = try #require(try await store.head())
         let spools = Dictionary(uniqueKeysWithValues: try await store.spools(at: main).map { ($0.serial, $0) })
@@ -73,13 +88,13 @@ import Testing
                 // No value that no file had.
                 #expect(records.contains { SpoolMerge.same($0[field], value) }, "seed \(seed): \(serial).\(field) = \(value) came from no file")
             }
-            guard !namingDevices else { continue }
-            // With no base known, each field is the latest file's, or a conflict on record says why not.
-            let newest = records.filter { $0.lastUpdated == latest }.last!
-            for field in Set(newest.fields.keys).union(spool.fields.keys) where field != "lastUpdated" {
-                if SpoolMerge.same(newest[field], spool[field]) { continue }
+            // Each field is the value of the latest record that set it, or a conflict on record says why not.
+            for (field, candidates) in setters[serial] ?? [:] {
+                let time = candidates.map { $0.lastUpdated ?? 0 }.max()!
+                let newest = candidates.filter { $0.lastUpdated == time }
+                if newest.contains(where: { SpoolMerge.same($0[field], spool[field]) }) { continue }
                 #expect(conflicts.contains { $0.serial == serial && ($0.field == field || $0.field == "deleted") },
-                        "seed \(seed): \(serial).\(field) is \(spool[field]?.jsonText ?? "absent"), the latest file had \(newest[field]?.jsonText ?? "absent"), and no conflict says why")
+                        "seed \(seed): \(serial).\(field) is \(spool[field]?.jsonText ?? "absent"), the latest record that set it had \(newest.last?[field]?.jsonText ?? "absent"), and no conflict says why")
             }
         }
         #expect(try await store.verify().problems.isEmpty)

@@ -300,4 +300,13 @@ func edit(_ s: Spool, _ changes: [String: JSONValue?]) -> Spool {
         let newer = SpoolMerge.merge(base: nil, ours: theirs, theirs: ours, baseKnown: false)
         #expect(newer.spool?["notes"] == .string("phone note") && newer.spool?["brand"] == nil && newer.spool?.lastUpdated == 3000)
     }
+
+    /// A device's older file imported after its newer one: it changed nothing since, so it does not revert.
+    @Test func anOlderFileThanItsBaseRevertsNothingSilently() {
+        let newer = spool(["serial": .string("S"), "weightRemaining": .int(120), "lastUpdated": .int(300)])
+        let older = spool(["serial": .string("S"), "weightRemaining": .int(640), "lastUpdated": .int(200)])
+        let r = SpoolMerge.merge(base: newer, ours: newer, theirs: older)
+        #expect(r.spool?["weightRemaining"] == .int(120) && r.spool?.lastUpdated == 300)
+        #expect(r.conflicts.map(\.field) == ["weightRemaining"] && r.conflicts.first?.winner == .ours)
+    }
 }
