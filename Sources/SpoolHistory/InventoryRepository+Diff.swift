@@ -69,24 +69,31 @@ extension InventoryRepository {
     }
 
     /// Every spool at `commit`.
-    package func spools(at commit: ObjectID?) throws(HistoryError) -> [Spool] {
+    package func spools(at commit: ObjectID?, progress: HistoryProgress? = nil) throws(HistoryError) -> [Spool] {
         var out: [Spool] = []
-        for (serial, blob) in try files(at: commit) { out.append(try decodeSpool(blob, serial: serial.string)) }
+        let files = try files(at: commit)
+        for (serial, blob) in files {
+            if out.count % 4096 == 0 { progress?(out.count, files.count) }
+            out.append(try decodeSpool(blob, serial: serial.string))
+        }
+        progress?(files.count, files.count)
         return out.sorted { utf8Ordered($0.serial, $1.serial) }
     }
 
     /// Writes a new commit on main whose inventory equals the one at `commit` (or, with `serial`, whose copy of
     /// that spool does). Nothing is rewritten: the restore is a commit like any other, and can be undone the
     /// same way. `nil` when the inventory already is that. One attempt.
-    package func restore(to commit: ObjectID, serial: String? = nil, label: String, author: Signature) throws(HistoryError) -> ObjectID? {
+    package func restore(to commit: ObjectID, serial: String? = nil, label: String, progress: HistoryProgress? = nil, author: Signature) throws(HistoryError) -> ObjectID? {
         let head = try head()
         let serials: [String]
         if let serial { serials = [serial] } else { serials = try changedSerials(from: head, to: commit) }
         var changes: [(serial: String, spool: Spool?)] = []
         let (pastTree, headTree) = (try tree(of: commit), try tree(of: head))
-        for s in serials where try spoolFile(s, inTree: pastTree) != (try spoolFile(s, inTree: headTree)) {
+        for (k, s) in serials.enumerated() where try spoolFile(s, inTree: pastTree) != (try spoolFile(s, inTree: headTree)) {
+            if k % 4096 == 0 { progress?(k, serials.count) }
             changes.append((s, try spool(s, inTree: pastTree)))
         }
+        progress?(serials.count, serials.count)
         let what = serial.map { "spool \(JSONValue.string($0).jsonText)" } ?? "main"
         let message = "restore \(what) to \(label): \(changes.count) spool\(changes.count == 1 ? "" : "s") changed\n\nFilamentdb-Restore: \(commit.hex)\n\(author.trailer)\n"
         return try self.commit(changes: changes, author: author, message: message)

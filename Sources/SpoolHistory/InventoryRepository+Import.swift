@@ -61,8 +61,8 @@ extension InventoryRepository {
     /// `fieldsInFile` names the fields the file had room for when it had not for all (a CSV file's columns):
     /// a field outside them keeps its stored value, since the file says nothing about it.
     package func importSpools(_ spools: [Spool], mode: ImportMode, source: String, stampedAt: Int64? = nil, fieldsInFile: Set<String>? = nil,
-                              author: Signature) throws(HistoryError) -> ImportResult {
-        let times = ImportTimes(stampedAt: stampedAt, now: author.time * 1000, fieldsInFile: fieldsInFile)
+                              progress: HistoryProgress? = nil, author: Signature) throws(HistoryError) -> ImportResult {
+        let times = ImportTimes(stampedAt: stampedAt, now: author.time * 1000, fieldsInFile: fieldsInFile, progress: progress)
         if case .replace = mode {
             let main = try head()
             var (changes, outcome, _) = try delta(spools, against: try files(at: main), times: times, deletingOthersAt: author.time * 1000)
@@ -154,6 +154,7 @@ extension InventoryRepository {
         /// The fields the file had room for (a CSV file's columns), when not every field: the others are kept
         /// as stored.
         var fieldsInFile: Set<String>?
+        var progress: HistoryProgress?
     }
 
     /// What a file's spools change in a tree: the spools to write, their counts, and the file's spools that
@@ -200,6 +201,7 @@ extension InventoryRepository {
             range.map { i in pairs[i].stored == nil ? nil : GitRepository.blobIDs([pairs[i].spool.canonicalJSON])[0] }
         }.flatMap { $0 }
         for (k, pair) in pairs.enumerated() {
+            if k % 4096 == 0 { times?.progress?(k, pairs.count) }
             var spool = pair.spool
             guard let stored = pair.stored else {
                 result.outcome.added += 1
@@ -233,6 +235,7 @@ extension InventoryRepository {
             if spool.isDeleted && !old.isDeleted { result.outcome.deleted += 1 } else { result.outcome.changed += 1 }
             result.changes.append((spool.serial, spool))
         }
+        times?.progress?(pairs.count, pairs.count)
         return result
     }
 

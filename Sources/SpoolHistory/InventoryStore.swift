@@ -115,7 +115,9 @@ public actor InventoryStore {
     }
 
     /// Every spool at `commit`, sorted by serial.
-    public func spools(at commit: ObjectID?) throws(HistoryError) -> [Spool] { try repository.spools(at: commit) }
+    public func spools(at commit: ObjectID?, progress: HistoryProgress? = nil) throws(HistoryError) -> [Spool] {
+        try repository.spools(at: commit, progress: progress)
+    }
 
     /// The serials whose files differ between two commits: the delta a device at `from` needs to reach `to`.
     public func changedSerials(from a: ObjectID?, to b: ObjectID?) throws(HistoryError) -> [String] {
@@ -150,10 +152,11 @@ public actor InventoryStore {
     /// `fieldsInFile`: the fields the file had room for, when not every field (``ConversionReport/fieldsInInput``);
     /// the others keep their stored values.
     public func importSpools(_ spools: [Spool], mode: ImportMode, source: String, stampedAt: Int64? = nil,
-                             fieldsInFile: Set<String>? = nil) async throws(HistoryError) -> ImportResult {
+                             fieldsInFile: Set<String>? = nil, progress: HistoryProgress? = nil) async throws(HistoryError) -> ImportResult {
         let author = signature(mode.device)
         return try await retrying { () throws(HistoryError) -> ImportResult in
-            try repository.importSpools(spools, mode: mode, source: source, stampedAt: stampedAt, fieldsInFile: fieldsInFile, author: author)
+            try repository.importSpools(spools, mode: mode, source: source, stampedAt: stampedAt, fieldsInFile: fieldsInFile,
+                                        progress: progress, author: author)
         }
     }
 
@@ -173,10 +176,11 @@ public actor InventoryStore {
     }
 
     /// Makes main (or one spool of it) what it was at `commit`, as a new commit; `nil` when it already is.
-    public func restore(to commit: ObjectID, serial: String? = nil, label: String, device: String = "restore") async throws(HistoryError) -> ObjectID? {
+    public func restore(to commit: ObjectID, serial: String? = nil, label: String, device: String = "restore",
+                        progress: HistoryProgress? = nil) async throws(HistoryError) -> ObjectID? {
         let author = signature(device)
         return try await retrying { () throws(HistoryError) -> ObjectID? in
-            try repository.restore(to: commit, serial: serial, label: label, author: author)
+            try repository.restore(to: commit, serial: serial, label: label, progress: progress, author: author)
         }
     }
 

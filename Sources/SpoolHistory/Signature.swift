@@ -28,6 +28,10 @@ public struct Signature: Sendable {
     var trailer: String { "Filamentdb-Device: " + JSONValue.string(device).jsonText }
 }
 
+/// Told how far a long operation is: `done` of `total` spools. Called from the store's executor, every few
+/// thousand spools.
+public typealias HistoryProgress = @Sendable (_ done: Int, _ total: Int) -> Void
+
 /// The time source of a store: the wall clock, or a fixed or stepping one in tests and demos.
 public struct HistoryClock: Sendable {
     public let seconds: @Sendable () -> Int64

@@ -101,7 +101,7 @@ struct Import: AsyncParsableCommand {
         let store = try history.open(create: true)
         let outcome = try await historyCall { () async throws(HistoryError) in
             try await store.importSpools(spools, mode: mode, source: URL(fileURLWithPath: input).lastPathComponent, stampedAt: options.now,
-                                         fieldsInFile: report.fieldsInInput.map(Set.init))
+                                         fieldsInFile: report.fieldsInInput.map(Set.init), progress: PercentProgress("importing").report)
         }
         if read.json {
             say(importDocument(outcome, report: report).jsonText)
@@ -309,7 +309,7 @@ struct Export: AsyncParsableCommand {
     func run() async throws {
         let store = try history.open(create: false)
         let commit = try await commit(named: at, in: store)
-        let spools = try await historyCall { () async throws(HistoryError) in try await store.spools(at: commit) }
+        let spools = try await historyCall { () async throws(HistoryError) in try await store.spools(at: commit, progress: PercentProgress("reading the history").report) }
         do {
             let format = try Conversion.outputFormat(for: output, options: ConversionOptions(to: to, now: 0))
             _ = try Conversion.write(StoredInventory(spools), as: format, to: output)
@@ -332,7 +332,9 @@ struct Restore: AsyncParsableCommand {
     func run() async throws {
         let store = try history.open(create: false)
         let commit = try await commit(named: revision, in: store)
-        let restored = try await historyCall { () async throws(HistoryError) in try await store.restore(to: commit, serial: spool, label: revision) }
+        let restored = try await historyCall { () async throws(HistoryError) in
+            try await store.restore(to: commit, serial: spool, label: revision, progress: PercentProgress("restoring").report)
+        }
         let what = spool.map(quoted) ?? "main"
         if let restored {
             say("restored \(what) to \(revision) (\(commit.hex.prefix(12))) as \(restored.hex.prefix(12))")

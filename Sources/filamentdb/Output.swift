@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SpoolFormats
+import SpoolHistory
 
 enum Output {
     static func report(_ report: ConversionReport, json: Bool, toStderr: Bool) throws {
@@ -82,4 +83,32 @@ enum ExitStatus {
     static let damaged: Int32 = 65
     /// Other writers kept the history busy, or a lock stayed: try again.
     static let busy: Int32 = 75
+}
+
+/// "importing: 45% (45,000 of 100,000 spools)" on standard error, for the history's long operations: shown on a
+/// terminal for 10,000 spools or more, or always with FILAMENTDB_PROGRESS=1 (for scripts and tests, one line each).
+final class PercentProgress: @unchecked Sendable {
+    static let threshold = 10_000
+    let verb: String
+    let terminal = isatty(STDERR_FILENO) == 1
+    let forced = ProcessInfo.processInfo.environment["FILAMENTDB_PROGRESS"] == "1"
+    private let lock = NSLock()
+    private var shown = -1
+
+    init(_ verb: String) { self.verb = verb }
+
+    var report: HistoryProgress {
+        { [self] done, total in self.update(done, total) }
+    }
+
+    func update(_ done: Int, _ total: Int) {
+        guard forced || (terminal && total >= Self.threshold), total > 0 else { return }
+        let percent = done * 100 / total
+        lock.lock()
+        defer { lock.unlock() }
+        guard percent != shown else { return }
+        shown = percent
+        let text = "\(verb): \(percent)% (\(done) of \(total) spools)"
+        FileHandle.standardError.write(Data((terminal && !forced ? "\r" + text + "\u{1B}[K" + (done == total ? "\n" : "") : text + "\n").utf8))
+    }
 }

@@ -949,3 +949,25 @@ final class LockedBox<T>: @unchecked Sendable {
         }
     }
 }
+
+/// Issue 8: progress of long history operations, as a percent of spools, on standard error.
+@Suite(.serialized) struct HistoryProgressTests {
+    let data = Fixtures.temporaryDirectory() + "/data"
+
+    @Test func importExportAndRestoreSayHowFarTheyAre() throws {
+        var rows: [String] = []
+        for i in 0..<5000 { rows.append("{\"serial\":\"P-\(i)\",\"weightRemaining\":\(i % 1000),\"lastUpdated\":\(1000 + i)}") }
+        let input = try write("[" + rows.joined(separator: ",") + "]")
+        let env = ["FILAMENTDB_PROGRESS": "1"]
+        let r = try CLI.run(["import", input, "--data-dir", data], environment: env)
+        #expect(r.status == 0 && r.stderr.contains("importing: 0% (0 of 5000 spools)") && r.stderr.contains("importing: 100% (5000 of 5000 spools)"), "\(r.stderr)")
+        let dir = Fixtures.temporaryDirectory()
+        let e = try CLI.run(["export", dir + "/all.jsonl", "--data-dir", data], environment: env)
+        #expect(e.stderr.contains("reading the history: 100% (5000 of 5000 spools)"), "\(e.stderr)")
+        #expect(try CLI.run(["import", try write("[]"), "--replace", "--data-dir", data]).status == 0)
+        let back = try CLI.run(["restore", "main~1", "--data-dir", data], environment: env)
+        #expect(back.stderr.contains("restoring: 100% (5000 of 5000 spools)") && back.stdout.contains("restored main"), "\(back.stderr)")
+        // Without a terminal and without the variable, nothing is said.
+        #expect(!(try CLI.run(["export", dir + "/again.jsonl", "--data-dir", data]).stderr.contains("%")))
+    }
+}
