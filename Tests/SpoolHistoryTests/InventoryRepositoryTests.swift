@@ -148,6 +148,24 @@ extension InventoryRepository {
     }
 }
 
+@Suite struct ForeignBranchTests {
+    /// Someone else's repository whose only branch is not called main is refused too.
+    @Test func aForeignRepositoryOnAnyBranchIsRefused() throws {
+        let dir = Fixtures.temporaryDirectory() + "/other"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try Data("notes".utf8).write(to: URL(fileURLWithPath: dir + "/notes.txt"))
+        #expect(try git(["init", "-q", "-b", "master", "--bare", dir + "/repo.git"], in: dir).status == 0)
+        #expect(try git(["--git-dir", dir + "/repo.git", "--work-tree", dir, "add", "notes.txt"], in: dir).status == 0)
+        #expect(try git(["--git-dir", dir + "/repo.git", "--work-tree", dir, "-c", "user.name=x", "-c", "user.email=x@y", "commit", "-q", "-m", "notes"], in: dir).status == 0)
+        do {
+            _ = try InventoryStore(path: dir + "/repo.git")
+            Issue.record("took someone else's repository")
+        } catch {
+            #expect(error.code == .foreignRepository && error.message.contains("refs/heads/master branch holds notes.txt"), "\(error)")
+        }
+    }
+}
+
 @Suite struct RepositoryPathTests {
     @Test func nestedFoldersAndDoubledSlashesAreCreated() throws {
         let base = Fixtures.temporaryDirectory()
