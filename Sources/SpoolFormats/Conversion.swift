@@ -117,7 +117,9 @@ public enum Conversion {
         _ bytes: [UInt8], path: String, options: ConversionOptions, isFile: Bool = false, progress: ProgressSink? = nil
     ) throws(ConversionError) -> (spools: [Spool], report: ConversionReport) {
         let (inventory, report) = try loadStored(bytes, path: path, options: options, isFile: isFile, progress: progress)
-        return (inventory.spools.map { $0.spool() }, report)
+        // Each stored spool read back on every core.
+        let stored = inventory.spools
+        return (Parallel.map(stored.count) { range in range.map { stored[$0].spool() } }.flatMap { $0 }, report)
     }
 
     /// ``load(_:path:options:isFile:progress:)`` keeping the spools as their canonical bytes: records are
