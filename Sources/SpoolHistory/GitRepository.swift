@@ -218,10 +218,7 @@ package final class GitRepository {
     /// writes one: its tree, its parents, author and committer (the same), a blank line and the message.
     package func writeCommit(tree: ObjectID, parents: [ObjectID], authorName: String, authorEmail: String,
                              time: Int64, message: String) throws(HistoryError) -> ObjectID {
-        func clean(_ s: String) -> String {
-            String(s.map { "<>\n\r\0".contains($0) ? "?" : $0 }).trimmingCharacters(in: .whitespaces)
-        }
-        let who = "\(clean(authorName)) <\(clean(authorEmail))> \(time) +0000\n"
+        let who = "\(Signature.gitSafe(authorName)) <\(Signature.gitSafe(authorEmail))> \(time) +0000\n"
         var text = "tree \(tree.hex)\n"
         for p in parents { text += "parent \(p.hex)\n" }
         text += "author " + who + "committer " + who + "\n" + message
@@ -243,15 +240,6 @@ package final class GitRepository {
                           authorName: author.name.map { String(cString: $0) } ?? "",
                           authorEmail: author.email.map { String(cString: $0) } ?? "",
                           time: Int64(git_commit_time(commit)), offsetMinutes: Int32(git_commit_time_offset(commit)))
-    }
-
-    /// Whether `id` names an object of any kind in the repository (memory included).
-    package func exists(_ id: ObjectID) -> Bool {
-        var odb: OpaquePointer?
-        guard git_repository_odb(&odb, handle) == 0 else { return false }
-        defer { git_odb_free(odb) }
-        var oid = id.oid
-        return git_odb_exists(odb, &oid) == 1
     }
 
     // MARK: writing objects to disk

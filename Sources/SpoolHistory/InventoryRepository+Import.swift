@@ -41,6 +41,8 @@ public struct ImportResult: Sendable {
     /// Spools main holds that a file of no device does not (the file is not the whole inventory, or rows
     /// were deleted from it: only a replace deletes them).
     public var missing = 0
+    /// Spools given twice in one call: each earlier copy of a serial, replaced by the last one.
+    public var superseded = 0
     public var merge: MergeOutcome?
     /// main's head afterwards.
     public var main: ObjectID?
@@ -123,7 +125,7 @@ extension InventoryRepository {
         let reference = try deviceReference(device)
         let main = try head()
         if let base {
-            guard git.exists(base), (try? git.readCommit(base)) != nil else {
+            guard (try? git.readCommit(base)) != nil else {
                 throw HistoryError(.noSuchRevision, "no commit \(base.hex) in the history", path: path)
             }
             guard let main, try git.contains(base, in: main) else {
@@ -163,18 +165,28 @@ extension InventoryRepository {
 
     /// The delta of `spools` (the last of a serial wins) against the inventory of `tree`, each spool found by its path.
     func delta(_ spools: [Spool], inTree tree: ObjectID?, times: ImportTimes?) throws(HistoryError) -> Delta {
-        var seen = Set<ExactString>()
+        let (last, superseded) = Self.lastOfEachSerial(spools)
         var pairs: [(spool: Spool, stored: ObjectID?)] = []
-        for spool in spools.reversed() where seen.insert(ExactString(spool.serial)).inserted {
-            pairs.append((spool, try spoolFile(spool.serial, inTree: tree)))
-        }
-        return try judge(pairs.reversed(), times: times)
+        for spool in last { pairs.append((spool, try spoolFile(spool.serial, inTree: tree))) }
+        var result = try judge(pairs, times: times)
+        result.outcome.superseded = superseded
+        return result
+    }
+
+    /// `spools` with only the last of each serial (compared by bytes), in order, and how many were dropped.
+    static func lastOfEachSerial(_ spools: [Spool]) -> ([Spool], Int) {
+        var seen = Set<ExactString>()
+        var out: [Spool] = []
+        for spool in spools.reversed() where seen.insert(ExactString(spool.serial)).inserted { out.append(spool) }
+        return (out.reversed(), spools.count - out.count)
     }
 
     /// The delta of `spools` against `current` (one walk's files by serial). With `deletionTime` (a replace),
     /// what `current` holds and `spools` do not becomes a tombstone then.
     func delta(_ spools: [Spool], against current: [ExactString: ObjectID], times: ImportTimes?, deletingOthersAt deletionTime: Int64? = nil) throws(HistoryError) -> Delta {
-        var result = try judge(spools.map { ($0, current[ExactString($0.serial)]) }, times: times)
+        let (last, superseded) = Self.lastOfEachSerial(spools)
+        var result = try judge(last.map { ($0, current[ExactString($0.serial)]) }, times: times)
+        result.outcome.superseded = superseded
         if let deletionTime {
             // What main holds and the file does not becomes a tombstone at the import's time, so that a device's
             // older file that still has it cannot bring it back without a recorded decision.

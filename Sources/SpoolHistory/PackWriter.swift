@@ -37,7 +37,7 @@ enum PackWriter {
         let parts = Parallel.map(objects.count) { range -> [(payload: [UInt8], size: Int, base: Int?)?] in
             range.map { i in
                 if let b = bases[i] {
-                    let delta = Delta.encode(from: objects[b].bytes, to: objects[i].bytes)
+                    let delta = LineDelta.encode(from: objects[b].bytes, to: objects[i].bytes)
                     if delta.count < objects[i].bytes.count * 3 / 4, let z = deflate(delta) { return (z, delta.count, b) }
                 }
                 return deflate(objects[i].bytes).map { ($0, objects[i].bytes.count, nil) }
@@ -190,7 +190,7 @@ import Glibc
 
 /// git's delta format, made line by line: canonical spool files have one field per line, so a spool is mostly
 /// the lines of another (field names, brand, type, diameter) and a few of its own.
-enum Delta {
+enum LineDelta {
     /// Instructions that make `target` from `source`: copies of `source`'s lines, and the rest inserted.
     /// Spool files have a dozen lines, so lines are matched by a scan, not a table.
     static func encode(from source: [UInt8], to target: [UInt8]) -> [UInt8] {

@@ -16,10 +16,13 @@ public struct Signature: Sendable {
     /// The author name git shows: the device's name without what a git signature cannot hold (`<`, `>`,
     /// line breaks), each replaced by `?`.
     public var name: String {
-        let cleaned = String(device.map { "<>\n\r\0".contains($0) ? "?" : $0 })
-        // git drops these from both ends of a name; a name of nothing else would be empty.
-        let crud = CharacterSet(charactersIn: ".,:;<>\"\\'").union(.whitespacesAndNewlines)
-        return cleaned.trimmingCharacters(in: crud).isEmpty ? "device " + SpoolPaths.encode(device) : cleaned
+        let cleaned = Self.gitSafe(device)
+        return cleaned.isEmpty ? "device " + SpoolPaths.encode(device) : cleaned
+    }
+
+    /// `text` as a commit's author field can hold it: `<`, `>`, line breaks and NUL as `?`, no outer spaces.
+    static func gitSafe(_ text: String) -> String {
+        String(text.map { "<>\n\r\0".contains($0) ? "?" : $0 }).trimmingCharacters(in: .whitespaces)
     }
 
     public var email: String { SpoolPaths.encode(device) + "@filamentdb.invalid" }

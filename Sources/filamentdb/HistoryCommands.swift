@@ -128,12 +128,13 @@ struct Import: AsyncParsableCommand {
         return .merge(device: device)
     }
 
-    /// `--json`: `{commit?, added, changed, deleted, removed, restamped, keptTimes, missing, main?, merge?: {commit?,
+    /// `--json`: `{commit?, added, changed, deleted, removed, restamped, keptTimes, missing, superseded, main?, merge?: {commit?,
     /// changed, conflicts: [{id, serial, field, winner, reason}]}, report}`, the report as `convert --json` prints it.
     func importDocument(_ o: ImportResult, report: ConversionReport) -> JSONValue {
         var d: [String: JSONValue] = ["added": .int(Int64(o.added)), "changed": .int(Int64(o.changed)), "deleted": .int(Int64(o.deleted)),
                                       "removed": .int(Int64(o.removed)), "restamped": .int(Int64(o.restamped)),
-                                      "keptTimes": .int(Int64(o.keptTimes)), "missing": .int(Int64(o.missing))]
+                                      "keptTimes": .int(Int64(o.keptTimes)), "missing": .int(Int64(o.missing)),
+                                      "superseded": .int(Int64(o.superseded))]
         if let c = o.commit { d["commit"] = .string(c.hex) }
         if let m = o.main { d["main"] = .string(m.hex) }
         if let merge = o.merge {
@@ -159,6 +160,9 @@ struct Import: AsyncParsableCommand {
         }
         if outcome.restamped > 0 {
             say("  \(outcome.restamped) spool\(outcome.restamped == 1 ? "" : "s") changed without a new lastUpdated (edited outside the app): given the import time")
+        }
+        if outcome.superseded > 0 {
+            say("  \(outcome.superseded) spool\(outcome.superseded == 1 ? "" : "s") given again later in the file under the same serial: the last copy kept")
         }
         if outcome.missing > 0 {
             say("  \(outcome.missing) spool\(outcome.missing == 1 ? "" : "s") in main \(outcome.missing == 1 ? "is" : "are") not in this file and stay\(outcome.missing == 1 ? "s" : ""); --replace deletes what the file lacks")

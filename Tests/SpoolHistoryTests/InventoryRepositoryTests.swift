@@ -186,6 +186,7 @@ extension InventoryRepository {
         try Data().write(to: URL(fileURLWithPath: dir + "/refs/heads/main.lock"))
         // Held by a live writer: fresh for as long as the retries last, however slow the machine.
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: 3600)], ofItemAtPath: dir + "/refs/heads/main.lock")
+        let packs = try FileManager.default.contentsOfDirectory(atPath: dir + "/objects/pack").count
         do {
             _ = try await store.commit([("B", spool("B"))], device: "a", message: "b")
             Issue.record("committed through a lock")
@@ -193,6 +194,8 @@ extension InventoryRepository {
             #expect(error.code == .contention)
             #expect(error.message.contains("refs/heads/main.lock exists") && error.message.contains("remove that file"))
         }
+        // Sixteen lost attempts wrote nothing to disk: each saw the lock before its objects left memory.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/objects/pack").count == packs)
         // Once it is older than any live writer would hold it, the next writer removes it and goes on.
         try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -60)], ofItemAtPath: dir + "/refs/heads/main.lock")
         #expect(try await store.commit([("B", spool("B"))], device: "a", message: "b") != nil)

@@ -55,7 +55,7 @@ import Testing
             (Array("  \"notes\": \"abc\",\n".utf8), Array("  \"notes\": \"abXc\",\n  \"notes\": \"abc\",\n".utf8)),
         ]
         for (source, target) in cases {
-            #expect(apply(Delta.encode(from: source, to: target), to: source) == target)
+            #expect(apply(LineDelta.encode(from: source, to: target), to: source) == target)
         }
     }
 
