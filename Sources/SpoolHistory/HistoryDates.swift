@@ -30,11 +30,11 @@ public enum HistoryDates {
 
     /// `2024-06-01 14:00:00 +0200`: in the local zone with its offset, or in UTC with `utc`.
     public static func format(seconds: Int64, utc: Bool = false) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = utc ? TimeZone(identifier: "UTC") : .current
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss Z"
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+        // No DateFormatter per line: the zone's offset at that moment, then the UTC formatter on the shifted time.
+        let offset = utc ? 0 : TimeZone.current.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(seconds)))
+        let local = Timestamps.formatISO8601((seconds + Int64(offset)) * 1000).prefix(19).replacingOccurrences(of: "T", with: " ")
+        let minutes = abs(offset) / 60
+        return local + " " + (offset < 0 ? "-" : "+") + String(format: "%02d%02d", minutes / 60, minutes % 60)
     }
 
     /// What the commands say about a date they could not read.

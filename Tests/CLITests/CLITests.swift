@@ -854,6 +854,9 @@ final class LockedBox<T>: @unchecked Sendable {
         #expect(json.count == 1 && json[0].objectValue?["device"] == .string("phone") && json[0].objectValue?["changes"]?.arrayValue?.count == 1)
         let utc = try CLI.run(["log", "--utc", "-n", "1", "--data-dir", data]).stdout
         #expect(utc.contains(" +0000  phone  "), "\(utc)")
+        // In the local zone, with its offset (New York: -0500 in winter, -0400 in summer).
+        let local = try CLI.run(["log", "-n", "1", "--data-dir", data], environment: ["TZ": "America/New_York"]).stdout
+        #expect(local.contains(" -0500  phone  ") || local.contains(" -0400  phone  "), "\(local)")
     }
 
     @Test func relativeDatesAndClearErrors() throws {
