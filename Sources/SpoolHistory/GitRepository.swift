@@ -257,6 +257,12 @@ package final class GitRepository {
         discardObjects()
     }
 
+    /// Leaves an object written since the last flush out of the next pack (a commit made again, then not used).
+    package func unwrite(_ id: ObjectID) {
+        guard pendingIDs.remove(id) != nil else { return }
+        pending.removeAll { $0.id == id }
+    }
+
     /// Forgets the objects written since the last flush (after a failure: nothing of it reaches the disk).
     package func discardObjects() {
         git_mempack_reset(UnsafeMutablePointer<git_odb_backend>(memory))

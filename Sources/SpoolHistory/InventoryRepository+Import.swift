@@ -287,7 +287,10 @@ extension InventoryRepository {
             // The same changes on the same base as the branch's head (a retry): that commit, not another.
             if let deviceHead = branch.head, deviceHead != commit {
                 let (previous, new) = (try git.readCommit(deviceHead), try git.readCommit(commit))
-                if previous.tree == new.tree && previous.parents == new.parents { commit = deviceHead }
+                if previous.tree == new.tree && previous.parents == new.parents {
+                    git.unwrite(commit)
+                    commit = deviceHead
+                }
             }
             let merge = try prepareMerge(commit, device: device, author: author, changedSinceBase: changes.map(\.serial))
             try expectUnmoved([(reference, branch.head), (merge.reference, merge.ours)])
