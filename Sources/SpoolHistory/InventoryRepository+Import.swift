@@ -175,10 +175,15 @@ extension InventoryRepository {
 
     /// `spools` with only the last of each serial (compared by bytes), in order, and how many were dropped.
     static func lastOfEachSerial(_ spools: [Spool]) -> ([Spool], Int) {
-        var seen = Set<ExactString>()
-        var out: [Spool] = []
-        for spool in spools.reversed() where seen.insert(ExactString(spool.serial)).inserted { out.append(spool) }
-        return (out.reversed(), spools.count - out.count)
+        // A file's spools come sorted by serial and unique: one pass over neighbours says so, without hashing.
+        if spools.count < 2 || zip(spools, spools.dropFirst()).allSatisfy({ utf8Ordered($0.serial, $1.serial) }) { return (spools, 0) }
+        // Otherwise: where each serial last stands, the array copied only when some serial stands twice.
+        var last: [ExactString: Int] = [:]
+        last.reserveCapacity(spools.count)
+        for (i, spool) in spools.enumerated() { last[ExactString(spool.serial)] = i }
+        guard last.count < spools.count else { return (spools, 0) }
+        let kept = Set(last.values)
+        return (spools.indices.filter { kept.contains($0) }.map { spools[$0] }, spools.count - last.count)
     }
 
     /// The delta of `spools` against `current` (one walk's files by serial). With `deletionTime` (a replace),
