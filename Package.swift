@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "SpoolModel", targets: ["SpoolModel"]),
         .library(name: "SpoolFormats", targets: ["SpoolFormats"]),
         .library(name: "SpoolHistory", targets: ["SpoolHistory"]),
+        .library(name: "SpoolSync", targets: ["SpoolSync"]),
+        .library(name: "SpoolServer", targets: ["SpoolServer"]),
         .executable(name: "filamentdb", targets: ["filamentdb"]),
     ],
     dependencies: [
@@ -15,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // The canonical spool record: values, canonical JSON, typeson, migration, identity. Pure: no I/O.
@@ -24,6 +28,18 @@ let package = Package(
         .target(name: "CGit2Shim", dependencies: ["CGit2"]),
         // The inventory's history: a git repository written through libgit2, C contained in this module.
         .target(name: "SpoolHistory", dependencies: ["SpoolModel", "CGit2", "CGit2Shim"]),
+        // The sync protocol without HTTP: the request and response, the server's apply over the history, the client.
+        .target(name: "SpoolSync", dependencies: ["SpoolModel", "SpoolHistory"]),
+        // The sync API over HTTP (Hummingbird 2): routes, authentication, CORS, limits, the OpenAPI document.
+        .target(
+            name: "SpoolServer",
+            dependencies: [
+                "SpoolModel", "SpoolSync",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("openapi.json")]
+        ),
         // zlib (Debian's zlib1g-dev): a module map only, for the ZIP format's deflate and CRC-32.
         .systemLibrary(name: "CSystemZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Reading and writing inventories in every supported file format.
@@ -40,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "filamentdb",
             dependencies: [
-                "SpoolModel", "SpoolFormats", "SpoolHistory",
+                "SpoolModel", "SpoolFormats", "SpoolHistory", "SpoolSync", "SpoolServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -57,6 +73,14 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The reference our own ZIP reader and writer are checked against.
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]
+        ),
+        .testTarget(name: "SpoolSyncTests", dependencies: ["SpoolSync", "SpoolHistory", "SpoolModel", "SpoolTestSupport"]),
+        .testTarget(
+            name: "SpoolServerTests",
+            dependencies: [
+                "SpoolServer", "SpoolSync", "SpoolHistory", "SpoolModel", "SpoolTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
         .testTarget(name: "CLITests", dependencies: ["filamentdb", "SpoolFormats", "SpoolHistory", "SpoolModel", "SpoolTestSupport"]),
