@@ -67,7 +67,11 @@ extension InventoryRepository {
     /// merge base, writing the merge commit (both heads as parents, every decided conflict under
     /// `conflicts/<id>.json`) to memory. Only the serials `theirs` changed since the base are read;
     /// `changedSinceBase` names them when `theirs` is a commit whose parent is the merge base.
-    func prepareMerge(_ theirs: ObjectID, device: String, author: Signature, changedSinceBase known: [String]? = nil) throws(HistoryError) -> PreparedMerge {
+    ///
+    /// `adjust` may change each merged spool before it is compared with main's and written (the sync server
+    /// makes a spool that goes back to its sender later than what the sender had).
+    func prepareMerge(_ theirs: ObjectID, device: String, author: Signature, changedSinceBase known: [String]? = nil,
+                      adjust: ((String, Spool?) -> Spool?)? = nil) throws(HistoryError) -> PreparedMerge {
         let reference = Self.mainReference
         let ours = try head(reference)
         let base = try ours.flatMap { (o) throws(HistoryError) in try git.mergeBase(o, theirs) }
@@ -98,7 +102,8 @@ extension InventoryRepository {
             let result = SpoolMerge.merge(base: try spool(serial, inTree: baseTree), ours: current, theirs: try spool(serial, inTree: theirTree),
                                           baseKnown: base != nil, names: SpoolMerge.Names(ours: "main", theirs: JSONValue.string(device).jsonText))
             conflicts += result.conflicts
-            if result.spool?.canonicalJSON != current?.canonicalJSON { changes.append((serial, result.spool)) }
+            let merged = adjust.map { $0(serial, result.spool) } ?? result.spool
+            if merged?.canonicalJSON != current?.canonicalJSON { changes.append((serial, merged)) }
         }
         var blobs = try treeChanges(changes)
         for c in conflicts {

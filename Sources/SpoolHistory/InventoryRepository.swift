@@ -156,7 +156,7 @@ package final class InventoryRepository {
         return try decodeSpool(blob, serial: serial)
     }
 
-    func decodeSpool(_ blob: ObjectID, serial: String) throws(HistoryError) -> Spool {
+    package func decodeSpool(_ blob: ObjectID, serial: String) throws(HistoryError) -> Spool {
         guard let spool = Spool(canonicalJSON: try git.readBlob(blob)) else {
             throw HistoryError(.damagedObject, "the file of spool \(JSONValue.string(serial).jsonText) (\(blob.hex)) does not parse as a spool", path: path)
         }
@@ -286,10 +286,10 @@ package final class InventoryRepository {
         return (try? FileManager.default.removeItem(atPath: lock)) != nil
     }
 
-    /// Every branch head: main and the devices'.
+    /// Every branch head: main and the devices', and the devices' sync states.
     package func branchHeads() throws(HistoryError) -> [ObjectID] {
         var out: [ObjectID] = []
-        for r in try git.references(under: "refs/heads/") { if let id = try head(r) { out.append(id) } }
+        for r in try git.references(under: "refs/heads/") + git.references(under: SyncStateReference.namespace) { if let id = try head(r) { out.append(id) } }
         return out
     }
 }

@@ -215,6 +215,14 @@ public actor InventoryStore {
         return (before, repository.git.packCount)
     }
 
+    /// Runs one write of `body` on the repository engine, again after each lost race (the sync server's
+    /// requests): on a failure nothing it wrote stays.
+    package func write<T: Sendable>(_ body: @Sendable (InventoryRepository) throws(HistoryError) -> T) async throws(HistoryError) -> T {
+        try await retrying { () throws(HistoryError) -> T in
+            try repository.syncTransaction { () throws(HistoryError) -> T in try body(repository) }
+        }
+    }
+
     /// Runs `body` on the repository engine, on the actor (tests and tools of this package).
     package func withRepository<T: Sendable>(_ body: (InventoryRepository) throws -> T) rethrows -> T { try body(repository) }
 

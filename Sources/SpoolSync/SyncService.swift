@@ -15,12 +15,16 @@ public struct SyncConfiguration: Sendable {
     }
 }
 
-/// The server side of the sync protocol over the history (SYNC-PROTOCOL.md): one per repository, the single
-/// writer of its sync state; requests are applied one after another, each whole or not at all.
+/// The server side of the sync protocol over the history (SYNC-PROTOCOL.md): each request is a commit on the
+/// device's branch (what it sent, on the state of main it had seen) merged into main field by field, and the
+/// answer is what changed in main since that state. Requests run one at a time on the history's actor, each
+/// whole or not at all.
 public actor SyncService {
     public let store: InventoryStore
     public let configuration: SyncConfiguration
-    let clock: @Sendable () -> Int64
+    let clock: ServerClock
+    var count: SpoolCount?
+    var started = false
 
     public static let systemClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
@@ -28,19 +32,94 @@ public actor SyncService {
                 clock: @escaping @Sendable () -> Int64 = SyncService.systemClock) {
         self.store = store
         self.configuration = configuration
-        self.clock = clock
+        self.clock = ServerClock(clock)
     }
 
     /// Applies one request and answers it.
     public func sync(_ request: SyncRequest) async throws(SyncFailure) -> SyncResponse {
-        if request.changes.count + request.deletions.count > configuration.batchLimit {
-            throw SyncFailure(.tooLarge, "\(request.changes.count + request.deletions.count) changes and deletions in one request; the limit is \(configuration.batchLimit): upload in batches")
+        let entries = request.changes.count + request.deletions.count
+        if entries > configuration.batchLimit {
+            throw SyncFailure(.tooLarge, "\(entries) changes and deletions in one request; the limit is \(configuration.batchLimit): upload in batches")
         }
-        throw SyncFailure(.unavailable, "not yet")
+        do {
+            try await start()
+            let engine = SyncEngine(request: request, configuration: configuration, author: await store.signature(request.deviceId),
+                                    clock: clock, count: count)
+            switch try await store.write({ (repo) throws(HistoryError) -> SyncEngine.Outcome in try engine.run(repo) }) {
+            case .refused(let failure):
+                throw failure
+            case .answered(let response, let count):
+                self.count = count
+                return response
+            }
+        } catch let error as SyncFailure {
+            throw error
+        } catch let error as HistoryError {
+            if error.code == .invalidName {
+                throw SyncFailure(.badRequest, "deviceId: \(error.message)", details: [.init(path: "deviceId", message: error.message)])
+            }
+            throw SyncFailure(.unavailable, "the history could not be written (\(error.message)); nothing was applied: send the request again")
+        } catch {
+            throw SyncFailure(.unavailable, "\(error); nothing was applied: send the request again")
+        }
     }
 
     /// `GET /api/sync`.
     public func summary() async throws(SyncFailure) -> SyncSummary {
-        throw SyncFailure(.unavailable, "not yet")
+        do {
+            let count = self.count
+            let (summary, counted) = try await store.write { (repo) throws(HistoryError) -> (SyncSummary, SpoolCount) in
+                let head = try repo.head()
+                let engine = SyncEngine(request: SyncRequest(deviceId: "-"), configuration: SyncConfiguration(),
+                                        author: Signature(device: "-", time: 0), clock: ServerClock { 0 }, count: count)
+                let counted = try engine.count(at: head, repo)
+                let modified = try head.map { (h) throws(HistoryError) in try repo.git.readCommit(h).time * 1000 } ?? 0
+                return (SyncSummary(totalSpools: counted.spools, lastModified: modified, head: head?.hex), counted)
+            }
+            self.count = counted
+            return summary
+        } catch {
+            throw SyncFailure(.unavailable, "the history could not be read (\(error.message))")
+        }
+    }
+
+    /// Before the first request: `serverTime` continues after every time this history has answered.
+    func start() async throws(HistoryError) {
+        guard !started else { return }
+        let latest = try await store.write { (repo) throws(HistoryError) -> Int64 in
+            var latest: Int64 = 0
+            for reference in try repo.git.references(under: SyncStateReference.namespace) {
+                if let head = try repo.head(reference), let state = DeviceSyncState(json: try repo.syncDocument(head)) {
+                    latest = max(latest, state.lastServerTime)
+                }
+            }
+            if let main = try repo.head() { latest = max(latest, try repo.git.readCommit(main).time * 1000 + 999) }
+            return latest
+        }
+        clock.raise(to: latest)
+        started = true
+    }
+}
+
+/// The server's time for answers: milliseconds that strictly increase from one answer to the next (a clock
+/// that stands still or goes back is overtaken by one millisecond).
+final class ServerClock: @unchecked Sendable {
+    private let source: @Sendable () -> Int64
+    private let lock = NSLock()
+    private var last: Int64 = 0
+
+    init(_ source: @escaping @Sendable () -> Int64) { self.source = source }
+
+    func next() -> Int64 {
+        lock.lock()
+        defer { lock.unlock() }
+        last = max(source(), last + 1)
+        return last
+    }
+
+    func raise(to floor: Int64) {
+        lock.lock()
+        defer { lock.unlock() }
+        last = max(last, floor)
     }
 }

@@ -1,0 +1,304 @@
+import SpoolHistory
+import SpoolModel
+
+/// One request's work on the repository: where the device stands, what it sent as spools, the commit and
+/// merge, the answer and the device's new state. Runs on the store's actor (one request at a time per
+/// repository) and again from the start after a lost race, so it keeps nothing between attempts.
+struct SyncEngine: Sendable {
+    let request: SyncRequest
+    let configuration: SyncConfiguration
+    let author: Signature
+    let clock: ServerClock
+    /// The number of live spools at a state of main, when known.
+    let count: SpoolCount?
+
+    enum Outcome: Sendable {
+        case refused(SyncFailure)
+        case answered(SyncResponse, SpoolCount)
+    }
+
+    func run(_ repo: InventoryRepository) throws(HistoryError) -> Outcome {
+        let device = request.deviceId
+        let serverTime = clock.next()
+        let stateHead = try repo.syncState(of: device)
+        let stateTree = try repo.tree(of: stateHead)
+        let known = try stateHead.flatMap { (s) throws(HistoryError) in DeviceSyncState(json: try repo.syncDocument(s)) }
+        let main = try repo.head()
+        let digest = request.digest
+
+        // Where the device stands, and when the request arrived (a retry keeps the first arrival's time).
+        var arrival = serverTime
+        var fullResync = false
+        var position: SyncPosition
+        if let last = known?.request, last.digest == digest, let from = try valid(SyncPosition(cursor: last.from), repo, main) {
+            position = from
+            arrival = last.arrival
+        } else if let cursor = request.cursor {
+            if let p = try valid(SyncPosition(cursor: cursor), repo, main) { position = p } else { position = .nothing; fullResync = true }
+        } else if request.lastSyncTime == 0 {
+            position = .nothing
+        } else if let known {
+            let named = known.answers.first { $0.time == request.lastSyncTime }?.cursor
+                ?? (known.request?.lastSyncTime == request.lastSyncTime ? known.request?.from : nil)
+                ?? known.answer
+            if let p = try valid(named.flatMap(SyncPosition.init(cursor:)), repo, main) { position = p } else { position = .nothing; fullResync = true }
+        } else {
+            position = SyncPosition(base: try repo.mainState(before: request.lastSyncTime), page: nil)
+        }
+        let baseTree = try repo.tree(of: position.base)
+        let mainTree = try repo.tree(of: main)
+
+        // The spools as sent: the device's own ids mapped to the serials they stand for, checked and migrated.
+        var renamed: [SyncRename] = []
+        var records: [RawRecord] = []
+        records.reserveCapacity(request.changes.count)
+        for (i, change) in request.changes.enumerated() {
+            guard var object = change.objectValue, let serial = object["serial"]?.stringValue else { continue }
+            if case .int(let id)? = object["id"] {
+                var mapped: String?
+                if let s = try repo.syncSerial(ofID: String(id), stateTree: stateTree), s != serial, s.hasPrefix(serial + "~") {
+                    mapped = s
+                } else if let other = try repo.syncID(of: serial, stateTree: stateTree), other != .int(id),
+                          try repo.syncSerial(ofID: other.jsonText, stateTree: stateTree) == serial {
+                    // Another of this device's records holds the serial: this one gets a serial of its own.
+                    mapped = serial + "~id-\(id)"
+                }
+                if let mapped {
+                    object["serial"] = .string(mapped)
+                    renamed.append(SyncRename(id: id, serial: serial, newSerial: mapped))
+                }
+            }
+            records.append(RawRecord(object: .object(object), row: i + 1))
+        }
+        let (spools, outcome) = SpoolNormalizer(now: arrival).normalize(records)
+        if !outcome.rejected.isEmpty {
+            let details = outcome.rejected.flatMap { r in
+                r.problems.map { SyncFailure.Detail(path: "changes[\(r.location.row - 1)]" + ($0.field.isEmpty ? "" : "." + $0.field), message: $0.message) }
+            }
+            return .refused(SyncFailure(.badRequest, details.count == 1 ? "\(details[0].path): \(details[0].message)" : "\(details.count) problems in the request's spools; see details", details: details))
+        }
+        for r in outcome.renamed { if let id = r.id { renamed.append(SyncRename(id: id, serial: r.serial, newSerial: r.newSerial)) } }
+
+        // Clock skew: with `clientTime`, every time shifts by the device's offset; without, a time more than the
+        // tolerance ahead of the server is the server's time.
+        let offset = request.clientTime.map { arrival &- $0 }
+        var clamped = 0
+        func corrected(_ t: Int64) -> Int64 {
+            if let offset {
+                let (sum, overflow) = t.addingReportingOverflow(offset)
+                return overflow ? (offset > 0 ? Int64.max : Int64.min) : sum
+            }
+            if t > arrival &+ configuration.futureTolerance {
+                clamped += 1
+                return arrival
+            }
+            return t
+        }
+
+        // What the device has now, by serial (the last of a serial wins): its ids out, the base's in.
+        var mine: [String: Spool] = [:]
+        var sentTimes: [String: Int64] = [:]
+        var ids: [(serial: String, id: JSONValue?)] = []
+        var serialsOfIDs: [(id: String, serial: String?)] = []
+        func stored(_ serial: String) throws(HistoryError) -> Spool? {
+            if let s = try repo.spool(serial, inTree: baseTree) { return s }
+            return try repo.spool(serial, inTree: mainTree)
+        }
+        func withStoredID(_ spool: Spool, _ reference: Spool?) -> Spool {
+            var s = spool
+            s["id"] = reference?["id"]
+            return s
+        }
+        for var spool in spools {
+            let serial = spool.serial
+            let original = spool.lastUpdated ?? arrival
+            spool["lastUpdated"] = .int(corrected(original))
+            if let id = spool["id"], id != .null {
+                ids.append((serial, id))
+                if let old = try repo.syncID(of: serial, stateTree: stateTree), old != id { serialsOfIDs.append((old.jsonText, nil)) }
+                serialsOfIDs.append((id.jsonText, serial))
+            }
+            mine[serial] = withStoredID(spool, try stored(serial))
+            sentTimes[serial] = original
+        }
+
+        // Deletions: a tombstone at the deletion's time (corrected like `lastUpdated`).
+        var unresolved: [Int64] = []
+        var synced = spools.count
+        for deletion in request.deletions {
+            let serial: String, time: Int64
+            switch deletion {
+            case .legacyID(let n):
+                guard let s = try repo.syncSerial(ofID: String(n), stateTree: stateTree) ?? spools.first(where: { $0["id"] == .int(n) })?.serial else {
+                    unresolved.append(n)
+                    continue
+                }
+                serial = s
+                time = request.clientTime.map(corrected) ?? arrival
+                ids.append((s, nil))
+                serialsOfIDs.append((String(n), nil))
+            case .serial(let s, let at):
+                serial = s
+                time = (at ?? request.clientTime).map(corrected) ?? arrival
+            }
+            synced += 1
+            let current: Spool?
+            if let m = mine[serial] { current = m } else { current = try stored(serial) }
+            if let current, current.isDeleted, mine[serial] == nil { continue }
+            var tombstone = current.map { withStoredID($0, $0) } ?? Spool(normalizedFields: ["serial": .string(serial)])
+            tombstone["deleted"] = .bool(true)
+            // Deleting a spool comes after the version the device saw of it.
+            tombstone["lastUpdated"] = .int(max(time, (current?.lastUpdated ?? time - 1) + 1))
+            mine[serial] = tombstone
+            sentTimes[serial] = sentTimes[serial] ?? time
+        }
+
+        // The device's commit and its merge: a spool that goes back to its sender is later than what it sent.
+        let changes = mine.keys.sorted(by: utf8Ordered).map { ($0, mine[$0]!) }
+        let sentBytes = mine.mapValues(\.canonicalJSON)
+        let correctedTimes = mine.mapValues { $0.lastUpdated ?? 0 }
+        let adjust: (String, Spool?) -> Spool? = { serial, merged in
+            guard var merged, let sent = sentBytes[serial], merged.canonicalJSON != sent else { return merged }
+            let floor = (correctedTimes[serial] ?? 0) + 1
+            if (merged.lastUpdated ?? 0) < floor { merged["lastUpdated"] = .int(floor) }
+            return merged
+        }
+        var message = "sync \(JSONValue.string(device).jsonText): \(spools.count) changed, \(synced - spools.count) deleted\n\n"
+        message += "Filamentdb-Source: sync\nFilamentdb-Device: \(JSONValue.string(device).jsonText)\nFilamentdb-Server-Time: \(arrival)\n"
+        if let offset, offset != 0 { message += "Filamentdb-Clock-Offset: \(offset)\n" }
+        if clamped > 0 { message += "Filamentdb-Clamped: \(clamped)\n" }
+        if !renamed.isEmpty { message += "Filamentdb-Renamed: \(renamed.count)\n" }
+        let prepared = try repo.prepareSync(device: device, base: position.base, changes: changes, message: message, author: author, adjust: adjust)
+        let head = prepared.main
+        let headTree = try repo.tree(of: head)
+
+        // The answer: what changed since the device's place, less what it just sent unless the merge changed it.
+        var response = SyncResponse(serverTime: serverTime, cursor: "", head: head?.hex)
+        let target = position.page.map(\.target) ?? head
+        let targetTree = target == head ? headTree : try repo.tree(of: target)
+        var serials = try repo.changedSerials(from: position.base, to: target).filter { mine[$0] == nil }
+        serials.sort(by: utf8Ordered)
+        if let after = position.page?.after { serials = serials.filter { utf8Ordered(after, $0) } }
+        var entries: [(serial: String, spool: Spool?)] = []
+        for serial in serials {
+            let v = try repo.spool(serial, inTree: targetTree)
+            if let v, !v.isDeleted {
+                entries.append((serial, v))
+            } else if let was = try repo.spool(serial, inTree: baseTree), !was.isDeleted {
+                entries.append((serial, nil))
+            }
+        }
+        var page = entries
+        if let limit = request.limit, entries.count > limit {
+            page = Array(entries.prefix(limit))
+            response.hasMore = true
+            response.cursor = SyncPosition(base: position.base, page: .init(target: target, after: page.last!.serial)).cursor
+        } else {
+            response.cursor = SyncPosition(base: target, page: nil).cursor
+        }
+        // What the device sent and the merge changed (or overruled) goes back whatever the page.
+        for (serial, sent) in changes {
+            let v = try repo.spool(serial, inTree: headTree)
+            if v?.canonicalJSON == sent.canonicalJSON { continue }
+            if v == nil || v!.isDeleted {
+                if !sent.isDeleted { page.append((serial, nil)) }
+            } else {
+                page.append((serial, v))
+            }
+        }
+        let newIDs = Dictionary(ids.map { (ExactString($0.serial), $0.id) }, uniquingKeysWith: { _, b in b })
+        for (serial, spool) in page {
+            guard var spool else {
+                response.deletions.append(serial)
+                continue
+            }
+            let id: JSONValue?
+            if let mapped = newIDs[ExactString(serial)] { id = mapped } else { id = try repo.syncID(of: serial, stateTree: stateTree) }
+            spool["id"] = id
+            if let sent = sentTimes[serial], (spool.lastUpdated ?? 0) <= sent { spool["lastUpdated"] = .int(sent + 1) }
+            response.changes.append(spool)
+        }
+        response.conflicts = (prepared.merge?.conflicts ?? []).map {
+            SyncConflict(serial: $0.serial, field: $0.field, clientValue: $0.theirs, serverValue: $0.ours,
+                         winner: $0.winner == .theirs ? "client" : "server", reason: $0.reason, id: $0.id)
+        }
+        response.synced = synced
+        response.unresolvedDeletions = unresolved
+        response.renamed = renamed
+        response.fullResync = fullResync
+        let spoolCount = try count(at: head, repo)
+        response.totalSpools = spoolCount.spools
+
+        // The device's new state, landed with the commits.
+        var state = known ?? DeviceSyncState()
+        state.answer = response.cursor
+        state.answers.append((serverTime, response.cursor))
+        if state.answers.count > DeviceSyncState.kept { state.answers.removeFirst(state.answers.count - DeviceSyncState.kept) }
+        state.request = .init(lastSyncTime: request.lastSyncTime, digest: digest, from: position.cursor, arrival: arrival)
+        try repo.landSync(prepared, ids: ids, serialsOfIDs: serialsOfIDs, state: state.json, author: author)
+        return .answered(response, spoolCount)
+    }
+
+    /// `position` if it names states of main (`nil` otherwise: the device is asked to resync in full).
+    func valid(_ position: SyncPosition?, _ repo: InventoryRepository, _ main: ObjectID?) throws(HistoryError) -> SyncPosition? {
+        guard let position else { return nil }
+        for commit in [position.base, position.page?.target ?? nil].compactMap({ $0 }) {
+            guard let main, (try? repo.git.readCommit(commit)) != nil, try repo.git.contains(commit, in: main) else { return nil }
+        }
+        return position
+    }
+
+    /// The live spools at `head`: from the last count, by the serials changed since.
+    func count(at head: ObjectID?, _ repo: InventoryRepository) throws(HistoryError) -> SpoolCount {
+        if let count, count.commit == head { return count }
+        guard let head else { return SpoolCount(commit: nil, spools: 0) }
+        let headTree = try repo.tree(of: head)
+        if let count {
+            let oldTree = try repo.tree(of: count.commit)
+            var n = count.spools
+            for serial in try repo.changedSerials(from: count.commit, to: head) {
+                let before = try repo.spool(serial, inTree: oldTree).map { !$0.isDeleted } ?? false
+                let after = try repo.spool(serial, inTree: headTree).map { !$0.isDeleted } ?? false
+                n += (after ? 1 : 0) - (before ? 1 : 0)
+            }
+            return SpoolCount(commit: head, spools: n)
+        }
+        var n = 0
+        for (key, blob) in try repo.files(at: head) {
+            if try !repo.decodeSpool(blob, serial: key.string).isDeleted { n += 1 }
+        }
+        return SpoolCount(commit: head, spools: n)
+    }
+}
+
+/// The number of live spools (tombstones aside) at a state of main.
+struct SpoolCount: Sendable {
+    var commit: ObjectID?
+    var spools: Int
+}
+
+extension SyncRequest {
+    /// A hash of what the request asks (its key aside): the same request sent again has the same one.
+    var digest: String {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in json().jsonBytes { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
+
+extension InventoryRepository {
+    /// The latest state of main made before `time` (milliseconds), for a device the server has no record of
+    /// (a commit's time has whole seconds: one made in the same second counts as later). `nil`: none.
+    func mainState(before time: Int64) throws(HistoryError) -> ObjectID? {
+        var commit = try head()
+        var steps = 0
+        while let c = commit, steps < 100_000 {
+            let info = try git.readCommit(c)
+            if info.time * 1000 + 999 <= time { return c }
+            commit = info.parents.first
+            steps += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,259 @@
+import Foundation
+import SpoolHistory
+import SpoolModel
+@testable import SpoolSync
+import SpoolTestSupport
+import Testing
+
+/// One test per promise of SYNC-PROTOCOL.md's "Guarantees", against the library (no HTTP).
+@Suite struct SyncGuaranteeTests {
+    @Test func aFirstSyncGetsEverythingAndTheSenderIsNotSentItsOwnSpools() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = CursorDevice("phone")
+        let t = clock.read()
+        for i in 0..<5 { a.edit("S\(i)", at: t - 1000, ["brand": .string("Prusament"), "weightRemaining": .int(Int64(900 + i))]) }
+        let first = try await a.sync(service)
+        #expect(first[0].changes.isEmpty && first[0].deletions.isEmpty)
+        #expect(first[0].totalSpools == 5 && first[0].synced == 5)
+        let b = CursorDevice("laptop")
+        let got = try await b.sync(service)
+        #expect(got[0].changes.map(\.serial).sorted() == ["S0", "S1", "S2", "S3", "S4"])
+        #expect(b.contents == a.contents)
+        #expect(try await mainContents(store) == a.contents)
+        // serverTime strictly increases, even with a clock that stands still.
+        #expect(got[0].serverTime > first[0].serverTime)
+    }
+
+    @Test func aLateOfflineEditReachesTheOthersByArrivalNotByItsTime() async throws {
+        let clock = ManualClock()
+        let (service, _, _) = try newService(clock: clock)
+        let a = CursorDevice("a"), b = CursorDevice("b"), c = CursorDevice("c")
+        a.edit("S1", at: clock.read() - 86_400_000, ["material": .string("PLA")])
+        a.edit("S2", at: clock.read() - 86_400_000, ["material": .string("PETG")])
+        try await a.sync(service)
+        try await b.sync(service)
+        try await c.sync(service)
+        // c edits offline a week ago (its lastUpdated is old), and uploads only now, after b synced.
+        c.edit("S2", at: clock.read() - 7 * 86_400_000 + 1, ["color": .string("red")])
+        clock.advance(10_000)
+        try await b.sync(service)
+        try await c.sync(service)
+        let late = try await b.sync(service)
+        #expect(late[0].changes.map(\.serial) == ["S2"])
+        #expect(b.spools["S2"]?["color"] == .string("red"))
+    }
+
+    @Test func fieldsChangedOnOneSideNeverOverwriteTheOtherSide() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = CursorDevice("a"), b = CursorDevice("b")
+        a.edit("S1", at: clock.read(), ["color": .string("black"), "weightRemaining": .int(1000)])
+        try await a.sync(service)
+        try await b.sync(service)
+        clock.advance(1000)
+        a.edit("S1", at: clock.read(), ["weightRemaining": .int(800)])
+        clock.advance(1000)
+        b.edit("S1", at: clock.read(), ["color": .string("blue")])
+        try await a.sync(service)
+        let answer = try await b.sync(service)
+        #expect(answer[0].conflicts.isEmpty)
+        let merged = try #require(try await store.spool("S1"))
+        #expect(merged["color"] == .string("blue") && merged["weightRemaining"] == .int(800))
+        // b sent color only; the merge added a's weight: the spool goes back to b, later than what b sent.
+        let back = try #require(answer[0].changes.first)
+        #expect(back["weightRemaining"] == .int(800) && back.lastUpdated! > clock.read())
+        try await a.sync(service)
+        #expect(a.contents == b.contents)
+        #expect(try await mainContents(store) == a.contents)
+    }
+
+    @Test func aFieldChangedOnBothSidesGoesToTheLaterWriteAndTheLoserIsTold() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = CursorDevice("a"), b = CursorDevice("b")
+        a.edit("S1", at: clock.read(), ["weightRemaining": .int(1000)])
+        try await a.sync(service)
+        try await b.sync(service)
+        let t = clock.read()
+        b.edit("S1", at: t + 500, ["weightRemaining": .int(700)])
+        a.edit("S1", at: t + 100, ["weightRemaining": .int(900)])
+        try await b.sync(service)
+        let answer = try await a.sync(service)
+        let conflict = try #require(answer[0].conflicts.first)
+        #expect(conflict.field == "weightRemaining" && conflict.winner == "server")
+        #expect(conflict.clientValue == .int(900) && conflict.serverValue == .int(700))
+        #expect(conflict.reason.contains("later write wins"))
+        #expect(a.spools["S1"]?["weightRemaining"] == .int(700))
+        // Kept in the history with both values.
+        let kept = try await store.conflicts()
+        #expect(kept.contains { $0.id == conflict.id })
+    }
+
+    @Test func onEqualTimesTheSmallerWeightWins() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = CursorDevice("a"), b = CursorDevice("b")
+        a.edit("S1", at: clock.read(), ["weightRemaining": .int(1000)])
+        try await a.sync(service)
+        try await b.sync(service)
+        let t = clock.read() + 10
+        a.edit("S1", at: t, ["weightRemaining": .int(600)])
+        b.edit("S1", at: t, ["weightRemaining": .int(650)])
+        try await a.sync(service)
+        let answer = try await b.sync(service)
+        #expect(answer[0].conflicts.first?.winner == "server")
+        #expect(try await store.spool("S1")?["weightRemaining"] == .int(600))
+    }
+
+    @Test func deletionsTravelAndAStaleEditDoesNotBringASpoolBack() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = CursorDevice("a"), b = CursorDevice("b")
+        a.edit("S1", at: clock.read(), ["color": .string("red")])
+        a.edit("S2", at: clock.read(), ["color": .string("blue")])
+        try await a.sync(service)
+        try await b.sync(service)
+        clock.advance(5000)
+        // b edited S1 before a deleted it; b uploads after: the later deletion wins, b is sent the deletion.
+        b.edit("S1", at: clock.read() - 3000, ["color": .string("green")])
+        a.delete("S1", at: clock.read() - 1000)
+        try await a.sync(service)
+        let answer = try await b.sync(service)
+        #expect(answer[0].deletions == ["S1"])
+        #expect(answer[0].conflicts.first?.field == "deleted")
+        #expect(b.spools["S1"] == nil)
+        #expect(try await store.spool("S1")?.isDeleted == true)
+        // A newer edit brings it back.
+        clock.advance(1000)
+        b.edit("S1", at: clock.read(), ["color": .string("yellow")])
+        try await b.sync(service)
+        let back = try await a.sync(service)
+        #expect(back[0].changes.map(\.serial) == ["S1"])
+        #expect(a.spools["S1"]?["color"] == .string("yellow"))
+    }
+
+    @Test func aRetriedRequestChangesNothingTheSecondTime() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = CursorDevice("a")
+        a.edit("S1", at: clock.read(), ["color": .string("red")])
+        try await a.sync(service)
+        let request = SyncRequest(deviceId: "a", cursor: a.cursor, changes: [record("S2", clock.read(), ["color": .string("blue")])],
+                                  deletions: [.serial("S1", deletedAt: nil)])
+        let once = try await service.sync(request)
+        let main = try await store.head(), branch = try await store.head(device: "a")
+        clock.advance(60_000)
+        let twice = try await service.sync(request)
+        #expect(try await store.head() == main)
+        #expect(try await store.head(device: "a") == branch)
+        #expect(twice.cursor == once.cursor && twice.serverTime > once.serverTime)
+        // The deletion kept its first arrival's time.
+        #expect(try await store.spool("S1")?.lastUpdated == once.serverTime)
+    }
+
+    @Test func aDeviceAnHourBehindThatEditsLaterStillWins() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = CursorDevice("a"), behind = CursorDevice("behind")
+        a.edit("S1", at: clock.read(), ["weightRemaining": .int(1000)])
+        try await a.sync(service)
+        try await behind.sync(service)
+        clock.advance(1000)
+        a.edit("S1", at: clock.read(), ["weightRemaining": .int(900)])
+        try await a.sync(service, clientTime: clock.read())
+        clock.advance(1000)
+        // Its clock says an hour ago; its edit came after a's.
+        let hour: Int64 = 3_600_000
+        behind.edit("S1", at: clock.read() - hour, ["weightRemaining": .int(500)])
+        let answer = try await behind.sync(service, clientTime: clock.read() - hour)
+        #expect(answer[0].conflicts.first?.winner == "client")
+        #expect(try await store.spool("S1")?["weightRemaining"] == .int(500))
+        let commit = try await store.readCommit(try #require(try await store.head(device: "behind")))
+        #expect(commit.trailer("Filamentdb-Clock-Offset") == String(hour))
+    }
+
+    @Test func aDeviceAYearAheadDoesNotWinEveryConflict() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = CursorDevice("a"), ahead = CursorDevice("ahead")
+        a.edit("S1", at: clock.read(), ["weightRemaining": .int(1000)])
+        try await a.sync(service)
+        try await ahead.sync(service)
+        let year: Int64 = 365 * 86_400_000
+        ahead.edit("S1", at: clock.read() + year, ["weightRemaining": .int(10)])
+        try await ahead.sync(service)
+        // Clamped to the server's time (which moves a millisecond per answer while this clock stands still).
+        let clamped = try #require(try await store.spool("S1")?.lastUpdated)
+        #expect(clamped >= clock.read() && clamped < clock.read() + 100)
+        // An edit made a minute later on a correct clock wins.
+        clock.advance(60_000)
+        a.edit("S1", at: clock.read(), ["weightRemaining": .int(950)])
+        let answer = try await a.sync(service)
+        #expect(answer[0].conflicts.first?.winner == "client")
+        #expect(try await store.spool("S1")?["weightRemaining"] == .int(950))
+        let commit = try await store.readCommit(try #require(try await store.head(device: "ahead")))
+        #expect(commit.trailer("Filamentdb-Clamped") == "1")
+    }
+
+    @Test func anUnknownCursorGetsAFullResync() async throws {
+        let (service, _, _) = try newService()
+        let a = CursorDevice("a")
+        a.edit("S1", at: 1_000, ["color": .string("red")])
+        try await a.sync(service)
+        let stranger = try await service.sync(SyncRequest(deviceId: "b", cursor: "c1.0123456789012345678901234567890123456789"))
+        #expect(stranger.fullResync && stranger.changes.map(\.serial) == ["S1"])
+        let garbage = try await service.sync(SyncRequest(deviceId: "b", cursor: "not a cursor"))
+        #expect(garbage.fullResync)
+    }
+
+    @Test func tenThousandSpoolsComeInPages() async throws {
+        let (service, _, _) = try newService()
+        let a = CursorDevice("a")
+        for i in 0..<10_000 { a.edit(String(format: "S%05d", i), at: 1_000 + Int64(i), ["weightRemaining": .int(Int64(i))]) }
+        // Uploaded in batches, downloaded in pages.
+        var batch = Set<String>()
+        let all = a.dirty.sorted()
+        for chunk in stride(from: 0, to: all.count, by: 2500) {
+            batch = Set(all[chunk..<min(chunk + 2500, all.count)])
+            let request = SyncRequest(deviceId: "a", cursor: a.cursor, changes: batch.sorted().map { .object(a.spools[$0]!) })
+            a.apply(try await service.sync(request))
+        }
+        let b = CursorDevice("b", limit: 3000)
+        let pages = try await b.sync(service)
+        #expect(pages.count == 4)
+        #expect(pages.dropLast().allSatisfy(\.hasMore) && !pages.last!.hasMore)
+        #expect(pages.map(\.changes.count) == [3000, 3000, 3000, 1000])
+        #expect(b.contents == a.contents)
+        #expect(pages.last!.totalSpools == 10_000)
+    }
+
+    @Test func everyAppliedRequestIsADeviceCommitMergedIntoMain() async throws {
+        let clock = ManualClock()
+        let (service, store, path) = try newService(clock: clock)
+        let a = CursorDevice("Ana's phone/../main")
+        a.edit("S1", at: clock.read(), ["color": .string("red")])
+        try await a.sync(service)
+        let commit = try await store.readCommit(try #require(try await store.head(device: "Ana's phone/../main")))
+        #expect(commit.trailer("Filamentdb-Source") == "sync")
+        #expect(commit.trailer("Filamentdb-Device") == "\"Ana's phone/../main\"")
+        #expect(Int64(commit.trailer("Filamentdb-Server-Time") ?? "") ?? 0 >= clock.read())
+        let head = try #require(try await store.head())
+        #expect(try await store.readCommit(head).parents.contains(commit.id))
+        #expect(try git(["-C", path, "fsck", "--strict"]).status == 0)
+        #expect(try git(["-C", path, "branch", "-a"]).output.contains("devices/+ana%27s%20phone%2f%2e%2e%2fmain"))
+    }
+}
+
+func git(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+    p.arguments = arguments
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
