@@ -1,0 +1,226 @@
+import Foundation
+import SpoolHistory
+import SpoolModel
+@testable import SpoolSync
+import SpoolTestSupport
+import Testing
+
+/// A device that behaves like the web app's `SyncManager` (SYNC-PROTOCOL.md, "The web app's client"): rows
+/// keyed by a local numeric id, its own clock as `lastSyncTime`, no cursor, soft deletions sent as ids, and
+/// what comes back applied by id only.
+final class WebAppDevice {
+    let name: String
+    /// Its clock's distance from the server's.
+    let skew: Int64
+    let clock: ManualClock
+    var rows: [Int64: [String: JSONValue]] = [:]
+    var nextID: Int64 = 1
+    var lastSyncTime: Int64 = 0
+
+    init(_ name: String, clock: ManualClock, skew: Int64 = 0) {
+        self.name = name
+        self.clock = clock
+        self.skew = skew
+    }
+
+    var now: Int64 { clock.read() + skew }
+
+    @discardableResult
+    func add(_ serial: String, _ fields: [String: JSONValue]) -> Int64 {
+        let id = nextID
+        nextID += 1
+        rows[id] = fields.merging(["id": .int(id), "serial": .string(serial), "lastUpdated": .int(now)]) { a, _ in a }
+        return id
+    }
+
+    func edit(_ id: Int64, _ fields: [String: JSONValue]) {
+        for (k, v) in fields { rows[id]?[k] = v }
+        rows[id]?["lastUpdated"] = .int(now)
+    }
+
+    func softDelete(_ id: Int64) {
+        rows[id]?["deleted"] = .bool(true)
+        rows[id]?["lastUpdated"] = .int(now)
+    }
+
+    func row(_ serial: String) -> [String: JSONValue]? { rows.values.first { $0["serial"] == .string(serial) && $0["deleted"] != .bool(true) } }
+
+    /// The request the client sends now.
+    func request() -> SyncRequest {
+        let changed = rows.sorted { $0.key < $1.key }.map(\.value).filter { ($0["lastUpdated"]?.integer ?? 0) > lastSyncTime }
+        return SyncRequest(deviceId: name, lastSyncTime: lastSyncTime,
+                           changes: changed.filter { $0["deleted"] != .bool(true) }.map { .object($0) },
+                           deletions: changed.filter { $0["deleted"] == .bool(true) }.map { .legacyID($0["id"]!.integer!) })
+    }
+
+    @discardableResult
+    func sync(_ service: SyncService, losingTheAnswer: Bool = false) async throws -> SyncResponse {
+        let start = now
+        let response = try await service.sync(request())
+        if losingTheAnswer { return response }
+        apply(response)
+        for (id, row) in rows where row["deleted"] == .bool(true) { rows[id] = nil }
+        lastSyncTime = start
+        return response
+    }
+
+    func apply(_ response: SyncResponse) {
+        for spool in response.changes {
+            guard case .object(var fields) = spool.jsonObject else { continue }
+            if case .int(let id)? = fields["id"], let local = rows[id] {
+                let localTime = local["lastUpdated"]?.integer ?? 0, theirs = spool.lastUpdated ?? 0
+                if localTime > lastSyncTime {
+                    // Changed here too: the later record wins whole (equal: the smaller weight).
+                    if theirs < localTime { continue }
+                    if theirs == localTime, let a = local["weightRemaining"]?.numberValue, let b = fields["weightRemaining"]?.numberValue, a <= b { continue }
+                }
+                rows[id] = fields
+            } else {
+                let id = nextID
+                nextID += 1
+                fields["id"] = .int(id)
+                rows[id] = fields
+            }
+        }
+        for serial in response.deletions { _ = serial }  // deleted by numeric key: a serial deletes nothing here
+    }
+}
+
+@Suite struct WebAppClientTests {
+    @Test func eachDeviceGetsItsOwnIdsAndNeverAnothers() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = WebAppDevice("browser-a", clock: clock), b = WebAppDevice("browser-b", clock: clock)
+        b.nextID = 500
+        let s1 = a.add("S1", ["brand": .string("Prusament"), "weightRemaining": .int(1000)])
+        a.add("S2", ["brand": .string("Polymaker"), "weightRemaining": .int(750)])
+        try await a.sync(service)
+        #expect(try await store.spool("S1")?["id"] == nil)
+        let first = try await b.sync(service)
+        // b never had these: they come without an id (never another device's), and b gives them its own.
+        #expect(first.changes.allSatisfy { $0["id"] == nil })
+        let bS1 = try #require(b.rows.first { $0.value["serial"] == .string("S1") }?.key)
+        #expect(bS1 >= 500)
+        clock.advance(1000)
+        b.edit(bS1, ["weightRemaining": .int(640)])
+        try await b.sync(service)
+        let toA = try await a.sync(service)
+        #expect(toA.changes.count == 1 && toA.changes[0]["id"] == .int(s1))
+        #expect(a.rows[s1]?["weightRemaining"] == .int(640))
+        // And back: a's edit reaches b under b's id.
+        clock.advance(1000)
+        a.edit(s1, ["weightRemaining": .int(600)])
+        try await a.sync(service)
+        let toB = try await b.sync(service)
+        #expect(toB.changes.map { $0["id"] } == [.int(bS1)])
+        #expect(b.rows[bS1]?["weightRemaining"] == .int(600))
+    }
+
+    @Test func aClockAheadAsLastSyncTimeStillGetsExactlyWhatItHasNotSeen() async throws {
+        let clock = ManualClock()
+        let (service, _, _) = try newService(clock: clock)
+        let ahead = WebAppDevice("ahead", clock: clock, skew: 3_600_000), other = WebAppDevice("other", clock: clock)
+        ahead.add("S1", ["weightRemaining": .int(1000)])
+        try await ahead.sync(service)
+        try await other.sync(service)
+        clock.advance(1000)
+        other.add("S2", ["weightRemaining": .int(900)])
+        try await other.sync(service)
+        // Its lastSyncTime is an hour in the server's future: never a 400, and S2 (made after its sync) arrives.
+        let got = try await ahead.sync(service)
+        #expect(got.changes.map(\.serial) == ["S2"])
+        let again = try await ahead.sync(service)
+        #expect(again.changes.isEmpty && again.deletions.isEmpty)
+    }
+
+    @Test func aLostAnswerIsSentAgain() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = WebAppDevice("a", clock: clock), b = WebAppDevice("b", clock: clock)
+        a.add("S1", ["weightRemaining": .int(1000)])
+        try await a.sync(service)
+        try await b.sync(service)
+        clock.advance(1000)
+        b.add("S2", ["weightRemaining": .int(500)])
+        try await b.sync(service)
+        clock.advance(1000)
+        let lost = try await a.sync(service, losingTheAnswer: true)
+        #expect(lost.changes.map(\.serial) == ["S2"])
+        let head = try await store.head()
+        let again = try await a.sync(service)
+        #expect(again.changes.map(\.serial) == ["S2"])
+        #expect(try await store.head() == head)
+        #expect(a.row("S2") != nil)
+    }
+
+    @Test func deletionsByIdResolveThroughTheDevicesOwnIds() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = WebAppDevice("a", clock: clock), b = WebAppDevice("b", clock: clock)
+        let s1 = a.add("S1", ["weightRemaining": .int(1000)])
+        a.add("S2", ["weightRemaining": .int(900)])
+        try await a.sync(service)
+        try await b.sync(service)
+        // b edits S1, then a deletes it and syncs first; b's older edit arrives after the deletion.
+        clock.advance(1000)
+        let bS1 = try #require(b.rows.first { $0.value["serial"] == .string("S1") }?.key)
+        b.edit(bS1, ["weightRemaining": .int(10)])
+        clock.advance(1000)
+        a.softDelete(s1)
+        var request = a.request()
+        request.deletions.append(.legacyID(9999))
+        let answer = try await service.sync(request)
+        #expect(answer.unresolvedDeletions == [9999])
+        #expect(try await store.spool("S1")?.isDeleted == true)
+        let stale = try await b.sync(service)
+        #expect(stale.deletions == ["S1"] && stale.changes.isEmpty)
+        #expect(stale.conflicts.map(\.field) == ["deleted"] && stale.conflicts[0].winner == "server")
+        #expect(try await store.spool("S1")?.isDeleted == true)
+        // A device that had not touched it is sent the deletion too.
+        let c = WebAppDevice("c", clock: clock)
+        try await c.sync(service)
+        #expect(c.row("S1") == nil && c.row("S2") != nil)
+    }
+
+    @Test func twoRowsWithOneSerialAreKeptApartAndReported() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = WebAppDevice("a", clock: clock)
+        let first = a.add("DUP", ["color": .string("red")])
+        let second = a.add("DUP", ["color": .string("blue")])
+        let answer = try await a.sync(service)
+        #expect(answer.renamed == [SyncRename(id: second, serial: "DUP", newSerial: "DUP~id-\(second)")])
+        #expect(try await store.spool("DUP")?["color"] == .string("red"))
+        #expect(try await store.spool("DUP~id-\(second)")?["color"] == .string("blue"))
+        // The next edit of the second row lands on its own serial again.
+        clock.advance(1000)
+        a.edit(second, ["color": .string("green")])
+        a.rows[second]?["serial"] = .string("DUP")
+        let next = try await a.sync(service)
+        #expect(next.renamed.map(\.newSerial) == ["DUP~id-\(second)"])
+        #expect(try await store.spool("DUP~id-\(second)")?["color"] == .string("green"))
+        #expect(try await store.spool("DUP")?["color"] == .string("red"))
+        _ = first
+    }
+
+    @Test func aSpoolTheMergeChangedGoesBackLaterThanWhatTheDeviceSent() async throws {
+        let clock = ManualClock()
+        let (service, _, _) = try newService(clock: clock)
+        let a = WebAppDevice("a", clock: clock), b = WebAppDevice("b", clock: clock)
+        let s1 = a.add("S1", ["color": .string("red"), "weightRemaining": .int(1000)])
+        try await a.sync(service)
+        try await b.sync(service)
+        let bS1 = try #require(b.rows.first { $0.value["serial"] == .string("S1") }?.key)
+        clock.advance(1000)
+        b.edit(bS1, ["color": .string("blue")])
+        try await b.sync(service)
+        // a changes the weight at the very same millisecond b's color was written.
+        a.rows[s1]?["weightRemaining"] = .int(800)
+        a.rows[s1]?["lastUpdated"] = b.rows[bS1]!["lastUpdated"]
+        let sent = a.rows[s1]!["lastUpdated"]!.integer!
+        let answer = try await a.sync(service)
+        let back = try #require(answer.changes.first)
+        #expect(back["id"] == .int(s1) && back.lastUpdated! >= sent + 1)
+        #expect(a.rows[s1]?["color"] == .string("blue") && a.rows[s1]?["weightRemaining"] == .int(800))
+    }
+}
