@@ -17,5 +17,10 @@ let package = Package(
             .product(name: "SpoolHistory", package: root),
             .product(name: "SpoolModel", package: root),
         ]),
+        .executableTarget(name: "SyncLibraryBenchmark", dependencies: [
+            .product(name: "SpoolHistory", package: root),
+            .product(name: "SpoolModel", package: root),
+            .product(name: "SpoolSync", package: root),
+        ]),
     ]
 )

@@ -246,15 +246,150 @@ package final class GitRepository {
 
     /// Writes every object written since the last flush to disk as one pack (with its index), fsynced, and
     /// empties the memory. Nothing to write: nothing happens.
-    package func flushObjects() throws(HistoryError) {
-        guard !pending.isEmpty else { return }
-        try PackWriter.write(pending, to: path + "/objects/pack")
+    ///
+    /// With a ``Journal`` and the branch `moves` that will follow, the objects and the moves are flushed as one
+    /// journal record instead, and the pack is written without flushing (the journal's checkpoint does).
+    package func flushObjects(moves: [Journal.Move] = []) throws(HistoryError) {
+        guard !pending.isEmpty || (journal != nil && !moves.isEmpty) else { return }
+        let folder = path + "/objects/pack"
+        if let journal, !moves.isEmpty {
+            try journal.append(objects: pending, moves: moves)
+            if !pending.isEmpty {
+                let name = try PackWriter.write(pending, to: folder, durable: false)
+                try keepRecent(name, pending)
+            }
+        } else {
+            try PackWriter.write(pending, to: folder)
+        }
         // libgit2 learns of the new pack before the copies in memory go.
+        try refreshObjects()
+        discardObjects()
+    }
+
+    func refreshObjects() throws(HistoryError) {
         var odb: OpaquePointer?
         try check(git_repository_odb(&odb, handle), "git_repository_odb", path: path)
         defer { git_odb_free(odb) }
         try check(git_odb_refresh(odb), "git_odb_refresh", path: path)
-        discardObjects()
+    }
+
+    // MARK: the journal
+
+    /// The journal that makes this handle's writes durable, when it holds one (``openJournal()``).
+    package private(set) var journal: Journal?
+
+    /// Makes this handle's writes durable through a ``Journal`` (one flush per write) from now on, first
+    /// bringing back what the journal holds and the repository lost in a crash of the machine. Turns libgit2's
+    /// own flushing off for the whole process: a journaled writer is the only writer in its process.
+    package func openJournal() throws(HistoryError) {
+        guard journal == nil else { return }
+        let journal = try Journal(repository: path)
+        try recover(from: journal)
+        _ = filamentdb_git_set_fsync(0)
+        self.journal = journal
+    }
+
+    /// Writes back the objects of the journal's records that the repository lacks (as one flushed pack) and
+    /// moves each branch a record moved and the repository left behind (still at the record's old commit, or
+    /// at a commit it lost); then flushes everything and empties the journal.
+    func recover(from journal: Journal) throws(HistoryError) {
+        let records = try journal.read()
+        guard !records.isEmpty else { return try journal.checkpoint() }
+        var odb: OpaquePointer?
+        try check(git_repository_odb(&odb, handle), "git_repository_odb", path: path)
+        defer { git_odb_free(odb) }
+        func present(_ id: ObjectID) -> Bool {
+            var oid = id.oid
+            var object: OpaquePointer?
+            guard git_odb_read(&object, odb, &oid) == 0 else {
+                git_error_clear()
+                return false
+            }
+            git_odb_object_free(object)
+            return true
+        }
+        var missing: [PackWriter.Object] = []
+        var seen = Set<ObjectID>()
+        for record in records {
+            for o in record.objects where seen.insert(o.id).inserted && !present(o.id) { missing.append(o) }
+        }
+        if !missing.isEmpty {
+            try PackWriter.write(missing, to: path + "/objects/pack")
+            try refreshObjects()
+        }
+        for record in records {
+            for move in record.moves {
+                // A branch file a crash left unreadable counts as lost, like one naming a commit that is gone.
+                let current: ObjectID?, lost: Bool
+                do {
+                    current = try reference(move.reference)
+                    lost = current.map { !present($0) } ?? false
+                } catch {
+                    (current, lost) = (nil, true)
+                }
+                if current == move.from || lost {
+                    var oid = move.to.oid
+                    var ref: OpaquePointer?
+                    try check(git_reference_create(&ref, handle, move.reference, &oid, 1, "filamentdb: recovered from the journal"),
+                              "git_reference_create", path: path)
+                    git_reference_free(ref)
+                }
+            }
+        }
+        try journal.checkpoint()
+    }
+
+    /// Empties the journal once it is full (everything it holds flushed first).
+    package func checkpointIfFull() throws(HistoryError) {
+        guard let journal, journal.isFull else { return }
+        try checkpoint()
+    }
+
+    /// Flushes everything to disk and empties the journal.
+    package func checkpoint() throws(HistoryError) {
+        guard let journal else { return }
+        try journal.checkpoint()
+        // Packs written before a checkpoint are on disk; only later ones (whose objects the journal holds)
+        // are ever combined and removed.
+        recent.removeAll()
+    }
+
+    // MARK: combining a writer's small packs
+
+    /// The packs this handle wrote since the last checkpoint, small enough to combine, with their objects and
+    /// their level (0: one write; 1: ``combineCount`` writes; …).
+    private var recent: [(name: String, objects: [PackWriter.Object], level: Int)] = []
+    /// How many packs of one level are combined into one of the next.
+    static let combineCount = 16
+    /// Up to which level packs are combined here (level 2: 256 writes); above it, garbage collection does.
+    static let combineLevels = 2
+    /// Packs larger than this are not kept for combining (a bulk import is one pack already).
+    static let combineBytes = 4 << 20
+
+    /// Keeps a pack this handle wrote for combining; combines a level's packs once there are
+    /// ``combineCount`` of them: a server writing a pack per request keeps a few dozen packs, not thousands,
+    /// at a cost that follows the requests' size, never the inventory's. Only packs whose objects the journal
+    /// still holds are removed, so a crash never loses what they held.
+    func keepRecent(_ name: String, _ objects: [PackWriter.Object]) throws(HistoryError) {
+        guard journal != nil, objects.reduce(0, { $0 + $1.bytes.count }) <= Self.combineBytes else { return }
+        recent.append((name, objects, 0))
+        for level in 0..<Self.combineLevels {
+            let members = recent.filter { $0.level == level }
+            guard members.count >= Self.combineCount else { break }
+            var all: [PackWriter.Object] = []
+            var ids = Set<ObjectID>()
+            for m in members { for o in m.objects where ids.insert(o.id).inserted { all.append(o) } }
+            let combined = try PackWriter.write(all, to: path + "/objects/pack", durable: false)
+            try refreshObjects()
+            let names = Set(members.map(\.name))
+            recent.removeAll { names.contains($0.name) }
+            for old in names where old != combined {
+                unlink(path + "/objects/pack/" + old + ".idx")
+                unlink(path + "/objects/pack/" + old + ".pack")
+            }
+            if level + 1 < Self.combineLevels { recent.append((combined, all, level + 1)) }
+            try refreshObjects()
+        }
     }
 
     /// Leaves an object written since the last flush out of the next pack (a commit made again, then not used).
@@ -305,6 +440,9 @@ package final class GitRepository {
         try check(git_packbuilder_insert_walk(builder, walk), "git_packbuilder_insert_walk", path: path)
         try check(git_packbuilder_write(builder, nil, 0, nil, nil), "git_packbuilder_write", path: path)
         let written = git_packbuilder_name(builder).map { "pack-" + String(cString: $0) } ?? ""
+        // With a journal, libgit2 wrote the pack without flushing: everything reaches the disk before what it
+        // replaces goes.
+        try checkpoint()
         // The index goes first: a pack without its index is invisible, an index without its pack an error.
         for name in before.sorted(by: { $0.hasSuffix(".idx") && !$1.hasSuffix(".idx") }) where !name.hasPrefix(written + ".") {
             try? fm.removeItem(atPath: packFolder + "/" + name)

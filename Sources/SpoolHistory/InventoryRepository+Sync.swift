@@ -108,9 +108,11 @@ extension InventoryRepository {
         let commit = try git.writeCommit(tree: tree, parents: [], authorName: author.name, authorEmail: author.email, time: author.time,
                                          message: "sync state of \(JSONValue.string(prepared.device).jsonText)\n\n\(author.trailer)\n")
         try expectUnmoved(prepared.expected + [(stateReference, stateHead)])
-        try git.flushObjects()
-        for move in prepared.moves { try moveBranch(move.reference, to: move.to, from: move.from, message: move.message) }
-        try moveBranch(stateReference, to: commit, from: stateHead, message: "sync state")
+        let moves = prepared.moves + [(stateReference, stateHead, commit, "sync state")]
+        // With a journal, its record of these objects and moves is the one flush that makes the request durable.
+        try git.flushObjects(moves: moves.map { Journal.Move(reference: $0.reference, from: $0.from, to: $0.to) })
+        for move in moves { try moveBranch(move.reference, to: move.to, from: move.from, message: move.message) }
+        try git.checkpointIfFull()
         return commit
     }
 }

@@ -23,8 +23,9 @@ enum PackWriter {
     static let deltaSpan = 50
 
     /// Writes `objects` (ids unique) as a pack in `folder` (`objects/pack`). Returns the pack's name.
+    /// `durable: false` leaves flushing to the caller (a ``Journal`` holds the objects until a checkpoint).
     @discardableResult
-    static func write(_ objects: [Object], to folder: String) throws(HistoryError) -> String {
+    static func write(_ objects: [Object], to folder: String, durable: Bool = true) throws(HistoryError) -> String {
         // Which blob each blob is a delta of: the last blob stored whole before it.
         var bases = [Int?](repeating: nil, count: objects.count)
         var lastWhole: Int?
@@ -93,9 +94,9 @@ enum PackWriter {
         let name = "pack-" + ObjectID(bytes: packSum).hex
         let packPath = folder + "/" + name + ".pack", indexPath = folder + "/" + name + ".idx"
         if FileManager.default.fileExists(atPath: indexPath) { return name }
-        try durablyWrite(pack, to: packPath, in: folder)
-        try durablyWrite(index, to: indexPath, in: folder)
-        try syncFolder(folder)
+        try durablyWrite(pack, to: packPath, in: folder, flush: durable)
+        try durablyWrite(index, to: indexPath, in: folder, flush: durable)
+        if durable { try syncFolder(folder) }
         return name
     }
 
@@ -149,8 +150,9 @@ enum PackWriter {
 
     static func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
 
-    /// Writes `bytes` to a new temporary file in `folder`, fsyncs it and renames it to `path`.
-    static func durablyWrite(_ bytes: [UInt8], to path: String, in folder: String) throws(HistoryError) {
+    /// Writes `bytes` to a new temporary file in `folder`, fsyncs it (unless `flush` is false) and renames it
+    /// to `path`.
+    static func durablyWrite(_ bytes: [UInt8], to path: String, in folder: String, flush: Bool = true) throws(HistoryError) {
         let temporary = folder + "/tmp_pack_filamentdb_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
         guard fd >= 0 else { throw HistoryError(.io, "cannot create a pack file: \(String(cString: strerror(errno)))", path: temporary) }
@@ -167,7 +169,7 @@ enum PackWriter {
                 written += n
             }
         }
-        if failure == nil, fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        if failure == nil, flush, fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
         close(fd)
         if failure == nil, rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
         if let failure {

@@ -4,9 +4,13 @@ import Dispatch
 public enum Parallel {
     public static let cores = max(1, System.coreCount)
 
+    /// Below this many items the work runs on the calling thread: handing a few items to other threads costs
+    /// more than it saves (a sync request's ten spools).
+    public static let threshold = 32
+
     /// `body(0..<count)` split into one contiguous part per core, run at once; the parts' results in order.
     public static func map<R>(_ count: Int, _ body: (Range<Int>) -> R) -> [R] {
-        let parts = min(cores, max(1, count))
+        let parts = count < threshold ? 1 : min(cores, count)
         guard parts > 1 else { return [body(0..<count)] }
         let results = Results<R>(count: parts)
         withoutActuallyEscaping(body) { body in

@@ -8,10 +8,14 @@ public struct SyncConfiguration: Sendable {
     public var batchLimit: Int
     /// How far ahead of the server's clock a timestamp may be, when the request has no `clientTime`.
     public var futureTolerance: Int64
+    /// Whether requests are made durable through the history's journal (one flush each; see `Journal`)
+    /// rather than by flushing every file they write.
+    public var journal: Bool
 
-    public init(batchLimit: Int = 50_000, futureTolerance: Int64 = 60_000) {
+    public init(batchLimit: Int = 50_000, futureTolerance: Int64 = 60_000, journal: Bool = true) {
         self.batchLimit = batchLimit
         self.futureTolerance = futureTolerance
+        self.journal = journal
     }
 }
 
@@ -83,10 +87,18 @@ public actor SyncService {
         }
     }
 
+    /// Flushes everything the journal holds to the repository and empties it (at shutdown; a journal left
+    /// full is read back when the history is next served).
+    public func close() async {
+        _ = try? await store.write { (repo) throws(HistoryError) in try repo.git.checkpoint() }
+    }
+
     /// Before the first request: `serverTime` continues after every time this history has answered.
     func start() async throws(HistoryError) {
         guard !started else { return }
+        let journal = configuration.journal
         let latest = try await store.write { (repo) throws(HistoryError) -> Int64 in
+            if journal { try repo.git.openJournal() }
             var latest: Int64 = 0
             for reference in try repo.git.references(under: SyncStateReference.namespace) {
                 if let head = try repo.head(reference), let state = DeviceSyncState(json: try repo.syncDocument(head)) {

@@ -6,4 +6,11 @@
 /// negative libgit2 error code.
 int filamentdb_git_enable_fsync(void);
 
+/// Turns fsync of the object database and refs on or off for the whole process (a journaled history, whose
+/// journal is what makes a write durable, turns it off).
+int filamentdb_git_set_fsync(int on);
+
+/// Flushes the whole file system holding `fd` (glibc declares syncfs only for _GNU_SOURCE).
+int filamentdb_syncfs(int fd);
+
 #endif

@@ -1,0 +1,178 @@
+internal import CGit2
+internal import CGit2Shim
+import Foundation
+
+/// A write-ahead journal that makes a long-running writer's commits durable with one flush each.
+///
+/// Without it every write flushes its pack, its index, the pack folder and each branch it moves (six
+/// flushes, milliseconds each on a real disk). With it, a write appends one record — its objects and the
+/// branch moves it is about to make — to `filamentdb-journal` in the repository and flushes that file alone;
+/// the pack and the branches are then written without flushing, so other processes see them at once.
+/// Every ``checkpointRecords`` records (and when the journal is closed or garbage is collected) the whole file
+/// system is flushed and the journal emptied. After a crash of the machine, opening the journal again writes
+/// back every object the records hold that the repository lost and moves every branch a record moved that
+/// was left behind, so each write whose record was flushed is in the history.
+///
+/// One process holds the journal at a time (an exclusive lock on the file); the sync server is that process.
+/// Plain SIGKILL loses nothing either way: what was written reaches the disk from the kernel's cache.
+///
+/// A record: `FDBJ`, its payload's length (8 bytes), the payload, the payload's CRC-32 (4 bytes). The
+/// payload: the number of objects, each as type, id, length and bytes; the number of branch moves, each as
+/// name, whether it had a previous commit, that commit, and the new one.
+package final class Journal {
+    package let path: String
+    let fd: Int32
+    let folderFD: Int32
+    private(set) var records = 0
+    private(set) var bytes = 0
+
+    package static let fileName = "filamentdb-journal"
+    /// Records between two flushes of the whole file system.
+    package static let checkpointRecords = 4096
+    package static let checkpointBytes = 64 << 20
+
+    /// A branch move a record holds.
+    package struct Move: Equatable {
+        package var reference: String
+        package var from: ObjectID?
+        package var to: ObjectID
+    }
+
+    /// A record read back.
+    struct Record {
+        var objects: [PackWriter.Object]
+        var moves: [Move]
+    }
+
+    /// Opens (creating) the journal of the repository at `repository`, locked for this process.
+    init(repository: String) throws(HistoryError) {
+        path = repository + "/" + Self.fileName
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw HistoryError(.io, "cannot open the journal: \(String(cString: strerror(errno)))", path: path) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw HistoryError(.contention, "another process holds this history's journal (a sync server is running on it)", path: path)
+        }
+        folderFD = open(repository, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let end = lseek(fd, 0, SEEK_END)
+        bytes = Int(max(0, end))
+    }
+
+    deinit {
+        close(folderFD)
+        close(fd)
+    }
+
+    /// Appends a record and flushes it: once this returns, the write survives a crash of the machine.
+    func append(objects: [PackWriter.Object], moves: [Move]) throws(HistoryError) {
+        var payload: [UInt8] = []
+        payload.reserveCapacity(objects.reduce(64) { $0 + $1.bytes.count + 28 } + moves.count * 300)
+        Self.put(UInt32(objects.count), &payload)
+        for o in objects {
+            payload.append(o.type)
+            payload += o.id.bytes
+            Self.put(UInt32(o.bytes.count), &payload)
+            payload += o.bytes
+        }
+        Self.put(UInt32(moves.count), &payload)
+        for m in moves {
+            let name = Array(m.reference.utf8)
+            Self.put(UInt32(name.count), &payload)
+            payload += name
+            payload.append(m.from == nil ? 0 : 1)
+            payload += m.from?.bytes ?? [UInt8](repeating: 0, count: 20)
+            payload += m.to.bytes
+        }
+        var record = Array("FDBJ".utf8)
+        Self.put(UInt64(payload.count), &record)
+        record += payload
+        Self.put(payload.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }, &record)
+        let start = lseek(fd, 0, SEEK_END)
+        var written = 0
+        var failure: String?
+        record.withUnsafeBytes { raw in
+            while written < raw.count {
+                let n = write(fd, raw.baseAddress! + written, raw.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = String(cString: strerror(errno))
+                    return
+                }
+                written += n
+            }
+        }
+        if failure == nil, fdatasync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        if let failure {
+            // A half-written record is cut off, so the next one follows the last whole one.
+            _ = ftruncate(fd, start)
+            throw HistoryError(.io, "cannot write the journal: \(failure)", path: path)
+        }
+        records += 1
+        bytes = Int(start) + record.count
+    }
+
+    /// Whether the journal has grown enough to be emptied.
+    var isFull: Bool { records >= Self.checkpointRecords || bytes >= Self.checkpointBytes }
+
+    /// Flushes everything written to the repository's file system, then empties the journal: what it held
+    /// is on disk.
+    func checkpoint() throws(HistoryError) {
+        guard bytes > 0 else { return }
+        guard filamentdb_syncfs(folderFD) == 0 else { throw HistoryError(.io, "cannot flush the file system: \(String(cString: strerror(errno)))", path: path) }
+        guard ftruncate(fd, 0) == 0, fsync(fd) == 0 else { throw HistoryError(.io, "cannot empty the journal: \(String(cString: strerror(errno)))", path: path) }
+        records = 0
+        bytes = 0
+    }
+
+    /// Every whole record, in order (a record cut short by a crash, and anything after it, is left out).
+    func read() throws(HistoryError) -> [Record] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        let b = [UInt8](data)
+        var out: [Record] = []
+        var at = 0
+        while at + 16 <= b.count, b[at..<at + 4].elementsEqual("FDBJ".utf8) {
+            let length = Int(Self.u64(b, at + 4))
+            let start = at + 12
+            guard length >= 0, start + length + 4 <= b.count else { break }
+            let payload = Array(b[start..<start + length])
+            let crc = payload.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
+            guard crc == Self.u32(b, start + length), let record = Self.decode(payload) else { break }
+            out.append(record)
+            at = start + length + 4
+        }
+        return out
+    }
+
+    static func decode(_ p: [UInt8]) -> Record? {
+        var at = 0
+        func u32() -> Int? {
+            guard at + 4 <= p.count else { return nil }
+            defer { at += 4 }
+            return Int(Journal.u32(p, at))
+        }
+        func take(_ n: Int) -> [UInt8]? {
+            guard n >= 0, at + n <= p.count else { return nil }
+            defer { at += n }
+            return Array(p[at..<at + n])
+        }
+        guard let objectCount = u32() else { return nil }
+        var objects: [PackWriter.Object] = []
+        for _ in 0..<objectCount {
+            guard let type = take(1), let id = take(20), let n = u32(), let bytes = take(n) else { return nil }
+            objects.append(PackWriter.Object(id: ObjectID(bytes: id), type: type[0], bytes: bytes))
+        }
+        guard let moveCount = u32() else { return nil }
+        var moves: [Move] = []
+        for _ in 0..<moveCount {
+            guard let n = u32(), let name = take(n), let has = take(1), let from = take(20), let to = take(20),
+                  let reference = String(validating: name, as: UTF8.self) else { return nil }
+            moves.append(Move(reference: reference, from: has[0] == 1 ? ObjectID(bytes: from) : nil, to: ObjectID(bytes: to)))
+        }
+        return Record(objects: objects, moves: moves)
+    }
+
+    static func put(_ v: UInt32, _ out: inout [UInt8]) { for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8((v >> UInt32(s)) & 0xFF)) } }
+    static func put(_ v: UInt64, _ out: inout [UInt8]) { for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8((v >> UInt64(s)) & 0xFF)) } }
+    static func u32(_ b: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 << 8 | UInt32(b[at + $1]) } }
+    static func u64(_ b: [UInt8], _ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 << 8 | UInt64(b[at + $1]) } }
+}
