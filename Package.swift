@@ -58,6 +58,8 @@ let package = Package(
             dependencies: [
                 "SpoolModel", "SpoolFormats", "SpoolHistory", "SpoolSync", "SpoolServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // `serve` makes the server's Logger (libraries never bootstrap logging).
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Shared by the test targets: fixture paths, a seeded generator of hostile inventories.
