@@ -9,16 +9,17 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the sync API (POST /api/sync) over the history, for the web app and other devices.",
         discussion: """
-        The key comes from $SYNC_API_KEY or from --key-file (which wins), never from the command line, where any
-        user of the machine sees it in 'ps'. It needs at least \(APIKeyPolicy.minimumLength) characters; \(howToMakeAKey).
+        The key comes from $SYNC_API_KEY or from --key-file (which wins), never from the command line, where any \
+        user of the machine sees it in 'ps'. It needs at least \(APIKeyPolicy.minimumLength) characters; \(howToMakeAKey). \
         Clients send it as "Authorization: Bearer <key>" or as the body's "apiKey" (the web app does).
-        The server listens on the loopback unless --host says otherwise; SIGTERM or SIGINT stops it after the
-        requests in flight are answered. Requests are logged on standard error (LOG_LEVEL=debug for more), never
+
+        The server listens on the loopback unless --host says otherwise. SIGTERM or SIGINT stops it once the \
+        requests in flight are answered. Requests are logged on standard error (LOG_LEVEL=debug for more), never \
         the key. The API is described at /openapi.json.
         """
     )
 
-    static let howToMakeAKey = "make one with: export SYNC_API_KEY=$(openssl rand -hex 32)   (or: filamentdb serve --generate-key)"
+    static let howToMakeAKey = "make one with: export SYNC_API_KEY=$(openssl rand -hex 32) (or print one with: filamentdb serve --generate-key)"
 
     @Option(help: "The address to listen on (0.0.0.0 or :: for every interface).")
     var host = ServerConfiguration.defaultHost

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -60,13 +59,5 @@ import Testing
             #expect(answer.status == 413)
             #expect(sent < 1_000, "the server read \(sent) pieces of 4 KiB without answering")
         }
-    }
-}
-
-/// Runs blocking socket work on a thread of its own, not on Swift's cooperative pool, which the server's
-/// handlers need (2 threads on a 2-core machine).
-func offTheCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
     }
 }

@@ -5,7 +5,7 @@ import SpoolTestSupport
 /// Runs `check_openapi.py` (beside this file) over answers the server gave: Python's `jsonschema` is the reference
 /// validator of JSON Schema 2020-12, which OpenAPI 3.1 uses.
 enum OpenAPIChecker {
-    struct Answer {
+    struct Answer: Sendable {
         var method: String
         var path: String
         var status: Int

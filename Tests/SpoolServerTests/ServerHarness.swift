@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -92,5 +93,13 @@ final class LogCollector: @unchecked Sendable {
             let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             collector.append("\(event.level) \(event.message) \(fields)" + (event.error.map { " error: \($0)" } ?? ""))
         }
+    }
+}
+
+/// Runs blocking work (a socket, a child process) on a thread of its own, not on Swift's cooperative pool, which
+/// the server's handlers need (2 threads on a 2-core machine).
+func offTheCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
     }
 }

@@ -6,7 +6,8 @@ Usage: check_openapi.py OPENAPI_JSON ANSWERS_JSONL
 Each line of ANSWERS_JSONL is {"method": "post", "path": "/api/sync", "status": 400, "body": <JSON or null>}.
 The document is checked first (OpenAPI 3.1, every schema valid JSON Schema 2020-12, every $ref resolvable); then
 each answer's status must be documented for its operation and its body must match that status's schema.
-Exits 0 when all match, 1 listing every mismatch, 2 on bad usage. Needs the jsonschema package (pip install jsonschema).
+Exits 0 when all match, 1 listing every mismatch, 2 on bad usage. Needs the jsonschema package (pip install jsonschema);
+with openapi-spec-validator installed too, the document is also checked against the OpenAPI 3.1 specification.
 """
 import json
 import sys
@@ -43,6 +44,15 @@ def main(argv):
     problems = []
     if not str(doc.get("openapi", "")).startswith("3.1"):
         problems.append(f"openapi is {doc.get('openapi')!r}, expected 3.1.x")
+    try:
+        from openapi_spec_validator import validate
+    except ImportError:
+        print("openapi-spec-validator is not installed: the document's structure is not checked against the OpenAPI 3.1 specification")
+    else:
+        try:
+            validate(doc)
+        except Exception as error:  # noqa: BLE001 - the validator's finding is the report
+            problems.append(f"not a valid OpenAPI 3.1 document: {error}")
     registry = Registry().with_resource(BASE, Resource.from_contents(doc, default_specification=DRAFT202012))
     resolver = registry.resolver(base_uri=BASE)
     for ref in sorted(set(refs(doc))):
