@@ -52,7 +52,8 @@ import Testing
         #expect(key != second.stdout.trimmingCharacters(in: .newlines))
     }
 
-    /// Started as a user would, on any free port: it says where it listens, answers, and stops on SIGTERM.
+    /// Started as a user would, on any free port: it says where it listens, answers, and stops on SIGTERM once the
+    /// request in flight is answered.
     @Test func servesUntilSIGTERM() throws {
         let keyFile = dir + "/key"
         try (Self.goodKey + "\n").write(toFile: keyFile, atomically: true, encoding: .utf8)
@@ -72,7 +73,16 @@ import Testing
         refused.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer wrong-wrong-wrong-wrong\r\nContent-Length: 2\r\n\r\n{}")
         #expect(try refused.readAnswer().status == 401)
 
-        let status = try server.terminate(timeout: 20)
+        // A request in flight when SIGTERM comes is still answered.
+        let inFlight = try LoopbackHTTP(host: "127.0.0.1", port: port)
+        inFlight.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(Self.goodKey)\r\nContent-Length: 6\r\n\r\n[1, ")
+        usleep(200_000)
+        server.process.terminate()
+        usleep(300_000)
+        inFlight.send("2]")
+        #expect(try inFlight.readAnswer().status == 400)
+
+        let status = try server.waitForExit(timeout: 20)
         #expect(status == 0, "\(server.stderr)")
         #expect(!server.stderr.contains(Self.goodKey), "the key was printed")
     }
@@ -109,14 +119,13 @@ final class ServerProcess {
         throw LoopbackHTTP.Failure(description: "no line with \"\(text)\" on standard error: \(stderr)")
     }
 
-    /// Sends SIGTERM and waits for the exit status (killed after `timeout` seconds).
-    func terminate(timeout: TimeInterval) throws -> Int32 {
-        process.terminate()
+    /// Waits for the exit status (killed after `timeout` seconds).
+    func waitForExit(timeout: TimeInterval) throws -> Int32 {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning, Date() < deadline { usleep(20_000) }
         guard !process.isRunning else {
             stop()
-            throw LoopbackHTTP.Failure(description: "still running \(Int(timeout)) s after SIGTERM")
+            throw LoopbackHTTP.Failure(description: "still running after \(Int(timeout)) s")
         }
         return process.terminationStatus
     }

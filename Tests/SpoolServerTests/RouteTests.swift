@@ -1,6 +1,7 @@
 import Hummingbird
 import HummingbirdTesting
 import SpoolModel
+@testable import SpoolServer
 import Testing
 
 /// The routes that need no key, and the answer for a path the server does not have.
@@ -32,5 +33,24 @@ import Testing
                 #expect(r.error?.contains("/api/sync") == true)
             }
         }
+    }
+}
+
+/// An error no route expected is the server's fault, never the input's: 503 with a message, and the error in the log.
+@Suite struct UnexpectedErrorTests {
+    struct Breakdown: Error {}
+
+    @Test func anUnexpectedErrorIs503AndLogged() async throws {
+        let logs = LogCollector()
+        let router = Router(context: ServerRequestContext.self)
+        router.add(middleware: ErrorResponseMiddleware())
+        router.get("/breaks") { _, _ -> Response in throw Breakdown() }
+        try await Application(router: router, logger: logs.logger).test(.router) { client in
+            let r = try await client.execute(uri: "/breaks", method: .get)
+            #expect(r.status == .serviceUnavailable)
+            #expect(r.error?.contains("send the request again") == true)
+            #expect(!(r.error ?? "").contains("Breakdown"), "the answer tells the cause only to the log")
+        }
+        #expect(logs.all.contains { $0.hasPrefix("error") && $0.contains("Breakdown") }, "\(logs.all)")
     }
 }
