@@ -18,7 +18,8 @@ struct BoundedResult {
 
 extension CLI {
     /// Runs the binary with its output in files (no pipe can fill up), killing it after `timeout` seconds.
-    static func run(_ arguments: [String], timeout: TimeInterval) throws -> BoundedResult {
+    /// `environment` is added to this process's.
+    static func run(_ arguments: [String], timeout: TimeInterval, environment: [String: String] = [:]) throws -> BoundedResult {
         let dir = Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let outPath = dir + "/stdout", errPath = dir + "/stderr"
@@ -33,6 +34,7 @@ extension CLI {
         // No crash report on standard error: a crash is seen in the termination reason.
         var env = ProcessInfo.processInfo.environment
         env["SWIFT_BACKTRACE"] = "enable=no"
+        for (k, v) in environment { env[k] = v }
         process.environment = env
         try process.run()
         let deadline = Date().addingTimeInterval(timeout)

@@ -1,0 +1,39 @@
+import Hummingbird
+import Logging
+import SpoolSync
+
+/// The sync server: `POST` and `GET /api/sync` (authenticated), `GET /health`, `GET /openapi.json`, CORS on every
+/// answer. Run it with `runService()` (graceful shutdown on SIGTERM and SIGINT: requests in flight finish), or
+/// test it with HummingbirdTesting's `app.test(.router)`.
+///
+/// `onListening` is given the port once the server listens (the system's choice when the configuration asks for
+/// port 0).
+public func buildApplication(configuration: ServerConfiguration, service: SyncService, logger: Logger,
+                             onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    let router = Router(context: ServerRequestContext.self)
+    // Outermost first: the log sees the final status, and CORS headers go on every answer, errors included.
+    router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: CORSHeadersMiddleware(allowedOrigin: configuration.allowedOrigin))
+    router.add(middleware: ErrorResponseMiddleware())
+
+    let sync = SyncRoutes(service: service, key: APIKey(configuration.apiKey), maxBodyBytes: configuration.maxBodyBytes)
+    router.post("/api/sync", use: sync.post)
+    router.get("/api/sync", use: sync.summary)
+    router.get("/health") { _, _ in Response.json(#"{"status":"ok"}"#) }
+
+    let document = OpenAPIDocument.load()
+    if document == nil {
+        logger.warning("the OpenAPI document was not found beside the executable: /openapi.json answers 404", metadata: ["expected": "\(OpenAPIDocument.bundleName)/openapi.json"])
+    }
+    router.get("/openapi.json") { _, _ in
+        document.map { Response.json($0) }
+            ?? .notFound("this server was installed without its OpenAPI document: copy \(OpenAPIDocument.bundleName) from the build folder beside the executable")
+    }
+
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
+        onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
+        logger: logger
+    )
+}

@@ -1,0 +1,32 @@
+import Hummingbird
+import Logging
+
+/// One structured log line per request, when it is answered: method, path (without the query), status, duration
+/// in milliseconds, and what the route noted (device, counts, the failure's message). Headers and bodies are
+/// never logged, so neither is the key.
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = ServerRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        do {
+            let response = try await next(request, context)
+            log(request, context, status: Int(response.status.code), since: start)
+            return response
+        } catch {
+            log(request, context, status: Int((error as? any HTTPResponseError)?.status.code ?? 500), since: start)
+            throw error
+        }
+    }
+
+    private func log(_ request: Request, _ context: Context, status: Int, since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        var metadata = context.notes.all
+        metadata["method"] = .string(request.method.rawValue)
+        metadata["path"] = .string(request.uri.path)
+        metadata["status"] = .stringConvertible(status)
+        metadata["duration_ms"] = .string(String(Double(Int(ms * 10)) / 10))
+        context.logger.info("\(request.method.rawValue) \(request.uri.path) \(status)", metadata: metadata)
+    }
+}

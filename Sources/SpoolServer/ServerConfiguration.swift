@@ -1,0 +1,28 @@
+/// How a sync server listens and whom it answers. The key is checked by the caller with ``APIKeyPolicy`` first
+/// (`filamentdb serve` refuses to start with a weak one); an empty key authenticates no request.
+public struct ServerConfiguration: Sendable {
+    /// The address to listen on: the loopback by default, so that exposing the inventory is a decision.
+    public var host: String
+    /// The port; 0 asks the system for any free one (the real port is given to `onListening`).
+    public var port: Int
+    /// The shared secret every request must carry (`Authorization: Bearer <key>` or the body's `apiKey`).
+    public var apiKey: String
+    /// The `Access-Control-Allow-Origin` of every answer: `*` lets the web app be served from any origin (no
+    /// cookies are used, so the key is the only credential).
+    public var allowedOrigin: String
+    /// The largest body read; a larger one gets 413 from its `Content-Length`, before it is read.
+    public var maxBodyBytes: Int
+
+    public static let defaultHost = "127.0.0.1"
+    public static let defaultPort = 8080
+    public static let defaultMaxBodyBytes = 32 << 20
+
+    public init(apiKey: String, host: String = defaultHost, port: Int = defaultPort, allowedOrigin: String = "*",
+                maxBodyBytes: Int = defaultMaxBodyBytes) {
+        self.apiKey = apiKey
+        self.host = host
+        self.port = port
+        self.allowedOrigin = allowedOrigin
+        self.maxBodyBytes = maxBodyBytes
+    }
+}

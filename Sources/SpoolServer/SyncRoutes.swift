@@ -1,0 +1,64 @@
+import Hummingbird
+import SpoolModel
+import SpoolSync
+
+/// `POST /api/sync` and `GET /api/sync` (SYNC-PROTOCOL.md): authentication first, then the size limit, then the
+/// request's checks, then the service. Every refusal is a thrown ``SyncFailure``, answered by
+/// ``ErrorResponseMiddleware``.
+struct SyncRoutes: Sendable {
+    let service: SyncService
+    let key: APIKey
+    let maxBodyBytes: Int
+
+    func post(_ request: Request, context: ServerRequestContext) async throws -> Response {
+        // A wrong header is refused before the body is read; the body can only add a key, not excuse one.
+        let header = APIKey.bearer(in: request.headers)
+        if header != .absent { try key.authenticate(header: header, body: .absent) }
+
+        let bytes = try await body(of: request)
+        let parsed = try? JSONParser.parse(bytes)
+        try key.authenticate(header: header, body: APIKey.inBody(parsed))
+
+        // A body that is not JSON is parsed again only to describe where it breaks.
+        let syncRequest = try parsed.map(SyncRequest.init(checking:)) ?? SyncRequest.parse(bytes)
+        context.notes["deviceId"] = .string(syncRequest.deviceId)
+        context.notes["changes"] = .stringConvertible(syncRequest.changes.count)
+        context.notes["deletions"] = .stringConvertible(syncRequest.deletions.count)
+
+        let answer = try await service.sync(syncRequest)
+        context.notes["sentChanges"] = .stringConvertible(answer.changes.count)
+        context.notes["sentDeletions"] = .stringConvertible(answer.deletions.count)
+        context.notes["conflicts"] = .stringConvertible(answer.conflicts.count)
+        return .json(answer.jsonBytes)
+    }
+
+    /// The summary takes its key from the header only: a GET has no body.
+    func summary(_ request: Request, context: ServerRequestContext) async throws -> Response {
+        let header = APIKey.bearer(in: request.headers)
+        if header == .absent {
+            throw SyncFailure(.unauthorized, "no key: GET /api/sync takes the server's key as \"Authorization: Bearer <key>\"")
+        }
+        try key.authenticate(header: header, body: .absent)
+        return .json(try await service.summary().json.jsonBytes)
+    }
+
+    /// The body, refused with 413 as soon as it is known to be over the limit: from its `Content-Length` before a
+    /// byte is read, or while it streams in without one.
+    private func body(of request: Request) async throws -> [UInt8] {
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        if let declared, declared > maxBodyBytes { throw tooLarge(declared) }
+        var bytes: [UInt8] = []
+        // What a client declares is not taken on trust beyond a first megabyte.
+        bytes.reserveCapacity(min(declared ?? 0, 1 << 20))
+        for try await chunk in request.body {
+            if bytes.count + chunk.readableBytes > maxBodyBytes { throw tooLarge(nil) }
+            bytes.append(contentsOf: chunk.readableBytesView)
+        }
+        return bytes
+    }
+
+    private func tooLarge(_ declared: Int?) -> SyncFailure {
+        let size = declared.map { "a body of \($0) bytes" } ?? "a body of more than \(maxBodyBytes) bytes"
+        return SyncFailure(.tooLarge, "\(size) is over this server's limit of \(maxBodyBytes) bytes: upload the changes in smaller batches")
+    }
+}

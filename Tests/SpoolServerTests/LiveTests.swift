@@ -1,0 +1,63 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import SpoolTestSupport
+import Testing
+
+/// The server on a loopback socket: what the in-process router tests cannot show (a body that streams, a
+/// client still sending when the answer comes).
+@Suite struct LiveTests {
+    @Test func healthRefusalAndPreflightOverASocket() async throws {
+        try await Harness().app().test(.live) { client in
+            let health = try await client.execute(uri: "/health", method: .get)
+            #expect(health.status == .ok)
+            #expect(health.headers[.accessControlAllowOrigin] == "*")
+            let refused = try await client.sync(Harness.emptySync)
+            #expect(refused.status == .unauthorized)
+            #expect(refused.headers[.accessControlAllowOrigin] == "*")
+            let preflight = try await client.execute(uri: "/api/sync", method: .options, headers: [.origin: "https://spools.example.org"])
+            #expect(preflight.status == .noContent)
+            #expect(preflight.headers[.accessControlAllowHeaders] == "content-type, authorization")
+        }
+    }
+
+    /// 100 MB announced: the answer comes after the head, while the client is still sending; the client stops
+    /// there, so the server never reads more than the little that was already on its way.
+    @Test func a100MBBodyGets413BeforeItIsSent() async throws {
+        let total = 100 << 20
+        try await Harness().app().test(.live) { client in
+            let port = try #require(client.port)
+            let started = ContinuousClock.now
+            let (answer, sent) = try await offTheCooperativePool {
+                let connection = try LoopbackHTTP(port: port)
+                connection.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(Harness.key)\r\nContent-Type: application/json\r\nContent-Length: \(total)\r\n\r\n")
+                let chunk = [UInt8](repeating: UInt8(ascii: " "), count: 64 << 10)
+                var sent = 0
+                while sent < total, !connection.answerArrived(), connection.send(chunk) { sent += chunk.count }
+                return (try connection.readAnswer(), sent)
+            }
+            let elapsed = ContinuousClock.now - started
+            #expect(answer.status == 413)
+            #expect(answer.headers["access-control-allow-origin"] == "*")
+            #expect(sent < 8 << 20, "\(sent) bytes were sent before the answer came")
+            #expect(elapsed < .seconds(5), "\(elapsed)")
+        }
+    }
+
+    /// Without a Content-Length (chunked), the body is counted as it arrives and refused once over the limit.
+    @Test func aChunkedBodyOverTheLimitGets413() async throws {
+        try await Harness(maxBodyBytes: 4_096).app().test(.live) { client in
+            let port = try #require(client.port)
+            let (answer, sent) = try await offTheCooperativePool {
+                let connection = try LoopbackHTTP(port: port)
+                connection.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(Harness.key)\r\nTransfer-Encoding: chunked\r\n\r\n")
+                let piece = "1000\r\n" + String(repeating: " ", count: 4_096) + "\r\n"
+                var sent = 0
+                while sent < 1_000, !connection.answerArrived(waiting: 10), connection.send(piece) { sent += 1 }
+                return (try connection.readAnswer(), sent)
+            }
+            #expect(answer.status == 413)
+            #expect(sent < 1_000, "the server read \(sent) pieces of 4 KiB without answering")
+        }
+    }
+}
