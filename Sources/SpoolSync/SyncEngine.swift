@@ -226,7 +226,18 @@ struct SyncEngine: Sendable {
         response.unresolvedDeletions = unresolved
         response.renamed = renamed
         response.fullResync = fullResync
-        let spoolCount = try count(at: head, repo)
+        // The count follows the merge's changes when it was known for main before them.
+        var counted = count
+        if let c = count, c.commit == main, let merge = prepared.merge, head != main {
+            var n = c.spools
+            for serial in merge.changed {
+                let before = try repo.spool(serial, inTree: mainTree).map { !$0.isDeleted } ?? false
+                let after = try repo.spool(serial, inTree: headTree).map { !$0.isDeleted } ?? false
+                n += (after ? 1 : 0) - (before ? 1 : 0)
+            }
+            counted = SpoolCount(commit: head, spools: n)
+        }
+        let spoolCount = try SyncEngine.count(at: head, from: counted, repo)
         response.totalSpools = spoolCount.spools
 
         // The device's new state, landed with the commits.
@@ -249,7 +260,7 @@ struct SyncEngine: Sendable {
     }
 
     /// The live spools at `head`: from the last count, by the serials changed since.
-    func count(at head: ObjectID?, _ repo: InventoryRepository) throws(HistoryError) -> SpoolCount {
+    static func count(at head: ObjectID?, from count: SpoolCount?, _ repo: InventoryRepository) throws(HistoryError) -> SpoolCount {
         if let count, count.commit == head { return count }
         guard let head else { return SpoolCount(commit: nil, spools: 0) }
         let headTree = try repo.tree(of: head)

@@ -71,12 +71,11 @@ public actor SyncService {
     /// `GET /api/sync`.
     public func summary() async throws(SyncFailure) -> SyncSummary {
         do {
+            try await start()
             let count = self.count
             let (summary, counted) = try await store.write { (repo) throws(HistoryError) -> (SyncSummary, SpoolCount) in
                 let head = try repo.head()
-                let engine = SyncEngine(request: SyncRequest(deviceId: "-"), configuration: SyncConfiguration(),
-                                        author: Signature(device: "-", time: 0), clock: ServerClock { 0 }, count: count)
-                let counted = try engine.count(at: head, repo)
+                let counted = try SyncEngine.count(at: head, from: count, repo)
                 let modified = try head.map { (h) throws(HistoryError) in try repo.git.readCommit(h).time * 1000 } ?? 0
                 return (SyncSummary(totalSpools: counted.spools, lastModified: modified, head: head?.hex), counted)
             }
@@ -85,6 +84,12 @@ public actor SyncService {
         } catch {
             throw SyncFailure(.unavailable, "the history could not be read (\(error.message))")
         }
+    }
+
+    /// Opens the history for serving before the first request: takes its journal (bringing back what a crash
+    /// of the machine lost), and counts the inventory. A second server on the same history is refused here.
+    public func prepare() async throws(HistoryError) {
+        try await start()
     }
 
     /// Flushes everything the journal holds to the repository and empties it (at shutdown; a journal left
@@ -109,6 +114,9 @@ public actor SyncService {
             return latest
         }
         clock.raise(to: latest)
+        // The inventory is counted once here; each request then counts only what it changed.
+        let head = try await store.head()
+        count = try await store.write { (repo) throws(HistoryError) -> SpoolCount in try SyncEngine.count(at: head, from: nil, repo) }
         started = true
     }
 }

@@ -60,6 +60,12 @@ struct Serve: AsyncParsableCommand {
         let folder = history.folder
         let store = try historyCall { () throws(HistoryError) in try InventoryStore(dataFolder: folder) }
         let service = SyncService(store: store, configuration: SyncConfiguration(batchLimit: batchLimit))
+        do {
+            try await service.prepare()
+        } catch {
+            FileHandle.standardError.write(Data("filamentdb serve: \(error.path.map { $0 + ": " } ?? "")\(error.message)\n".utf8))
+            throw ExitCode(exitStatus(error.code))
+        }
         var logger = Logger(label: "filamentdb.serve")
         logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
 
@@ -71,6 +77,8 @@ struct Serve: AsyncParsableCommand {
         }
         do {
             try await app.runService()
+            // Stopped (SIGTERM, SIGINT): what the journal holds goes to the repository.
+            await service.close()
         } catch {
             FileHandle.standardError.write(Data("filamentdb serve: cannot serve on \(address):\(port): \(error)\n".utf8))
             throw ExitCode(ExitStatus.ioError)
