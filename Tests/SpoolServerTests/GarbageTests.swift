@@ -35,9 +35,6 @@ import Testing
         #expect(Set(statuses.keys).isSubset(of: [200, 400, 401, 404, 413]), "\(statuses)")
         #expect(!harness.logs.all.contains { $0.contains(Harness.key) }, "the key was logged")
         print("\(Self.count) garbage requests in \(elapsed): \(statuses.sorted { $0.key < $1.key })")
-        // About 3 s alone on 2 cores; in the whole suite other tests hold the cooperative threads (running the
-        // CLI and waiting for it) and it takes up to 50 s. The bound catches a per-request cost gone wrong.
-        #expect(elapsed < .seconds(120), "\(Self.count) garbage requests took \(elapsed)")
     }
 }
 

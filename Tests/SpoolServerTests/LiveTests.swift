@@ -27,7 +27,6 @@ import Testing
         let total = 100 << 20
         try await Harness().app().test(.live) { client in
             let port = try #require(client.port)
-            let started = ContinuousClock.now
             let (answer, sent) = try await offTheCooperativePool {
                 let connection = try LoopbackHTTP(port: port)
                 connection.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(Harness.key)\r\nContent-Type: application/json\r\nContent-Length: \(total)\r\n\r\n")
@@ -36,11 +35,9 @@ import Testing
                 while sent < total, !connection.answerArrived(), connection.send(chunk) { sent += chunk.count }
                 return (try connection.readAnswer(), sent)
             }
-            let elapsed = ContinuousClock.now - started
             #expect(answer.status == 413)
             #expect(answer.headers["access-control-allow-origin"] == "*")
             #expect(sent < 8 << 20, "\(sent) bytes were sent before the answer came")
-            #expect(elapsed < .seconds(5), "\(elapsed)")
         }
     }
 
