@@ -14,3 +14,10 @@ int filamentdb_git_set_fsync(int on) {
 int filamentdb_syncfs(int fd) {
     return syncfs(fd);
 }
+
+int filamentdb_git_cache_objects(size_t tree_limit, size_t blob_limit, long total) {
+    int rc = git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, tree_limit);
+    if (rc == 0) rc = git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_BLOB, blob_limit);
+    if (rc == 0) rc = git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)total);
+    return rc;
+}

@@ -34,6 +34,10 @@ func check(_ rc: Int32, _ function: String, path: String? = nil, notFound: Histo
 /// libgit2 is initialised once per process, with fsync on, and never shut down.
 let gitLibrary: Int32 = {
     git_libgit2_init()
+    // Path lookups read the same few trees again and again (a shard folder of a large inventory is over
+    // libgit2's default 4 KiB limit), and a server sends the same spool files to many devices: both stay
+    // parsed in libgit2's cache, within 256 MiB.
+    _ = filamentdb_git_cache_objects(1 << 20, 16 << 10, 256 << 20)
     return filamentdb_git_enable_fsync()
 }()
 

@@ -12,12 +12,17 @@ extension InventoryRepository {
     /// The serials whose files differ between two commits' trees. Subtrees with the same id are skipped
     /// without being read, so the cost follows the change, not the inventory.
     package func changedSerials(from a: ObjectID?, to b: ObjectID?) throws(HistoryError) -> [String] {
-        var out: [String] = []
+        try changedFiles(from: a, to: b).map(\.serial)
+    }
+
+    /// ``changedSerials(from:to:)`` with each serial's file at `b` (`nil`: none there), found on the way.
+    package func changedFiles(from a: ObjectID?, to b: ObjectID?) throws(HistoryError) -> [(serial: String, file: ObjectID?)] {
+        var out: [(serial: String, file: ObjectID?)] = []
         try diffTrees(try tree(of: a), try tree(of: b), into: &out)
         return out
     }
 
-    func diffTrees(_ a: ObjectID?, _ b: ObjectID?, into out: inout [String]) throws(HistoryError) {
+    func diffTrees(_ a: ObjectID?, _ b: ObjectID?, into out: inout [(serial: String, file: ObjectID?)]) throws(HistoryError) {
         guard a != b else { return }
         let left = try a.map { (t) throws(HistoryError) in try git.entry(SpoolPaths.root, in: t)?.id } ?? nil
         let right = try b.map { (t) throws(HistoryError) in try git.entry(SpoolPaths.root, in: t)?.id } ?? nil
@@ -26,7 +31,8 @@ extension InventoryRepository {
 
     /// The serials whose files differ under two `spools/` trees: three levels of shard folders, then the files
     /// (and the folders of long names), read only where the two sides differ.
-    func diffSpools(_ a: ObjectID?, _ b: ObjectID?, depth: Int, shard: [Substring], folders: [Substring], into out: inout [String]) throws(HistoryError) {
+    func diffSpools(_ a: ObjectID?, _ b: ObjectID?, depth: Int, shard: [Substring], folders: [Substring],
+                    into out: inout [(serial: String, file: ObjectID?)]) throws(HistoryError) {
         if a == b { return }
         var left: [String: TreeEntry] = [:], right: [String: TreeEntry] = [:]
         if let a { for e in try git.readTree(a) { left[e.name] = e } }
@@ -44,7 +50,7 @@ extension InventoryRepository {
             }
             if depth >= 3, l?.kind == .blob || r?.kind == .blob,
                let serial = SpoolPaths.serial(shard: (shard[0], shard[1], shard[2]), folders: folders, name: Substring(name)) {
-                out.append(serial)
+                out.append((serial, r?.kind == .blob ? r?.id : nil))
             }
         }
     }

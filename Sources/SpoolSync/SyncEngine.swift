@@ -1,3 +1,4 @@
+import Foundation
 import SpoolHistory
 import SpoolModel
 
@@ -176,15 +177,21 @@ struct SyncEngine: Sendable {
         var response = SyncResponse(serverTime: serverTime, cursor: "", head: head?.hex)
         let target = position.page.map(\.target) ?? head
         let targetTree = target == head ? headTree : try repo.tree(of: target)
-        var serials = try repo.changedSerials(from: position.base, to: target).filter { mine[$0] == nil }
-        serials.sort(by: utf8Ordered)
-        if let after = position.page?.after { serials = serials.filter { utf8Ordered(after, $0) } }
-        var entries: [(serial: String, spool: Spool?)] = []
-        for serial in serials {
-            let v = try repo.spool(serial, inTree: targetTree)
-            if let v, !v.isDeleted {
-                entries.append((serial, v))
-            } else if let was = try repo.spool(serial, inTree: baseTree), !was.isDeleted {
+        var files = try repo.changedFiles(from: position.base, to: target).filter { mine[$0.serial] == nil }
+        files.sort { utf8Ordered($0.serial, $1.serial) }
+        if let after = position.page?.after { files = files.filter { utf8Ordered(after, $0.serial) } }
+        // Each spool as its file holds it (`nil`: a deletion, when the device's place had the spool live).
+        var entries: [(serial: String, file: [UInt8]?)] = []
+        entries.reserveCapacity(files.count)
+        for (serial, file) in files {
+            if let file {
+                let bytes = try repo.git.readBlob(file)
+                if !CanonicalFile.isTombstone(bytes) {
+                    entries.append((serial, bytes))
+                    continue
+                }
+            }
+            if let was = try repo.spoolFile(serial, inTree: baseTree), !CanonicalFile.isTombstone(try repo.git.readBlob(was)) {
                 entries.append((serial, nil))
             }
         }
@@ -203,20 +210,30 @@ struct SyncEngine: Sendable {
             if v == nil || v!.isDeleted {
                 if !sent.isDeleted { page.append((serial, nil)) }
             } else {
-                page.append((serial, v))
+                page.append((serial, v!.canonicalJSON))
             }
         }
+        // Out: this device's own id (or none), and later than what it sent; the rest copied as stored.
         let newIDs = Dictionary(ids.map { (ExactString($0.serial), $0.id) }, uniquingKeysWith: { _, b in b })
-        for (serial, spool) in page {
-            guard var spool else {
+        response.encodedChanges.reserveCapacity(page.count)
+        for (serial, file) in page {
+            guard let file else {
                 response.deletions.append(serial)
                 continue
             }
             let id: JSONValue?
-            if let mapped = newIDs[ExactString(serial)] { id = mapped } else { id = try repo.syncID(of: serial, stateTree: stateTree) }
+            if let mapped = newIDs[ExactString(serial)] { id = mapped } else if stateTree != nil { id = try repo.syncID(of: serial, stateTree: stateTree) } else { id = nil }
+            let sent = sentTimes[serial]
+            if id == nil, sent == nil, !CanonicalFile.hasID(file) {
+                response.encodedChanges.append(CanonicalFile.compact(file))
+                continue
+            }
+            guard var spool = Spool(canonicalJSON: file) else {
+                throw HistoryError(.damagedObject, "the file of spool \(JSONValue.string(serial).jsonText) does not parse as a spool", path: repo.path)
+            }
             spool["id"] = id
-            if let sent = sentTimes[serial], (spool.lastUpdated ?? 0) <= sent { spool["lastUpdated"] = .int(sent + 1) }
-            response.changes.append(spool)
+            if let sent, (spool.lastUpdated ?? 0) <= sent { spool["lastUpdated"] = .int(sent + 1) }
+            response.encodedChanges.append(spool.compactJSON)
         }
         response.conflicts = (prepared.merge?.conflicts ?? []).map {
             SyncConflict(serial: $0.serial, field: $0.field, clientValue: $0.theirs, serverValue: $0.ours,
@@ -311,5 +328,55 @@ extension InventoryRepository {
             steps += 1
         }
         return nil
+    }
+}
+
+/// Reading a spool's file (``Spool/canonicalJSON``: one field per line, `{`, `  "key": value`, `}`) without
+/// decoding it, for the spools a server sends as they are stored.
+enum CanonicalFile {
+    static let deleted = Array("\n  \"deleted\": true".utf8)
+    static let id = Array("\n  \"id\": ".utf8)
+
+    /// Whether the file is a tombstone (`"deleted": true`).
+    static func isTombstone(_ file: [UInt8]) -> Bool {
+        guard let end = find(deleted, in: file) else { return false }
+        return end < file.count && (file[end] == UInt8(ascii: ",") || file[end] == 0x0A)
+    }
+
+    /// Whether the file has an `id` field.
+    static func hasID(_ file: [UInt8]) -> Bool { find(id, in: file) != nil }
+
+    /// The file on one line: its line breaks and their indentation dropped (a string in it never holds a raw
+    /// line break: JSON escapes it).
+    static func compact(_ file: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(file.count)
+        var i = 0
+        while i < file.count {
+            if file[i] == 0x0A {
+                i += 1
+                while i < file.count, file[i] == 0x20 { i += 1 }
+                continue
+            }
+            out.append(file[i])
+            i += 1
+        }
+        return out
+    }
+
+    /// The index just after the first occurrence of `needle` in `haystack`.
+    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        return haystack.withUnsafeBufferPointer { h in
+            needle.withUnsafeBufferPointer { n in
+                var i = 0
+                let last = h.count - n.count
+                while i <= last {
+                    if h[i] == n[0], memcmp(h.baseAddress! + i, n.baseAddress!, n.count) == 0 { return i + n.count }
+                    i += 1
+                }
+                return nil
+            }
+        }
     }
 }

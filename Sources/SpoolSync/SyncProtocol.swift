@@ -260,8 +260,14 @@ public struct SyncRename: Sendable, Equatable {
 public struct SyncResponse: Sendable {
     public var serverTime: Int64
     public var cursor: String
-    /// Each spool as this device should store it (its own `id`, or none).
-    public var changes: [Spool]
+    /// Each spool as this device should store it (its own `id`, or none), read from ``encodedChanges``.
+    public var changes: [Spool] {
+        get { encodedChanges.compactMap { Spool(canonicalJSON: $0) } }
+        set { encodedChanges = newValue.map(\.compactJSON) }
+    }
+    /// The changed spools as they go out: each one JSON object (a server copies most of them from the history's
+    /// files as they are, without decoding them).
+    public var encodedChanges: [[UInt8]] = []
     public var deletions: [String]
     public var conflicts: [SyncConflict]
     public var totalSpools: Int
@@ -279,7 +285,7 @@ public struct SyncResponse: Sendable {
                 renamed: [SyncRename] = [], fullResync: Bool = false, head: String? = nil) {
         self.serverTime = serverTime
         self.cursor = cursor
-        self.changes = changes
+        self.encodedChanges = changes.map(\.compactJSON)
         self.deletions = deletions
         self.conflicts = conflicts
         self.totalSpools = totalSpools
@@ -293,15 +299,15 @@ public struct SyncResponse: Sendable {
 
     /// The body, written directly (a first sync of 10,000 spools is one response).
     public var jsonBytes: [UInt8] {
-        var w = JSONWriter(reservingCapacity: 256 + changes.count * 400)
+        var w = JSONWriter(reservingCapacity: 256 + encodedChanges.reduce(0) { $0 + $1.count + 1 })
         w.append("{\"success\":true,\"serverTime\":")
         w.appendRaw(String(serverTime))
         w.append(",\"cursor\":")
         w.writeString(cursor)
         w.append(",\"changes\":[")
-        for (i, spool) in changes.enumerated() {
+        for (i, spool) in encodedChanges.enumerated() {
             if i > 0 { w.append(",") }
-            spool.writeCompact(into: &w)
+            w.appendBytes(spool)
         }
         w.append("],\"deletions\":[")
         for (i, serial) in deletions.enumerated() {

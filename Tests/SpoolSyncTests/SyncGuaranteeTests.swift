@@ -228,6 +228,16 @@ import Testing
         #expect(pages.last!.totalSpools == 10_000)
     }
 
+    @Test func idsAnImportedExportCarriedNeverReachADevice() async throws {
+        let (service, store, _) = try newService()
+        let imported = (1...3).map { Spool(normalizedFields: ["serial": .string("S\($0)"), "id": .int(Int64($0)), "lastUpdated": .int(1_000), "deleted": .bool($0 == 3)]) }
+        _ = try await store.importSpools(imported, mode: .merge(device: "browser export"), source: "export.json")
+        let answer = try await service.sync(SyncRequest(deviceId: "phone"))
+        #expect(answer.changes.map(\.serial) == ["S1", "S2"])
+        #expect(answer.changes.allSatisfy { $0["id"] == nil })
+        #expect(!String(decoding: answer.jsonBytes, as: UTF8.self).contains("\"id\""))
+    }
+
     @Test func everyAppliedRequestIsADeviceCommitMergedIntoMain() async throws {
         let clock = ManualClock()
         let (service, store, path) = try newService(clock: clock)

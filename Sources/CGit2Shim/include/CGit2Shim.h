@@ -13,4 +13,9 @@ int filamentdb_git_set_fsync(int on);
 /// Flushes the whole file system holding `fd` (glibc declares syncfs only for _GNU_SOURCE).
 int filamentdb_syncfs(int fd);
 
+#include <stddef.h>
+/// Lets libgit2 keep parsed trees up to `tree_limit` bytes and blobs up to `blob_limit` bytes in its object
+/// cache (by default it keeps no blob and no tree over 4 KiB), within `total` bytes in all.
+int filamentdb_git_cache_objects(size_t tree_limit, size_t blob_limit, long total);
+
 #endif
