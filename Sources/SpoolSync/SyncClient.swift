@@ -64,9 +64,12 @@ public struct SyncClient: Sendable {
         }
     }
 
-    /// The number of spools local main changed since the commit the server has: what the next sync sends.
+    /// The number of spools local main changed since the commit the server has: what the next sync sends
+    /// (every spool, when that commit is gone from a replaced history).
     public static func queueSize(_ store: InventoryStore, _ state: SyncClientState) async throws(HistoryError) -> Int {
-        try await store.changedSerials(from: state.syncedCommit, to: try await store.head()).count
+        var synced = state.syncedCommit
+        if let commit = synced, (try? await store.readCommit(commit)) == nil { synced = nil }
+        return try await store.changedSerials(from: synced, to: try await store.head()).count
     }
 
     // MARK: the run
@@ -80,21 +83,27 @@ public struct SyncClient: Sendable {
         state.server = server
         state.device = device
         if let keyFile { state.keyFile = keyFile }
-        for _ in 0..<Self.attempts {
+        var moved = 0
+        while true {
             if !(try await catchUp(&state)) { report.fullResync = true }
             let start = try await local { () async throws(HistoryError) in try await store.head() }
             let queue = try await self.queue(from: state.syncedCommit, to: start)
             let exchange = try await upload(queue, state)
             if exchange.fullResync, state.cursor != nil {
                 // The server no longer knows this client's place: everything goes again, merged as a first sync
-                // (against no base, so none of it overwrites a newer edit on the server).
+                // (against no base, so none of it overwrites a newer edit on the server). Once: there is no
+                // cursor the next time.
                 state.cursor = nil
                 state.syncedCommit = nil
                 state.lastServerTime = 0
                 report.fullResync = true
                 continue
             }
-            guard let applied = try await apply(exchange, onto: start) else { continue }
+            guard let applied = try await apply(exchange, onto: start) else {
+                moved += 1
+                if moved < Self.attempts { continue }
+                throw SyncClientError(.history(.contention), "local main changed during each of \(Self.attempts) attempts to apply the server's answer (another filamentdb is writing this history); nothing was applied here: run the sync again when it is done")
+            }
             let last = exchange.responses[exchange.responses.count - 1]
             state.cursor = last.cursor
             state.lastServerTime = last.serverTime
@@ -111,7 +120,6 @@ public struct SyncClient: Sendable {
             report.totalSpools = last.totalSpools
             return report
         }
-        throw SyncClientError(.history(.contention), "local main changed during each of \(Self.attempts) attempts to apply the server's answer (another filamentdb is writing this history); nothing was applied here: run the sync again when it is done")
     }
 
     /// Brings `state` up to the history: a sync commit newer than the recorded one (its state file was not
@@ -217,6 +225,9 @@ public struct SyncClient: Sendable {
                 throw refusal(failure)
             }
             let response = try SyncResponse.parse(answer.body)
+            if response.hasMore, response.cursor == cursor {
+                throw SyncClientError(.badAnswer, "\(server) answered that it has more but gave the same cursor again: its pages would never end")
+            }
             pending = pending.dropFirst(batch.count)
             exchange.responses.append(response)
             exchange.sentChanges += request.changes.count
