@@ -19,12 +19,14 @@ struct FilamentDB: AsyncParsableCommand {
           64  wrong command line (an unknown option or format, an output format that cannot be guessed, an
               ambiguous conflict id, an unusable device name)
           65  the history is damaged (an object is missing or unreadable): run 'filamentdb verify'
+          69  the sync server cannot be reached or cannot take requests now: the changes stay queued
           74  a file could not be read or written, or the data folder cannot hold a history
           75  the history stayed busy (other writers, or a lock left behind): try again
+          77  the sync server refused the key, or no key was given ($SYNC_API_KEY or --key-file)
         """,
         version: FilamentDBVersion.string,
         subcommands: [Convert.self, Validate.self, Formats.self, Import.self, Merge.self, Log.self, Show.self, Diff.self,
-                      Export.self, Restore.self, Conflicts.self, Verify.self, Blame.self, GC.self, Demo.self]
+                      Export.self, Restore.self, Conflicts.self, Verify.self, Blame.self, GC.self, Demo.self, Sync.self, Status.self]
     )
 }
 
