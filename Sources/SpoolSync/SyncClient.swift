@@ -4,8 +4,9 @@ import SpoolModel
 
 /// The client side of the sync protocol for a local history (`filamentdb sync`): the queue is what local
 /// main changed since the commit the server has (edits made by `import`, `restore`, `conflicts resolve`);
-/// it goes up in batches, each with the cursor of the answer before, pages are followed until the server has
-/// nothing more, and everything the answers hold is applied as one commit on main by the device `sync`.
+/// it goes up in batches, each merged against the state the queue was made on, the pages of the answer are
+/// followed until the server has nothing more, and all they hold is applied as one commit on main by the
+/// device `sync`.
 ///
 /// Nothing is remembered until the whole run succeeded: a run cut short (no network, a refusal, a crash)
 /// leaves local main and ``SyncClientState`` as they were, except the recorded error, and the next run sends
@@ -104,16 +105,16 @@ public struct SyncClient: Sendable {
                 if moved < Self.attempts { continue }
                 throw SyncClientError(.history(.contention), "local main changed during each of \(Self.attempts) attempts to apply the server's answer (another filamentdb is writing this history); nothing was applied here: run the sync again when it is done")
             }
-            let last = exchange.responses[exchange.responses.count - 1]
+            let last = exchange.answers[exchange.answers.count - 1]
             state.cursor = last.cursor
             state.lastServerTime = last.serverTime
             state.syncedCommit = applied.commit ?? start
             report.sentChanges = exchange.sentChanges
             report.sentDeletions = exchange.sentDeletions
-            report.requests = exchange.responses.count
+            report.requests = exchange.requests
             report.receivedChanges = applied.changes
             report.receivedDeletions = applied.deletions
-            report.conflicts = exchange.responses.flatMap(\.conflicts)
+            report.conflicts = exchange.conflicts
             report.commit = applied.commit
             report.head = applied.commit ?? start
             report.serverTime = last.serverTime
@@ -150,7 +151,8 @@ public struct SyncClient: Sendable {
 
     /// One entry of the queue as the request carries it.
     enum Entry: Sendable {
-        case change(JSONValue)
+        /// A live spool: as sent (to compare with what comes back), and as the request carries it.
+        case change(Spool, JSONValue)
         case deletion(SyncDeletion)
     }
 
@@ -172,7 +174,7 @@ public struct SyncClient: Sendable {
                 guard let object = try? JSONParser.parse(spool.compactJSON) else {
                     throw SyncClientError(.history(.damagedObject), "spool \(JSONValue.string(serial).jsonText) of local main cannot be written as JSON")
                 }
-                return .change(object)
+                return .change(spool, object)
             }
         } catch let error as SyncClientError {
             throw error
@@ -183,30 +185,40 @@ public struct SyncClient: Sendable {
         }
     }
 
-    /// The answers of one run, in order.
+    /// What one run exchanged: the answers to apply (the last batch's and its pages, all from one state of the
+    /// server), and what all the requests sent and were told.
     struct Exchange {
-        var responses: [SyncResponse] = []
+        var answers: [SyncResponse] = []
+        var requests = 0
         var sentChanges = 0
         var sentDeletions = 0
-        var fullResync: Bool { responses.contains(where: \.fullResync) }
+        var conflicts: [SyncConflict] = []
+        var fullResync = false
+        /// Each serial the server accepted, with the spool sent (`nil`: a deletion).
+        var sent: [ExactString: Spool?] = [:]
     }
 
-    /// Sends the queue in batches and follows the pages, each request with the cursor of the answer before.
-    /// A batch the server finds too large (413) goes again in halves. Stops early when the server asks for a
-    /// full resync of a client that sent a cursor (the run begins again as a first sync).
+    /// Sends the queue in batches, then follows the pages of the last batch's answer. Every batch carries the
+    /// cursor the queue was made against: its edits were made on that state, so that is the base the server
+    /// must merge them with (an earlier batch's answer names a state this history has not applied yet, against
+    /// which its older values of fields another device changed would read as edits). A batch that more
+    /// batches follow asks for a page of one entry: what the server has is read, whole, from the last batch's
+    /// answer on, which also holds what the earlier batches' merges changed. A batch the server finds too
+    /// large (413) goes again in halves. Stops early when the server asks a client that sent a cursor for a
+    /// full resync (the run then begins again as a first sync).
     func upload(_ queue: [Entry], _ state: SyncClientState) async throws(SyncClientError) -> Exchange {
         var exchange = Exchange()
         var cursor = state.cursor, serverTime = state.lastServerTime
         var pending = queue[...]
         var size = batchSize
-        var more = true
-        while !pending.isEmpty || more {
+        repeat {
             let batch = pending.prefix(size)
+            let final = batch.count == pending.count
             var request = SyncRequest(deviceId: device, lastSyncTime: cursor == nil ? 0 : serverTime, cursor: cursor,
-                                      clientTime: clock(), limit: batchSize)
+                                      clientTime: clock(), limit: final ? batchSize : 1)
             for entry in batch {
                 switch entry {
-                case .change(let spool): request.changes.append(spool)
+                case .change(_, let json): request.changes.append(json)
                 case .deletion(let deletion): request.deletions.append(deletion)
                 }
             }
@@ -225,19 +237,31 @@ public struct SyncClient: Sendable {
                 throw refusal(failure)
             }
             let response = try SyncResponse.parse(answer.body)
+            pending = pending.dropFirst(batch.count)
+            exchange.requests += 1
+            exchange.sentChanges += request.changes.count
+            exchange.sentDeletions += request.deletions.count
+            exchange.conflicts += response.conflicts
+            for entry in batch {
+                switch entry {
+                case .change(let spool, _): exchange.sent[ExactString(spool.serial)] = .some(spool)
+                case .deletion(.serial(let serial, _)): exchange.sent[ExactString(serial)] = .some(nil)
+                case .deletion(.legacyID): break
+                }
+            }
+            if response.fullResync, state.cursor != nil {
+                exchange.fullResync = true
+                return exchange
+            }
+            progress?(queue.count - pending.count, queue.count)
+            guard final else { continue }
             if response.hasMore, response.cursor == cursor {
                 throw SyncClientError(.badAnswer, "\(server) answered that it has more but gave the same cursor again: its pages would never end")
             }
-            pending = pending.dropFirst(batch.count)
-            exchange.responses.append(response)
-            exchange.sentChanges += request.changes.count
-            exchange.sentDeletions += request.deletions.count
+            exchange.answers.append(response)
             cursor = response.cursor
             serverTime = response.serverTime
-            more = response.hasMore
-            if response.fullResync, state.cursor != nil { return exchange }
-            progress?(queue.count - pending.count, queue.count)
-        }
+        } while !pending.isEmpty || exchange.answers.last?.hasMore == true
         return exchange
     }
 
@@ -263,21 +287,31 @@ public struct SyncClient: Sendable {
 
     /// Applies every answer as one commit on main, if main is still at `start` (else `nil`: a local edit made
     /// meanwhile would be overwritten, or left out of the next queue). A later answer's word on a serial
-    /// replaces an earlier one's. A spool keeps the local copy's `id` when the server sends none (it never
-    /// sends one to this client, which never sends any); a deletion becomes a tombstone of the local copy.
+    /// replaces an earlier one's. What the server sends back of this run's own earlier batches unchanged (the
+    /// same spool but for the time its clock correction gave it, or the same deletion) is no news and is left
+    /// out, as the server leaves out a request's own. A spool keeps the local copy's `id` when the server
+    /// sends none (it never sends one to this client, which never sends any); a deletion becomes a tombstone
+    /// of the local copy.
     func apply(_ exchange: Exchange, onto start: ObjectID?) async throws(SyncClientError) -> Applied? {
         var received: [ExactString: Received] = [:]
-        for response in exchange.responses {
+        for response in exchange.answers {
             for spool in response.changes { received[ExactString(spool.serial)] = .spool(spool) }
             for serial in response.deletions { received[ExactString(serial)] = .deletion(at: response.serverTime) }
+        }
+        for (serial, sent) in exchange.sent {
+            switch (received[serial], sent) {
+            case (.spool(let back)?, let spool?) where Self.sameButTime(back, spool): received[serial] = nil
+            case (.deletion?, nil): received[serial] = nil
+            default: break
+            }
         }
         let entries = received.sorted { $0.key < $1.key }
         let deletions = entries.filter { if case .deletion = $0.value { true } else { false } }.count
         let changes = entries.count - deletions
-        let last = exchange.responses[exchange.responses.count - 1]
+        let last = exchange.answers[exchange.answers.count - 1]
         let message = "sync with \(server): \(changes) spool\(changes == 1 ? "" : "s") received, \(deletions) deleted\n\n"
             + "Filamentdb-Source: sync\n\(Trailer.device): \(JSONValue.string(Self.author).jsonText)\n\(Trailer.server): \(JSONValue.string(server).jsonText)\n"
-            + "\(Trailer.cursor): \(last.cursor)\n\(Trailer.serverTime): \(last.serverTime)\nFilamentdb-Conflicts: \(exchange.responses.reduce(0) { $0 + $1.conflicts.count })\n"
+            + "\(Trailer.cursor): \(last.cursor)\n\(Trailer.serverTime): \(last.serverTime)\nFilamentdb-Conflicts: \(exchange.conflicts.count)\n"
         let author = await store.signature(Self.author)
         let outcome = try await local { () async throws(HistoryError) in
             try await store.write { (repo) throws(HistoryError) -> Applied? in
@@ -301,6 +335,16 @@ public struct SyncClient: Sendable {
             }
         }
         return outcome
+    }
+
+    /// Whether two copies of a spool differ at most in `lastUpdated` and the local `id`.
+    static func sameButTime(_ a: Spool, _ b: Spool) -> Bool {
+        var a = a, b = b
+        for field in ["lastUpdated", "id"] {
+            a[field] = nil
+            b[field] = nil
+        }
+        return a.canonicalJSON == b.canonicalJSON
     }
 
     /// The trailers of an applied commit that ``catchUp(_:)`` reads back.

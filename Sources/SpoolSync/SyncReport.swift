@@ -8,7 +8,8 @@ public struct SyncReport: Sendable {
     public var sentChanges = 0
     public var sentDeletions = 0
     public var requests = 0
-    /// Spools and deletions the server sent back (each serial once, the latest answer's).
+    /// Spools and deletions the server sent that were news here (each serial once; what it read back of this
+    /// run's own earlier batches, unchanged, is not).
     public var receivedChanges = 0
     public var receivedDeletions = 0
     /// Every decision of last-write-wins the server reported, `winner` `client` meaning this device's value.

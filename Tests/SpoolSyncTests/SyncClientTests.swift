@@ -107,11 +107,18 @@ import Testing
         let a = try LocalDevice("a"), b = try LocalDevice("b"), c = try LocalDevice("c")
         let t = clock.read()
         try await a.importSpools((1...5).map { spool("A\($0)", t, ["weightRemaining": .int(Int64(100 * $0))]) })
+        let head = try await a.store.head()
         let up = try await a.sync(transport, clock: clock, batch: 2)
-        #expect(up.requests == 3 && up.sentChanges == 5)
+        #expect(up.sentChanges == 5 && up.receivedChanges == 0 && up.commit == nil)
+        #expect(try await a.store.head() == head)
         let requests = transport.requests
-        #expect(requests.map(\.changes.count) == [2, 2, 1] && requests.allSatisfy { $0.limit == 2 })
-        #expect(requests[0].cursor == nil && requests[1].cursor != nil && requests[2].cursor != requests[1].cursor)
+        // Three batches, each against what a had when the run began (nothing: a first sync, no cursor); those
+        // that more batches follow ask for a page of one.
+        #expect(requests.prefix(3).map(\.changes.count) == [2, 2, 1] && requests.prefix(3).map(\.limit) == [1, 1, 2])
+        #expect(requests.prefix(3).allSatisfy { $0.cursor == nil })
+        // The last batch's answer is followed to its end, in pages of two: past the last batch, the pages read
+        // back all five as the server has them, unchanged, so no news and no commit.
+        #expect(up.requests == 5 && requests.count == 5 && requests.suffix(2).allSatisfy { $0.changes.isEmpty && $0.cursor != nil })
         #expect(try await comparable(serverStore) == (try await a.contents))
 
         // A device with nothing of its own gets the five in pages of two.
@@ -129,6 +136,31 @@ import Testing
         let everywhere = try await c.contents
         #expect(try await a.contents == everywhere)
         #expect(try await comparable(serverStore) == everywhere)
+    }
+
+    @Test func everyBatchIsMergedAgainstTheStateItsEditsWereMadeOn() async throws {
+        let (transport, serverStore) = try server()
+        let a = try LocalDevice("a"), b = try LocalDevice("b")
+        let t = clock.read()
+        try await a.importSpools([spool("A1", t, ["weightRemaining": .int(1000)]), spool("A2", t, ["weightRemaining": .int(1000), "color": .string("Red")])])
+        try await a.sync(transport, clock: clock)
+        try await b.sync(transport, clock: clock)
+        try await a.edit("A2", at: t + 100, ["color": .string("Blue")])
+        try await a.sync(transport, clock: clock)
+        // b edits both on what it had (A2 still red), and sends them one per request: the first answer brings a's
+        // blue A2, which b has not applied when its own A2 goes. Its A2 must still meet the red one as its base.
+        try await b.edit("A1", at: t + 200, ["weightRemaining": .int(900)])
+        try await b.edit("A2", at: t + 300, ["weightRemaining": .int(800)])
+        let report = try await b.sync(transport, clock: clock, batch: 1)
+        #expect(report.sentChanges == 2 && report.conflicts.isEmpty)
+        let onServer = try #require(try await serverStore.spool("A2"))
+        #expect(onServer["color"] == .string("Blue") && onServer["weightRemaining"] == .int(800))
+        let onB = try #require(try await b.store.spool("A2"))
+        #expect(onB["color"] == .string("Blue") && onB["weightRemaining"] == .int(800))
+        try await a.sync(transport, clock: clock)
+        let everywhere = try await comparable(serverStore)
+        #expect(try await a.contents == everywhere)
+        #expect(try await b.contents == everywhere)
     }
 
     @Test func aBatchTheServerFindsTooLargeGoesAgainInHalves() async throws {
