@@ -13,7 +13,8 @@ struct FilamentDB: AsyncParsableCommand {
 
         Exit status:
           0   success
-          1   invalid input: the error names the file, line or row, field and serial; nothing was written
+          1   invalid input: the error names the file, line or row, field and serial; nothing was written (for
+              'sync': the server refused what was sent, and says where)
           2   --skip-invalid: the output was written without the records the report lists as rejected
           3   not found: no such spool, revision, conflict, device branch, or no history in the data folder
           64  wrong command line (an unknown option or format, an output format that cannot be guessed, an

@@ -9,9 +9,9 @@ import SpoolSync
 struct HTTPSyncTransport: SyncTransport {
     let endpoint: URL
     let key: String
-    /// Seconds without a byte from the server before a request is given up (a first sync of a large
-    /// inventory takes the server a while to commit).
-    static let timeout: TimeInterval = 300
+    /// Seconds without a byte from the server before a request is given up: a batch of `--batch` spools is
+    /// one commit on the server, seconds at most, and an unanswered host should not hold the command long.
+    static let timeout: TimeInterval = 60
 
     /// A request that got no answer, in words (URLSession's own errors print as their domain and code).
     struct Failure: Error, CustomStringConvertible {
