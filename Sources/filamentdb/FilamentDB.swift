@@ -13,19 +13,22 @@ struct FilamentDB: AsyncParsableCommand {
 
         Exit status:
           0   success
-          1   invalid input: the error names the file, line or row, field and serial; nothing was written
+          1   invalid input: the error names the file, line or row, field and serial; nothing was written (for
+              'sync': the server refused what was sent, and says where)
           2   --skip-invalid: the output was written without the records the report lists as rejected
           3   not found: no such spool, revision, conflict, device branch, or no history in the data folder
           64  wrong command line (an unknown option or format, an output format that cannot be guessed, an
               ambiguous conflict id, an unusable device name, a missing or weak key for 'serve')
           65  the history is damaged (an object is missing or unreadable): run 'filamentdb verify'
+          69  the sync server cannot be reached or cannot take requests now: the changes stay queued
           74  a file could not be read or written, or the data folder cannot hold a history
           75  the history stayed busy (other writers, or a lock left behind): try again
+          77  the sync server refused the key, or no key was given ($SYNC_API_KEY or --key-file)
         """,
         version: FilamentDBVersion.string,
         subcommands: [Convert.self, Validate.self, Formats.self, Import.self, Merge.self, Log.self, Show.self, Diff.self,
                       Export.self, Restore.self, Conflicts.self, Verify.self, Blame.self, GC.self, Demo.self,
-                      Serve.self]
+                      Serve.self, Sync.self, Status.self]
     )
 }
 

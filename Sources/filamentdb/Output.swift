@@ -83,6 +83,10 @@ enum ExitStatus {
     static let damaged: Int32 = 65
     /// Other writers kept the history busy, or a lock stayed: try again.
     static let busy: Int32 = 75
+    /// The sync server could not be reached or cannot take requests now (EX_UNAVAILABLE): the changes stay queued.
+    static let unavailable: Int32 = 69
+    /// The sync server refused the key, or there is none (EX_NOPERM).
+    static let keyRefused: Int32 = 77
 }
 
 /// "importing: 45% (45,000 of 100,000 spools)" on standard error, for the history's long operations: shown on a
