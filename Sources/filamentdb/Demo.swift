@@ -5,13 +5,19 @@ import SpoolHistory
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert the bundled sample inventory in a data folder, commit it to the history, print the reports.",
+        abstract: "Convert the bundled sample inventory in a data folder, commit it to the history, sync two devices through a server.",
         discussion: """
         Writes the bundled sample export (a web-app Dexie export at schema version 2), converts it to JSON Lines
         and to a Dexie export the web app's current schema imports, and imports it into the data folder's history
         (history.git). The data folder is --data-dir, else $SYNC_DATA_DIR, else $XDG_DATA_HOME/filamentdb
         (~/.local/share/filamentdb); it is created if missing. Records without any timestamp get the fixed
         import time 2024-12-01T00:00:00Z, so every run gives the same result.
+
+        Then, in demo-sync/ of the data folder (made anew each run): a sync server on loopback in this process,
+        over a history of its own, and two devices with their own histories syncing through it over HTTP: the
+        phone brings the sample, the laptop receives it, both change one spool's weight (a conflict, decided by
+        the later write and kept in the server's history), the laptop deletes a spool and the phone gets the
+        deletion. The server stops when the demo ends.
         """
     )
 
@@ -23,6 +29,9 @@ struct Demo: AsyncParsableCommand {
 
     @Flag(help: "Print the reports as JSON.")
     var json = false
+
+    @Flag(help: "Skip the sync part (a server on loopback and two devices syncing through it).")
+    var noSync = false
 
     func run() async throws {
         let dir = DataFolder.resolve(dataDir)
@@ -51,6 +60,7 @@ struct Demo: AsyncParsableCommand {
             say(outcome.commit.map { "history: \(history): committed \($0.hex.prefix(12)) (\(outcome.added) added, \(outcome.changed) changed)" }
                 ?? "history: \(history): already holds the sample, no commit")
             say("  try: filamentdb log --data-dir \(dir)    git -C \(history) log -p")
+            if !noSync { try await DemoSync(folder: dir + "/demo-sync", spools: spools).run() }
         } catch let error as ConversionError {
             throw Output.fail(error)
         }
