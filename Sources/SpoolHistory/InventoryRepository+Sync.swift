@@ -5,7 +5,9 @@ import SpoolModel
 /// - `state.json`: what the sync server remembers of the device (its cursors, its last request), a document
 ///   the sync layer owns;
 /// - `ids/<spool path>`: the local id (Dexie's numeric key) the device last sent for each serial;
-/// - `serials/<spool path of the id's text>`: the serial of each such id, for deletions that name an id.
+/// - `serials/<spool path of the id's text>`: the serial of each such id, for deletions that name an id;
+/// - `sent/<spool path>`: the file of the version of each spool the device last sent (the blob itself, no
+///   copy), so that an answer leaves out what the device already has because it sent it.
 ///
 /// Ids are local to one browser, so they stay out of the spool files: each device gets back its own.
 /// The state moves with the request's commits (one pack, then the branches, then this reference), so a
@@ -47,6 +49,11 @@ extension InventoryRepository {
     package func syncID(of serial: String, stateTree: ObjectID?) throws(HistoryError) -> JSONValue? {
         guard let blob = try objectID(atPath: "ids/" + SpoolPaths.path(for: serial), in: stateTree) else { return nil }
         return try? JSONParser.parse(try git.readBlob(blob))
+    }
+
+    /// The file of the version of `serial` the device last sent, in the state's tree.
+    package func syncSentFile(of serial: String, stateTree: ObjectID?) throws(HistoryError) -> ObjectID? {
+        try objectID(atPath: "sent/" + SpoolPaths.path(for: serial), in: stateTree)
     }
 
     /// The serial the device's id (its JSON text) stands for, in the state's tree.
@@ -92,7 +99,7 @@ extension InventoryRepository {
     /// compare-and-swap. Returns the state commit.
     @discardableResult
     package func landSync(_ prepared: PreparedSync, ids: [(serial: String, id: JSONValue?)], serialsOfIDs: [(id: String, serial: String?)],
-                          state: [UInt8], author: Signature) throws(HistoryError) -> ObjectID {
+                          sent: [(serial: String, file: ObjectID)] = [], state: [UInt8], author: Signature) throws(HistoryError) -> ObjectID {
         let stateReference = try SyncStateReference.reference(for: prepared.device)
         let stateHead = try head(stateReference)
         var changes: [TreeChange] = [(["state.json"][...], try git.writeBlob(state))]
@@ -103,6 +110,9 @@ extension InventoryRepository {
         for (id, serial) in serialsOfIDs {
             let path = ("serials/" + SpoolPaths.path(for: id)).split(separator: "/").map(String.init)[...]
             changes.append((path, try serial.map { (s) throws(HistoryError) in try git.writeBlob(Array(s.utf8)) }))
+        }
+        for (serial, file) in sent {
+            changes.append((("sent/" + SpoolPaths.path(for: serial)).split(separator: "/").map(String.init)[...], file))
         }
         let tree = try rootTree(try tree(of: stateHead), changes)
         let commit = try git.writeCommit(tree: tree, parents: [], authorName: author.name, authorEmail: author.email, time: author.time,

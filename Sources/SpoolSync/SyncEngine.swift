@@ -184,6 +184,8 @@ struct SyncEngine: Sendable {
         var entries: [(serial: String, file: [UInt8]?)] = []
         entries.reserveCapacity(files.count)
         for (serial, file) in files {
+            // What the device sent in an earlier request, still as it sent it, it has.
+            if let file, stateTree != nil, try repo.syncSentFile(of: serial, stateTree: stateTree) == file { continue }
             if let file {
                 let bytes = try repo.git.readBlob(file)
                 if !CanonicalFile.isTombstone(bytes) {
@@ -263,7 +265,8 @@ struct SyncEngine: Sendable {
         state.answers.append((serverTime, response.cursor))
         if state.answers.count > DeviceSyncState.kept { state.answers.removeFirst(state.answers.count - DeviceSyncState.kept) }
         state.request = .init(lastSyncTime: request.lastSyncTime, digest: digest, from: position.cursor, arrival: arrival)
-        try repo.landSync(prepared, ids: ids, serialsOfIDs: serialsOfIDs, state: state.json, author: author)
+        let sentFiles = zip(changes.map(\.0), GitRepository.blobIDs(changes.map(\.1.canonicalJSON))).map { (serial: $0.0, file: $0.1) }
+        try repo.landSync(prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, state: state.json, author: author)
         return .answered(response, spoolCount)
     }
 
