@@ -200,6 +200,16 @@ public actor InventoryStore {
         }
     }
 
+    /// Removes the tombstones of spools deleted before `cutoff` (milliseconds) from main, as one commit that
+    /// becomes the tombstone horizon (devices that last synced before it get a full resync). Returns the
+    /// commit (`nil`: nothing to remove) and how many were removed.
+    public func purgeTombstones(before cutoff: Int64, device: String = "gc") async throws(HistoryError) -> (commit: ObjectID?, removed: Int) {
+        let author = signature(device)
+        return try await retrying { () throws(HistoryError) -> (commit: ObjectID?, removed: Int) in
+            try repository.purgeTombstones(before: cutoff, author: author)
+        }
+    }
+
     /// How long another process may take between writing its pack and moving its branch: younger packs and
     /// loose objects are kept by ``collectGarbage(grace:)``.
     public static let garbageGrace: TimeInterval = 60

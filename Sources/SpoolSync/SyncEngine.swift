@@ -276,6 +276,8 @@ struct SyncEngine: Sendable {
         for commit in [position.base, position.page?.target ?? nil].compactMap({ $0 }) {
             guard let main, (try? repo.git.readCommit(commit)) != nil, try repo.git.contains(commit, in: main) else { return nil }
         }
+        // A place older than the last purge of tombstones may lack deletions that are no longer there to send.
+        if let base = position.base, let horizon = try repo.tombstoneHorizon(), try !repo.git.contains(horizon, in: base) { return nil }
         return position
     }
 

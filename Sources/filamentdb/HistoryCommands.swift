@@ -383,11 +383,25 @@ struct GC: AsyncParsableCommand {
         Packs younger than \(Int(InventoryStore.garbageGrace)) seconds are kept, since another process may be
         about to use them (filamentdb also collects by itself past \(InventoryStore.packLimit) packs). Stock
         'git gc' on the repository works too.
+
+        --tombstones-older-than DAYS also removes from main, as one commit, the tombstones of spools deleted more
+        than DAYS days ago (a tombstone is what carries a deletion to every device). That commit becomes the
+        horizon: a device that last synced before it gets the whole inventory on its next sync (fullResync).
         """)
     @OptionGroup var history: HistoryOptions
 
+    @Option(help: "Also remove the tombstones of spools deleted more than this many days ago.")
+    var tombstonesOlderThan: Int?
+
     func run() async throws {
         let store = try history.open(create: false)
+        if let days = tombstonesOlderThan {
+            guard days >= 0 else { throw ValidationError("--tombstones-older-than \(days): expected 0 or more days") }
+            let cutoff = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) - Int64(days) * 86_400_000
+            let (commit, removed) = try await historyCall { () async throws(HistoryError) in try await store.purgeTombstones(before: cutoff) }
+            say(commit.map { "removed \(removed) tombstone\(removed == 1 ? "" : "s") in \($0.hex.prefix(12)); devices that last synced before it get a full resync" }
+                ?? "no tombstone older than \(days) days")
+        }
         let (before, after) = try await historyCall { () async throws(HistoryError) in try await store.collectGarbage() }
         say("\(before) pack\(before == 1 ? "" : "s") rewritten as \(after)")
     }

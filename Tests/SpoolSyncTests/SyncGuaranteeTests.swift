@@ -207,6 +207,35 @@ import Testing
         #expect(garbage.fullResync)
     }
 
+    @Test func aDeviceOfflineBeyondTheTombstoneHorizonGetsAFullResync() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = CursorDevice("a"), offline = CursorDevice("offline")
+        for i in 0..<3 { a.edit("S\(i)", at: clock.read(), ["color": .string("red")]) }
+        try await a.sync(service)
+        try await offline.sync(service)
+        clock.advance(1000)
+        a.delete("S1", at: clock.read())
+        try await a.sync(service)
+        // The tombstone is removed from main; offline never saw the deletion.
+        let (purge, removed) = try await store.purgeTombstones(before: clock.read() + 1)
+        #expect(removed == 1 && purge != nil)
+        #expect(try await store.spool("S1") == nil)
+        let back = try await offline.sync(service)
+        #expect(back[0].fullResync)
+        #expect(back[0].changes.map(\.serial).sorted() == ["S0", "S2"])
+        // A device that replaces its inventory with a full resync's is back in step; the next sync is a delta.
+        offline.spools = offline.spools.filter { ["S0", "S2"].contains($0.key) }
+        #expect(offline.contents == a.contents)
+        let next = try await offline.sync(service)
+        #expect(!next[0].fullResync && next[0].changes.isEmpty)
+        // Every device whose place is older than the purge resyncs once, then takes deltas again.
+        let after = try await a.sync(service)
+        #expect(after[0].fullResync && after[0].changes.count == 2)
+        let again = try await a.sync(service)
+        #expect(!again[0].fullResync && again[0].changes.isEmpty)
+    }
+
     @Test func tenThousandSpoolsComeInPages() async throws {
         let (service, _, _) = try newService()
         let a = CursorDevice("a")
