@@ -184,8 +184,9 @@ struct SyncEngine: Sendable {
         var entries: [(serial: String, file: [UInt8]?)] = []
         entries.reserveCapacity(files.count)
         for (serial, file) in files {
-            // What the device sent in an earlier request, still as it sent it, it has.
-            if let file, stateTree != nil, try repo.syncSentFile(of: serial, stateTree: stateTree) == file { continue }
+            // What the device sent in an earlier request, still as it sent it, it has (unless it is to replace
+            // its whole inventory with this answer).
+            if let file, !fullResync, stateTree != nil, try repo.syncSentFile(of: serial, stateTree: stateTree) == file { continue }
             if let file {
                 let bytes = try repo.git.readBlob(file)
                 if !CanonicalFile.isTombstone(bytes) {
