@@ -46,6 +46,7 @@ struct SyncEngine: Sendable {
         } else {
             position = SyncPosition(base: try repo.mainState(before: request.lastSyncTime), page: nil)
         }
+        if position.page?.full == true { fullResync = true }
         let baseTree = try repo.tree(of: position.base)
         let mainTree = try repo.tree(of: main)
 
@@ -202,7 +203,7 @@ struct SyncEngine: Sendable {
         if let limit = request.limit, entries.count > limit {
             page = Array(entries.prefix(limit))
             response.hasMore = true
-            response.cursor = SyncPosition(base: position.base, page: .init(target: target, after: page.last!.serial)).cursor
+            response.cursor = SyncPosition(base: position.base, page: .init(target: target, after: page.last!.serial, full: fullResync)).cursor
         } else {
             response.cursor = SyncPosition(base: target, page: nil).cursor
         }

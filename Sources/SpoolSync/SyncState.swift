@@ -4,7 +4,8 @@ import SpoolModel
 /// A place in main's history as a device has seen it: nothing yet (`base == nil`, no page), a state of main
 /// (`base`), or part of the way from `base` to `target`, every serial up to `after` (in UTF-8 order) sent.
 ///
-/// As a response's `cursor`: `c1.<base>` or `c1.<target>.<base>.<after, hex>`, a missing commit as `0`.
+/// As a response's `cursor`: `c1.<base>` or `c1.<target>.<base>.<after, hex>` (`.f` added for the pages of a
+/// full resync), a missing commit as `0`.
 /// Opaque to clients; checked on the way in (a cursor naming no state of main asks for a full resync).
 struct SyncPosition: Sendable, Equatable {
     var base: ObjectID?
@@ -13,6 +14,8 @@ struct SyncPosition: Sendable, Equatable {
     struct Page: Sendable, Equatable {
         var target: ObjectID?
         var after: String
+        /// The pages of a full resync: the device replaces its inventory with them, so nothing is left out.
+        var full = false
     }
 
     static let nothing = SyncPosition(base: nil, page: nil)
@@ -20,7 +23,7 @@ struct SyncPosition: Sendable, Equatable {
     var cursor: String {
         let b = base?.hex ?? "0"
         guard let page else { return "c1." + b }
-        return "c1.\(page.target?.hex ?? "0").\(b).\(Self.hex(Array(page.after.utf8)))"
+        return "c1.\(page.target?.hex ?? "0").\(b).\(Self.hex(Array(page.after.utf8)))" + (page.full ? ".f" : "")
     }
 
     init(base: ObjectID?, page: Page?) {
@@ -38,9 +41,9 @@ struct SyncPosition: Sendable, Equatable {
         guard parts.first == "c1" else { return nil }
         if parts.count == 2, let b = commit(parts[1]) {
             self.init(base: b, page: nil)
-        } else if parts.count == 4, let t = commit(parts[1]), let b = commit(parts[2]),
+        } else if parts.count == 4 || (parts.count == 5 && parts[4] == "f"), let t = commit(parts[1]), let b = commit(parts[2]),
                   let bytes = Self.unhex(parts[3]), let after = String(validating: bytes, as: UTF8.self) {
-            self.init(base: b, page: Page(target: t, after: after))
+            self.init(base: b, page: Page(target: t, after: after, full: parts.count == 5))
         } else {
             return nil
         }
