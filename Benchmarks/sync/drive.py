@@ -175,8 +175,17 @@ def floor(folder, runs):
 
 
 def upload(dev, first, count, batch):
-    for lo in range(first, first + count, batch):
-        must(*dev.sync([spool(i) for i in range(lo, min(lo + batch, first + count))]), "upload %d" % lo)
+    """Uploads spools first..<first+count in batches; halves the batch on a 413 (a server's batch limit), as a
+    client told to upload in smaller batches would. Returns the batch size used last."""
+    lo = first
+    while lo < first + count:
+        status, ans = dev.sync([spool(i) for i in range(lo, min(lo + batch, first + count))])
+        if status == 413 and batch > 1:
+            batch //= 2
+            continue
+        must(status, ans, "upload of spools %d-%d" % (lo, min(lo + batch, first + count) - 1))
+        lo += batch
+    return batch
 
 
 def sustained_worker(url, key, k, devices, seconds, server_spools, cursor, last_sync, weights, barrier, out):
@@ -247,8 +256,9 @@ def run(a):
     up = Device(a.url, a.key, "bench-uploader")
     up.connect()
     t = time.perf_counter()
-    upload(up, 0, a.spools, a.batch)
+    a.batch = upload(up, 0, a.spools, a.batch)
     fig["first_upload_ms"] = ms(time.perf_counter() - t)
+    fig["batch"] = a.batch
     log("first upload of %d spools (batches of %d): %.1f ms" % (a.spools, a.batch, fig["first_upload_ms"]))
 
     # First sync: new devices download the whole inventory.
@@ -315,9 +325,12 @@ def run(a):
         "p99 %.2f ms; each device received %.1f spools per sync from the others"
         % (a.devices, window, count, fig["sustained_per_s"], fig["sustained_errors"], fig["sustained_p50_ms"] or 0,
            fig["sustained_p99_ms"] or 0, sum(r["received"] for r in res) / max(1, count)))
-    for r in res:
+    for k, r in enumerate(res):
         for e in r["error_samples"]:
             log("  error: " + e)
+        if (r.get("warmup_changes") or 0) > 100:
+            log("  note: device %d's first request (with the delta device's cursor) got %d spools back"
+                % (k, r["warmup_changes"]))
 
     if a.expect:
         acked = {serial(i): w for i, w in weights.items()}
