@@ -239,7 +239,7 @@ def sustained_worker(url, key, k, devices, seconds, server_spools, cursor, last_
 
 def run(a):
     log = (lambda *x: print(*x, file=sys.stderr, flush=True)) if a.json else (lambda *x: print(*x, flush=True))
-    fig = {"spools": a.spools, "server_spools": a.server_spools}
+    fig = {"spools": a.spools, "server_spools": a.server_spools, "floor_runs": a.floor_runs}
 
     fig["floor_commit_ms"], fig["floor_append_ms"] = floor(a.floor_dir, a.floor_runs)
     log("floor: one durable commit on this disk (new file, 1 KB, fsync file, fsync folder): %.3f ms, median of %d"
