@@ -202,6 +202,7 @@ def sustained_worker(url, key, k, devices, seconds, server_spools, cursor, last_
         result["warmup_changes"] = len(ans["changes"]) if ans else None
         own = range(k, server_spools, devices)
         barrier.wait()
+        cpu = time.process_time()
         start = time.monotonic()
         deadline = start + seconds
         end = start
@@ -228,6 +229,7 @@ def sustained_worker(url, key, k, devices, seconds, server_spools, cursor, last_
                 if len(result["error_samples"]) < 3:
                     result["error_samples"].append("HTTP %s %s" % (status, ans))
         result["start"], result["end"] = start, end
+        result["cpu"] = time.process_time() - cpu
     except Exception as e:                  # report, never hang the parent
         result["errors"] += 1
         result["error_samples"].append(repr(e))
@@ -321,10 +323,12 @@ def run(a):
     fig["sustained_errors"] = sum(r["errors"] for r in res)
     fig["sustained_p50_ms"] = ms(percentile(all_lat, 50)) if all_lat else None
     fig["sustained_p99_ms"] = ms(percentile(all_lat, 99)) if all_lat else None
+    fig["sustained_client_cores"] = sum(r.get("cpu", 0.0) for r in res) / window if window > 0 else 0.0
     log("sustained, %d devices (processes) for %.1f s: %d syncs, %.0f syncs/s, %d errors; latency p50 %.2f ms, "
-        "p99 %.2f ms; each device received %.1f spools per sync from the others"
+        "p99 %.2f ms; each device received %.1f spools per sync from the others; the clients used %.2f of %d cores"
         % (a.devices, window, count, fig["sustained_per_s"], fig["sustained_errors"], fig["sustained_p50_ms"] or 0,
-           fig["sustained_p99_ms"] or 0, sum(r["received"] for r in res) / max(1, count)))
+           fig["sustained_p99_ms"] or 0, sum(r["received"] for r in res) / max(1, count),
+           fig["sustained_client_cores"], os.cpu_count()))
     for k, r in enumerate(res):
         for e in r["error_samples"]:
             log("  error: " + e)
