@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Benchmarks live in their own package so that building the product stays fast.
-// Run with `Benchmarks/run` (conversion) and `Benchmarks/run-history` (history); both build in release mode.
+// Run with `Benchmarks/run` (conversion), `Benchmarks/run-history` (history) and `Benchmarks/run-sync` (the sync
+// server against a Python baseline; its client and baseline are Python scripts in `sync/`); all build in release mode.
 
 // The root package is a path dependency, whose identity is its folder's name.
 let root = Context.packageDirectory.split(separator: "/").dropLast().last.map(String.init) ?? "main"
