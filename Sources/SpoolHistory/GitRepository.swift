@@ -323,6 +323,7 @@ package final class GitRepository {
         }
         for record in records {
             for move in record.moves {
+                removeLockLeftByACrash(move.reference)
                 // A branch file a crash left unreadable counts as lost, like one naming a commit that is gone.
                 let current: ObjectID?, lost: Bool
                 do {
@@ -341,6 +342,23 @@ package final class GitRepository {
             }
         }
         try journal.checkpoint()
+    }
+
+    /// A writer killed between writing `reference`'s lock file and renaming it over the branch leaves the lock,
+    /// and libgit2 moves no branch that has one. It is removed once it is older than a live writer ever holds
+    /// one (``InventoryRepository/staleLockAge``), waiting until then: another process's lock, younger, is
+    /// waited for and goes with its rename.
+    func removeLockLeftByACrash(_ reference: String) {
+        let lock = path + "/" + reference + ".lock"
+        let deadline = Date().addingTimeInterval(InventoryRepository.staleLockAge + 1)
+        while let modified = (try? FileManager.default.attributesOfItem(atPath: lock))?[.modificationDate] as? Date {
+            if Date().timeIntervalSince(modified) > InventoryRepository.staleLockAge {
+                try? FileManager.default.removeItem(atPath: lock)
+                return
+            }
+            guard Date() < deadline else { return }
+            usleep(20_000)
+        }
     }
 
     /// Empties the journal once it is full (everything it holds flushed first).

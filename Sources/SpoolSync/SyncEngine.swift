@@ -82,19 +82,24 @@ struct SyncEngine: Sendable {
         for r in outcome.renamed { if let id = r.id { renamed.append(SyncRename(id: id, serial: r.serial, newSerial: r.newSerial)) } }
 
         // Clock skew: with `clientTime`, every time shifts by the device's offset; without, a time more than the
-        // tolerance ahead of the server is the server's time.
-        let offset = request.clientTime.map { arrival &- $0 }
+        // tolerance ahead of the server is the server's time. Either way the result is a time a spool may hold
+        // (0 to `Timestamps.limit`), whatever the request's clientTime or deletedAt: a time the server adds to
+        // (`+ 1` after what was sent) never overflows, and no device is sent a time JavaScript cannot hold.
+        let offset = request.clientTime.map { (c: Int64) -> Int64 in
+            let (difference, overflow) = arrival.subtractingReportingOverflow(c)
+            return overflow ? (c < 0 ? Int64.max : Int64.min) : difference
+        }
         var clamped = 0
         func corrected(_ t: Int64) -> Int64 {
             if let offset {
                 let (sum, overflow) = t.addingReportingOverflow(offset)
-                return overflow ? (offset > 0 ? Int64.max : Int64.min) : sum
+                return min(max(overflow ? (offset > 0 ? Timestamps.limit : 0) : sum, 0), Timestamps.limit)
             }
             if t > arrival &+ configuration.futureTolerance {
                 clamped += 1
                 return arrival
             }
-            return t
+            return max(t, 0)
         }
 
         // What the device has now, by serial (the last of a serial wins): its ids out, the base's in.
