@@ -76,11 +76,14 @@ extension InventoryRepository {
     ///
     /// `adjust` may change each merged spool before it is compared with main's and written (the sync server
     /// makes a spool that goes back to its sender later than what the sender had).
+    /// `mergeBase`, when the caller knows it (the sync server: the device's base, a state of main), saves
+    /// walking the history for it.
     func prepareMerge(_ theirs: ObjectID, device: String, author: Signature, changedSinceBase known: [String]? = nil,
-                      adjust: ((String, Spool?) -> Spool?)? = nil) throws(HistoryError) -> PreparedMerge {
+                      adjust: ((String, Spool?) -> Spool?)? = nil, mergeBase: ObjectID?? = nil) throws(HistoryError) -> PreparedMerge {
         let reference = Self.mainReference
         let ours = try head(reference)
-        let base = try ours.flatMap { (o) throws(HistoryError) in try git.mergeBase(o, theirs) }
+        let base: ObjectID?
+        if let mergeBase, ours != nil { base = mergeBase } else { base = try ours.flatMap { (o) throws(HistoryError) in try git.mergeBase(o, theirs) } }
         if base == theirs { return PreparedMerge(reference: reference, ours: ours, outcome: MergeOutcome(commit: nil, changed: [], conflicts: []), message: "") }
         var changes: [(serial: String, spool: Spool?)] = []
         var conflicts: [FieldConflict] = []

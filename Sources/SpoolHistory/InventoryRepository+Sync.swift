@@ -67,8 +67,8 @@ extension InventoryRepository {
         try writing(body)
     }
 
-    /// Writes the device's commit (the spools it has now, on top of `base`, the state of main it had seen) and
-    /// its merge into main, to memory. `adjust` may change each merged spool before it is written.
+    /// Writes the device's commit (the spools it has now, on top of `base`, a state of main it had seen, which
+    /// the caller checked is one) and its merge into main, to memory. `adjust` may change each merged spool before it is written.
     package func prepareSync(device: String, base: ObjectID?, changes: [(serial: String, spool: Spool)], message: String,
                              author: Signature, adjust: ((String, Spool?) -> Spool?)?) throws(HistoryError) -> PreparedSync {
         let reference = try deviceReference(device)
@@ -84,7 +84,9 @@ extension InventoryRepository {
                 commit = deviceHead
             }
         }
-        let merge = try prepareMerge(commit, device: device, author: author, changedSinceBase: changes.map(\.serial), adjust: adjust)
+        // The merge base is the device's base: the commit's parent, a state of main (the caller checked).
+        let merge = try prepareMerge(commit, device: device, author: author, changedSinceBase: changes.map(\.serial), adjust: adjust,
+                                     mergeBase: .some(base))
         prepared.expected.append((merge.reference, merge.ours))
         if deviceHead != commit { prepared.moves.append((reference, deviceHead, commit, "sync")) }
         if let m = merge.outcome.commit { prepared.moves.append((merge.reference, merge.ours, m, merge.message)) }

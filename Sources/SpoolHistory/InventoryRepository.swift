@@ -16,6 +16,10 @@ package final class InventoryRepository {
 
     package init(_ git: GitRepository) { self.git = git }
 
+    /// The states of main this handle has seen, with the order it saw them in (``precedesOnMain(_:_:)``).
+    private var mainStates: [ObjectID: Int] = [:]
+    private var mainSequence = 0
+
     package var path: String { git.path }
 
     /// Opens the history in `folder`; with `create`, creates it (and the folder) on first use. A folder that
@@ -83,7 +87,25 @@ package final class InventoryRepository {
 
     /// The head commit of a reference (default main), `nil` before its first commit.
     package func head(_ reference: String = mainReference) throws(HistoryError) -> ObjectID? {
-        try git.reference(reference)
+        let id = try git.reference(reference)
+        if reference == Self.mainReference { noteMainState(id) }
+        return id
+    }
+
+    /// Whether `earlier` is an ancestor of (or is) `later`, from the states of main this handle has seen (main
+    /// only moves forward, so a state seen earlier is an ancestor of every later one); `nil` when either was
+    /// not seen, for the caller to ask the commit graph.
+    package func precedesOnMain(_ earlier: ObjectID, _ later: ObjectID) -> Bool? {
+        guard let a = mainStates[earlier], let b = mainStates[later] else { return nil }
+        return a <= b
+    }
+
+    /// Remembers a state of main, in the order seen (forgetting all past a million: the graph answers then).
+    func noteMainState(_ id: ObjectID?) {
+        guard let id, mainStates[id] == nil else { return }
+        if mainStates.count >= 1_000_000 { mainStates.removeAll() }
+        mainSequence += 1
+        mainStates[id] = mainSequence
     }
 
     /// The reference of `device`'s branch. A branch from before device branches had their own namespace
@@ -252,6 +274,7 @@ package final class InventoryRepository {
     package func moveBranch(_ reference: String, to commit: ObjectID, from expected: ObjectID?, message: String) throws(HistoryError) {
         do {
             try git.updateReference(reference, to: commit, expecting: expected, message: "filamentdb: " + (message.split(separator: "\n").first.map(String.init) ?? ""))
+            if reference == Self.mainReference { noteMainState(commit) }
         } catch where error.retryable {
             clearStaleLock(reference)
             throw error

@@ -34,14 +34,16 @@ enum PackWriter {
             if blobs % deltaSpan == 0 { lastWhole = i } else { bases[i] = lastWhole }
             blobs += 1
         }
+        // A journaled writer's packs are small and short-lived (combined, then repacked): compressed fast.
+        let level = durable ? Z_DEFAULT_COMPRESSION : Z_BEST_SPEED
         // Each object's payload, compressed, on every core: the object itself, or its delta when smaller.
         let parts = Parallel.map(objects.count) { range -> [(payload: [UInt8], size: Int, base: Int?)?] in
             range.map { i in
                 if let b = bases[i] {
                     let delta = LineDelta.encode(from: objects[b].bytes, to: objects[i].bytes)
-                    if delta.count < objects[i].bytes.count * 3 / 4, let z = deflate(delta) { return (z, delta.count, b) }
+                    if delta.count < objects[i].bytes.count * 3 / 4, let z = deflate(delta, level: level) { return (z, delta.count, b) }
                 }
-                return deflate(objects[i].bytes).map { ($0, objects[i].bytes.count, nil) }
+                return deflate(objects[i].bytes, level: level).map { ($0, objects[i].bytes.count, nil) }
             }
         }
         var pack: [UInt8] = Array("PACK".utf8) + bigEndian(UInt32(2)) + bigEndian(UInt32(objects.count))
@@ -129,11 +131,11 @@ enum PackWriter {
     }
 
     /// `bytes` compressed as a zlib stream; `nil` only if zlib fails, which it does not on memory it sized.
-    static func deflate(_ bytes: [UInt8]) -> [UInt8]? {
+    static func deflate(_ bytes: [UInt8], level: Int32 = Z_DEFAULT_COMPRESSION) -> [UInt8]? {
         var bound = compressBound(uLong(bytes.count))
         var out = [UInt8](repeating: 0, count: Int(bound))
         let rc = out.withUnsafeMutableBufferPointer { buffer in
-            bytes.withUnsafeBufferPointer { compress2(buffer.baseAddress, &bound, $0.baseAddress, uLong($0.count), Z_DEFAULT_COMPRESSION) }
+            bytes.withUnsafeBufferPointer { compress2(buffer.baseAddress, &bound, $0.baseAddress, uLong($0.count), level) }
         }
         guard rc == Z_OK else { return nil }
         out.removeLast(out.count - Int(bound))
