@@ -257,7 +257,6 @@ public actor InventoryStore {
                 return result
             } catch where error.retryable {
                 last = error
-                if ProcessInfo.processInfo.environment["DEBUG_RETRY"] != nil { FileHandle.standardError.write(Data("retry \(n): \(error.message)\n".utf8)) }
             }
         }
         let locks = (try? repository.git.references(under: "refs/heads/"))?.map(repository.lockPath).filter { FileManager.default.fileExists(atPath: $0) } ?? []
