@@ -55,7 +55,11 @@ package final class GitRepository {
     package private(set) var treeReads = 0
     /// The objects written to memory since the last flush, in the order written.
     private var pending: [PackWriter.Object] = []
+    /// The ids of `pending` and `unpublished`: an object is written once.
     private var pendingIDs = Set<ObjectID>()
+    /// With a journal: objects its records hold, in memory, not yet in a pack (``publishObjects()``).
+    private var unpublished: [PackWriter.Object] = []
+    private var unpublishedBytes = 0
 
     private init(handle: OpaquePointer, path: String) throws(HistoryError) {
         self.handle = handle
@@ -255,19 +259,34 @@ package final class GitRepository {
     /// journal record instead, and the pack is written without flushing (the journal's checkpoint does).
     package func flushObjects(moves: [Journal.Move] = []) throws(HistoryError) {
         guard !pending.isEmpty || (journal != nil && !moves.isEmpty) else { return }
-        let folder = path + "/objects/pack"
         if let journal, !moves.isEmpty {
+            // The journal's record makes them durable; they reach a pack with the next ``publishObjects()``.
             try journal.append(objects: pending, moves: moves)
-            if !pending.isEmpty {
-                let name = try PackWriter.write(pending, to: folder, durable: false)
-                try keepRecent(name, pending)
-            }
-        } else {
-            try PackWriter.write(pending, to: folder)
+            unpublished += pending
+            unpublishedBytes += pending.reduce(0) { $0 + $1.bytes.count }
+            pending.removeAll(keepingCapacity: true)
+            return
         }
+        try PackWriter.write(pending, to: path + "/objects/pack")
         // libgit2 learns of the new pack before the copies in memory go.
         try refreshObjects()
         discardObjects()
+    }
+
+    /// How much the journal's records hold that is not in a pack yet.
+    package var unpublishedSize: (objects: Int, bytes: Int) { (unpublished.count, unpublishedBytes) }
+
+    /// Writes the objects the journal holds and no pack has yet as one pack (not flushed: the journal is what
+    /// makes them durable until its checkpoint), then lets them go from memory.
+    package func publishObjects() throws(HistoryError) {
+        guard !unpublished.isEmpty else { return }
+        let name = try PackWriter.write(unpublished, to: path + "/objects/pack", durable: false)
+        try refreshObjects()
+        try keepRecent(name, unpublished)
+        for o in unpublished { pendingIDs.remove(o.id) }
+        unpublished.removeAll(keepingCapacity: true)
+        unpublishedBytes = 0
+        if pending.isEmpty { git_mempack_reset(UnsafeMutablePointer<git_odb_backend>(memory)) }
     }
 
     func refreshObjects() throws(HistoryError) {
@@ -285,20 +304,24 @@ package final class GitRepository {
     /// Makes this handle's writes durable through a ``Journal`` (one flush per write) from now on, first
     /// bringing back what the journal holds and the repository lost in a crash of the machine. Turns libgit2's
     /// own flushing off for the whole process: a journaled writer is the only writer in its process.
-    package func openJournal() throws(HistoryError) {
-        guard journal == nil else { return }
+    ///
+    /// Returns the main commit the journal's last record left main at, when main has moved on without it
+    /// (another process wrote while this one was down): the caller merges it in, then checkpoints.
+    package func openJournal() throws(HistoryError) -> ObjectID? {
+        guard journal == nil else { return nil }
         let journal = try Journal(repository: path)
-        try recover(from: journal)
+        let behind = try recover(from: journal)
         _ = filamentdb_git_set_fsync(0)
         self.journal = journal
+        return behind
     }
 
     /// Writes back the objects of the journal's records that the repository lacks (as one flushed pack) and
     /// moves each branch a record moved and the repository left behind (still at the record's old commit, or
-    /// at a commit it lost); then flushes everything and empties the journal.
-    func recover(from journal: Journal) throws(HistoryError) {
+    /// at a commit it lost). Returns the journal's last main commit if main went elsewhere meanwhile.
+    func recover(from journal: Journal) throws(HistoryError) -> ObjectID? {
         let records = try journal.read()
-        guard !records.isEmpty else { return try journal.checkpoint() }
+        guard !records.isEmpty else { return nil }
         var odb: OpaquePointer?
         try check(git_repository_odb(&odb, handle), "git_repository_odb", path: path)
         defer { git_odb_free(odb) }
@@ -341,7 +364,10 @@ package final class GitRepository {
                 }
             }
         }
-        try journal.checkpoint()
+        let mainMoves = records.flatMap(\.moves).filter { $0.reference == InventoryRepository.mainReference }
+        guard let last = mainMoves.last?.to, let current = try reference(InventoryRepository.mainReference), current != last,
+              try !contains(last, in: current) else { return nil }
+        return last
     }
 
     /// A writer killed between writing `reference`'s lock file and renaming it over the branch leaves the lock,
@@ -367,9 +393,11 @@ package final class GitRepository {
         try checkpoint()
     }
 
-    /// Flushes everything to disk and empties the journal.
+    /// Flushes everything to disk and empties the journal (the repository publishes what it holds first:
+    /// ``InventoryRepository/publish()``).
     package func checkpoint() throws(HistoryError) {
         guard let journal else { return }
+        try publishObjects()
         try journal.checkpoint()
         // Packs written before a checkpoint are on disk; only later ones (whose objects the journal holds)
         // are ever combined and removed.
@@ -421,10 +449,15 @@ package final class GitRepository {
     }
 
     /// Forgets the objects written since the last flush (after a failure: nothing of it reaches the disk).
+    /// Objects a journal holds and no pack has yet stay in memory (an unused copy there is harmless).
     package func discardObjects() {
-        git_mempack_reset(UnsafeMutablePointer<git_odb_backend>(memory))
+        if unpublished.isEmpty {
+            git_mempack_reset(UnsafeMutablePointer<git_odb_backend>(memory))
+            pendingIDs.removeAll(keepingCapacity: true)
+        } else {
+            for o in pending { pendingIDs.remove(o.id) }
+        }
         pending.removeAll(keepingCapacity: true)
-        pendingIDs.removeAll(keepingCapacity: true)
     }
 
     /// How many packs the object database holds.

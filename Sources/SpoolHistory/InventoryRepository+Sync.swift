@@ -123,8 +123,9 @@ extension InventoryRepository {
         let moves = prepared.moves + [(stateReference, stateHead, commit, "sync state")]
         // With a journal, its record of these objects and moves is the one flush that makes the request durable.
         try git.flushObjects(moves: moves.map { Journal.Move(reference: $0.reference, from: $0.from, to: $0.to) })
-        for move in moves { try moveBranch(move.reference, to: move.to, from: move.from, message: move.message) }
-        try git.checkpointIfFull()
+        for move in moves { try moveBranch(move.reference, to: move.to, from: move.from, message: move.message, deferred: true) }
+        try publishIfDue()
+        try checkpointIfFull()
         return commit
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import SpoolModel
 
@@ -15,6 +16,11 @@ package final class InventoryRepository {
     package let git: GitRepository
 
     package init(_ git: GitRepository) { self.git = git }
+
+    /// Branch moves a journal holds that are not on disk yet: each branch's value on disk and its new one
+    /// (``moveBranch(_:to:from:message:deferred:)``, ``publish()``).
+    private var unpublishedMoves: [String: (from: ObjectID?, to: ObjectID)] = [:]
+    private var lastPublished = DispatchTime.now().uptimeNanoseconds
 
     /// The states of main this handle has seen, with the order it saw them in (``precedesOnMain(_:_:)``).
     private var mainStates: [ObjectID: Int] = [:]
@@ -85,9 +91,11 @@ package final class InventoryRepository {
         }
     }
 
-    /// The head commit of a reference (default main), `nil` before its first commit.
+    /// The head commit of a reference (default main), `nil` before its first commit: a move not published
+    /// yet (``publish()``) first.
     package func head(_ reference: String = mainReference) throws(HistoryError) -> ObjectID? {
-        let id = try git.reference(reference)
+        let id: ObjectID?
+        if let move = unpublishedMoves[reference] { id = move.to } else { id = try git.reference(reference) }
         if reference == Self.mainReference { noteMainState(id) }
         return id
     }
@@ -271,7 +279,20 @@ package final class InventoryRepository {
 
     /// The one compare-and-swap that moves a branch: `reference` goes to `commit` only if it still points to
     /// `expected`. A lock left by a writer that died (older than ``staleLockAge``) is removed on the way.
-    package func moveBranch(_ reference: String, to commit: ObjectID, from expected: ObjectID?, message: String) throws(HistoryError) {
+    package func moveBranch(_ reference: String, to commit: ObjectID, from expected: ObjectID?, message: String,
+                            deferred: Bool = false) throws(HistoryError) {
+        if deferred, git.journal != nil {
+            // The journal's record holds the move: the branch file is written by the next publish.
+            guard try head(reference) == expected else {
+                var error = HistoryError(.contention, "\(reference) moved", path: path)
+                error.retryable = true
+                throw error
+            }
+            unpublishedMoves[reference] = (unpublishedMoves[reference]?.from ?? expected, commit)
+            if reference == Self.mainReference { noteMainState(commit) }
+            return
+        }
+        if unpublishedMoves[reference] != nil { try publish() }
         do {
             try git.updateReference(reference, to: commit, expecting: expected, message: "filamentdb: " + (message.split(separator: "\n").first.map(String.init) ?? ""))
             if reference == Self.mainReference { noteMainState(commit) }
@@ -279,6 +300,91 @@ package final class InventoryRepository {
             clearStaleLock(reference)
             throw error
         }
+    }
+
+    // MARK: publishing what a journal holds
+
+    /// How long journaled writes wait at most before their packs and branch moves are written (other processes
+    /// see them then; the journal made them durable already).
+    package static let publishInterval: UInt64 = 20_000_000
+    /// How much may wait in memory at most.
+    package static let publishBytes = 8 << 20
+
+    /// Whether journaled writes are waiting to be published.
+    package var hasUnpublished: Bool { !unpublishedMoves.isEmpty || git.unpublishedSize.objects > 0 }
+
+    /// Publishes if the oldest waiting write waited ``publishInterval`` or memory holds ``publishBytes``.
+    package func publishIfDue() throws(HistoryError) {
+        guard hasUnpublished else { return lastPublished = DispatchTime.now().uptimeNanoseconds }
+        if DispatchTime.now().uptimeNanoseconds - lastPublished >= Self.publishInterval || git.unpublishedSize.bytes >= Self.publishBytes {
+            try publish()
+        }
+    }
+
+    /// Writes what the journal holds and the repository does not have yet: its objects as one pack, then each
+    /// branch it moved, by compare-and-swap from the value the branch had on disk. If another process moved
+    /// main meanwhile (an import from the command line), the journal's main is merged into it field by field,
+    /// as a device's branch is, so neither side's commits are lost.
+    package func publish() throws(HistoryError) {
+        lastPublished = DispatchTime.now().uptimeNanoseconds
+        guard hasUnpublished else { return }
+        try git.publishObjects()
+        // Main last: a reader that sees main's new value finds every branch it was merged from.
+        for (reference, move) in unpublishedMoves.sorted(by: { a, _ in a.key != Self.mainReference }) {
+            unpublishedMoves[reference] = nil
+            do {
+                try git.updateReference(reference, to: move.to, expecting: move.from, message: "filamentdb: sync")
+            } catch where error.retryable {
+                try integrate(reference, move.to)
+            }
+        }
+    }
+
+    /// Brings `ours` (a commit the journal moved `reference` to) into the branch another process moved on
+    /// disk: main gets a field-level merge of ours; a branch of the sync server's own (a device's, its state)
+    /// is set to ours, the value the server answered with.
+    func integrate(_ reference: String, _ ours: ObjectID) throws(HistoryError) {
+        for _ in 0..<16 {
+            let current = try git.reference(reference)
+            if current == ours { return }
+            if reference == Self.mainReference, let current, try git.contains(ours, in: current) { return }
+            var target = ours
+            if reference == Self.mainReference, let current {
+                let author = Signature(device: "sync", time: Int64(Date().timeIntervalSince1970))
+                let merge = try prepareMerge(ours, device: "sync", author: author)
+                try git.flushObjects()
+                target = merge.outcome.commit ?? current
+                if target == current { return }
+            }
+            do {
+                try git.updateReference(reference, to: target, expecting: current, message: "filamentdb: sync, merged")
+                if reference == Self.mainReference { noteMainState(target) }
+                return
+            } catch where error.retryable {
+                continue
+            }
+        }
+        throw HistoryError(.contention, "\(reference) kept moving while the sync server published to it", path: path)
+    }
+
+    /// Makes writes durable through the repository's journal from now on (``Journal``), after bringing back
+    /// what it holds: its objects and branch moves, and, if main moved on without its last commit, that commit
+    /// merged into main.
+    package func openJournal() throws(HistoryError) {
+        if let behind = try git.openJournal() { try integrate(Self.mainReference, behind) }
+        try git.checkpoint()
+    }
+
+    /// Empties the journal once it is full, after publishing what it holds.
+    package func checkpointIfFull() throws(HistoryError) {
+        guard let journal = git.journal, journal.isFull else { return }
+        try checkpoint()
+    }
+
+    /// Publishes what the journal holds, flushes everything to disk and empties the journal.
+    package func checkpoint() throws(HistoryError) {
+        try publish()
+        try git.checkpoint()
     }
 
     /// Before objects go to disk: if a branch already moved or is locked, the race is lost anyway, and

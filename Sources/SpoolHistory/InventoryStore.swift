@@ -220,6 +220,8 @@ public actor InventoryStore {
     /// process may be about to move its branch to what they hold). Returns the number of packs before and after.
     @discardableResult
     public func collectGarbage(grace: TimeInterval = garbageGrace) throws(HistoryError) -> (before: Int, after: Int) {
+        // What a journal holds goes to disk first: branch moves not published yet would not be counted.
+        try repository.publish()
         let before = repository.git.packCount
         try repository.git.repack(references: try repository.branchHeads(), grace: grace)
         return (before, repository.git.packCount)

@@ -54,6 +54,7 @@ public actor SyncService {
                 throw failure
             case .answered(let response, let count):
                 self.count = count
+                schedulePublish()
                 return response
             }
         } catch let error as SyncFailure {
@@ -66,6 +67,28 @@ public actor SyncService {
         } catch {
             throw SyncFailure(.unavailable, "\(error); nothing was applied: send the request again")
         }
+    }
+
+    /// A request's packs and branch moves are written to disk (published) within
+    /// `InventoryRepository.publishInterval` of it, by the next request or, when none comes, by this.
+    var publishing: Task<Void, Never>?
+
+    func schedulePublish() {
+        guard publishing == nil else { return }
+        let store = self.store
+        publishing = Task {
+            try? await Task.sleep(nanoseconds: InventoryRepository.publishInterval)
+            _ = try? await store.write { (repo) throws(HistoryError) in try repo.publish() }
+            self.published()
+        }
+    }
+
+    func published() { publishing = nil }
+
+    /// Writes what requests committed through the journal to the repository's packs and branches now (it
+    /// happens by itself within `InventoryRepository.publishInterval`): for a reader in another process.
+    public func publish() async throws(HistoryError) {
+        try await store.write { (repo) throws(HistoryError) in try repo.publish() }
     }
 
     /// `GET /api/sync`.
@@ -95,7 +118,7 @@ public actor SyncService {
     /// Flushes everything the journal holds to the repository and empties it (at shutdown; a journal left
     /// full is read back when the history is next served).
     public func close() async {
-        _ = try? await store.write { (repo) throws(HistoryError) in try repo.git.checkpoint() }
+        _ = try? await store.write { (repo) throws(HistoryError) in try repo.checkpoint() }
     }
 
     /// Before the first request: `serverTime` continues after every time this history has answered.
@@ -103,7 +126,7 @@ public actor SyncService {
         guard !started else { return }
         let journal = configuration.journal
         let latest = try await store.write { (repo) throws(HistoryError) -> Int64 in
-            if journal { try repo.git.openJournal() }
+            if journal { try repo.openJournal() }
             var latest: Int64 = 0
             for reference in try repo.git.references(under: SyncStateReference.namespace) {
                 if let head = try repo.head(reference), let state = DeviceSyncState(json: try repo.syncDocument(head)) {

@@ -100,10 +100,18 @@ import Testing
         let state = history + "/refs/filamentdb/sync/" + client.deviceId
         var server = try ServerProcess(arguments)
         var port = try Self.port(of: server)
+        // A branch file is written within the server's publishing interval (20 ms) of the answer.
+        func file(differentFrom old: String?) throws -> String {
+            for _ in 0..<200 {
+                if let text = try? String(contentsOfFile: state, encoding: .utf8), text != old { return text }
+                usleep(10_000)
+            }
+            return try String(contentsOfFile: state, encoding: .utf8)
+        }
         #expect(try client.send(port: port, seeding: true) != nil)
-        let before = try String(contentsOfFile: state, encoding: .utf8)
+        let before = try file(differentFrom: nil)
         #expect(try client.send(port: port) != nil)
-        let after = try String(contentsOfFile: state, encoding: .utf8)
+        let after = try file(differentFrom: before)
         #expect(before != after)
         kill(server.process.processIdentifier, SIGKILL)
         server.process.waitUntilExit()

@@ -55,6 +55,7 @@ import Testing
         for device in devices {
             #expect(device.contents == server, "\(device.id) differs from the server")
         }
+        try await service.publish()
         let history = try git(["-C", path, "log", "-p", "--all"]).output
         for token in tokens { #expect(history.contains(token), "edit \(token) is not in the history") }
         #expect(try git(["-C", path, "fsck", "--strict"]).status == 0)
