@@ -280,11 +280,17 @@ struct SyncEngine: Sendable {
     /// `position` if it names states of main (`nil` otherwise: the device is asked to resync in full).
     func valid(_ position: SyncPosition?, _ repo: InventoryRepository, _ main: ObjectID?) throws(HistoryError) -> SyncPosition? {
         guard let position else { return nil }
+        // States of main this server has seen are known in order; others are looked up in the commit graph.
+        func contains(_ ancestor: ObjectID, _ commit: ObjectID) throws(HistoryError) -> Bool {
+            if let known = repo.precedesOnMain(ancestor, commit) { return known }
+            guard (try? repo.git.readCommit(ancestor)) != nil else { return false }
+            return try repo.git.contains(ancestor, in: commit)
+        }
         for commit in [position.base, position.page?.target ?? nil].compactMap({ $0 }) {
-            guard let main, (try? repo.git.readCommit(commit)) != nil, try repo.git.contains(commit, in: main) else { return nil }
+            guard let main, try contains(commit, main) else { return nil }
         }
         // A place older than the last purge of tombstones may lack deletions that are no longer there to send.
-        if let base = position.base, let horizon = try repo.tombstoneHorizon(), try !repo.git.contains(horizon, in: base) { return nil }
+        if let base = position.base, let horizon = try repo.tombstoneHorizon(), try !contains(horizon, base) { return nil }
         return position
     }
 
