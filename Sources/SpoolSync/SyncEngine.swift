@@ -257,9 +257,7 @@ struct SyncEngine: Sendable {
         if let c = count, c.commit == main, let merge = prepared.merge, head != main {
             var n = c.spools
             for serial in merge.changed {
-                let before = try repo.spool(serial, inTree: mainTree).map { !$0.isDeleted } ?? false
-                let after = try repo.spool(serial, inTree: headTree).map { !$0.isDeleted } ?? false
-                n += (after ? 1 : 0) - (before ? 1 : 0)
+                n += (try Self.isLive(serial, headTree, repo) ? 1 : 0) - (try Self.isLive(serial, mainTree, repo) ? 1 : 0)
             }
             counted = SpoolCount(commit: head, spools: n)
         }
@@ -294,6 +292,12 @@ struct SyncEngine: Sendable {
         return position
     }
 
+    /// Whether `serial` has a file in `tree` that is not a tombstone (read as bytes, not decoded).
+    static func isLive(_ serial: String, _ tree: ObjectID?, _ repo: InventoryRepository) throws(HistoryError) -> Bool {
+        guard let file = try repo.spoolFile(serial, inTree: tree) else { return false }
+        return !CanonicalFile.isTombstone(try repo.git.readBlob(file))
+    }
+
     /// The live spools at `head`: from the last count, by the serials changed since.
     static func count(at head: ObjectID?, from count: SpoolCount?, _ repo: InventoryRepository) throws(HistoryError) -> SpoolCount {
         if let count, count.commit == head { return count }
@@ -303,9 +307,7 @@ struct SyncEngine: Sendable {
             let oldTree = try repo.tree(of: count.commit)
             var n = count.spools
             for serial in try repo.changedSerials(from: count.commit, to: head) {
-                let before = try repo.spool(serial, inTree: oldTree).map { !$0.isDeleted } ?? false
-                let after = try repo.spool(serial, inTree: headTree).map { !$0.isDeleted } ?? false
-                n += (after ? 1 : 0) - (before ? 1 : 0)
+                n += (try isLive(serial, headTree, repo) ? 1 : 0) - (try isLive(serial, oldTree, repo) ? 1 : 0)
             }
             return SpoolCount(commit: head, spools: n)
         }
