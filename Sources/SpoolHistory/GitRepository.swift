@@ -49,7 +49,7 @@ let gitLibrary: Int32 = {
 /// land whole or not at all, and a failed operation leaves nothing behind (``discardObjects()``).
 package final class GitRepository {
     let handle: OpaquePointer
-    let memory: OpaquePointer
+    private(set) var memory: OpaquePointer
     package let path: String
     /// How many trees this handle has read: what a test counts to show that a cost follows a change.
     package private(set) var treeReads = 0
@@ -282,11 +282,12 @@ package final class GitRepository {
         guard !unpublished.isEmpty else { return }
         let name = try PackWriter.write(unpublished, to: path + "/objects/pack", durable: false)
         try refreshObjects()
-        try keepRecent(name, unpublished)
+        let written = unpublished
         for o in unpublished { pendingIDs.remove(o.id) }
         unpublished.removeAll(keepingCapacity: true)
         unpublishedBytes = 0
         if pending.isEmpty { git_mempack_reset(UnsafeMutablePointer<git_odb_backend>(memory)) }
+        try keepRecent(name, written)
     }
 
     func refreshObjects() throws(HistoryError) {
@@ -409,12 +410,13 @@ package final class GitRepository {
     /// The packs this handle wrote since the last checkpoint, small enough to combine, with their objects and
     /// their level (0: one write; 1: ``combineCount`` writes; …).
     private var recent: [(name: String, objects: [PackWriter.Object], level: Int)] = []
-    /// How many packs of one level are combined into one of the next.
-    static let combineCount = 16
-    /// Up to which level packs are combined here (level 2: 256 writes); above it, garbage collection does.
-    static let combineLevels = 2
+    /// How many packs of one level are combined into one of the next: every object lookup searches each pack's
+    /// index, so a server keeps few.
+    static let combineCount = 8
+    /// Up to which level packs are combined here (level 3: 512 writes); above it, garbage collection does.
+    static let combineLevels = 3
     /// Packs larger than this are not kept for combining (a bulk import is one pack already).
-    static let combineBytes = 4 << 20
+    static let combineBytes = 32 << 20
 
     /// Keeps a pack this handle wrote for combining; combines a level's packs once there are
     /// ``combineCount`` of them: a server writing a pack per request keeps a few dozen packs, not thousands,
@@ -438,8 +440,26 @@ package final class GitRepository {
                 unlink(path + "/objects/pack/" + old + ".pack")
             }
             if level + 1 < Self.combineLevels { recent.append((combined, all, level + 1)) }
-            try refreshObjects()
+            try reopenObjects()
         }
+    }
+
+    /// A fresh object database for this handle: libgit2 never forgets a pack it once listed, so after packs
+    /// were combined and removed every lookup would still search (and every refresh compare against) them.
+    /// Only when memory holds no object waiting for a pack.
+    func reopenObjects() throws(HistoryError) {
+        guard pending.isEmpty, unpublished.isEmpty else { return try refreshObjects() }
+        var odb: OpaquePointer?
+        try check(git_odb_open(&odb, path + "/objects"), "git_odb_open", path: path)
+        defer { git_odb_free(odb) }
+        var backend: UnsafeMutablePointer<git_odb_backend>?
+        try check(git_mempack_new(&backend), "git_mempack_new", path: path)
+        let added = git_odb_add_backend(odb, backend, 999)
+        if added != 0 { backend?.pointee.free(backend) }
+        try check(added, "git_odb_add_backend", path: path)
+        try check(git_repository_set_odb(handle, odb), "git_repository_set_odb", path: path)
+        memory = OpaquePointer(backend!)
+        pendingIDs.removeAll(keepingCapacity: true)
     }
 
     /// Leaves an object written since the last flush out of the next pack (a commit made again, then not used).
