@@ -163,6 +163,9 @@ struct SyncEngine: Sendable {
         // The device's commit and its merge: a spool that goes back to its sender is later than what it sent.
         let changes = mine.keys.sorted(by: utf8Ordered).map { ($0, mine[$0]!) }
         let sentBytes = mine.mapValues(\.canonicalJSON)
+        // The file id of each spool as sent: what the merge kept as sent has that very file in main.
+        let sentFiles = zip(changes.map(\.0), GitRepository.blobIDs(changes.map { sentBytes[$0.0]! })).map { (serial: $0.0, file: $0.1) }
+        let sentFileOf = Dictionary(sentFiles.map { (ExactString($0.serial), $0.file) }, uniquingKeysWith: { a, _ in a })
         let correctedTimes = mine.mapValues { $0.lastUpdated ?? 0 }
         let adjust: (String, Spool?) -> Spool? = { serial, merged in
             guard var merged, let sent = sentBytes[serial], merged.canonicalJSON != sent else { return merged }
@@ -214,8 +217,9 @@ struct SyncEngine: Sendable {
         }
         // What the device sent and the merge changed (or overruled) goes back whatever the page.
         for (serial, sent) in changes {
-            let v = try repo.spool(serial, inTree: headTree)
-            if v?.canonicalJSON == sent.canonicalJSON { continue }
+            let file = try repo.spoolFile(serial, inTree: headTree)
+            if let file, file == sentFileOf[ExactString(serial)] { continue }
+            let v = try file.map { (f) throws(HistoryError) in try repo.decodeSpool(f, serial: serial) }
             if v == nil || v!.isDeleted {
                 if !sent.isDeleted { page.append((serial, nil)) }
             } else {
@@ -270,7 +274,6 @@ struct SyncEngine: Sendable {
         state.answers.append((serverTime, response.cursor))
         if state.answers.count > DeviceSyncState.kept { state.answers.removeFirst(state.answers.count - DeviceSyncState.kept) }
         state.request = .init(lastSyncTime: request.lastSyncTime, digest: digest, from: position.cursor, arrival: arrival)
-        let sentFiles = zip(changes.map(\.0), GitRepository.blobIDs(changes.map(\.1.canonicalJSON))).map { (serial: $0.0, file: $0.1) }
         try repo.landSync(prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, state: state.json, author: author)
         return .answered(response, spoolCount)
     }
