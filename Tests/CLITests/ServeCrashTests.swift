@@ -158,18 +158,7 @@ import Testing
         return try #require(Int(line.dropFirst(prefix.count).prefix { $0.isNumber }), "\(line)")
     }
 
-    func git(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-        p.arguments = arguments
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    func git(_ arguments: [String]) throws -> (status: Int32, output: String) { try Command.git(arguments) }
 }
 
 /// One device sending request after request, each adding a serial of its own and editing its own spool and

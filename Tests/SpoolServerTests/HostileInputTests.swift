@@ -325,18 +325,7 @@ final class World: @unchecked Sendable {
         return out
     }
 
-    func git(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-        p.arguments = ["-C", history] + arguments
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    func git(_ arguments: [String]) throws -> (status: Int32, output: String) { try Command.git(["-C", history] + arguments) }
 
     /// The history is whole: git's strictest check, filamentdb's own, and nothing beside history.git.
     func finish(sourceLocation: SourceLocation = #_sourceLocation) async throws {

@@ -32,15 +32,7 @@ enum OpenAPIChecker {
     }
 
     private static func run(_ arguments: [String]) throws -> (status: Int32, report: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let (status, output) = try Command.run("/usr/bin/env", ["python3"] + arguments)
+        return (status, output)
     }
 }
