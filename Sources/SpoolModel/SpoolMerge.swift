@@ -35,9 +35,9 @@ public struct SpoolMergeResult: Sendable {
 /// - A field changed on both sides to different values is a conflict decided by `lastUpdated`: the later side
 ///   wins. On equal times the smaller `weightRemaining` wins (the plan's conservative rule); for any other field
 ///   ours stays (the server's value, as the sync protocol promises).
-/// - A deletion (a side turned the spool into a tombstone) against an edit on the other side: the later wins;
-///   on equal times the deletion stands, so a stale edit never resurrects a spool. A newer edit brings it back,
-///   with the other fields merged as usual.
+/// - A deletion (a side turned the spool into a tombstone, or holds a tombstone later than the base's: deleted
+///   again) against an edit on the other side: the later wins; on equal times the deletion stands, so a stale edit
+///   never resurrects a spool. A newer edit brings it back, with the other fields merged as usual.
 /// - A spool present in the base but missing on one side counts as removed there: it stays removed unless the
 ///   other side changed it.
 /// - Values are compared by their exact bytes (and typeson types), as JavaScript compares them.
@@ -87,8 +87,10 @@ public enum SpoolMerge {
         let serial = ours.serial
         let oursTime = ours.lastUpdated ?? 0, theirsTime = theirs.lastUpdated ?? 0
         let wasDeleted = base?.isDeleted ?? false
-        let oursDeleted = ours.isDeleted && !wasDeleted
-        let theirsDeleted = theirs.isDeleted && !wasDeleted
+        // A tombstone later than the base's is a deletion too: the spool was deleted again (by a device that had it).
+        let baseTime = base?.lastUpdated ?? 0
+        let oursDeleted = ours.isDeleted && (!wasDeleted || oursTime > baseTime)
+        let theirsDeleted = theirs.isDeleted && (!wasDeleted || theirsTime > baseTime)
         var conflicts: [FieldConflict] = []
 
         // A deletion against an edit decides the whole spool.

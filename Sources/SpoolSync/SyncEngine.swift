@@ -149,13 +149,19 @@ struct SyncEngine: Sendable {
                 time = (at ?? request.clientTime).map(corrected) ?? arrival
             }
             synced += 1
-            let current: Spool?
-            if let m = mine[serial] { current = m } else { current = try stored(serial) }
-            if let current, current.isDeleted, mine[serial] == nil { continue }
+            // The version the device saw: its own, else the one at its place (not main's, which it may never have seen).
+            var seen = mine[serial]
+            if seen == nil { seen = try repo.spool(serial, inTree: baseTree) }
+            var current = seen
+            if current == nil { current = try repo.spool(serial, inTree: mainTree) }
+            // Already deleted (as the device saw it, else on main): nothing to do, unless this deletion is later than
+            // that tombstone (the spool was made again, or kept, and deleted later): an edit older than it, already on
+            // main or arriving next, must not bring the spool back.
+            if let current, current.isDeleted, mine[serial] == nil, time <= (current.lastUpdated ?? .max) { continue }
             var tombstone = current.map { withStoredID($0, $0) } ?? Spool(normalizedFields: ["serial": .string(serial)])
             tombstone["deleted"] = .bool(true)
             // Deleting a spool comes after the version the device saw of it.
-            tombstone["lastUpdated"] = .int(max(time, (current?.lastUpdated ?? time - 1) + 1))
+            tombstone["lastUpdated"] = .int(max(time, (seen?.lastUpdated ?? time - 1) + 1))
             mine[serial] = tombstone
             sentTimes[serial] = sentTimes[serial] ?? time
         }
@@ -203,7 +209,12 @@ struct SyncEngine: Sendable {
                     continue
                 }
             }
+            // A deletion, to a device that has the spool live: at its place, or as it sent it in an earlier request
+            // (an earlier batch of its run, merged on the same place).
             if let was = try repo.spoolFile(serial, inTree: baseTree), !CanonicalFile.isTombstone(try repo.git.readBlob(was)) {
+                entries.append((serial, nil))
+            } else if !fullResync, stateTree != nil, let sent = try repo.syncSentFile(of: serial, stateTree: stateTree),
+                      !CanonicalFile.isTombstone(try repo.git.readBlob(sent)) {
                 entries.append((serial, nil))
             }
         }

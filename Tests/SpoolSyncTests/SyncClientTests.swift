@@ -163,6 +163,32 @@ import Testing
         #expect(try await b.contents == everywhere)
     }
 
+    /// A spool sent live in an earlier batch of a run and deleted by the server's merge (an older edit than the
+    /// deletion there) is deleted on the device too, though the state the run began from never had it: the last
+    /// batch's answer, the one applied, says so. It once did not, and the device kept the spool for good.
+    @Test func aDeletionThatOverrulesAnEarlierBatchReachesTheDevice() async throws {
+        let (transport, serverStore) = try server()
+        let a = try LocalDevice("a"), b = try LocalDevice("b")
+        let t = clock.read()
+        // a makes S and deletes it before it ever syncs: the server has S deleted at t + 500.
+        try await a.edit("S", at: t + 500, ["deleted": .bool(true)])
+        try await a.sync(transport, clock: clock)
+        #expect(try await serverStore.spool("S")?.isDeleted == true)
+        // b, which never synced, made S earlier, and other spools; one per request, S not in the last.
+        try await b.importSpools([spool("S", t + 100, ["color": .string("Red")])] + (1...3).map { spool("X\($0)", t + 100) })
+        let report = try await b.sync(transport, clock: clock, batch: 1)
+        #expect(report.sentChanges == 4 && report.conflicts.map(\.field) == ["deleted"])
+        let requests = transport.requests.suffix(4)
+        try #require(requests.count == 4 && !requests.last!.changes.contains { $0.objectValue?["serial"] == .string("S") })
+        #expect(try await serverStore.spool("S")?.isDeleted == true)
+        #expect(try await b.store.spool("S")?.isDeleted == true)
+        try await a.sync(transport, clock: clock)
+        let everywhere = try await comparable(serverStore)
+        #expect(everywhere.keys.sorted() == ["X1", "X2", "X3"])
+        #expect(try await a.contents == everywhere)
+        #expect(try await b.contents == everywhere)
+    }
+
     @Test func aBatchTheServerFindsTooLargeGoesAgainInHalves() async throws {
         let (transport, serverStore) = try server(SyncConfiguration(batchLimit: 2))
         let a = try LocalDevice("a")

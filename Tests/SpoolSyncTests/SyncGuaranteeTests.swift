@@ -133,6 +133,153 @@ import Testing
         #expect(a.spools["S1"]?["color"] == .string("yellow"))
     }
 
+    /// The deletion of a spool the device never saw on the server (it made the spool itself, offline, and deleted
+    /// it) is as old as it is: it comes after nothing the device saw, so a later edit from another device wins.
+    /// It was once stamped after main's copy, which the device had never seen, and so beat every edit of it.
+    @Test func aDeletionOfASpoolTheDeviceNeverSawDoesNotBeatALaterEdit() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = CursorDevice("a"), b = CursorDevice("b")
+        a.edit("S0", at: clock.read(), ["color": .string("black")])
+        try await a.sync(service)
+        try await b.sync(service)
+        clock.advance(10_000)
+        let t = clock.read()
+        // b, offline, makes S1 and deletes it; a makes its own S1 later, and uploads first.
+        b.edit("S1", at: t - 5000, ["color": .string("red")])
+        b.delete("S1", at: t - 4000)
+        a.edit("S1", at: t - 1000, ["color": .string("blue")])
+        try await a.sync(service)
+        let answer = try await b.sync(service)
+        #expect(try await store.spool("S1")?.isDeleted == false)
+        #expect(answer[0].conflicts.first?.field == "deleted" && answer[0].conflicts.first?.winner == "server")
+        #expect(b.spools["S1"]?["color"] == .string("blue"))
+        try await a.sync(service)
+        #expect(a.contents == b.contents)
+        #expect(try await mainContents(store) == a.contents)
+    }
+
+    /// Two deletions of a spool, and an edit between them: the later deletion wins, whatever the order they
+    /// arrive in. A deletion of a spool main already held deleted was once dropped whole, its later time with it,
+    /// so that an edit older than it, arriving after, brought the spool back.
+    @Test func aLaterDeletionOfASpoolAlreadyDeletedStillBeatsAnOlderEdit() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = CursorDevice("a"), b = CursorDevice("b"), c = CursorDevice("c")
+        a.edit("S0", at: clock.read(), ["color": .string("black")])
+        try await a.sync(service)
+        try await b.sync(service)
+        try await c.sync(service)
+        clock.advance(10_000)
+        let t = clock.read()
+        // Each, offline, makes S1 of its own: a and b delete theirs, c edits its own between the two deletions.
+        a.edit("S1", at: t - 9000, ["color": .string("red")])
+        a.delete("S1", at: t - 8000)
+        b.edit("S1", at: t - 7000, ["color": .string("green")])
+        b.delete("S1", at: t - 2000)
+        c.edit("S1", at: t - 5000, ["color": .string("blue")])
+        try await a.sync(service)
+        try await b.sync(service)
+        let answer = try await c.sync(service)
+        #expect(try await store.spool("S1")?.isDeleted == true)
+        #expect(answer[0].deletions == ["S1"] && c.spools["S1"] == nil)
+        try await a.sync(service)
+        try await b.sync(service)
+        #expect(a.contents == c.contents && b.contents == c.contents)
+        #expect(try await mainContents(store) == c.contents)
+    }
+
+    /// A device that saw a spool deleted makes it again and deletes it again, later than another device's edit
+    /// that brought it back meanwhile: the later deletion wins. It was once dropped as the deletion of a spool the
+    /// device had seen deleted.
+    @Test func aSecondDeletionLaterThanAnEditThatBroughtTheSpoolBackWins() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = CursorDevice("a"), b = CursorDevice("b"), c = CursorDevice("c")
+        a.edit("S1", at: clock.read(), ["color": .string("black")])
+        try await a.sync(service)
+        clock.advance(1000)
+        a.delete("S1", at: clock.read())
+        try await a.sync(service)
+        try await b.sync(service)
+        try await c.sync(service)
+        clock.advance(1000)
+        c.edit("S1", at: clock.read(), ["color": .string("blue")])
+        clock.advance(1000)
+        b.edit("S1", at: clock.read(), ["color": .string("green")])
+        clock.advance(1000)
+        b.delete("S1", at: clock.read())
+        try await c.sync(service)
+        #expect(try await store.spool("S1")?.isDeleted == false)
+        try await b.sync(service)
+        #expect(try await store.spool("S1")?.isDeleted == true)
+        let answer = try await c.sync(service)
+        #expect(answer[0].deletions == ["S1"] && c.spools["S1"] == nil)
+        try await a.sync(service)
+        #expect(a.contents == c.contents && b.contents == c.contents)
+        #expect(try await mainContents(store) == c.contents)
+    }
+
+    /// A deletion without a time of its own (a serial alone, a removed file in `filamentdb sync`) is as of its
+    /// request's clientTime: of a spool the device had seen deleted, and that another device brought back since
+    /// with an older edit, it deletes the spool again. It was once dropped as a deletion of a spool already deleted.
+    @Test func aDeletionWithoutATimeIsAsOfItsRequest() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = CursorDevice("a"), b = CursorDevice("b")
+        a.edit("S1", at: clock.read(), ["color": .string("black")])
+        try await a.sync(service)
+        clock.advance(1000)
+        a.delete("S1", at: clock.read())
+        try await a.sync(service)
+        try await b.sync(service)
+        clock.advance(1000)
+        a.edit("S1", at: clock.read(), ["color": .string("blue")])
+        clock.advance(1000)
+        // b, which saw S1 deleted, makes it again and removes it again, and says so without a time.
+        _ = try await service.sync(SyncRequest(deviceId: "b", cursor: b.cursor, deletions: [.serial("S1", deletedAt: nil)], clientTime: clock.read()))
+        clock.advance(1000)
+        try await a.sync(service)
+        #expect(try await store.spool("S1")?.isDeleted == true)
+        #expect(a.spools["S1"] == nil)
+    }
+
+    /// A device that saw a spool deleted brings it back with an edit; another device, which had it still, deleted
+    /// it later than that edit. The later deletion wins, as it does when the two arrive the other way round; an edit
+    /// later than both brings the spool back. The edit once won, because the other deletion only moved the time of
+    /// a spool main already held deleted.
+    @Test func aLaterDeletionBeatsAnOlderEditThatBroughtTheSpoolBack() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = CursorDevice("a"), b = CursorDevice("b"), c = CursorDevice("c")
+        a.edit("S1", at: clock.read(), ["color": .string("black")])
+        try await a.sync(service)
+        try await b.sync(service)
+        try await c.sync(service)
+        clock.advance(1000)
+        a.delete("S1", at: clock.read())
+        try await a.sync(service)
+        try await b.sync(service)
+        #expect(b.spools["S1"] == nil)
+        clock.advance(1000)
+        b.edit("S1", at: clock.read(), ["color": .string("green")])
+        clock.advance(1000)
+        c.delete("S1", at: clock.read())
+        try await c.sync(service)
+        let answer = try await b.sync(service)
+        #expect(try await store.spool("S1")?.isDeleted == true)
+        #expect(answer[0].deletions == ["S1"] && b.spools["S1"] == nil)
+        #expect(answer[0].conflicts.first?.field == "deleted" && answer[0].conflicts.first?.winner == "server")
+        clock.advance(1000)
+        b.edit("S1", at: clock.read(), ["color": .string("yellow")])
+        try await b.sync(service)
+        try await a.sync(service)
+        try await c.sync(service)
+        #expect(c.spools["S1"]?["color"] == .string("yellow"))
+        #expect(a.contents == c.contents && b.contents == c.contents)
+        #expect(try await mainContents(store) == c.contents)
+    }
+
     @Test func aRetriedRequestChangesNothingTheSecondTime() async throws {
         let clock = ManualClock()
         let (service, store, _) = try newService(clock: clock)
