@@ -124,9 +124,7 @@ import Testing
             }
             // What the server says of itself (`GET /api/sync`), checked against its main below.
             let answer = try await onAThreadOfItsOwn { () throws -> LoopbackHTTP.Answer in
-                // In the whole suite other tests hold Swift's cooperative threads, which the server's handlers need,
-            // for many seconds at a time: the answer may be slow, and only its absence is a failure.
-            let connection = try LoopbackHTTP(host: "127.0.0.1", port: port, timeout: 300)
+                let connection = try LoopbackHTTP(host: "127.0.0.1", port: port)
                 connection.send("GET /api/sync HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAuthorization: Bearer \(Self.key)\r\nConnection: close\r\n\r\n")
                 return try connection.readAnswer()
             }
@@ -258,9 +256,7 @@ private struct LoopbackTransport: SyncTransport {
             + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         let port = self.port
         let answer = try await onAThreadOfItsOwn { () throws -> LoopbackHTTP.Answer in
-            // In the whole suite other tests hold Swift's cooperative threads, which the server's handlers need,
-            // for many seconds at a time: the answer may be slow, and only its absence is a failure.
-            let connection = try LoopbackHTTP(host: "127.0.0.1", port: port, timeout: 300)
+            let connection = try LoopbackHTTP(host: "127.0.0.1", port: port)
             guard connection.send(Array(head.utf8) + body) else {
                 throw LoopbackHTTP.Failure(description: "the connection closed while the request was being sent")
             }
