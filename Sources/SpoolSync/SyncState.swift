@@ -81,14 +81,14 @@ struct SyncPosition: Sendable, Equatable {
 /// What the server remembers of one device (its sync state's `state.json`): what it last answered, the
 /// answers it can still be asked about by their `serverTime`, and the device's last request (to recognise a
 /// retry and a lost answer).
-struct DeviceSyncState: Sendable, Equatable {
+struct DeviceSyncState: Sendable {
     /// The cursor of the last answer: the state the device has if that answer arrived.
     var answer: String?
     /// The last answers' `serverTime` and cursor, newest last.
     var answers: [(time: Int64, cursor: String)] = []
     var request: LastRequest?
 
-    struct LastRequest: Sendable, Equatable {
+    struct LastRequest: Sendable {
         var lastSyncTime: Int64
         /// A hash of the request (without its key).
         var digest: String
@@ -99,10 +99,6 @@ struct DeviceSyncState: Sendable, Equatable {
     }
 
     static let kept = 16
-
-    static func == (a: DeviceSyncState, b: DeviceSyncState) -> Bool {
-        a.answer == b.answer && a.request == b.request && a.answers.map(\.time) == b.answers.map(\.time) && a.answers.map(\.cursor) == b.answers.map(\.cursor)
-    }
 
     init() {}
 

@@ -503,18 +503,7 @@ private func difference(_ a: [String: String], _ b: [String: String]) -> String 
 
 /// Runs git, on a thread of its own (it waits for the process).
 private func runGit(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-    try await onAThreadOfItsOwn {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    try await onAThreadOfItsOwn { try Command.git(arguments) }
 }
 
 private extension Array {
