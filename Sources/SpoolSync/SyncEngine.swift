@@ -131,6 +131,7 @@ struct SyncEngine: Sendable {
 
         // Deletions: a tombstone at the deletion's time (corrected like `lastUpdated`).
         var unresolved: [Int64] = []
+        var deletionsMovedLater = 0
         var synced = spools.count
         for deletion in request.deletions {
             let serial: String, time: Int64
@@ -160,8 +161,10 @@ struct SyncEngine: Sendable {
             if let current, current.isDeleted, mine[serial] == nil, time <= (current.lastUpdated ?? .max) { continue }
             var tombstone = current.map { withStoredID($0, $0) } ?? Spool(normalizedFields: ["serial": .string(serial)])
             tombstone["deleted"] = .bool(true)
-            // Deleting a spool comes after the version the device saw of it.
-            tombstone["lastUpdated"] = .int(max(time, (seen?.lastUpdated ?? time - 1) + 1))
+            // Deleting a spool comes after the version the device saw of it (counted: the time is changed).
+            let after = (seen?.lastUpdated ?? time - 1) + 1
+            if after > time { deletionsMovedLater += 1 }
+            tombstone["lastUpdated"] = .int(max(time, after))
             mine[serial] = tombstone
             sentTimes[serial] = sentTimes[serial] ?? time
         }
@@ -183,6 +186,7 @@ struct SyncEngine: Sendable {
         message += "Filamentdb-Source: sync\nFilamentdb-Device: \(JSONValue.string(device).jsonText)\nFilamentdb-Server-Time: \(arrival)\n"
         if let offset, offset != 0 { message += "Filamentdb-Clock-Offset: \(offset)\n" }
         if clamped > 0 { message += "Filamentdb-Clamped: \(clamped)\n" }
+        if deletionsMovedLater > 0 { message += "Filamentdb-Deletions-Moved-Later: \(deletionsMovedLater)\n" }
         if !renamed.isEmpty { message += "Filamentdb-Renamed: \(renamed.count)\n" }
         let prepared = try repo.prepareSync(device: device, base: position.base, changes: changes, message: message, author: author, adjust: adjust)
         let head = prepared.main
@@ -327,7 +331,7 @@ struct SyncEngine: Sendable {
         }
         var n = 0
         for (key, blob) in try repo.files(at: head) {
-            if try !repo.decodeSpool(blob, serial: key.string).isDeleted { n += 1 }
+            if !CanonicalFile.isTombstone(try repo.git.readBlob(blob)) { n += 1 }
         }
         return SpoolCount(commit: head, spools: n)
     }

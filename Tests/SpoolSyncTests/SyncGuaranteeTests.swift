@@ -136,6 +136,23 @@ import Testing
     /// The deletion of a spool the device never saw on the server (it made the spool itself, offline, and deleted
     /// it) is as old as it is: it comes after nothing the device saw, so a later edit from another device wins.
     /// It was once stamped after main's copy, which the device had never seen, and so beat every edit of it.
+    /// A deletion dated before the version its device saw (a clock behind) is moved to just after that
+    /// version, and the commit says how many were moved.
+    @Test func aDeletionDatedBeforeWhatTheDeviceSawIsMovedLaterAndCounted() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = CursorDevice("a")
+        a.edit("S1", at: clock.read(), ["color": .string("red")])
+        try await a.sync(service)
+        let seen = try #require(try await store.spool("S1")?.lastUpdated)
+        a.delete("S1", at: seen - 5000)
+        try await a.sync(service)
+        #expect(try await store.spool("S1")?.isDeleted == true)
+        #expect(try await store.spool("S1")?.lastUpdated == seen + 1)
+        let commit = try await store.readCommit(try #require(try await store.head(device: "a")))
+        #expect(commit.trailer("Filamentdb-Deletions-Moved-Later") == "1")
+    }
+
     @Test func aDeletionOfASpoolTheDeviceNeverSawDoesNotBeatALaterEdit() async throws {
         let clock = ManualClock()
         let (service, store, _) = try newService(clock: clock)
