@@ -17,6 +17,8 @@ var sizes = [1_000, 10_000, 100_000]
 var commitCount = 2_000
 var runs = 3
 var cli = ""
+/// Only these measures (their numbers below), when given: the rest are skipped.
+var only: Set<Int>? = nil
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
@@ -24,8 +26,9 @@ while let a = args.popFirst() {
     case "--commits": commitCount = Int(args.popFirst() ?? "") ?? commitCount
     case "--runs": runs = max(1, Int(args.popFirst() ?? "") ?? runs)
     case "--filamentdb": cli = args.popFirst() ?? ""
+    case "--only": only = Set((args.popFirst() ?? "").split(separator: ",").compactMap { Int($0) })
     default:
-        FileHandle.standardError.write(Data("usage: HistoryBenchmark --filamentdb PATH [--sizes 1000,10000,100000] [--commits 2000] [--runs 3] (or use Benchmarks/run-history)\n".utf8))
+        FileHandle.standardError.write(Data("usage: HistoryBenchmark --filamentdb PATH [--sizes 1000,10000,100000] [--commits 2000] [--runs 3] [--only 1,3] (or use Benchmarks/run-history)\n".utf8))
         exit(64)
     }
 }
@@ -33,6 +36,9 @@ if cli.isEmpty {
     FileHandle.standardError.write(Data("--filamentdb PATH is required (Benchmarks/run-history passes the release build)\n".utf8))
     exit(64)
 }
+
+/// Measure 1 (the first import) always runs: the others start from its history.
+@MainActor func want(_ measure: Int) -> Bool { only?.contains(measure) ?? true }
 
 let work = FileManager.default.temporaryDirectory.appendingPathComponent("filamentdb-history-benchmark").path
 let start: Int64 = 1_700_000_000
@@ -181,91 +187,99 @@ for n in sizes {
     row(["\(n)", "  bytes on disk (files)", "\(kb(ourBytes)) (\(ourFiles))", kb(theirBytes), String(format: "%.2fx", Double(theirBytes) / Double(ourBytes))])
 
     let data = "\(dir)/first-0"
-    // 2. Re-importing the unchanged export, against converting it.
-    ours = []; theirs = []
-    for _ in 0..<runs {
-        ours.append(run([cli, "import", dir + "/export.jsonl", "--device", "laptop", "--data-dir", data]))
-        theirs.append(run([cli, "convert", dir + "/export.jsonl", dir + "/converted.jsonl"]))
-    }
-    row(["\(n)", "re-import an unchanged export vs convert it", ms(median(ours)), ms(median(theirs)), ratio(median(theirs), median(ours))])
-
-    // 3. A full export with 10 changed spools, against git add -A && git commit on the same files.
-    note("[\(n)] full exports with 10 changes…")
-    let wt = dir + "/worktree"
-    run(["git", "clone", "-q", dir + "/fast-0.git", wt])
-    var current = inventory
-    ours = []; theirs = []
-    for round in 1...max(3, runs) {
-        for k in 0..<10 {
-            let i = (k * 7919 + round * 104_729) % n
-            current[i] = spool(i, version: round)
-            try Data(current[i].canonicalJSON).write(to: URL(fileURLWithPath: wt + "/" + SpoolPaths.path(for: current[i].serial)))
+    if want(2) {
+        // 2. Re-importing the unchanged export, against converting it.
+        ours = []; theirs = []
+        for _ in 0..<runs {
+            ours.append(run([cli, "import", dir + "/export.jsonl", "--device", "laptop", "--data-dir", data]))
+            theirs.append(run([cli, "convert", dir + "/export.jsonl", dir + "/converted.jsonl"]))
         }
-        writeJSONL(current, to: dir + "/changed.jsonl")
-        ours.append(run([cli, "import", dir + "/changed.jsonl", "--device", "laptop", "--data-dir", data]))
-        theirs.append(run(["git", "add", "-A"], in: wt) + run(["git", "commit", "-q", "-m", "10 spools"], in: wt))
-    }
-    row(["\(n)", "import a full export, 10 changed vs add -A && commit", ms(median(ours)), ms(median(theirs)), ratio(median(theirs), median(ours))])
+        row(["\(n)", "re-import an unchanged export vs convert it", ms(median(ours)), ms(median(theirs)), ratio(median(theirs), median(ours))])
 
-    // 4. A device's file of 10 changed spools, as a user runs it.
-    ours = []
-    for round in 10..<(10 + max(5, runs)) {
-        let ten = (0..<10).map { k in spool((k * 104_729 + round * 7919) % n, version: round) }
-        writeJSONL(ten, to: dir + "/ten.jsonl")
-        ours.append(run([cli, "import", dir + "/ten.jsonl", "--device", "phone", "--data-dir", data]))
     }
-    row(["\(n)", "import a file of 10 changed spools (CLI)", ms(median(ours)), "", ""])
+    if want(3) {
+        // 3. A full export with 10 changed spools, against git add -A && git commit on the same files.
+        note("[\(n)] full exports with 10 changes…")
+        let wt = dir + "/worktree"
+        run(["git", "clone", "-q", dir + "/fast-0.git", wt])
+        var current = inventory
+        ours = []; theirs = []
+        for round in 1...max(3, runs) {
+            for k in 0..<10 {
+                let i = (k * 7919 + round * 104_729) % n
+                current[i] = spool(i, version: round)
+                try Data(current[i].canonicalJSON).write(to: URL(fileURLWithPath: wt + "/" + SpoolPaths.path(for: current[i].serial)))
+            }
+            writeJSONL(current, to: dir + "/changed.jsonl")
+            ours.append(run([cli, "import", dir + "/changed.jsonl", "--device", "laptop", "--data-dir", data]))
+            theirs.append(run(["git", "add", "-A"], in: wt) + run(["git", "commit", "-q", "-m", "10 spools"], in: wt))
+        }
+        row(["\(n)", "import a full export, 10 changed vs add -A && commit", ms(median(ours)), ms(median(theirs)), ratio(median(theirs), median(ours))])
 
-    // 5. The server's path, in process: apply 10 changed spools against the device's base.
-    let store = try InventoryStore(dataFolder: data, clock: HistoryClock { Int64(Date().timeIntervalSince1970) })
-    var applies: [Double] = []
-    var base = try await store.head()
-    for round in 100..<130 {
-        let ten = (0..<10).map { k in spool((k * 7919 + round * 104_729) % n, version: round) }
-        var result: ImportResult?
-        applies.append(try await seconds { result = try await store.apply(device: "device-\(round % 3)", base: base, changes: ten) })
-        base = result?.main
     }
-    row(["\(n)", "apply 10 spools at a base (library, p50 / p99)", "\(ms(median(applies))) / \(ms(percentile(applies, 0.99)))", "", ""])
+    if want(4) {
+        // 4. A device's file of 10 changed spools, as a user runs it.
+        ours = []
+        for round in 10..<(10 + max(5, runs)) {
+            let ten = (0..<10).map { k in spool((k * 104_729 + round * 7919) % n, version: round) }
+            writeJSONL(ten, to: dir + "/ten.jsonl")
+            ours.append(run([cli, "import", dir + "/ten.jsonl", "--device", "phone", "--data-dir", data]))
+        }
+        row(["\(n)", "import a file of 10 changed spools (CLI)", ms(median(ours)), "", ""])
 
-    // 6. A diff between two commits 10 spools apart.
-    // main's first-parent line: each merge brought in one device's 10 spools.
-    var heads: [ObjectID] = []
-    var next = try await store.head()
-    while let id = next, heads.count < 6 {
-        heads.append(id)
-        next = try await store.readCommit(id).parents.first
     }
-    var diffs: [Double] = [], gitDiffs: [Double] = []
-    var fields = 0
-    for k in 1..<heads.count {
-        diffs.append(try await seconds { fields = try await store.diff(from: heads[k], to: heads[k - 1]).flatMap(\.fields).count })
-        gitDiffs.append(run(["git", "--git-dir", data + "/history.git", "diff", "--stat", heads[k].hex, heads[k - 1].hex]))
+    if [5, 6, 7, 8].contains(where: want) {
+        // 5. The server's path, in process: apply 10 changed spools against the device's base.
+        let store = try InventoryStore(dataFolder: data, clock: HistoryClock { Int64(Date().timeIntervalSince1970) })
+        var applies: [Double] = []
+        var base = try await store.head()
+        for round in 100..<130 {
+            let ten = (0..<10).map { k in spool((k * 7919 + round * 104_729) % n, version: round) }
+            var result: ImportResult?
+            applies.append(try await seconds { result = try await store.apply(device: "device-\(round % 3)", base: base, changes: ten) })
+            base = result?.main
+        }
+        row(["\(n)", "apply 10 spools at a base (library, p50 / p99)", "\(ms(median(applies))) / \(ms(percentile(applies, 0.99)))", "", ""])
+
+        // 6. A diff between two commits 10 spools apart.
+        // main's first-parent line: each merge brought in one device's 10 spools.
+        var heads: [ObjectID] = []
+        var next = try await store.head()
+        while let id = next, heads.count < 6 {
+            heads.append(id)
+            next = try await store.readCommit(id).parents.first
+        }
+        var diffs: [Double] = [], gitDiffs: [Double] = []
+        var fields = 0
+        for k in 1..<heads.count {
+            diffs.append(try await seconds { fields = try await store.diff(from: heads[k], to: heads[k - 1]).flatMap(\.fields).count })
+            gitDiffs.append(run(["git", "--git-dir", data + "/history.git", "diff", "--stat", heads[k].hex, heads[k - 1].hex]))
+        }
+        row(["\(n)", "diff of commits 10 spools apart (\(fields) fields)", ms(median(diffs)), ms(median(gitDiffs)), ratio(median(gitDiffs), median(diffs))])
+
+        // 7. One spool's history across many commits (the watched spool changes in every 100th).
+        note("[\(n)] making \(commitCount) commits…")
+        let watched = "SPOOL-\(n / 2)"
+        for c in 0..<commitCount {
+            let i = c % 100 == 0 ? n / 2 : (c * 7919) % n
+            _ = try await store.commit([("SPOOL-\(i)", spool(i, version: 10_000 + c))], device: "editor", message: "edit \(c)")
+        }
+        var found = 0
+        let history = try await seconds { found = try await store.log(LogQuery(spool: watched)).count }
+        let gitLog = run(["git", "--git-dir", data + "/history.git", "log", "--first-parent", "--format=%H", "main", "--", SpoolPaths.path(for: watched)])
+        row(["\(n)", "history of one spool, \(commitCount) commits (\(found) hits)", ms(history), ms(gitLog), ratio(gitLog, history)])
+
+        // 8. Two devices that each changed m spools since the same base, m/10 of them both.
+        let m = min(1000, n * 10 / 19)
+        let mergeBase = try await store.head()
+        let a = (0..<m).map { spool($0, version: 50_000) }
+        let b = (0..<m).map { spool(m - m / 10 + $0, version: 60_000) }
+        _ = try await store.apply(device: "merge-a", base: mergeBase, changes: a)
+        var conflicts = 0
+        let merge = try await seconds { conflicts = try await store.apply(device: "merge-b", base: mergeBase, changes: b).merge?.conflicts.count ?? 0 }
+        row(["\(n)", "apply+merge \(m) spools, \(m / 10) changed both (\(conflicts) conflicts)", ms(merge), "no field merge", ""])
+
     }
-    row(["\(n)", "diff of commits 10 spools apart (\(fields) fields)", ms(median(diffs)), ms(median(gitDiffs)), ratio(median(gitDiffs), median(diffs))])
-
-    // 7. One spool's history across many commits (the watched spool changes in every 100th).
-    note("[\(n)] making \(commitCount) commits…")
-    let watched = "SPOOL-\(n / 2)"
-    for c in 0..<commitCount {
-        let i = c % 100 == 0 ? n / 2 : (c * 7919) % n
-        _ = try await store.commit([("SPOOL-\(i)", spool(i, version: 10_000 + c))], device: "editor", message: "edit \(c)")
-    }
-    var found = 0
-    let history = try await seconds { found = try await store.log(LogQuery(spool: watched)).count }
-    let gitLog = run(["git", "--git-dir", data + "/history.git", "log", "--first-parent", "--format=%H", "main", "--", SpoolPaths.path(for: watched)])
-    row(["\(n)", "history of one spool, \(commitCount) commits (\(found) hits)", ms(history), ms(gitLog), ratio(gitLog, history)])
-
-    // 8. Two devices that each changed m spools since the same base, m/10 of them both.
-    let m = min(1000, n * 10 / 19)
-    let mergeBase = try await store.head()
-    let a = (0..<m).map { spool($0, version: 50_000) }
-    let b = (0..<m).map { spool(m - m / 10 + $0, version: 60_000) }
-    _ = try await store.apply(device: "merge-a", base: mergeBase, changes: a)
-    var conflicts = 0
-    let merge = try await seconds { conflicts = try await store.apply(device: "merge-b", base: mergeBase, changes: b).merge?.conflicts.count ?? 0 }
-    row(["\(n)", "apply+merge \(m) spools, \(m / 10) changed both (\(conflicts) conflicts)", ms(merge), "no field merge", ""])
-
     for r in 0..<runs { try? FileManager.default.removeItem(atPath: "\(dir)/fast-\(r).git") }
-    try? FileManager.default.removeItem(atPath: wt)
+    try? FileManager.default.removeItem(atPath: dir + "/worktree")
 }
