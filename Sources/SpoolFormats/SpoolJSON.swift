@@ -74,14 +74,17 @@ public enum SpoolJSON {
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                 row += 1
                 lines.rows.append(lineNumber)
-                switch Result(catching: { () throws(JSONSyntaxError) in try JSONParser.parse(line) }) {
-                case .success(let value):
-                    body(RawRecord(object: value, row: row))
-                case .failure(var e):
-                    e.line = lineNumber
-                    guard skipInvalid else { throw .syntax(file: file, e) }
-                    body(RawRecord(object: .null, row: row, problem: FieldProblem(field: "(line)", message: "not valid JSON: column \(e.column): \(e.message)")))
-                }
+                // Parsed on the normalising threads: a line that is not JSON stops the conversion there (the first
+                // such line is reported), or with `skipInvalid` is one rejected record.
+                let at = lineNumber
+                body(RawRecord(row: row) {
+                    Result(catching: { () throws(JSONSyntaxError) in try JSONParser.parse(line) }).mapError { (e: JSONSyntaxError) -> RawRecord.PrepareFailure in
+                        var e = e
+                        e.line = at
+                        guard skipInvalid else { return .input(e) }
+                        return .record(FieldProblem(field: "(line)", message: "not valid JSON: column \(e.column): \(e.message)"))
+                    }
+                })
             }
         }
     }

@@ -50,6 +50,45 @@ public struct ImportResult: Sendable {
     public init() {}
 }
 
+/// A spool as an import brings it: its serial and its canonical document, its fields read only where a
+/// comparison needs them. An import of a whole inventory compares most spools by their documents' ids alone.
+package struct ImportRecord: Sendable {
+    package let serial: String
+    package let isDeleted: Bool
+    /// The canonical document (``Spool/canonicalJSON``), as the history stores it.
+    package let file: [UInt8]
+    private let decoded: Spool?
+
+    package init(_ spool: Spool) {
+        serial = spool.serial
+        isDeleted = spool.isDeleted
+        file = spool.canonicalJSON
+        decoded = spool
+    }
+
+    /// A spool kept as its compact canonical document (``StoredSpool``): the document is reshaped, not read.
+    package init(_ stored: StoredSpool) {
+        serial = stored.serial
+        isDeleted = stored.isDeleted
+        file = Spool.canonicalJSON(fromCompact: stored.json)
+        decoded = nil
+    }
+
+    /// The spool's fields.
+    package var spool: Spool { decoded ?? Spool(canonicalJSON: file) ?? Spool(normalizedFields: ["serial": .string(serial)]) }
+
+    /// `spools` as records, encoded on every core.
+    static func records(_ spools: [Spool]) -> [ImportRecord] {
+        Parallel.map(spools.count) { range in range.map { ImportRecord(spools[$0]) } }.flatMap { $0 }
+    }
+
+    /// A stored inventory's spools as records, reshaped on every core.
+    package static func records(_ inventory: StoredInventory) -> [ImportRecord] {
+        let spools = inventory.spools
+        return Parallel.map(spools.count) { range in range.map { ImportRecord(spools[$0]) } }.flatMap { $0 }
+    }
+}
+
 extension InventoryRepository {
     /// Commits a whole file's `spools` as one import. Its base is the device's branch (none for a device's
     /// first file, or in ``ImportMode/unknownBase(device:)``); only the file's spools are added or changed
@@ -64,11 +103,18 @@ extension InventoryRepository {
     /// a field outside them keeps its stored value, since the file says nothing about it.
     package func importSpools(_ spools: [Spool], mode: ImportMode, source: String, stampedAt: Int64? = nil, fieldsInFile: Set<String>? = nil,
                               progress: HistoryProgress? = nil, author: Signature) throws(HistoryError) -> ImportResult {
+        try importRecords(ImportRecord.records(spools), mode: mode, source: source, stampedAt: stampedAt, fieldsInFile: fieldsInFile,
+                          progress: progress, author: author)
+    }
+
+    /// ``importSpools(_:mode:source:stampedAt:fieldsInFile:progress:author:)`` for spools already encoded.
+    package func importRecords(_ spools: [ImportRecord], mode: ImportMode, source: String, stampedAt: Int64? = nil, fieldsInFile: Set<String>? = nil,
+                               progress: HistoryProgress? = nil, author: Signature) throws(HistoryError) -> ImportResult {
         let times = ImportTimes(stampedAt: stampedAt, now: author.time * 1000, fieldsInFile: fieldsInFile, progress: progress)
         if case .replace = mode {
             let main = try head()
             var (changes, outcome, _) = try delta(spools, against: try files(at: main), times: times, deletingOthersAt: author.time * 1000)
-            outcome.commit = try commit(changes: changes, author: author, message: message(source: source, outcome, author: author))
+            outcome.commit = try commit(files: changes, author: author, message: message(source: source, outcome, author: author))
             outcome.main = outcome.commit ?? main
             return outcome
         }
@@ -100,7 +146,7 @@ extension InventoryRepository {
         } else if unknownBase && !changes.isEmpty {
             // A device's first file is the base of its next: the commit holds all of it, the spools that equal
             // main's as main has them (so the merge finds nothing to decide there).
-            for (serial, blob) in unchanged { changes.append((serial, try decodeSpool(blob, serial: serial))) }
+            for (serial, blob) in unchanged { changes.append((serial, try git.readBlob(blob))) }
         }
         if case .deviceOnly = mode {
             return try writing { () throws(HistoryError) -> ImportResult in
@@ -138,7 +184,7 @@ extension InventoryRepository {
             // its two branch moves) is merged first, so nothing it holds is left behind.
             pending = try merge(device: device, author: author)
         }
-        let (changes, outcome, _) = try delta(spools, inTree: try tree(of: base), times: nil)
+        let (changes, outcome, _) = try delta(ImportRecord.records(spools), inTree: try tree(of: base), times: nil)
         // The device's branch follows its latest apply, wherever it was (each apply has its own base).
         var result = try commitAndMerge(changes, counts: outcome, base: base, device: device, reference: (reference, try head(reference)), source: source, author: author)
         if result.merge == nil, let pending { result.merge = pending }
@@ -161,12 +207,12 @@ extension InventoryRepository {
 
     /// What a file's spools change in a tree: the spools to write, their counts, and the file's spools that
     /// change nothing (with the file they have).
-    typealias Delta = (changes: [(serial: String, spool: Spool?)], outcome: ImportResult, unchanged: [(serial: String, blob: ObjectID)])
+    typealias Delta = (changes: [FileChange], outcome: ImportResult, unchanged: [(serial: String, blob: ObjectID)])
 
     /// The delta of `spools` (the last of a serial wins) against the inventory of `tree`, each spool found by its path.
-    func delta(_ spools: [Spool], inTree tree: ObjectID?, times: ImportTimes?) throws(HistoryError) -> Delta {
+    func delta(_ spools: [ImportRecord], inTree tree: ObjectID?, times: ImportTimes?) throws(HistoryError) -> Delta {
         let (last, superseded) = Self.lastOfEachSerial(spools)
-        var pairs: [(spool: Spool, stored: ObjectID?)] = []
+        var pairs: [(spool: ImportRecord, stored: ObjectID?)] = []
         for spool in last { pairs.append((spool, try spoolFile(spool.serial, inTree: tree))) }
         var result = try judge(pairs, times: times)
         result.outcome.superseded = superseded
@@ -174,7 +220,7 @@ extension InventoryRepository {
     }
 
     /// `spools` with only the last of each serial (compared by bytes), in order, and how many were dropped.
-    static func lastOfEachSerial(_ spools: [Spool]) -> ([Spool], Int) {
+    static func lastOfEachSerial(_ spools: [ImportRecord]) -> ([ImportRecord], Int) {
         // A file's spools come sorted by serial and unique: one pass over neighbours says so, without hashing.
         if spools.count < 2 || zip(spools, spools.dropFirst()).allSatisfy({ utf8Ordered($0.serial, $1.serial) }) { return (spools, 0) }
         // Otherwise: where each serial last stands, the array copied only when some serial stands twice.
@@ -188,7 +234,7 @@ extension InventoryRepository {
 
     /// The delta of `spools` against `current` (one walk's files by serial). With `deletionTime` (a replace),
     /// what `current` holds and `spools` do not becomes a tombstone then.
-    func delta(_ spools: [Spool], against current: [ExactString: ObjectID], times: ImportTimes?, deletingOthersAt deletionTime: Int64? = nil) throws(HistoryError) -> Delta {
+    func delta(_ spools: [ImportRecord], against current: [ExactString: ObjectID], times: ImportTimes?, deletingOthersAt deletionTime: Int64? = nil) throws(HistoryError) -> Delta {
         let (last, superseded) = Self.lastOfEachSerial(spools)
         var result = try judge(last.map { ($0, current[ExactString($0.serial)]) }, times: times)
         result.outcome.superseded = superseded
@@ -200,7 +246,7 @@ extension InventoryRepository {
                 guard var spool = try? decodeSpool(current[key]!, serial: key.string), !spool.isDeleted else { continue }
                 spool["deleted"] = .bool(true)
                 spool["lastUpdated"] = .int(max(deletionTime, (spool.lastUpdated ?? 0) + 1))
-                result.changes.append((key.string, spool))
+                result.changes.append((key.string, spool.canonicalJSON))
                 result.outcome.removed += 1
             }
         }
@@ -209,30 +255,36 @@ extension InventoryRepository {
 
     /// Judges each spool against the file stored for its serial (`nil`: none): the same bytes change nothing;
     /// with `times`, a spool the reader stamped that equals the stored one but for its time changes nothing,
-    /// and a changed spool whose `lastUpdated` did not move gets the import's time.
-    func judge(_ pairs: [(spool: Spool, stored: ObjectID?)], times: ImportTimes?) throws(HistoryError) -> Delta {
+    /// and a changed spool whose `lastUpdated` did not move gets the import's time. Only the spools whose
+    /// documents differ from the stored ones are read field by field.
+    func judge(_ pairs: [(spool: ImportRecord, stored: ObjectID?)], times: ImportTimes?) throws(HistoryError) -> Delta {
         var result: Delta = ([], ImportResult(), [])
         // The file id each spool would have, on every core, for the spools already stored (a new one is added
         // whatever its bytes).
         let ids = Parallel.map(pairs.count) { range in
-            range.map { i in pairs[i].stored == nil ? nil : GitRepository.blobIDs([pairs[i].spool.canonicalJSON])[0] }
+            range.map { i in pairs[i].stored == nil ? nil : GitRepository.blobIDs([pairs[i].spool.file])[0] }
         }.flatMap { $0 }
         for (k, pair) in pairs.enumerated() {
             if k % 4096 == 0 { times?.progress?(k, pairs.count) }
-            var spool = pair.spool
+            let record = pair.spool
             guard let stored = pair.stored else {
                 result.outcome.added += 1
-                result.changes.append((spool.serial, spool))
+                result.changes.append((record.serial, record.file))
                 continue
             }
             if ids[k] == stored {
-                result.unchanged.append((spool.serial, stored))
+                result.unchanged.append((record.serial, stored))
                 continue
             }
+            var spool = record.spool
+            var edited = false
             let old = try decodeSpool(stored, serial: spool.serial)
             if let room = times?.fieldsInFile {
                 // What the file had no column for is not an erasure: the stored value stays.
-                for (key, value) in old.fields where key != "lastUpdated" && !room.contains(key) && spool[key] == nil { spool[key] = value }
+                for (key, value) in old.fields where key != "lastUpdated" && !room.contains(key) && spool[key] == nil {
+                    spool[key] = value
+                    edited = true
+                }
                 if spool.canonicalJSON == old.canonicalJSON {
                     result.unchanged.append((spool.serial, stored))
                     continue
@@ -247,10 +299,11 @@ extension InventoryRepository {
                 if spool.lastUpdated == old.lastUpdated {
                     spool["lastUpdated"] = .int(max(times.now, (old.lastUpdated ?? 0) + 1))
                     result.outcome.restamped += 1
+                    edited = true
                 }
             }
             if spool.isDeleted && !old.isDeleted { result.outcome.deleted += 1 } else { result.outcome.changed += 1 }
-            result.changes.append((spool.serial, spool))
+            result.changes.append((spool.serial, edited ? spool.canonicalJSON : record.file))
         }
         times?.progress?(pairs.count, pairs.count)
         return result
@@ -261,14 +314,14 @@ extension InventoryRepository {
     }
 
     /// A commit of `changes` on top of `base` (objects in memory only).
-    func writeCommit(_ changes: [(serial: String, spool: Spool?)], base: ObjectID?, author: Signature, message: String) throws(HistoryError) -> ObjectID {
-        let tree = try rootTree(try tree(of: base), try treeChanges(changes))
+    func writeCommit(_ changes: [FileChange], base: ObjectID?, author: Signature, message: String) throws(HistoryError) -> ObjectID {
+        let tree = try rootTree(try tree(of: base), try treeChanges(files: changes))
         return try git.writeCommit(tree: tree, parents: base.map { [$0] } ?? [], authorName: author.name, authorEmail: author.email,
                                    time: author.time, message: message)
     }
 
     /// The device's commit and its merge into main, written as one pack, then the two branches moved.
-    func commitAndMerge(_ changes: [(serial: String, spool: Spool?)], counts: ImportResult, base: ObjectID?, device: String,
+    func commitAndMerge(_ changes: [FileChange], counts: ImportResult, base: ObjectID?, device: String,
                         reference branch: (name: String, head: ObjectID?), source: String, author: Signature) throws(HistoryError) -> ImportResult {
         let reference = branch.name
         return try writing { () throws(HistoryError) -> ImportResult in

@@ -75,7 +75,7 @@ extension InventoryRepository {
         let deviceHead = try head(reference)
         var prepared = PreparedSync(device: device, commit: nil, merge: nil, main: try head(), moves: [], expected: [(reference, deviceHead)])
         guard !changes.isEmpty else { return prepared }
-        var commit = try writeCommit(changes.map { ($0.serial, $0.spool) }, base: base, author: author, message: message)
+        var commit = try writeCommit(Self.files(changes.map { ($0.serial, $0.spool) }), base: base, author: author, message: message)
         // The same changes on the same base as the branch's head (a retry): that commit, not another.
         if let deviceHead, deviceHead != commit {
             let (previous, new) = (try git.readCommit(deviceHead), try git.readCommit(commit))

@@ -198,20 +198,30 @@ package final class InventoryRepository {
     /// A file to write into a tree: its path's folders and name, and its blob (`nil` removes it).
     package typealias TreeChange = (components: ArraySlice<String>, blob: ObjectID?)
 
+    /// A file to write at a serial's path: its canonical document (``Spool/canonicalJSON``), or `nil` to remove it.
+    package typealias FileChange = (serial: String, file: [UInt8]?)
+
+    /// `changes` as the files they write, encoded on every core.
+    static func files(_ changes: [(serial: String, spool: Spool?)]) -> [FileChange] {
+        Parallel.map(changes.count) { range in range.map { i in (changes[i].serial, changes[i].spool?.canonicalJSON) } }.flatMap { $0 }
+    }
+
     /// The tree changes that write `changes` (a spool, or `nil` to remove the serial's file).
     func treeChanges(_ changes: [(serial: String, spool: Spool?)]) throws(HistoryError) -> [TreeChange] {
-        // The files' bytes, paths and ids on every core; then written to memory in order.
-        let prepared = Parallel.map(changes.count) { range in
-            range.map { i in
-                (components: SpoolPaths.path(for: changes[i].serial).split(separator: "/").map(String.init)[...],
-                 bytes: changes[i].spool?.canonicalJSON)
-            }
+        try treeChanges(files: Self.files(changes))
+    }
+
+    /// The tree changes that write `files` (a document, or `nil` to remove the serial's file).
+    func treeChanges(files changes: [FileChange]) throws(HistoryError) -> [TreeChange] {
+        // The files' paths on every core; then the blobs written to memory in order.
+        let components = Parallel.map(changes.count) { range in
+            range.map { i in SpoolPaths.path(for: changes[i].serial).split(separator: "/").map(String.init)[...] }
         }.flatMap { $0 }
-        let written = prepared.compactMap(\.bytes)
+        let written = changes.compactMap(\.file)
         let ids = GitRepository.blobIDs(written)
         try git.writeBlobs(written, ids: ids)
         var next = ids.makeIterator()
-        return prepared.map { ($0.components, $0.bytes == nil ? nil : next.next()) }
+        return changes.indices.map { (components[$0], changes[$0].file == nil ? nil : next.next()) }
     }
 
     /// The tree `tree` with `changes` applied, rewriting only the subtrees on their paths; `nil` if empty.
@@ -260,10 +270,15 @@ package final class InventoryRepository {
     /// head. Returns the new commit, or `nil` when nothing would change (no empty commits). One attempt: losing
     /// the race to another writer throws a retryable error.
     package func commit(_ reference: String = mainReference, changes: [(serial: String, spool: Spool?)], author: Signature, message: String) throws(HistoryError) -> ObjectID? {
+        try commit(reference, files: Self.files(changes), author: author, message: message)
+    }
+
+    /// ``commit(_:changes:author:message:)`` for files already encoded.
+    package func commit(_ reference: String = mainReference, files changes: [FileChange], author: Signature, message: String) throws(HistoryError) -> ObjectID? {
         try writing { () throws(HistoryError) -> ObjectID? in
             let parent = try head(reference)
             let parentTree = try tree(of: parent)
-            let tree = try rootTree(parentTree, try treeChanges(changes))
+            let tree = try rootTree(parentTree, try treeChanges(files: changes))
             if tree == parentTree {
                 git.discardObjects()
                 return nil

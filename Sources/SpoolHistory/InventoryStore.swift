@@ -160,6 +160,24 @@ public actor InventoryStore {
         }
     }
 
+    /// ``importSpools(_:mode:source:stampedAt:fieldsInFile:progress:)`` for a stored inventory (a conversion's
+    /// ``StoredInventory``): the spools' documents are compared by id and written as they are, and only the
+    /// spools that differ from the stored ones are read field by field.
+    public nonisolated func importStored(_ inventory: StoredInventory, mode: ImportMode, source: String, stampedAt: Int64? = nil,
+                                         fieldsInFile: Set<String>? = nil, progress: HistoryProgress? = nil) async throws(HistoryError) -> ImportResult {
+        let records = ImportRecord.records(inventory)
+        return try await importRecords(records, mode: mode, source: source, stampedAt: stampedAt, fieldsInFile: fieldsInFile, progress: progress)
+    }
+
+    func importRecords(_ records: [ImportRecord], mode: ImportMode, source: String, stampedAt: Int64?,
+                       fieldsInFile: Set<String>?, progress: HistoryProgress?) async throws(HistoryError) -> ImportResult {
+        let author = signature(mode.device)
+        return try await retrying { () throws(HistoryError) -> ImportResult in
+            try repository.importRecords(records, mode: mode, source: source, stampedAt: stampedAt, fieldsInFile: fieldsInFile,
+                                         progress: progress, author: author)
+        }
+    }
+
     /// Applies what `device` changed since `base` (its cursor: a state of main; `nil` for nothing seen yet),
     /// merged into main. Costs follow the number of changes, not the inventory's size.
     public func apply(device: String, base: ObjectID?, changes: [Spool], source: String = "sync") async throws(HistoryError) -> ImportResult {

@@ -38,12 +38,17 @@ enum PackWriter {
         let level = durable ? Z_DEFAULT_COMPRESSION : Z_BEST_SPEED
         // Each object's payload, compressed, on every core: the object itself, or its delta when smaller.
         let parts = Parallel.map(objects.count) { range -> [(payload: [UInt8], size: Int, base: Int?)?] in
-            range.map { i in
+            // One compressor per core for the small objects (see FixedDeflate); zlib for the large ones.
+            var compressor = FixedDeflate()
+            func compress(_ bytes: [UInt8]) -> [UInt8]? {
+                bytes.count <= FixedDeflate.largest ? compressor.compress(bytes) : deflate(bytes, level: level)
+            }
+            return range.map { i in
                 if let b = bases[i] {
                     let delta = LineDelta.encode(from: objects[b].bytes, to: objects[i].bytes)
-                    if delta.count < objects[i].bytes.count * 3 / 4, let z = deflate(delta, level: level) { return (z, delta.count, b) }
+                    if delta.count < objects[i].bytes.count * 3 / 4, let z = compress(delta) { return (z, delta.count, b) }
                 }
-                return deflate(objects[i].bytes, level: level).map { ($0, objects[i].bytes.count, nil) }
+                return compress(objects[i].bytes).map { ($0, objects[i].bytes.count, nil) }
             }
         }
         var pack: [UInt8] = Array("PACK".utf8) + bigEndian(UInt32(2)) + bigEndian(UInt32(objects.count))
@@ -215,52 +220,8 @@ enum LineDelta {
         }
         func same(_ a: Int, _ b: Int, _ n: Int) -> Bool { memcmp(src.baseAddress! + a, dst.baseAddress! + b, n) == 0 }
 
-        var out = varint(src.count) + varint(dst.count)
-        out.reserveCapacity(dst.count / 2)
-        var pending: (offset: Int, count: Int)?
-        var insertStart = 0, insertEnd = 0
-        func flushCopy() {
-            guard let c = pending else { return }
-            var op: UInt8 = 0x80
-            var args: [UInt8] = []
-            for k in 0..<4 where (c.offset >> (8 * k)) & 0xFF != 0 {
-                op |= 1 << k
-                args.append(UInt8((c.offset >> (8 * k)) & 0xFF))
-            }
-            for k in 0..<3 where (c.count >> (8 * k)) & 0xFF != 0 {
-                op |= 1 << (4 + k)
-                args.append(UInt8((c.count >> (8 * k)) & 0xFF))
-            }
-            out.append(op)
-            out += args
-            pending = nil
-        }
-        func flushInsert() {
-            var from = insertStart
-            while from < insertEnd {
-                let n = min(127, insertEnd - from)
-                out.append(UInt8(n))
-                out += UnsafeBufferPointer(rebasing: dst[from..<(from + n)])
-                from += n
-            }
-            insertStart = insertEnd
-        }
-        /// Adds target bytes `range` as inserted, right after what is inserted already.
-        func insert(_ range: Range<Int>) {
-            if insertStart == insertEnd { insertStart = range.lowerBound }
-            insertEnd = range.upperBound
-        }
-        func copy(_ offset: Int, _ count: Int) {
-            guard count > 0 else { return }
-            flushInsert()
-            if let c = pending, c.offset + c.count == offset, c.count + count < 0xFF_FFFF {
-                pending = (c.offset, c.count + count)
-            } else {
-                flushCopy()
-                pending = (offset, count)
-            }
-        }
-
+        var w = Writer(dst: dst, out: varint(src.count) + varint(dst.count))
+        w.out.reserveCapacity(dst.count / 2)
         start = 0
         while start < dst.count {
             var end = start
@@ -271,10 +232,10 @@ enum LineDelta {
             while colon < end, dst[colon] != 0x3A { colon += 1 }
             if length >= 0xFF_FFFF {
                 // Longer than one copy can say.
-                flushCopy()
-                insert(start..<end)
+                w.flushCopy()
+                w.insert(start..<end)
             } else if length > 4, let whole = lines.first(where: { $0.range.count == length && same($0.range.lowerBound, start, length) }) {
-                copy(whole.range.lowerBound, length)
+                w.copy(whole.range.lowerBound, length)
             } else if colon < end, let other = lines.first(where: { $0.colon - $0.range.lowerBound == colon - start && same($0.range.lowerBound, start, colon - start) }) {
                 // The same field with another value: its common start and end copied, the rest inserted.
                 let old = other.range
@@ -284,19 +245,78 @@ enum LineDelta {
                 var suffix = 0
                 while suffix < longest - prefix, src[old.upperBound - 1 - suffix] == dst[end - 1 - suffix] { suffix += 1 }
                 if suffix < 4 { suffix = 0 }
-                copy(old.lowerBound, prefix)
-                flushCopy()
-                insert((start + prefix)..<(end - suffix))
-                copy(old.upperBound - suffix, suffix)
+                w.copy(old.lowerBound, prefix)
+                w.flushCopy()
+                w.insert((start + prefix)..<(end - suffix))
+                w.copy(old.upperBound - suffix, suffix)
             } else {
-                flushCopy()
-                insert(start..<end)
+                w.flushCopy()
+                w.insert(start..<end)
             }
             start = end
         }
-        flushCopy()
-        flushInsert()
-        return out
+        w.flushCopy()
+        w.flushInsert()
+        return w.out
+    }
+
+    /// The delta's instructions as they are made: a copy is held until the next one shows whether they join,
+    /// inserted bytes until a copy follows them.
+    private struct Writer {
+        let dst: UnsafeBufferPointer<UInt8>
+        var out: [UInt8]
+        var pending: (offset: Int, count: Int)?
+        var insertStart = 0, insertEnd = 0
+
+        init(dst: UnsafeBufferPointer<UInt8>, out: [UInt8]) {
+            self.dst = dst
+            self.out = out
+        }
+
+        mutating func flushCopy() {
+            guard let c = pending else { return }
+            var op: UInt8 = 0x80
+            let at = out.count
+            out.append(0)
+            for k in 0..<4 where (c.offset >> (8 * k)) & 0xFF != 0 {
+                op |= 1 << k
+                out.append(UInt8((c.offset >> (8 * k)) & 0xFF))
+            }
+            for k in 0..<3 where (c.count >> (8 * k)) & 0xFF != 0 {
+                op |= 1 << (4 + k)
+                out.append(UInt8((c.count >> (8 * k)) & 0xFF))
+            }
+            out[at] = op
+            pending = nil
+        }
+
+        mutating func flushInsert() {
+            var from = insertStart
+            while from < insertEnd {
+                let n = min(127, insertEnd - from)
+                out.append(UInt8(n))
+                out += UnsafeBufferPointer(rebasing: dst[from..<(from + n)])
+                from += n
+            }
+            insertStart = insertEnd
+        }
+
+        /// Adds target bytes `range` as inserted, right after what is inserted already.
+        mutating func insert(_ range: Range<Int>) {
+            if insertStart == insertEnd { insertStart = range.lowerBound }
+            insertEnd = range.upperBound
+        }
+
+        mutating func copy(_ offset: Int, _ count: Int) {
+            guard count > 0 else { return }
+            flushInsert()
+            if let c = pending, c.offset + c.count == offset, c.count + count < 0xFF_FFFF {
+                pending = (c.offset, c.count + count)
+            } else {
+                flushCopy()
+                pending = (offset, count)
+            }
+        }
     }
 
     static func varint(_ v: Int) -> [UInt8] {

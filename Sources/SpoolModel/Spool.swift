@@ -85,6 +85,36 @@ public struct Spool: Hashable, Sendable {
         return w.bytes
     }
 
+    /// ``canonicalJSON`` made from ``compactJSON``'s bytes without reading the fields: the two documents differ
+    /// only in the line breaks and spaces around the top-level members (values are written alike in both).
+    public static func canonicalJSON(fromCompact compact: [UInt8]) -> [UInt8] {
+        compact.withUnsafeBufferPointer { c -> [UInt8] in
+            guard c.count > 2, c[0] == UInt8(ascii: "{"), c[c.count - 1] == UInt8(ascii: "}") else { return Array(c) + [0x0A] }
+            var out: [UInt8] = []
+            out.reserveCapacity(c.count + c.count / 4 + 8)
+            out.append(contentsOf: [UInt8(ascii: "{"), 0x0A, 0x20, 0x20])
+            var depth = 0, inString = false, escaped = false
+            for i in 1..<(c.count - 1) {
+                let b = c[i]
+                if inString {
+                    out.append(b)
+                    if escaped { escaped = false } else if b == UInt8(ascii: "\\") { escaped = true } else if b == UInt8(ascii: "\"") { inString = false }
+                    continue
+                }
+                switch b {
+                case UInt8(ascii: "\""): inString = true; out.append(b)
+                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1; out.append(b)
+                case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1; out.append(b)
+                case UInt8(ascii: ":") where depth == 0: out.append(contentsOf: [UInt8(ascii: ":"), 0x20])
+                case UInt8(ascii: ",") where depth == 0: out.append(contentsOf: [UInt8(ascii: ","), 0x0A, 0x20, 0x20])
+                default: out.append(b)
+                }
+            }
+            out.append(contentsOf: [0x0A, UInt8(ascii: "}"), 0x0A])
+            return out
+        }
+    }
+
     /// The same document on one line (for JSON Lines and arrays).
     public var compactJSON: [UInt8] {
         var w = JSONWriter(reservingCapacity: 384)

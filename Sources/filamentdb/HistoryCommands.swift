@@ -100,7 +100,7 @@ struct Import: AsyncParsableCommand {
         let (spools, report) = try load(options)
         let store = try history.open(create: true)
         let outcome = try await historyCall { () async throws(HistoryError) in
-            try await store.importSpools(spools, mode: mode, source: URL(fileURLWithPath: input).lastPathComponent, stampedAt: options.now,
+            try await store.importStored(spools, mode: mode, source: URL(fileURLWithPath: input).lastPathComponent, stampedAt: options.now,
                                          fieldsInFile: report.fieldsInInput.map(Set.init), progress: PercentProgress("importing").report)
         }
         if read.json {
@@ -112,10 +112,10 @@ struct Import: AsyncParsableCommand {
         if !report.rejected.isEmpty { throw ExitCode(ExitStatus.partial) }
     }
 
-    func load(_ options: ConversionOptions) throws -> ([Spool], ConversionReport) {
+    func load(_ options: ConversionOptions) throws -> (StoredInventory, ConversionReport) {
         do {
             let bytes = try FileIO.read(input)
-            return try Conversion.load(bytes, path: input, options: options, isFile: input != "-")
+            return try Conversion.loadStored(bytes, path: input, options: options, isFile: input != "-")
         } catch {
             throw Output.fail(error)
         }

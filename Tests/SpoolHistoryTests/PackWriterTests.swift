@@ -45,6 +45,38 @@ import Testing
         #expect(problems.isEmpty, "\(problems.prefix(3))")
     }
 
+    /// The packs' own compressor (fixed Huffman codes, greedy matches) read back by stock git: empty and tiny
+    /// objects, random bytes, long runs (matches of the longest length), repeats at every distance up to the
+    /// largest object it takes, and objects past that size (zlib's).
+    @Test func smallObjectsCompressedByHandReadBackThroughStockGit() throws {
+        let path = Fixtures.temporaryDirectory() + "/repo.git"
+        #expect(try git(["init", "-q", "--bare", path], in: Fixtures.temporaryDirectory()).status == 0)
+        var rng = SeededGenerator(seed: 3)
+        var contents: [[UInt8]] = [[], [0], Array("a".utf8), Array("aaa".utf8), Array("abcabcabcabc".utf8)]
+        for size in [2, 3, 4, 17, 100, 258, 259, 300, 1000, 4095, 4096, 4097, 9000] {
+            contents.append((0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) })
+            contents.append(Array(repeating: UInt8(ascii: "x"), count: size))
+            contents.append((0..<size).map { _ in UInt8(ascii: "a") + UInt8.random(in: 0...2, using: &rng) })
+        }
+        for distance in [1, 2, 7, 255, 256, 1000, 2049, 3000, 4000] {
+            let phrase = (0..<distance).map { _ in UInt8.random(in: 32...126, using: &rng) }
+            contents.append(Array((phrase + phrase + phrase.prefix(40)).prefix(4096)))
+        }
+        var seen = Set<ObjectID>()
+        let ids = GitRepository.blobIDs(contents)
+        var objects: [PackWriter.Object] = []
+        for (id, bytes) in zip(ids, contents) where seen.insert(id).inserted { objects.append(PackWriter.Object(id: id, type: 3, bytes: bytes)) }
+        try PackWriter.write(objects, to: path + "/objects/pack")
+        // fsck inflates every object of the pack and checks that it hashes to its id: byte for byte, binary too.
+        let fsck = try git(["fsck", "--strict", "--full"], in: path)
+        #expect(fsck.status == 0, "\(fsck.output)")
+        let listed = try git(["cat-file", "--batch-check=%(objectname) %(objectsize)", "--batch-all-objects"], in: path).output
+        #expect(listed.split(separator: "\n").count == objects.count)
+        for object in objects { #expect(listed.contains("\(object.id.hex) \(object.bytes.count)")) }
+        let text = objects.first { $0.bytes.count == 4096 && $0.bytes.allSatisfy { $0 >= 32 && $0 < 127 } }!
+        #expect(try git(["cat-file", "blob", text.id.hex], in: path).output == String(decoding: text.bytes, as: UTF8.self))
+    }
+
     @Test func deltasRebuildTheirTargets() {
         let cases: [([UInt8], [UInt8])] = [
             (Array("a\nb\nc\n".utf8), Array("a\nb\nc\n".utf8)),
