@@ -90,7 +90,7 @@ func streamDeferredArray(_ bytes: [UInt8], range: Range<Int>, file: String, offs
         try JSONParser.forEachElementRange(in: range, of: bytes) { element in
             row += 1
             offsets.record(element.lowerBound)
-            body(RawRecord(row: row) { parseElement(bytes, element) })
+            body(RawRecord(row: row, source: element) { parseElement(bytes, element) })
         }
     }
     if case .failure(let error) = scanned { throw .syntax(file: file, error) }

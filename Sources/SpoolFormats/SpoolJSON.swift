@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import SpoolModel
 
 /// Plain JSON arrays of spools and JSON Lines, both ways. Each spool is its canonical compact document,
@@ -65,20 +68,23 @@ public enum SpoolJSON {
             var lineNumber = 0
             var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
             var row = 0
-            while start < bytes.count {
+            let count = bytes.count
+            while start < count {
                 lineNumber += 1
-                var end = start
-                while end < bytes.count, bytes[end] != 0x0A { end += 1 }
-                let line = Array(bytes[start..<end])
+                let end = bytes.withUnsafeBufferPointer { b -> Int in
+                    guard let found = memchr(b.baseAddress! + start, 0x0A, count - start) else { return count }
+                    return b.baseAddress!.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                }
+                let line = start..<end
                 start = end + 1
-                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                if bytes[line].allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                 row += 1
                 lines.rows.append(lineNumber)
                 // Parsed on the normalising threads: a line that is not JSON stops the conversion there (the first
                 // such line is reported), or with `skipInvalid` is one rejected record.
                 let at = lineNumber
-                body(RawRecord(row: row) {
-                    Result(catching: { () throws(JSONSyntaxError) in try JSONParser.parse(line) }).mapError { (e: JSONSyntaxError) -> RawRecord.PrepareFailure in
+                body(RawRecord(row: row, source: line) {
+                    Result(catching: { () throws(JSONSyntaxError) in try JSONParser.parse(bytes, slice: line) }).mapError { (e: JSONSyntaxError) -> RawRecord.PrepareFailure in
                         var e = e
                         e.line = at
                         guard skipInvalid else { return .input(e) }

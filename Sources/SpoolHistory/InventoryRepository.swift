@@ -215,7 +215,7 @@ package final class InventoryRepository {
     func treeChanges(files changes: [FileChange]) throws(HistoryError) -> [TreeChange] {
         // The files' paths on every core; then the blobs written to memory in order.
         let components = Parallel.map(changes.count) { range in
-            range.map { i in SpoolPaths.path(for: changes[i].serial).split(separator: "/").map(String.init)[...] }
+            range.map { i in SpoolPaths.components(for: changes[i].serial)[...] }
         }.flatMap { $0 }
         let written = changes.compactMap(\.file)
         let ids = GitRepository.blobIDs(written)

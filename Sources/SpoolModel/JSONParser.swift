@@ -44,6 +44,21 @@ public enum JSONParser {
         }
     }
 
+    /// Parses `bytes[slice]` as one JSON document, exactly as ``parse(_:)`` parses a copy of it (positions in
+    /// errors count from the slice's start), without copying it.
+    public static func parse(_ bytes: [UInt8], slice: Range<Int>) throws(JSONSyntaxError) -> JSONValue {
+        try bytes.withUnsafeBufferPointer { (whole) throws(JSONSyntaxError) -> JSONValue in
+            let buf = UnsafeBufferPointer(rebasing: whole[slice])
+            var s = Scanner(buf)
+            s.skipBOM()
+            s.skipWhitespace()
+            let v = try s.parseValue(depth: 0)
+            s.skipWhitespace()
+            if s.i < buf.count { throw s.error("unexpected \(s.describeByte()) after the end of the JSON value") }
+            return v
+        }
+    }
+
     /// Parses one JSON document held in a string.
     public static func parse(_ text: String) throws(JSONSyntaxError) -> JSONValue {
         try parse(Array(text.utf8))

@@ -30,9 +30,14 @@ public struct RawRecord: Sendable {
         self.problem = problem
     }
 
+    /// Where the record's text lies in the input, when it is one stretch of it (a JSON Lines line, an array's
+    /// element): the same text always makes the same spool, so an import can know a record it has seen.
+    public var source: Range<Int>?
+
     /// A record whose object `prepare` makes later.
-    public init(row: Int, entry: String? = nil, prepare: @escaping @Sendable () -> Result<JSONValue, PrepareFailure>) {
+    public init(row: Int, entry: String? = nil, source: Range<Int>? = nil, prepare: @escaping @Sendable () -> Result<JSONValue, PrepareFailure>) {
         self.init(object: .null, row: row, entry: entry)
+        self.source = source
         self.prepare = prepare
     }
 
@@ -378,17 +383,22 @@ public struct SpoolNormalizer: Sendable {
         // Who keeps each serial: the first live record, else the first record. Serials are compared by their
         // bytes, as JavaScript compares them.
         var keeper: [ExactString: Int] = [:]
-        var taken = Set<ExactString>()
+        keeper.reserveCapacity(accepted.count)
+        var shared = false
         for (n, (spool, _, _)) in accepted.enumerated() {
             let s = ExactString(spool.serial)
-            taken.insert(s)
-            guard !s.string.isEmpty else { continue }
+            guard !s.string.isEmpty else { shared = true; continue }
             if let k = keeper[s] {
+                shared = true
                 if accepted[k].spool.isDeleted && !spool.isDeleted { keeper[s] = n }
             } else {
                 keeper[s] = n
             }
         }
+        // Every serial given once (the usual file): nothing to rename.
+        guard shared else { return accepted.map(\.spool) }
+        var taken = Set(keeper.keys)
+        if accepted.contains(where: { $0.spool.serial.isEmpty }) { taken.insert(ExactString("")) }
         // The next `~k` to try after each base: records sharing a serial and an id share a base, and
         // starting over at `~2` for each of them would make the renaming quadratic.
         var nextSuffix: [ExactString: Int] = [:]

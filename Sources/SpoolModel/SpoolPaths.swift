@@ -15,22 +15,25 @@ public enum SpoolPaths {
 
     public static func encode(_ serial: String) -> String {
         if serial.isEmpty { return "%" }
-        var out = ""
-        out.reserveCapacity(serial.utf8.count)
+        var out: [UInt8] = []
+        out.reserveCapacity(serial.utf8.count + 8)
         for b in serial.utf8 {
             switch b {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
+                out.append(b)
             case UInt8(ascii: "A")...UInt8(ascii: "Z"):
-                out += "+"
-                out.unicodeScalars.append(Unicode.Scalar(b + 0x20))
+                out.append(UInt8(ascii: "+"))
+                out.append(b + 0x20)
             default:
-                out += "%"
-                out += hex(b)
+                out.append(UInt8(ascii: "%"))
+                out.append(hexBytes[Int(b >> 4)])
+                out.append(hexBytes[Int(b & 0xF)])
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
+
+    static let hexBytes = Array("0123456789abcdef".utf8)
 
     /// The serial an encoded name stands for; `nil` if it is not one `encode` writes.
     public static func decode(_ name: String) -> String? {
@@ -58,8 +61,18 @@ public enum SpoolPaths {
 
     /// The spool file's path in the repository.
     public static func path(for serial: String) -> String {
+        components(for: serial).joined(separator: "/")
+    }
+
+    /// ``path(for:)`` as its folders and file name, in order.
+    public static func components(for serial: String) -> [String] {
         let name = encode(serial)
-        var segments: [Substring] = []
+        let shard = shardDigits(serial)
+        var out = [root, String(shard[0]), String(shard[1]), String(shard[2])]
+        guard name.utf8.count > segmentLength else {
+            out.append(name + suffix)
+            return out
+        }
         var rest = Substring(name)
         while rest.utf8.count > segmentLength {
             // Cut before an escape, never inside one.
@@ -68,12 +81,11 @@ public enum SpoolPaths {
                     || (rest.distance(from: rest.startIndex, to: cut) >= 2 && rest[rest.index(cut, offsetBy: -2)] == "%") {
                 cut = rest.index(before: cut)
             }
-            segments.append(rest[..<cut])
+            out.append(String(rest[..<cut]))
             rest = rest[cut...]
         }
-        segments.append(rest)
-        let shard = shardDigits(serial)
-        return ([root] + shard.map(String.init) + segments.map(String.init)).joined(separator: "/") + suffix
+        out.append(String(rest) + suffix)
+        return out
     }
 
     /// The serial a repository path stands for; `nil` for any path `path(for:)` does not write.
@@ -111,11 +123,11 @@ public enum SpoolPaths {
         h ^= h >> 33
         h = h &* 0xC4CE_B9FE_1A85_EC53
         h ^= h >> 33
-        let digits = Array(hexDigits)
-        return [digits[Int(h >> 60)], digits[Int((h >> 56) & 0xF)], digits[Int((h >> 52) & 0xF)]]
+        return [hexCharacters[Int(h >> 60)], hexCharacters[Int((h >> 56) & 0xF)], hexCharacters[Int((h >> 52) & 0xF)]]
     }
 
     static let hexDigits = "0123456789abcdef"
+    static let hexCharacters = Array(hexDigits)
 
     static func hex(_ b: UInt8) -> String {
         let d = Array(hexDigits)
