@@ -124,15 +124,33 @@ public enum Conversion {
 
     /// ``load(_:path:options:isFile:progress:)`` keeping the spools as their canonical bytes: records are
     /// read, checked and stored one at a time, so memory stays near the input's size.
+    ///
+    /// `skipping`: records whose text (``RawRecord/source``) it returns true for are left out unread, as if
+    /// the input did not hold them (an import that already knows them); the report counts only the others.
     public static func loadStored(
-        _ bytes: [UInt8], path: String, options: ConversionOptions, isFile: Bool = false, progress: ProgressSink? = nil
+        _ bytes: [UInt8], path: String, options: ConversionOptions, isFile: Bool = false, progress: ProgressSink? = nil,
+        skipping skip: ((Range<Int>) -> Bool)? = nil
     ) throws(ConversionError) -> (inventory: StoredInventory, report: ConversionReport) {
         let spill: FileByteStore? = bytes.count >= options.spillThreshold ? FileByteStore() : nil
-        return try loadStored(bytes, path: path, options: options, isFile: isFile, store: spill, progress: progress)
+        return try loadStored(bytes, path: path, options: options, isFile: isFile, store: spill, progress: progress, skipping: skip)
+    }
+
+    /// Where each record's text lies in `bytes`, in input order, without parsing any record: `nil` unless every
+    /// record is one stretch of the input (JSON Lines, a JSON array of spools, a Dexie table of inbound rows).
+    public static func recordSources(_ bytes: [UInt8], path: String, options: ConversionOptions, isFile: Bool = false) throws(ConversionError) -> [Range<Int>]? {
+        guard let format = options.from ?? InventoryFormat.detect(path: path, bytes: bytes) else { return nil }
+        let input = try read(bytes, path: path, format: format, options: options, isFile: isFile)
+        var sources: [Range<Int>] = []
+        var whole = true
+        try input.forEachRecord { record in
+            if let source = record.source, record.problem == nil { sources.append(source) } else { whole = false }
+        }
+        return whole ? sources : nil
     }
 
     static func loadStored(
-        _ bytes: [UInt8], path: String, options: ConversionOptions, isFile: Bool, store spill: FileByteStore?, progress: ProgressSink?
+        _ bytes: [UInt8], path: String, options: ConversionOptions, isFile: Bool, store spill: FileByteStore?, progress: ProgressSink?,
+        skipping skip: ((Range<Int>) -> Bool)? = nil
     ) throws(ConversionError) -> (inventory: StoredInventory, report: ConversionReport) {
         guard let format = options.from ?? InventoryFormat.detect(path: path, bytes: bytes) else {
             if JSONParser.shape(of: bytes) == .empty { throw .notAnInventory(file: path, reason: "the file is empty") }
@@ -146,6 +164,7 @@ public enum Conversion {
                                               store: spill ?? MemoryByteStore())
         var count = 0
         try input.forEachRecord {
+            if let skip, let source = $0.source, $0.problem == nil, skip(source) { return }
             session.add($0)
             count += 1
             if count % 8192 == 0 { progress?.update(phase: "reading", done: count, total: bytes.count) }

@@ -136,6 +136,13 @@ package final class GitRepository {
     package func writeBlob(_ bytes: [UInt8]) throws(HistoryError) -> ObjectID { try writeObject(bytes, GIT_OBJECT_BLOB) }
 
     /// The ids `contents` would have as blobs, hashed on every core.
+    /// The id `bytes` would have as a blob.
+    package static func blobID(_ bytes: [UInt8]) -> ObjectID {
+        var oid = git_oid()
+        _ = bytes.withUnsafeBytes { git_odb_hash(&oid, $0.baseAddress, $0.count, GIT_OBJECT_BLOB) }
+        return ObjectID(oid)
+    }
+
     package static func blobIDs(_ contents: [[UInt8]]) -> [ObjectID] {
         Parallel.map(contents.count) { range in
             range.map { i in

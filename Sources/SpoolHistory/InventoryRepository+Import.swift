@@ -46,6 +46,11 @@ public struct ImportResult: Sendable {
     public var merge: MergeOutcome?
     /// main's head afterwards.
     public var main: ObjectID?
+    /// The device's branch head afterwards (for a replace, main's).
+    package var deviceHead: ObjectID?
+    /// Spools of the file whose stored file is not the file's record as it is (given the import's time, or a
+    /// stored time or field kept).
+    package var notAsInFile: [String] = []
 
     public init() {}
 }
@@ -57,12 +62,15 @@ package struct ImportRecord: Sendable {
     package let isDeleted: Bool
     /// The canonical document (``Spool/canonicalJSON``), as the history stores it.
     package let file: [UInt8]
+    /// The document's id as a file of the history.
+    package let id: ObjectID
     private let decoded: Spool?
 
     package init(_ spool: Spool) {
         serial = spool.serial
         isDeleted = spool.isDeleted
         file = spool.canonicalJSON
+        id = GitRepository.blobID(file)
         decoded = spool
     }
 
@@ -71,6 +79,7 @@ package struct ImportRecord: Sendable {
         serial = stored.serial
         isDeleted = stored.isDeleted
         file = Spool.canonicalJSON(fromCompact: stored.json)
+        id = GitRepository.blobID(file)
         decoded = nil
     }
 
@@ -108,18 +117,26 @@ extension InventoryRepository {
     }
 
     /// ``importSpools(_:mode:source:stampedAt:fieldsInFile:progress:author:)`` for spools already encoded.
+    ///
+    /// `expectingDeviceHead`: the import holds only the records that differ from what the device's branch
+    /// held there (an ``ImportMemo`` knew the others); if the branch has moved since, it fails with
+    /// ``HistoryError/Code/contention`` (not retryable) and nothing is written.
     package func importRecords(_ spools: [ImportRecord], mode: ImportMode, source: String, stampedAt: Int64? = nil, fieldsInFile: Set<String>? = nil,
-                               progress: HistoryProgress? = nil, author: Signature) throws(HistoryError) -> ImportResult {
+                               progress: HistoryProgress? = nil, expectingDeviceHead: ObjectID? = nil, author: Signature) throws(HistoryError) -> ImportResult {
         let times = ImportTimes(stampedAt: stampedAt, now: author.time * 1000, fieldsInFile: fieldsInFile, progress: progress)
         if case .replace = mode {
             let main = try head()
             var (changes, outcome, _) = try delta(spools, against: try files(at: main), times: times, deletingOthersAt: author.time * 1000)
             outcome.commit = try commit(files: changes, author: author, message: message(source: source, outcome, author: author))
             outcome.main = outcome.commit ?? main
+            outcome.deviceHead = outcome.main
             return outcome
         }
         let reference = try deviceReference(mode.device)
         let deviceHead = try head(reference)
+        if let expected = expectingDeviceHead, deviceHead != expected {
+            throw HistoryError(.contention, "the branch of device \(JSONValue.string(mode.device).jsonText) moved since its last import", path: path)
+        }
         let main = try head()
         // The base: the device's previous file. Without one (a device's first file, or a file of no device),
         // the commit holds the file alone, its counts say what it would change in main, and the merge decides
@@ -146,17 +163,19 @@ extension InventoryRepository {
         } else if unknownBase && !changes.isEmpty {
             // A device's first file is the base of its next: the commit holds all of it, the spools that equal
             // main's as main has them (so the merge finds nothing to decide there).
-            for (serial, blob) in unchanged { changes.append((serial, try git.readBlob(blob))) }
+            for (serial, blob) in unchanged { changes.append((serial, try git.readBlob(blob), blob)) }
         }
         if case .deviceOnly = mode {
             return try writing { () throws(HistoryError) -> ImportResult in
                 var outcome = counts
                 outcome.main = main
+                outcome.deviceHead = deviceHead
                 guard !changes.isEmpty else { return outcome }
                 let commit = try writeCommit(changes, base: base, author: author, message: message(source: source, counts, author: author))
                 try git.flushObjects()
                 try moveBranch(reference, to: commit, from: deviceHead, message: "import \(source)")
                 outcome.commit = commit
+                outcome.deviceHead = commit
                 return outcome
             }
         }
@@ -246,7 +265,7 @@ extension InventoryRepository {
                 guard var spool = try? decodeSpool(current[key]!, serial: key.string), !spool.isDeleted else { continue }
                 spool["deleted"] = .bool(true)
                 spool["lastUpdated"] = .int(max(deletionTime, (spool.lastUpdated ?? 0) + 1))
-                result.changes.append((key.string, spool.canonicalJSON))
+                result.changes.append((key.string, spool.canonicalJSON, nil))
                 result.outcome.removed += 1
             }
         }
@@ -259,20 +278,15 @@ extension InventoryRepository {
     /// documents differ from the stored ones are read field by field.
     func judge(_ pairs: [(spool: ImportRecord, stored: ObjectID?)], times: ImportTimes?) throws(HistoryError) -> Delta {
         var result: Delta = ([], ImportResult(), [])
-        // The file id each spool would have, on every core, for the spools already stored (a new one is added
-        // whatever its bytes).
-        let ids = Parallel.map(pairs.count) { range in
-            range.map { i in pairs[i].stored == nil ? nil : GitRepository.blobIDs([pairs[i].spool.file])[0] }
-        }.flatMap { $0 }
         for (k, pair) in pairs.enumerated() {
             if k % 4096 == 0 { times?.progress?(k, pairs.count) }
             let record = pair.spool
             guard let stored = pair.stored else {
                 result.outcome.added += 1
-                result.changes.append((record.serial, record.file))
+                result.changes.append((record.serial, record.file, record.id))
                 continue
             }
-            if ids[k] == stored {
+            if record.id == stored {
                 result.unchanged.append((record.serial, stored))
                 continue
             }
@@ -287,6 +301,7 @@ extension InventoryRepository {
                 }
                 if spool.canonicalJSON == old.canonicalJSON {
                     result.unchanged.append((spool.serial, stored))
+                    result.outcome.notAsInFile.append(spool.serial)
                     continue
                 }
             }
@@ -294,6 +309,7 @@ extension InventoryRepository {
                 if let stamp = times.stampedAt, spool.lastUpdated == stamp, SpoolMerge.sameIgnoringTime(spool, old) {
                     result.outcome.keptTimes += 1
                     result.unchanged.append((spool.serial, stored))
+                    result.outcome.notAsInFile.append(spool.serial)
                     continue
                 }
                 if spool.lastUpdated == old.lastUpdated {
@@ -303,7 +319,8 @@ extension InventoryRepository {
                 }
             }
             if spool.isDeleted && !old.isDeleted { result.outcome.deleted += 1 } else { result.outcome.changed += 1 }
-            result.changes.append((spool.serial, edited ? spool.canonicalJSON : record.file))
+            if edited { result.outcome.notAsInFile.append(spool.serial) }
+            result.changes.append((spool.serial, edited ? spool.canonicalJSON : record.file, edited ? nil : record.id))
         }
         times?.progress?(pairs.count, pairs.count)
         return result
@@ -339,6 +356,7 @@ extension InventoryRepository {
                 } else {
                     outcome.main = main
                 }
+                outcome.deviceHead = branch.head
                 return outcome
             }
             var commit = try writeCommit(changes, base: base, author: author, message: message(source: source, counts, author: author))
@@ -356,6 +374,7 @@ extension InventoryRepository {
             if branch.head != commit { try moveBranch(reference, to: commit, from: branch.head, message: "import \(source)") }
             try merge.land(in: self)
             outcome.commit = commit
+            outcome.deviceHead = commit
             outcome.merge = merge.outcome
             outcome.main = merge.outcome.commit ?? merge.ours
             return outcome

@@ -198,12 +198,13 @@ package final class InventoryRepository {
     /// A file to write into a tree: its path's folders and name, and its blob (`nil` removes it).
     package typealias TreeChange = (components: ArraySlice<String>, blob: ObjectID?)
 
-    /// A file to write at a serial's path: its canonical document (``Spool/canonicalJSON``), or `nil` to remove it.
-    package typealias FileChange = (serial: String, file: [UInt8]?)
+    /// A file to write at a serial's path: its canonical document (``Spool/canonicalJSON``), or `nil` to remove
+    /// it; with its id when already known.
+    package typealias FileChange = (serial: String, file: [UInt8]?, id: ObjectID?)
 
     /// `changes` as the files they write, encoded on every core.
     static func files(_ changes: [(serial: String, spool: Spool?)]) -> [FileChange] {
-        Parallel.map(changes.count) { range in range.map { i in (changes[i].serial, changes[i].spool?.canonicalJSON) } }.flatMap { $0 }
+        Parallel.map(changes.count) { range in range.map { i in (changes[i].serial, changes[i].spool?.canonicalJSON, nil) } }.flatMap { $0 }
     }
 
     /// The tree changes that write `changes` (a spool, or `nil` to remove the serial's file).
@@ -213,15 +214,25 @@ package final class InventoryRepository {
 
     /// The tree changes that write `files` (a document, or `nil` to remove the serial's file).
     func treeChanges(files changes: [FileChange]) throws(HistoryError) -> [TreeChange] {
-        // The files' paths on every core; then the blobs written to memory in order.
-        let components = Parallel.map(changes.count) { range in
-            range.map { i in SpoolPaths.components(for: changes[i].serial)[...] }
+        // The files' paths, and the ids not known yet, on every core; then the blobs written to memory in order.
+        let prepared = Parallel.map(changes.count) { range in
+            range.map { i -> (components: ArraySlice<String>, id: ObjectID?) in
+                let change = changes[i]
+                let id = change.id ?? change.file.map(GitRepository.blobID)
+                return (SpoolPaths.components(for: change.serial)[...], id)
+            }
         }.flatMap { $0 }
-        let written = changes.compactMap(\.file)
-        let ids = GitRepository.blobIDs(written)
+        var written: [[UInt8]] = [], ids: [ObjectID] = []
+        written.reserveCapacity(changes.count)
+        ids.reserveCapacity(changes.count)
+        for (change, p) in zip(changes, prepared) {
+            if let file = change.file, let id = p.id {
+                written.append(file)
+                ids.append(id)
+            }
+        }
         try git.writeBlobs(written, ids: ids)
-        var next = ids.makeIterator()
-        return changes.indices.map { (components[$0], changes[$0].file == nil ? nil : next.next()) }
+        return prepared.map { ($0.components, $0.id) }
     }
 
     /// The tree `tree` with `changes` applied, rewriting only the subtrees on their paths; `nil` if empty.

@@ -165,17 +165,29 @@ public actor InventoryStore {
     /// spools that differ from the stored ones are read field by field.
     public nonisolated func importStored(_ inventory: StoredInventory, mode: ImportMode, source: String, stampedAt: Int64? = nil,
                                          fieldsInFile: Set<String>? = nil, progress: HistoryProgress? = nil) async throws(HistoryError) -> ImportResult {
-        let records = ImportRecord.records(inventory)
-        return try await importRecords(records, mode: mode, source: source, stampedAt: stampedAt, fieldsInFile: fieldsInFile, progress: progress)
+        try await importRecords(ImportRecord.records(inventory), mode: mode, source: source, stampedAt: stampedAt, fieldsInFile: fieldsInFile,
+                                progress: progress)
     }
 
-    func importRecords(_ records: [ImportRecord], mode: ImportMode, source: String, stampedAt: Int64?,
-                       fieldsInFile: Set<String>?, progress: HistoryProgress?) async throws(HistoryError) -> ImportResult {
+    /// ``importStored(_:mode:source:stampedAt:fieldsInFile:progress:)`` for records already made; with
+    /// `expectingDeviceHead`, `records` are only those an ``ImportMemo`` of that head did not know (see
+    /// ``InventoryRepository/importRecords(_:mode:source:stampedAt:fieldsInFile:progress:expectingDeviceHead:author:)``).
+    package func importRecords(_ records: [ImportRecord], mode: ImportMode, source: String, stampedAt: Int64? = nil,
+                               fieldsInFile: Set<String>? = nil, progress: HistoryProgress? = nil,
+                               expectingDeviceHead: ObjectID? = nil) async throws(HistoryError) -> ImportResult {
         let author = signature(mode.device)
         return try await retrying { () throws(HistoryError) -> ImportResult in
             try repository.importRecords(records, mode: mode, source: source, stampedAt: stampedAt, fieldsInFile: fieldsInFile,
-                                         progress: progress, author: author)
+                                         progress: progress, expectingDeviceHead: expectingDeviceHead, author: author)
         }
+    }
+
+    /// The memo of `device`'s last imported file (see ``ImportMemo``), if one reads back whole.
+    package nonisolated func importMemo(device: String) -> ImportMemo? { ImportMemo.load(repository: path, device: device) }
+
+    /// Keeps `entries` as `device`'s memo, describing its branch at `head`.
+    package nonisolated func keepMemo(_ entries: [(key: ImportMemo.Digest, entry: ImportMemo.Entry)], head: ObjectID, reader: String, device: String) {
+        ImportMemo.save(entries, head: head, reader: reader, repository: path, device: device)
     }
 
     /// Applies what `device` changed since `base` (its cursor: a state of main; `nil` for nothing seen yet),

@@ -111,7 +111,8 @@ public struct SpoolNormalizer: Sendable {
         /// What one core made of its part of a batch.
         struct Part {
             var outcome = ImportOutcome()
-            var accepted: [(serial: String, id: Int64?, isDeleted: Bool, json: [UInt8], row: Int, entry: String?)] = []
+            var accepted: [(serial: String, id: Int64?, isDeleted: Bool, json: [UInt8], row: Int, entry: String?,
+                            source: Range<Int>?, rules: [MigrationRule])] = []
             var unknownKeys = Set<ExactString>()
             var anyTyped = false
         }
@@ -128,11 +129,17 @@ public struct SpoolNormalizer: Sendable {
                     let record = batch[i]
                     let row = record.row, entry = record.entry
                     // Lines are looked up on the merging thread (the index behind `locate` is built lazily).
-                    switch normalizer.normalizeRecord(record, outcome: &part.outcome, location: { RecordLocation(row: row, entry: entry) }) {
+                    var rules: [MigrationRule] = []
+                    let warned = part.outcome.warnings.count
+                    let source = record.source
+                    switch normalizer.normalizeRecord(record, outcome: &part.outcome, rules: &rules, location: { RecordLocation(row: row, entry: entry) }) {
                     case .success(let spool):
                         for k in spool.fields.keys where SpoolSchema.index(of: k) == nil { part.unknownKeys.insert(ExactString(k)) }
                         if !part.anyTyped, spool.jsonObject.containsTyped { part.anyTyped = true }
-                        part.accepted.append((spool.serial, spool.id, spool.isDeleted, spool.compactJSON, row, entry))
+                        // The record's text always makes this spool, unless the spool also holds the import's
+                        // time or the record needed a warning (said again each time it is read).
+                        let pure = part.outcome.warnings.count == warned && !rules.contains(.lastUpdatedFromImportTime)
+                        part.accepted.append((spool.serial, spool.id, spool.isDeleted, spool.compactJSON, row, entry, pure ? source : nil, rules))
                     case .failure(let rejection):
                         part.outcome.rejected.append(rejection)
                     }
@@ -153,7 +160,8 @@ public struct SpoolNormalizer: Sendable {
                 unknownKeys.formUnion(part.unknownKeys)
                 anyTyped = anyTyped || part.anyTyped
                 for a in part.accepted {
-                    accepted.append((StoredSpool(serial: a.serial, id: a.id, isDeleted: a.isDeleted, json: a.json, in: store), a.row, a.entry))
+                    accepted.append((StoredSpool(serial: a.serial, id: a.id, isDeleted: a.isDeleted, json: a.json, in: store,
+                                                 source: a.source, rules: a.rules), a.row, a.entry))
                 }
             }
             outcome.read += batch.count
@@ -180,7 +188,9 @@ public struct SpoolNormalizer: Sendable {
         }
     }
 
-    func normalizeRecord(_ record: consuming RawRecord, outcome: inout ImportOutcome, location: () -> RecordLocation) -> Result<Spool, Rejection> {
+    /// Normalises one record; `rules` gets the migration rules applied to it (also counted in `outcome`).
+    func normalizeRecord(_ record: consuming RawRecord, outcome: inout ImportOutcome, rules: inout [MigrationRule],
+                         location: () -> RecordLocation) -> Result<Spool, Rejection> {
         func reject(_ problems: [FieldProblem], serial: String?) -> Result<Spool, Rejection> {
             .failure(Rejection(location: location(), serial: serial, problems: problems))
         }
@@ -248,6 +258,7 @@ public struct SpoolNormalizer: Sendable {
             return reject([FieldProblem(field: "lastUpdated", message: "\(t)\(from) is out of range: lastUpdated, the time of the last change, is epoch milliseconds from 0 to 8.64e15")], serial: serial)
         }
         for c in counts { outcome.count(c) }
+        rules = counts
         if !warnings.isEmpty {
             let loc = location()
             for (field, message) in warnings {

@@ -34,11 +34,19 @@ public struct StoredSpool {
         self.init(serial: spool.serial, id: spool.id, isDeleted: spool.isDeleted, json: spool.compactJSON, in: store)
     }
 
-    init(serial: String, id: Int64?, isDeleted: Bool, json: [UInt8], in store: SpoolByteStore) {
+    /// Where the record it was made from lies in the input, when that text alone always makes this spool (no
+    /// import-time stamp, no warning, no renaming): an import can recognise the same text next time.
+    public let source: Range<Int>?
+    /// The migration rules the record needed.
+    public let rules: [MigrationRule]
+
+    init(serial: String, id: Int64?, isDeleted: Bool, json: [UInt8], in store: SpoolByteStore, source: Range<Int>? = nil, rules: [MigrationRule] = []) {
         self.serial = serial
         self.id = id
         self.isDeleted = isDeleted
         self.store = store
+        self.source = source
+        self.rules = rules
         handle = store.put(json)
     }
 
