@@ -237,20 +237,27 @@ package final class InventoryRepository {
 
     /// The tree `tree` with `changes` applied, rewriting only the subtrees on their paths; `nil` if empty.
     func updateTree(_ tree: ObjectID?, _ changes: [TreeChange]) throws(HistoryError) -> ObjectID? {
+        try updateTree(tree, changes, Array(changes.indices), depth: 0)
+    }
+
+    /// ``updateTree(_:_:)`` for the changes at `indices`, whose paths go on below `depth` folders (the changes
+    /// are passed down by index, not copied at every level).
+    private func updateTree(_ tree: ObjectID?, _ changes: [TreeChange], _ indices: [Int], depth: Int) throws(HistoryError) -> ObjectID? {
         var entries: [String: TreeEntry] = [:]
         if let tree { for e in try git.readTree(tree) { entries[e.name] = e } }
-        var byChild: [String: [TreeChange]] = [:]
-        for change in changes {
-            let name = change.components.first!
-            if change.components.count == 1 {
-                if let blob = change.blob { entries[name] = TreeEntry(name: name, id: blob, kind: .blob) } else { entries[name] = nil }
+        var byChild: [String: [Int]] = [:]
+        for i in indices {
+            let components = changes[i].components
+            let name = components[components.startIndex + depth]
+            if components.count == depth + 1 {
+                if let blob = changes[i].blob { entries[name] = TreeEntry(name: name, id: blob, kind: .blob) } else { entries[name] = nil }
             } else {
-                byChild[name, default: []].append((change.components.dropFirst(), change.blob))
+                byChild[name, default: []].append(i)
             }
         }
         for (name, childChanges) in byChild {
             let existing = entries[name].flatMap { $0.kind == .tree ? $0.id : nil }
-            if let child = try updateTree(existing, childChanges) {
+            if let child = try updateTree(existing, changes, childChanges, depth: depth + 1) {
                 entries[name] = TreeEntry(name: name, id: child, kind: .tree)
             } else {
                 entries[name] = nil
@@ -260,7 +267,6 @@ package final class InventoryRepository {
         return try git.writeTree(Array(entries.values))
     }
 
-    /// A root tree with `changes` applied (the empty tree when nothing is left).
     func rootTree(_ tree: ObjectID?, _ changes: [TreeChange]) throws(HistoryError) -> ObjectID {
         if let updated = try updateTree(tree, changes) { return updated }
         return try git.writeTree([])

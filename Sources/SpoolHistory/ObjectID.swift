@@ -1,14 +1,37 @@
 internal import CGit2
 
-/// A git object id, as a Swift value.
+/// A git object id, as a Swift value: its 20 bytes held inline (no allocation per id), hashed by their first
+/// eight (an id is already a uniform hash), compared whole.
 public struct ObjectID: Hashable, Sendable, CustomStringConvertible {
-    public let bytes: [UInt8]
+    private let a: UInt64, b: UInt64, c: UInt32
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    /// The id's 20 bytes.
+    public var bytes: [UInt8] {
+        var out = [UInt8](repeating: 0, count: 20)
+        out.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: a, as: UInt64.self)
+            raw.storeBytes(of: b, toByteOffset: 8, as: UInt64.self)
+            raw.storeBytes(of: c, toByteOffset: 16, as: UInt32.self)
+        }
+        return out
+    }
+
+    /// The first byte (an index's fan-out).
+    var firstByte: UInt8 { UInt8(truncatingIfNeeded: a) }
+
+    /// The id as three integers ordered as the bytes are (for sorting ids as git does).
+    var ordered: (UInt64, UInt64, UInt32) { (UInt64(bigEndian: a), UInt64(bigEndian: b), UInt32(bigEndian: c)) }
+
+    init(bytes: [UInt8]) {
+        precondition(bytes.count == 20, "an object id has 20 bytes")
+        (a, b, c) = bytes.withUnsafeBytes { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                                            $0.loadUnaligned(fromByteOffset: 16, as: UInt32.self)) }
+    }
 
     init(_ oid: git_oid) {
         var oid = oid
-        bytes = withUnsafeBytes(of: &oid.id) { Array($0) }
+        (a, b, c) = withUnsafeBytes(of: &oid.id) { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                                                   $0.loadUnaligned(fromByteOffset: 16, as: UInt32.self)) }
     }
 
     /// A full 40-digit hexadecimal id.
@@ -20,17 +43,25 @@ public struct ObjectID: Hashable, Sendable, CustomStringConvertible {
 
     var oid: git_oid {
         var oid = git_oid()
-        withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: bytes) }
+        withUnsafeMutableBytes(of: &oid.id) { raw in
+            raw.storeBytes(of: a, as: UInt64.self)
+            raw.storeBytes(of: b, toByteOffset: 8, as: UInt64.self)
+            raw.storeBytes(of: c, toByteOffset: 16, as: UInt32.self)
+        }
         return oid
     }
 
+    public func hash(into hasher: inout Hasher) { hasher.combine(a) }
+
     public var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
+        let digits = Self.digits
         var out: [UInt8] = []
         out.reserveCapacity(40)
         for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0xF)]) }
         return String(decoding: out, as: UTF8.self)
     }
+
+    private static let digits = Array("0123456789abcdef".utf8)
 
     public var description: String { hex }
 }

@@ -52,6 +52,7 @@ enum PackWriter {
             }
         }
         var pack: [UInt8] = Array("PACK".utf8) + bigEndian(UInt32(2)) + bigEndian(UInt32(objects.count))
+        pack.reserveCapacity(parts.reduce(12 + 20) { $0 + $1.reduce(0) { $0 + ($1?.payload.count ?? 0) + 16 } })
         var offsets: [UInt64] = []
         var crcs: [UInt32] = []
         offsets.reserveCapacity(objects.count)
@@ -60,13 +61,12 @@ enum PackWriter {
         for part in parts {
             for payload in part {
                 guard let payload else { throw HistoryError(.git, "zlib could not compress an object", path: folder) }
-                let offset = UInt64(pack.count)
-                var entry = header(type: payload.base == nil ? objects[i].type : 6, size: payload.size)
-                if let b = payload.base { entry += distance(offset - offsets[b]) }
-                entry += payload.payload
-                offsets.append(offset)
-                crcs.append(entry.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) })
-                pack += entry
+                let offset = pack.count
+                appendHeader(type: payload.base == nil ? objects[i].type : 6, size: payload.size, to: &pack)
+                if let b = payload.base { pack += distance(UInt64(offset) - offsets[b]) }
+                pack += payload.payload
+                offsets.append(UInt64(offset))
+                crcs.append(pack.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress! + offset, uInt($0.count - offset))) })
                 i += 1
             }
         }
@@ -74,10 +74,12 @@ enum PackWriter {
         pack += packSum
 
         // The index: a fan-out by first byte, the ids in order, their CRCs, their offsets, both checksums.
-        let order = objects.indices.sorted { objects[$0].id.bytes.lexicographicallyPrecedes(objects[$1].id.bytes) }
+        // Sorted by the ids' first 16 bytes as two big-endian integers, then the rest.
+        let keys = objects.map(\.id.ordered)
+        let order = objects.indices.sorted { keys[$0] < keys[$1] }
         var index: [UInt8] = [0xFF, 0x74, 0x4F, 0x63] + bigEndian(UInt32(2))
         var fanout = [UInt32](repeating: 0, count: 256)
-        for o in objects { fanout[Int(o.id.bytes[0])] += 1 }
+        for o in objects { fanout[Int(o.id.firstByte)] += 1 }
         var running: UInt32 = 0
         for i in 0..<256 {
             running += fanout[i]
@@ -105,6 +107,19 @@ enum PackWriter {
         try durablyWrite(index, to: indexPath, in: folder, flush: durable)
         if durable { try syncFolder(folder) }
         return name
+    }
+
+    /// ``header(type:size:)`` appended to `out`.
+    static func appendHeader(type: UInt8, size: Int, to out: inout [UInt8]) {
+        var size = size
+        var byte = UInt8(type << 4) | UInt8(size & 0x0F)
+        size >>= 4
+        while size > 0 {
+            out.append(byte | 0x80)
+            byte = UInt8(size & 0x7F)
+            size >>= 7
+        }
+        out.append(byte)
     }
 
     /// An entry's header: its type and the size of what follows once inflated.

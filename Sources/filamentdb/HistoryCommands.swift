@@ -137,6 +137,10 @@ struct Import: AsyncParsableCommand {
     }
 
     func load(_ bytes: [UInt8], _ options: ConversionOptions, skipping: ((Range<Int>) -> Bool)? = nil) throws -> (StoredInventory, ConversionReport) {
+        // The import holds every spool's document in memory anyway: the stored spools stay there too, never in a
+        // temporary file.
+        var options = options
+        options.spillThreshold = .max
         do {
             return try Conversion.loadStored(bytes, path: input, options: options, isFile: input != "-", skipping: skipping)
         } catch {
