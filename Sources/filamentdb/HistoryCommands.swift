@@ -91,7 +91,8 @@ struct Import: AsyncParsableCommand {
         (deleted at the import's time), so an older file cannot bring them back without a recorded decision. With --no-merge the device's
         branch waits for 'filamentdb merge'.
         An import that changes nothing makes no commit. With --skip-invalid the valid records are imported, the
-        rejected ones listed, and the exit status is 2.
+        rejected ones listed, and the exit status is 2. A device's next full export is read only where it differs from
+        its last one (a memo in the history folder; the report says how many records it knew).
         """
     )
 
