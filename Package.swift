@@ -52,11 +52,14 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
+        // A file imported into the history: the conversion and the history's import as one step, with the
+        // device's import memo (the one place both libraries meet, outside the CLI).
+        .target(name: "SpoolImport", dependencies: ["SpoolModel", "SpoolFormats", "SpoolHistory"]),
         // The command-line tool: argument parsing only; the work is in the libraries.
         .executableTarget(
             name: "filamentdb",
             dependencies: [
-                "SpoolModel", "SpoolFormats", "SpoolHistory", "SpoolSync", "SpoolServer",
+                "SpoolModel", "SpoolFormats", "SpoolHistory", "SpoolImport", "SpoolSync", "SpoolServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `serve` makes the server's Logger (libraries never bootstrap logging).
                 .product(name: "Logging", package: "swift-log"),

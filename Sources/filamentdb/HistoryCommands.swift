@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SpoolFormats
 import SpoolHistory
+import SpoolImport
 import SpoolModel
 
 /// `--data-dir`, shared by the commands that touch the history.
@@ -107,27 +108,18 @@ struct Import: AsyncParsableCommand {
         let options = read.conversionOptions()
         let bytes: [UInt8]
         do { bytes = try FileIO.read(input) } catch { throw Output.fail(error) }
-        let source = URL(fileURLWithPath: input).lastPathComponent
-        var opened: InventoryStore?
-        var done: (ImportResult, ConversionReport)?
-        if case .merge(let device) = mode, let store = history.openIfPresent() {
-            opened = store
-            done = try await importKnown(bytes, device: device, store: store, options: options, source: source)
+        let existing = history.openIfPresent()
+        let outcome: ImportResult, report: ConversionReport
+        do {
+            (outcome, report) = try await FileImport.run(bytes, path: input, isFile: input != "-", options: options, mode: mode,
+                                                         source: URL(fileURLWithPath: input).lastPathComponent, store: existing,
+                                                         open: { try history.open(create: true) }, progress: PercentProgress("importing").report)
+        } catch let error as ConversionError {
+            throw Output.fail(error)
+        } catch let error as HistoryError {
+            FileHandle.standardError.write(Data("filamentdb: \(error)\n".utf8))
+            throw ExitCode(exitStatus(error.code))
         }
-        if done == nil {
-            let (inventory, report) = try load(bytes, options)
-            let store = try opened ?? history.open(create: true)
-            let records = ImportRecord.records(inventory)
-            let outcome = try await historyCall { () async throws(HistoryError) in
-                try await store.importRecords(records, mode: mode, source: source, stampedAt: options.now,
-                                              fieldsInFile: report.fieldsInInput.map(Set.init), progress: PercentProgress("importing").report)
-            }
-            if case .merge(let device) = mode {
-                remember(outcome, device: device, store: store, bytes: bytes, options: options, inventory: inventory, records: records, known: [])
-            }
-            done = (outcome, report)
-        }
-        guard let (outcome, report) = done else { return }
         if read.json {
             say(importDocument(outcome, report: report).jsonText)
         } else {
@@ -135,102 +127,6 @@ struct Import: AsyncParsableCommand {
             if !report.renamed.isEmpty || !report.migrated.isEmpty || !report.rejected.isEmpty { say(report.lines.joined(separator: "\n")) }
         }
         if !report.rejected.isEmpty { throw ExitCode(ExitStatus.partial) }
-    }
-
-    func load(_ bytes: [UInt8], _ options: ConversionOptions, skipping: ((Range<Int>) -> Bool)? = nil) throws -> (StoredInventory, ConversionReport) {
-        // The import holds every spool's document in memory anyway: the stored spools stay there too, never in a
-        // temporary file.
-        var options = options
-        options.spillThreshold = .max
-        do {
-            return try Conversion.loadStored(bytes, path: input, options: options, isFile: input != "-", skipping: skipping)
-        } catch {
-            throw Output.fail(error)
-        }
-    }
-
-    /// How the file is read, as far as what its records make depends on it: a memo applies only to a file
-    /// read the same way.
-    func reader(_ bytes: [UInt8], _ options: ConversionOptions) -> String {
-        let format = options.from ?? InventoryFormat.detect(path: input, bytes: bytes)
-        return "filamentdb \(FilamentDBVersion.string); \(format?.rawValue ?? "?"); table \(options.table ?? "")"
-    }
-
-    /// A device's next full file, read only where it differs from the last one: the records whose text the
-    /// device's memo knows (see `ImportMemo`) are what its branch already holds, and only the others are read,
-    /// checked and imported. `nil` when the memo does not apply (no memo, the branch moved, another format,
-    /// records not each one stretch of the file, fewer than half known, a serial given twice): then the whole
-    /// file is read, as always.
-    func importKnown(_ bytes: [UInt8], device: String, store: InventoryStore, options: ConversionOptions,
-                     source: String) async throws -> (ImportResult, ConversionReport)? {
-        let readBy = reader(bytes, options)
-        guard let memo = store.importMemo(device: device), memo.reader == readBy,
-              let sources = try? Conversion.recordSources(bytes, path: input, options: options, isFile: input != "-") else { return nil }
-        let digests = ImportMemo.digests(bytes, sources)
-        var known: [(key: ImportMemo.Digest, entry: ImportMemo.Entry)] = []
-        known.reserveCapacity(digests.count)
-        var isKnown = [Bool](repeating: false, count: digests.count)
-        var seen = Set<ImportMemo.Digest>()
-        for (k, digest) in digests.enumerated() {
-            guard let entry = memo.entries[digest] else { continue }
-            // The same record twice: its serial is shared, and sharing is resolved by reading the whole file.
-            guard seen.insert(digest).inserted else { return nil }
-            known.append((digest, entry))
-            isKnown[k] = true
-        }
-        guard known.count * 2 >= sources.count else { return nil }
-        // The reader hands the records over in the order `recordSources` listed them.
-        var next = 0, aligned = true
-        var (inventory, report) = try load(bytes, options) { range in
-            defer { next += 1 }
-            guard next < sources.count, sources[next] == range else { aligned = false; return false }
-            return isKnown[next]
-        }
-        // A new record with a known record's serial: sharing again, resolved by reading the whole file.
-        let newSerials = Set(inventory.spools.map { ExactString($0.serial) })
-        guard aligned, next == sources.count, report.renamed.isEmpty,
-              !known.contains(where: { newSerials.contains(ExactString($0.entry.serial)) }) else { return nil }
-        var tombstones = 0
-        for (_, entry) in known {
-            if entry.deleted { tombstones += 1 }
-            for rule in entry.migrationRules { report.migrated[rule.rawValue, default: 0] += 1 }
-        }
-        report.notes.append("\(known.count) of \(sources.count) records as in this device's last file: not read again")
-        report.read += known.count
-        report.tombstones += tombstones
-        report.live += known.count - tombstones
-        if tombstones > 0 { report.migrated[MigrationRule.softDeleteToTombstone.rawValue, default: 0] += tombstones }
-        let records = ImportRecord.records(inventory)
-        let outcome: ImportResult
-        do {
-            outcome = try await store.importRecords(records, mode: mode, source: source, stampedAt: options.now, fieldsInFile: report.fieldsInInput.map(Set.init),
-                                                    progress: PercentProgress("importing").report, expectingDeviceHead: memo.head)
-        } catch where error.code == .contention {
-            return nil
-        } catch {
-            FileHandle.standardError.write(Data("filamentdb: \(error)\n".utf8))
-            throw ExitCode(exitStatus(error.code))
-        }
-        remember(outcome, device: device, store: store, bytes: bytes, options: options, inventory: inventory, records: records, known: known)
-        return (outcome, report)
-    }
-
-    /// Keeps, as the device's memo, each record its branch now holds exactly as the file has it (`known`: the
-    /// records the last memo knew, still there).
-    func remember(_ outcome: ImportResult, device: String, store: InventoryStore, bytes: [UInt8], options: ConversionOptions,
-                  inventory: StoredInventory, records: [ImportRecord], known: [(key: ImportMemo.Digest, entry: ImportMemo.Entry)]) {
-        guard let head = outcome.deviceHead else { return }
-        let altered = Set(outcome.notAsInFile.map(ExactString.init))
-        let spools = inventory.spools
-        let candidates = spools.indices.filter { spools[$0].source != nil && !altered.contains(ExactString(spools[$0].serial)) }
-        let digests = ImportMemo.digests(bytes, candidates.map { spools[$0].source! })
-        var entries = known
-        entries.reserveCapacity(known.count + candidates.count)
-        for (k, i) in candidates.enumerated() {
-            entries.append((digests[k], ImportMemo.Entry(serial: spools[i].serial, file: ImportMemo.Digest(records[i].id), deleted: spools[i].isDeleted,
-                                                         rules: spools[i].rules)))
-        }
-        store.keepMemo(entries, head: head, reader: reader(bytes, options), device: device)
     }
 
     var mode: ImportMode {
