@@ -188,6 +188,13 @@ public struct SpoolNormalizer: Sendable {
         }
     }
 
+    /// `items` ordered by their fields' places in the schema (then as they came).
+    static func inSchemaOrder<T>(_ items: [T], field: (T) -> String) -> [T] {
+        items.enumerated().map { (place: SpoolSchema.index(of: field($0.element)) ?? Int.max, at: $0.offset, item: $0.element) }
+            .sorted { ($0.place, $0.at) < ($1.place, $1.at) }
+            .map(\.item)
+    }
+
     /// Normalises one record; `rules` gets the migration rules applied to it (also counted in `outcome`).
     func normalizeRecord(_ record: consuming RawRecord, outcome: inout ImportOutcome, rules: inout [MigrationRule],
                          location: () -> RecordLocation) -> Result<Spool, Rejection> {
@@ -229,6 +236,10 @@ public struct SpoolNormalizer: Sendable {
             case .failure(let p): problems.append(p)
             }
         }
+        // A record's fields come in no fixed order: its problems and warnings are given in the schema's, so the
+        // same input always gets the same report.
+        if problems.count > 1 { problems = Self.inSchemaOrder(problems) { $0.field } }
+        if warnings.count > 1 { warnings = Self.inSchemaOrder(warnings) { $0.0 } }
         let hadSerial = fields["serial"] != nil
         for (key, v) in changes { fields[key] = v }
         let serial = fields["serial"]?.stringValue

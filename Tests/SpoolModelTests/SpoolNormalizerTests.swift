@@ -223,3 +223,17 @@ import Testing
         }
     }
 }
+
+@Suite struct NormalizerReportOrderTests {
+    /// A record's fields come in no fixed order (a dictionary's, seeded per process): its problems are listed in
+    /// the schema's order, so the same file always gets the same report (found by an attacker's pass comparing
+    /// reports byte for byte).
+    @Test func problemsFollowTheSchemasOrder() throws {
+        let json = #"[{"serial":"S-4","notes":true,"deleted":"z","weightRemaining":"x","brand":7,"lastUpdated":1}]"#
+        guard case .array(let rows) = try JSONParser.parse(json) else { Issue.record("not an array"); return }
+        let (_, outcome) = SpoolNormalizer(now: 1).normalize(rows.enumerated().map { RawRecord(object: $1, row: $0 + 1) })
+        let fields = try #require(outcome.rejected.first).problems.map(\.field)
+        #expect(fields.count == 4)
+        #expect(fields == fields.sorted { SpoolSchema.index(of: $0)! < SpoolSchema.index(of: $1)! }, "\(fields)")
+    }
+}
