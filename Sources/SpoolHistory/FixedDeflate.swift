@@ -57,9 +57,10 @@ struct FixedDeflate {
         return out
     }
 
-    /// Bits written least significant first, as deflate packs them.
+    /// Bits written least significant first, as deflate packs them, into memory sized for the worst case.
     private struct Bits {
-        var out: [UInt8]
+        let out: UnsafeMutablePointer<UInt8>
+        var at = 0
         var buffer: UInt64 = 0
         var count = 0
 
@@ -68,25 +69,22 @@ struct FixedDeflate {
             buffer |= UInt64(value) << count
             count += bits
             while count >= 8 {
-                out.append(UInt8(truncatingIfNeeded: buffer))
+                out[at] = UInt8(truncatingIfNeeded: buffer)
+                at += 1
                 buffer >>= 8
                 count -= 8
             }
         }
 
         @inline(__always)
-        mutating func symbol(_ s: Int) {
-            let c = FixedDeflate.literalCodes[s]
-            put(c.code, c.bits)
+        mutating func byte(_ b: UInt8) {
+            out[at] = b
+            at += 1
         }
     }
 
     /// `bytes` as a zlib stream.
     mutating func compress(_ bytes: [UInt8]) -> [UInt8] {
-        var bits = Bits(out: [0x78, 0x01])
-        bits.out.reserveCapacity(bytes.count + bytes.count / 8 + 16)
-        bits.put(1, 1)  // the final block
-        bits.put(1, 2)  // fixed codes
         // Positions are kept as offsets from where this call starts; an entry below that belongs to an earlier call.
         if generation > Int(Int32.max) - bytes.count - 1 {
             for k in table.indices { table[k] = -1 }
@@ -94,62 +92,86 @@ struct FixedDeflate {
         }
         let start = generation
         generation += bytes.count
-        table.withUnsafeMutableBufferPointer { table in
-            bytes.withUnsafeBufferPointer { b in
-                let n = b.count
-                var i = 0
-                while i < n {
-                    if i + 3 <= n {
-                        let h = Self.slot(b.baseAddress! + i)
-                        let candidate = Int(table[h]) - start
-                        table[h] = Int32(start + i)
-                        if candidate >= 0, candidate < i, i - candidate <= 32768 {
-                            var length = 0
-                            let limit = min(258, n - i)
-                            while length < limit, b[candidate + length] == b[i + length] { length += 1 }
-                            if length >= 3 {
-                                let l = Self.lengthCodes[length]
-                                bits.symbol(l.symbol)
-                                if l.extra > 0 { bits.put(UInt32(length - l.base), l.extra) }
-                                let distance = i - candidate
-                                var code = 29
-                                while Self.distanceBases[code] > distance { code -= 1 }
-                                // Distance codes are 5 bits, written like Huffman codes (most significant bit first).
-                                bits.put(Self.reversedDistanceCodes[code], 5)
-                                let extra = code < 4 ? 0 : code / 2 - 1
-                                if extra > 0 { bits.put(UInt32(distance - Self.distanceBases[code]), extra) }
-                                // The matched bytes enter the table too, so later matches can start inside them.
-                                var k = i + 1
-                                while k < i + length, k + 3 <= n {
-                                    table[Self.slot(b.baseAddress! + k)] = Int32(start + k)
-                                    k += 1
+        // At most 9 bits a byte, the block's 3 bits and end (7), the header (2) and the checksum (4).
+        let capacity = 2 + (bytes.count * 9 + 10 + 7) / 8 + 8 + 4
+        let literals = Self.literalCodes, lengths = Self.lengthCodes, distances = Self.distanceBases, distanceCodes = Self.reversedDistanceCodes
+        return [UInt8](unsafeUninitializedCapacity: capacity) { output, initialized in
+            var bits = Bits(out: output.baseAddress!)
+            bits.byte(0x78)
+            bits.byte(0x01)
+            bits.put(1, 1)  // the final block
+            bits.put(1, 2)  // fixed codes
+            table.withUnsafeMutableBufferPointer { table in
+                bytes.withUnsafeBufferPointer { b in
+                    literals.withUnsafeBufferPointer { literals in
+                        lengths.withUnsafeBufferPointer { lengths in
+                            distances.withUnsafeBufferPointer { distances in
+                                distanceCodes.withUnsafeBufferPointer { distanceCodes in
+                                    let n = b.count
+                                    var i = 0
+                                    while i < n {
+                                        if i + 3 <= n {
+                                            let h = Self.slot(b.baseAddress! + i)
+                                            let candidate = Int(table[h]) - start
+                                            table[h] = Int32(start + i)
+                                            if candidate >= 0, candidate < i, i - candidate <= 32768 {
+                                                var length = 0
+                                                let limit = min(258, n - i)
+                                                while length < limit, b[candidate + length] == b[i + length] { length += 1 }
+                                                if length >= 3 {
+                                                    let l = lengths[length]
+                                                    let code = literals[l.symbol]
+                                                    bits.put(code.code, code.bits)
+                                                    if l.extra > 0 { bits.put(UInt32(length - l.base), l.extra) }
+                                                    let distance = i - candidate
+                                                    var d = 29
+                                                    while distances[d] > distance { d -= 1 }
+                                                    // Distance codes are 5 bits, written like Huffman codes (most significant bit first).
+                                                    bits.put(distanceCodes[d], 5)
+                                                    let extra = d < 4 ? 0 : d / 2 - 1
+                                                    if extra > 0 { bits.put(UInt32(distance - distances[d]), extra) }
+                                                    // The matched bytes enter the table too, so later matches can start inside them.
+                                                    var k = i + 1
+                                                    while k < i + length, k + 3 <= n {
+                                                        table[Self.slot(b.baseAddress! + k)] = Int32(start + k)
+                                                        k += 1
+                                                    }
+                                                    i += length
+                                                    continue
+                                                }
+                                            }
+                                        }
+                                        let code = literals[Int(b[i])]
+                                        bits.put(code.code, code.bits)
+                                        i += 1
+                                    }
+                                    let end = literals[256]
+                                    bits.put(end.code, end.bits)
                                 }
-                                i += length
-                                continue
                             }
                         }
                     }
-                    bits.symbol(Int(b[i]))
-                    i += 1
                 }
             }
-        }
-        bits.symbol(256)
-        if bits.count > 0 { bits.put(0, 8 - bits.count) }
-        // Adler-32 of the uncompressed bytes, most significant byte first.
-        var a: UInt32 = 1, s: UInt32 = 0
-        bytes.withUnsafeBufferPointer { b in
-            var k = 0
-            while k < b.count {
-                let end = min(b.count, k + 5552)
-                while k < end { a &+= UInt32(b[k]); s &+= a; k += 1 }
-                a %= 65521
-                s %= 65521
+            if bits.count > 0 { bits.put(0, 8 - bits.count) }
+            // Adler-32 of the uncompressed bytes, most significant byte first.
+            var a: UInt32 = 1, s: UInt32 = 0
+            bytes.withUnsafeBufferPointer { b in
+                var k = 0
+                while k < b.count {
+                    let end = min(b.count, k + 5552)
+                    while k < end { a &+= UInt32(b[k]); s &+= a; k += 1 }
+                    a %= 65521
+                    s %= 65521
+                }
             }
+            let adler = s << 16 | a
+            bits.byte(UInt8(adler >> 24))
+            bits.byte(UInt8((adler >> 16) & 0xFF))
+            bits.byte(UInt8((adler >> 8) & 0xFF))
+            bits.byte(UInt8(adler & 0xFF))
+            initialized = bits.at
         }
-        let adler = s << 16 | a
-        bits.out += [UInt8(adler >> 24), UInt8((adler >> 16) & 0xFF), UInt8((adler >> 8) & 0xFF), UInt8(adler & 0xFF)]
-        return bits.out
     }
 
     private static let reversedDistanceCodes: [UInt32] = (0..<30).map { reversed(UInt32($0), 5) }

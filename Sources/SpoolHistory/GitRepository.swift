@@ -287,14 +287,14 @@ package final class GitRepository {
     /// makes them durable until its checkpoint), then lets them go from memory.
     package func publishObjects() throws(HistoryError) {
         guard !unpublished.isEmpty else { return }
-        let name = try PackWriter.write(unpublished, to: path + "/objects/pack", durable: false)
+        let entries = try PackWriter.compress(unpublished, durable: false)
+        let name = try PackWriter.write(entries: entries, to: path + "/objects/pack", durable: false)
         try refreshObjects()
-        let written = unpublished
         for o in unpublished { pendingIDs.remove(o.id) }
         unpublished.removeAll(keepingCapacity: true)
         unpublishedBytes = 0
         if pending.isEmpty { git_mempack_reset(UnsafeMutablePointer<git_odb_backend>(memory)) }
-        try keepRecent(name, written)
+        try keepRecent(name, entries)
     }
 
     func refreshObjects() throws(HistoryError) {
@@ -416,7 +416,7 @@ package final class GitRepository {
 
     /// The packs this handle wrote since the last checkpoint, small enough to combine, with their objects and
     /// their level (0: one write; 1: ``combineCount`` writes; …).
-    private var recent: [(name: String, objects: [PackWriter.Object], level: Int)] = []
+    private var recent: [(name: String, entries: [PackWriter.Entry], level: Int)] = []
     /// How many packs of one level are combined into one of the next: every object lookup searches each pack's
     /// index, so a server keeps few.
     static let combineCount = 8
@@ -429,16 +429,31 @@ package final class GitRepository {
     /// ``combineCount`` of them: a server writing a pack per request keeps a few dozen packs, not thousands,
     /// at a cost that follows the requests' size, never the inventory's. Only packs whose objects the journal
     /// still holds are removed, so a crash never loses what they held.
-    func keepRecent(_ name: String, _ objects: [PackWriter.Object]) throws(HistoryError) {
-        guard journal != nil, objects.reduce(0, { $0 + $1.bytes.count }) <= Self.combineBytes else { return }
-        recent.append((name, objects, 0))
+    func keepRecent(_ name: String, _ entries: [PackWriter.Entry]) throws(HistoryError) {
+        guard journal != nil, entries.reduce(0, { $0 + $1.payload.count }) <= Self.combineBytes else { return }
+        recent.append((name, entries, 0))
         for level in 0..<Self.combineLevels {
             let members = recent.filter { $0.level == level }
             guard members.count >= Self.combineCount else { break }
-            var all: [PackWriter.Object] = []
-            var ids = Set<ObjectID>()
-            for m in members { for o in m.objects where ids.insert(o.id).inserted { all.append(o) } }
-            let combined = try PackWriter.write(all, to: path + "/objects/pack", durable: false)
+            // The members' entries as they are, compressed once: a delta's base is found again by its id (an
+            // object two members hold is kept once, at its first place, before any delta of it).
+            var all: [PackWriter.Entry] = []
+            var place: [ObjectID: Int] = [:]
+            for m in members {
+                var moved = [Int](repeating: 0, count: m.entries.count)
+                for (k, e) in m.entries.enumerated() {
+                    if let at = place[e.id] {
+                        moved[k] = at
+                        continue
+                    }
+                    var entry = e
+                    if let b = e.base { entry.base = moved[b] }
+                    place[e.id] = all.count
+                    moved[k] = all.count
+                    all.append(entry)
+                }
+            }
+            let combined = try PackWriter.write(entries: all, to: path + "/objects/pack", durable: false)
             try refreshObjects()
             let names = Set(members.map(\.name))
             recent.removeAll { names.contains($0.name) }

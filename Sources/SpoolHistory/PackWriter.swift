@@ -22,10 +22,26 @@ enum PackWriter {
     /// object costs at most one delta).
     static let deltaSpan = 50
 
+    /// One object as a pack holds it: compressed, whole or as a delta of an earlier entry of the same pack.
+    struct Entry {
+        var id: ObjectID
+        var type: UInt8
+        /// The size of what the payload inflates to (the object, or its delta).
+        var size: Int
+        var payload: [UInt8]
+        /// The entry (by its place in the pack) this one is a delta of.
+        var base: Int?
+    }
+
     /// Writes `objects` (ids unique) as a pack in `folder` (`objects/pack`). Returns the pack's name.
     /// `durable: false` leaves flushing to the caller (a ``Journal`` holds the objects until a checkpoint).
     @discardableResult
     static func write(_ objects: [Object], to folder: String, durable: Bool = true) throws(HistoryError) -> String {
+        try write(entries: try compress(objects, durable: durable), to: folder, durable: durable)
+    }
+
+    /// Each object's entry, compressed on every core: the object itself, or its delta when smaller.
+    static func compress(_ objects: [Object], durable: Bool = true) throws(HistoryError) -> [Entry] {
         // Which blob each blob is a delta of: the last blob stored whole before it.
         var bases = [Int?](repeating: nil, count: objects.count)
         var lastWhole: Int?
@@ -36,56 +52,65 @@ enum PackWriter {
         }
         // A journaled writer's packs are small and short-lived (combined, then repacked): compressed fast.
         let level = durable ? Z_DEFAULT_COMPRESSION : Z_BEST_SPEED
-        // Each object's payload, compressed, on every core: the object itself, or its delta when smaller.
-        let parts = Parallel.map(objects.count) { range -> [(payload: [UInt8], size: Int, base: Int?)?] in
+        let parts = Parallel.map(objects.count) { range -> [Entry?] in
             // One compressor per core for the small objects (see FixedDeflate); zlib for the large ones.
             var compressor = FixedDeflate()
             func compress(_ bytes: [UInt8]) -> [UInt8]? {
                 bytes.count <= FixedDeflate.largest ? compressor.compress(bytes) : deflate(bytes, level: level)
             }
             return range.map { i in
+                let o = objects[i]
                 if let b = bases[i] {
-                    let delta = LineDelta.encode(from: objects[b].bytes, to: objects[i].bytes)
-                    if delta.count < objects[i].bytes.count * 3 / 4, let z = compress(delta) { return (z, delta.count, b) }
+                    let delta = LineDelta.encode(from: objects[b].bytes, to: o.bytes)
+                    if delta.count < o.bytes.count * 3 / 4, let z = compress(delta) { return Entry(id: o.id, type: o.type, size: delta.count, payload: z, base: b) }
                 }
-                return compress(objects[i].bytes).map { ($0, objects[i].bytes.count, nil) }
+                return compress(o.bytes).map { Entry(id: o.id, type: o.type, size: o.bytes.count, payload: $0, base: nil) }
             }
         }
-        var pack: [UInt8] = Array("PACK".utf8) + bigEndian(UInt32(2)) + bigEndian(UInt32(objects.count))
-        pack.reserveCapacity(parts.reduce(12 + 20) { $0 + $1.reduce(0) { $0 + ($1?.payload.count ?? 0) + 16 } })
+        var entries: [Entry] = []
+        entries.reserveCapacity(objects.count)
+        for part in parts {
+            for entry in part {
+                guard let entry else { throw HistoryError(.git, "zlib could not compress an object", path: "") }
+                entries.append(entry)
+            }
+        }
+        return entries
+    }
+
+    /// Writes `entries` (ids unique, each delta after its base) as a pack in `folder`. Returns the pack's name.
+    @discardableResult
+    static func write(entries: [Entry], to folder: String, durable: Bool = true) throws(HistoryError) -> String {
+        var pack: [UInt8] = Array("PACK".utf8) + bigEndian(UInt32(2)) + bigEndian(UInt32(entries.count))
+        pack.reserveCapacity(entries.reduce(12 + 20) { $0 + $1.payload.count + 16 })
         var offsets: [UInt64] = []
         var crcs: [UInt32] = []
-        offsets.reserveCapacity(objects.count)
-        crcs.reserveCapacity(objects.count)
-        var i = 0
-        for part in parts {
-            for payload in part {
-                guard let payload else { throw HistoryError(.git, "zlib could not compress an object", path: folder) }
-                let offset = pack.count
-                appendHeader(type: payload.base == nil ? objects[i].type : 6, size: payload.size, to: &pack)
-                if let b = payload.base { pack += distance(UInt64(offset) - offsets[b]) }
-                pack += payload.payload
-                offsets.append(UInt64(offset))
-                crcs.append(pack.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress! + offset, uInt($0.count - offset))) })
-                i += 1
-            }
+        offsets.reserveCapacity(entries.count)
+        crcs.reserveCapacity(entries.count)
+        for entry in entries {
+            let offset = pack.count
+            appendHeader(type: entry.base == nil ? entry.type : 6, size: entry.size, to: &pack)
+            if let b = entry.base { pack += distance(UInt64(offset) - offsets[b]) }
+            pack += entry.payload
+            offsets.append(UInt64(offset))
+            crcs.append(pack.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress! + offset, uInt($0.count - offset))) })
         }
         let packSum = sha1(pack)
         pack += packSum
 
         // The index: a fan-out by first byte, the ids in order, their CRCs, their offsets, both checksums.
         // Sorted by the ids' first 16 bytes as two big-endian integers, then the rest.
-        let keys = objects.map(\.id.ordered)
-        let order = objects.indices.sorted { keys[$0] < keys[$1] }
+        let keys = entries.map(\.id.ordered)
+        let order = entries.indices.sorted { keys[$0] < keys[$1] }
         var index: [UInt8] = [0xFF, 0x74, 0x4F, 0x63] + bigEndian(UInt32(2))
         var fanout = [UInt32](repeating: 0, count: 256)
-        for o in objects { fanout[Int(o.id.firstByte)] += 1 }
+        for e in entries { fanout[Int(e.id.firstByte)] += 1 }
         var running: UInt32 = 0
         for i in 0..<256 {
             running += fanout[i]
             index += bigEndian(running)
         }
-        for i in order { index += objects[i].id.bytes }
+        for i in order { index += entries[i].id.bytes }
         for i in order { index += bigEndian(crcs[i]) }
         var large: [UInt64] = []
         for i in order {
