@@ -199,6 +199,62 @@ package final class GitRepository {
         return out
     }
 
+    /// The entries in which two trees differ, in git's order: a name with the same id and kind on both sides is
+    /// passed over inside libgit2 (no Swift string is made for it); every other one comes once per side it is
+    /// on (`nil`: absent there). `nil` trees are empty.
+    package func differingEntries(_ a: ObjectID?, _ b: ObjectID?) throws(HistoryError) -> [(left: TreeEntry?, right: TreeEntry?)] {
+        guard a != b else { return [] }
+        var left: OpaquePointer?, right: OpaquePointer?
+        if let a {
+            treeReads += 1
+            var oid = a.oid
+            try check(git_tree_lookup(&left, handle, &oid), "git_tree_lookup", path: path)
+        }
+        defer { if left != nil { git_tree_free(left) } }
+        if let b {
+            treeReads += 1
+            var oid = b.oid
+            try check(git_tree_lookup(&right, handle, &oid), "git_tree_lookup", path: path)
+        }
+        defer { if right != nil { git_tree_free(right) } }
+        func entry(_ e: OpaquePointer) -> TreeEntry {
+            TreeEntry(name: String(cString: git_tree_entry_name(e)), id: ObjectID(git_tree_entry_id(e).pointee),
+                      kind: git_tree_entry_type(e) == GIT_OBJECT_TREE ? .tree : .blob)
+        }
+        let nl = left.map { git_tree_entrycount($0) } ?? 0, nr = right.map { git_tree_entrycount($0) } ?? 0
+        var out: [(left: TreeEntry?, right: TreeEntry?)] = []
+        var i = 0, j = 0
+        while i < nl || j < nr {
+            let l = i < nl ? git_tree_entry_byindex(left, i) : nil
+            let r = j < nr ? git_tree_entry_byindex(right, j) : nil
+            if let l, let r {
+                let order = git_tree_entry_cmp(l, r)
+                if order == 0 {
+                    if git_oid_equal(git_tree_entry_id(l), git_tree_entry_id(r)) == 0 || git_tree_entry_type(l) != git_tree_entry_type(r) {
+                        out.append((entry(l), entry(r)))
+                    }
+                    i += 1
+                    j += 1
+                } else if order < 0 {
+                    out.append((entry(l), nil))
+                    i += 1
+                } else {
+                    out.append((nil, entry(r)))
+                    j += 1
+                }
+            } else if let l {
+                out.append((entry(l), nil))
+                i += 1
+            } else if let r {
+                out.append((nil, entry(r)))
+                j += 1
+            } else {
+                break
+            }
+        }
+        return out
+    }
+
     /// One entry of a tree by name (a binary search in libgit2), `nil` if absent.
     package func entry(_ name: String, in treeID: ObjectID) throws(HistoryError) -> TreeEntry? {
         treeReads += 1

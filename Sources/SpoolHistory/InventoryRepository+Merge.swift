@@ -34,12 +34,10 @@ extension InventoryRepository {
     func diffSpools(_ a: ObjectID?, _ b: ObjectID?, depth: Int, shard: [Substring], folders: [Substring],
                     into out: inout [(serial: String, file: ObjectID?)]) throws(HistoryError) {
         if a == b { return }
-        var left: [String: TreeEntry] = [:], right: [String: TreeEntry] = [:]
-        if let a { for e in try git.readTree(a) { left[e.name] = e } }
-        if let b { for e in try git.readTree(b) { right[e.name] = e } }
-        for name in Set(left.keys).union(right.keys).sorted() {
-            let l = left[name], r = right[name]
-            if l?.id == r?.id { continue }
+        // Only the entries that differ, in git's order (a name that is a file on one side and a folder on the
+        // other comes once for each).
+        for (l, r) in try git.differingEntries(a, b) {
+            guard let name = l?.name ?? r?.name else { continue }
             if l?.kind == .tree || r?.kind == .tree {
                 let lt = l?.kind == .tree ? l?.id : nil, rt = r?.kind == .tree ? r?.id : nil
                 if depth < 3 {
