@@ -269,17 +269,40 @@ package final class GitRepository {
     /// Writes a tree of `entries` (names unique), in git's order: by the bytes of the names, a folder's name
     /// compared as if it ended in `/`.
     package func writeTree(_ entries: [TreeEntry]) throws(HistoryError) -> ObjectID {
-        let keyed = entries.map { (key: Array($0.name.utf8) + ($0.kind == .tree ? [0x2F] : []), entry: $0) }
-            .sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        let keyed = entries.sorted(by: Self.gitOrdered)
         var out: [UInt8] = []
         out.reserveCapacity(entries.count * 64)
-        for (_, e) in keyed {
+        for e in keyed {
             out += e.kind == .tree ? Self.treeMode : Self.blobMode
             out += e.name.utf8
             out.append(0)
             out += e.id.bytes
         }
         return try writeObject(out, GIT_OBJECT_TREE)
+    }
+
+    /// git's order of a tree's entries: by the names' bytes, a folder's name read as if it ended in `/`.
+    static func gitOrdered(_ a: TreeEntry, _ b: TreeEntry) -> Bool {
+        var x = a.name, y = b.name
+        let xEnd: UInt8? = a.kind == .tree ? 0x2F : nil, yEnd: UInt8? = b.kind == .tree ? 0x2F : nil
+        return x.withUTF8 { p in
+            y.withUTF8 { q in
+                let n = min(p.count, q.count)
+                var i = 0
+                while i < n {
+                    if p[i] != q[i] { return p[i] < q[i] }
+                    i += 1
+                }
+                // One name is the start of the other (or both are the same): the next byte decides, a folder's `/`
+                // or nothing.
+                let nextX = p.count > n ? p[n] : xEnd, nextY = q.count > n ? q[n] : yEnd
+                switch (nextX, nextY) {
+                case let (u?, v?): return u < v
+                case (nil, _?): return true
+                default: return false
+                }
+            }
+        }
     }
 
     static let treeMode = Array("40000 ".utf8)
