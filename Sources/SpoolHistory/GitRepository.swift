@@ -269,10 +269,14 @@ package final class GitRepository {
     /// Writes a tree of `entries` (names unique), in git's order: by the bytes of the names, a folder's name
     /// compared as if it ended in `/`.
     package func writeTree(_ entries: [TreeEntry]) throws(HistoryError) -> ObjectID {
-        let keyed = entries.sorted(by: Self.gitOrdered)
+        try writeTree(sortedEntries: entries.sorted(by: Self.gitOrdered))
+    }
+
+    /// ``writeTree(_:)`` for entries already in git's order (``gitOrdered(_:_:)``), as ``readTree(_:)`` lists them.
+    package func writeTree(sortedEntries entries: [TreeEntry]) throws(HistoryError) -> ObjectID {
         var out: [UInt8] = []
         out.reserveCapacity(entries.count * 64)
-        for e in keyed {
+        for e in entries {
             out += e.kind == .tree ? Self.treeMode : Self.blobMode
             out += e.name.utf8
             out.append(0)

@@ -45,7 +45,7 @@ import Testing
         #expect(try await world.harness.store.spool("GOOD-1") == nil)
         for path in outside { #expect(!FileManager.default.fileExists(atPath: path), "\(path) was created") }
         // Every file of main is a spool's, at the path of its serial.
-        let names = try world.git(["ls-tree", "-r", "--name-only", "main"]).output.split(separator: "\n")
+        let names = try await world.git(["ls-tree", "-r", "--name-only", "main"]).output.split(separator: "\n")
         #expect(names.allSatisfy { $0.hasPrefix("spools/") }, "\(names)")
         #expect(names.count == accepted.count + 2)
         try await world.finish()
@@ -64,7 +64,7 @@ import Testing
             }
             // main is still main: it moved by merges only, and every device's spool is on it.
             let head = try #require(try await world.harness.store.head())
-            #expect(try world.git(["merge-base", "--is-ancestor", mainBefore.hex, head.hex]).status == 0)
+            #expect(try await world.git(["merge-base", "--is-ancestor", mainBefore.hex, head.hex]).status == 0)
             for i in names.indices { #expect(try await world.harness.store.spool("DEV-\(i)") != nil) }
 
             // 128 emoji (512 bytes) is a valid device: its second request is answered from where its first left it.
@@ -85,7 +85,7 @@ import Testing
             }
         }
         #expect(try await world.harness.store.spool("NEVER") == nil)
-        let branches = try world.git(["for-each-ref", "--format=%(refname)", "refs/heads"]).output.split(separator: "\n")
+        let branches = try await world.git(["for-each-ref", "--format=%(refname)", "refs/heads"]).output.split(separator: "\n")
         #expect(branches.filter { !$0.hasPrefix("refs/heads/devices/") } == ["refs/heads/main"], "\(branches)")
         try await world.finish()
     }
@@ -283,6 +283,9 @@ final class World: @unchecked Sendable {
         var fields: [String: JSONValue] = ["deviceId": .string(device), "lastSyncTime": .int(0), "changes": .array(changes), "deletions": .array(deletions)]
         for (k, v) in extra { fields[k] = v }
         let body = raw ?? JSONValue.object(fields).jsonText
+        // What earlier requests wrote reaches its files now (the server publishes within 20 ms, on a timer that
+        // would otherwise write while the folder is being listed).
+        try await harness.service.publish()
         let mainBefore = try await harness.store.head()
         let branchBefore = try? await harness.store.head(device: device)
         let filesBefore = Self.files(under: dataDir)
@@ -290,6 +293,8 @@ final class World: @unchecked Sendable {
         let status = Int(r.status.code)
         #expect(expect.contains(status), "\(name): \(r.status) \(r.json.jsonText.prefix(400))", sourceLocation: sourceLocation)
         #expect(status < 500, "\(name): \(r.status) \(r.json.jsonText.prefix(400))", sourceLocation: sourceLocation)
+        // A refused request has nothing to publish; an accepted one publishes now, so its files are listed whole.
+        if status == 200 { try await harness.service.publish() }
         let filesAfter = Self.files(under: dataDir)
         if status != 200 {
             #expect(r.json.objectValue?["success"] == .bool(false), "\(name)", sourceLocation: sourceLocation)
@@ -325,11 +330,15 @@ final class World: @unchecked Sendable {
         return out
     }
 
-    func git(_ arguments: [String]) throws -> (status: Int32, output: String) { try Command.git(["-C", history] + arguments) }
+    /// Stock git on the history, once the server has published what it wrote (it does within 20 ms).
+    func git(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await harness.service.publish()
+        return try Command.git(["-C", history] + arguments)
+    }
 
     /// The history is whole: git's strictest check, filamentdb's own, and nothing beside history.git.
     func finish(sourceLocation: SourceLocation = #_sourceLocation) async throws {
-        let fsck = try git(["fsck", "--strict"])
+        let fsck = try await git(["fsck", "--strict"])
         #expect(fsck.status == 0, "git fsck --strict: \(fsck.output)", sourceLocation: sourceLocation)
         let verify = try await harness.store.verify()
         #expect(verify.problems.isEmpty, "verify: \(verify.problems)", sourceLocation: sourceLocation)
