@@ -134,7 +134,7 @@ enum PackWriter {
         return name
     }
 
-    /// ``header(type:size:)`` appended to `out`.
+    /// An entry's header, appended to `out`: its type and the size of what follows once inflated.
     static func appendHeader(type: UInt8, size: Int, to out: inout [UInt8]) {
         var size = size
         var byte = UInt8(type << 4) | UInt8(size & 0x0F)
@@ -145,21 +145,6 @@ enum PackWriter {
             size >>= 7
         }
         out.append(byte)
-    }
-
-    /// An entry's header: its type and the size of what follows once inflated.
-    static func header(type: UInt8, size: Int) -> [UInt8] {
-        var out: [UInt8] = []
-        var size = size
-        var byte = UInt8(type << 4) | UInt8(size & 0x0F)
-        size >>= 4
-        while size > 0 {
-            out.append(byte | 0x80)
-            byte = UInt8(size & 0x7F)
-            size >>= 7
-        }
-        out.append(byte)
-        return out
     }
 
     /// How far back a delta's base starts, as git encodes it for an offset delta.

@@ -32,31 +32,26 @@ public enum JSONParser {
     }
 
     static func parseDocument(_ bytes: [UInt8], deferring deferredKey: String?) throws(JSONSyntaxError) -> JSONValue {
-        try bytes.withUnsafeBufferPointer { (buf) throws(JSONSyntaxError) -> JSONValue in
-            var s = Scanner(buf)
-            s.deferredKey = deferredKey.map { Array($0.utf8) }
-            s.skipBOM()
-            s.skipWhitespace()
-            let v = try s.parseValue(depth: 0)
-            s.skipWhitespace()
-            if s.i < buf.count { throw s.error("unexpected \(s.describeByte()) after the end of the JSON value") }
-            return v
-        }
+        try bytes.withUnsafeBufferPointer { (buf) throws(JSONSyntaxError) -> JSONValue in try parseDocument(buf, deferring: deferredKey) }
     }
 
     /// Parses `bytes[slice]` as one JSON document, exactly as ``parse(_:)`` parses a copy of it (positions in
     /// errors count from the slice's start), without copying it.
     public static func parse(_ bytes: [UInt8], slice: Range<Int>) throws(JSONSyntaxError) -> JSONValue {
         try bytes.withUnsafeBufferPointer { (whole) throws(JSONSyntaxError) -> JSONValue in
-            let buf = UnsafeBufferPointer(rebasing: whole[slice])
-            var s = Scanner(buf)
-            s.skipBOM()
-            s.skipWhitespace()
-            let v = try s.parseValue(depth: 0)
-            s.skipWhitespace()
-            if s.i < buf.count { throw s.error("unexpected \(s.describeByte()) after the end of the JSON value") }
-            return v
+            try parseDocument(UnsafeBufferPointer(rebasing: whole[slice]), deferring: nil)
         }
+    }
+
+    static func parseDocument(_ buf: UnsafeBufferPointer<UInt8>, deferring deferredKey: String?) throws(JSONSyntaxError) -> JSONValue {
+        var s = Scanner(buf)
+        s.deferredKey = deferredKey.map { Array($0.utf8) }
+        s.skipBOM()
+        s.skipWhitespace()
+        let v = try s.parseValue(depth: 0)
+        s.skipWhitespace()
+        if s.i < buf.count { throw s.error("unexpected \(s.describeByte()) after the end of the JSON value") }
+        return v
     }
 
     /// Parses one JSON document held in a string.
