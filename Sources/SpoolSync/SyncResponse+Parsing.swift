@@ -17,7 +17,8 @@ extension SyncResponse {
             guard let object = change.objectValue, let fields = try? Typeson.decodeDocument(object) else { throw bad("changes[\(i)] is not a spool") }
             let spool = Spool(normalizedFields: fields)
             guard !spool.serial.isEmpty, spool.lastUpdated != nil else { throw bad("changes[\(i)] has no serial or no integer lastUpdated") }
-            response.changes.append(spool)
+            // Appended as encoded: appending to `changes` would decode and encode every spool before it (quadratic).
+            response.encodedChanges.append(spool.compactJSON)
         }
         for (i, deletion) in deletions.enumerated() {
             guard let serial = deletion.stringValue, !serial.isEmpty else { throw bad("deletions[\(i)] is not a serial") }
