@@ -57,7 +57,7 @@ import Testing
 
     func run(seed: Int) async throws {
         let started = ContinuousClock.now
-        var random = LoopbackRandom(seed: UInt64(seed) &* 0x9E37_79B9 &+ 0x51)
+        var random = SeededGenerator(seed: UInt64(seed) &* 0x9E37_79B9 &+ 0x51)
         let clock = SteppedClock()
         let serverFolder = Fixtures.temporaryDirectory() + "/data"
         let serverStore = try InventoryStore(dataFolder: serverFolder)
@@ -441,19 +441,6 @@ private final class SteppedClock: @unchecked Sendable {
     private var now: Int64 = 1_750_000_000_000
     func read() -> Int64 { lock.withLock { now } }
     func advance(_ ms: Int64) { lock.withLock { now += ms } }
-}
-
-/// SplitMix64, so that a failing seed can be run again.
-private struct LoopbackRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 private struct Stats {

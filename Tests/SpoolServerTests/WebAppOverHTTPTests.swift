@@ -151,9 +151,9 @@ final class HTTPBrowser: @unchecked Sendable {
     let name: String
     let port: Int
     let skew: Int64
-    var rows: [Int64: [String: JSONValue]] = [:]
-    var nextID: Int64 = 1
-    var lastSyncTime: Int64 = 0
+    var table = WebAppRows()
+    var rows: [Int64: [String: JSONValue]] { get { table.rows } set { table.rows = newValue } }
+    var lastSyncTime: Int64 { table.lastSyncTime }
     /// The id this browser last sent for each serial (what the server may send back to it).
     var sentIDs: [String: JSONValue] = [:]
     var answers: [(request: String, answer: RawAnswer)] = []
@@ -169,12 +169,7 @@ final class HTTPBrowser: @unchecked Sendable {
     func id(of serial: String) -> Int64? { rows.first { $0.value["serial"] == .string(serial) }?.key }
 
     @discardableResult
-    func add(_ serial: String, _ fields: [String: JSONValue]) -> Int64 {
-        let id = nextID
-        nextID += 1
-        rows[id] = fields.merging(["id": .int(id), "serial": .string(serial), "lastUpdated": .int(now)]) { a, _ in a }
-        return id
-    }
+    func add(_ serial: String, _ fields: [String: JSONValue]) -> Int64 { table.add(serial, fields, at: now) }
 
     func edit(_ id: Int64, _ fields: [String: JSONValue]) {
         for (k, v) in fields { rows[id]?[k] = v }
@@ -195,7 +190,7 @@ final class HTTPBrowser: @unchecked Sendable {
         let lastEdit = rows.values.compactMap { $0["lastUpdated"]?.integer }.max() ?? 0
         while now <= lastEdit, now > lastEdit - 1_000 { try await Task.sleep(for: .milliseconds(1)) }
         let start = now
-        let changed = rows.sorted { $0.key < $1.key }.map(\.value).filter { ($0["lastUpdated"]?.integer ?? 0) > lastSyncTime }
+        let changed = table.changed
         let changes = changed.filter { $0["deleted"] != .bool(true) }
         let deletions = changed.filter { $0["deleted"] == .bool(true) }.map { $0["id"]! } + extraDeletions.map { JSONValue.int($0) }
         for c in changes { sentIDs[c["serial"]!.stringValue!] = c["id"] }
@@ -208,30 +203,9 @@ final class HTTPBrowser: @unchecked Sendable {
         guard answer.status == 200 else {
             throw LoopbackHTTP.Failure(description: "\(name): \(answer.status) \(answer.text)")
         }
-        apply(answer)
-        for (id, row) in rows where row["deleted"] == .bool(true) { rows[id] = nil }
-        lastSyncTime = start
+        table.apply(answer.changes)
+        table.finishSync(startedAt: start)
         return answer
-    }
-
-    func apply(_ answer: RawAnswer) {
-        for spool in answer.changes {
-            guard case .object(var fields) = spool.jsonObject else { continue }
-            if case .int(let id)? = fields["id"], let local = rows[id] {
-                let localTime = local["lastUpdated"]?.integer ?? 0, theirs = spool.lastUpdated ?? 0
-                if localTime > lastSyncTime {
-                    if theirs < localTime { continue }
-                    if theirs == localTime, let x = local["weightRemaining"]?.numberValue, let y = fields["weightRemaining"]?.numberValue, x <= y { continue }
-                }
-                rows[id] = fields
-            } else {
-                let id = nextID
-                nextID += 1
-                fields["id"] = .int(id)
-                rows[id] = fields
-            }
-        }
-        // Deleted by numeric key: a serial deletes nothing here (a limit of the web app, not of the server).
     }
 
     /// One `fetch` as the web app makes it: a new connection, `Content-Type: application/json`, no Authorization.
@@ -248,9 +222,3 @@ final class HTTPBrowser: @unchecked Sendable {
     }
 }
 
-extension JSONValue {
-    var integer: Int64? {
-        if case .int(let n) = self { return n }
-        return nil
-    }
-}

@@ -105,10 +105,3 @@ func mainContents(_ store: InventoryStore) async throws -> [String: JSONValue] {
     return out
 }
 
-extension JSONValue {
-    /// The integer, if this is one.
-    var integer: Int64? {
-        if case .int(let n) = self { return n }
-        return nil
-    }
-}

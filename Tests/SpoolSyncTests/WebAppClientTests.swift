@@ -13,9 +13,9 @@ final class WebAppDevice {
     /// Its clock's distance from the server's.
     let skew: Int64
     let clock: ManualClock
-    var rows: [Int64: [String: JSONValue]] = [:]
-    var nextID: Int64 = 1
-    var lastSyncTime: Int64 = 0
+    var table = WebAppRows()
+    var rows: [Int64: [String: JSONValue]] { get { table.rows } set { table.rows = newValue } }
+    var lastSyncTime: Int64 { table.lastSyncTime }
 
     init(_ name: String, clock: ManualClock, skew: Int64 = 0) {
         self.name = name
@@ -26,12 +26,7 @@ final class WebAppDevice {
     var now: Int64 { clock.read() + skew }
 
     @discardableResult
-    func add(_ serial: String, _ fields: [String: JSONValue]) -> Int64 {
-        let id = nextID
-        nextID += 1
-        rows[id] = fields.merging(["id": .int(id), "serial": .string(serial), "lastUpdated": .int(now)]) { a, _ in a }
-        return id
-    }
+    func add(_ serial: String, _ fields: [String: JSONValue]) -> Int64 { table.add(serial, fields, at: now) }
 
     func edit(_ id: Int64, _ fields: [String: JSONValue]) {
         for (k, v) in fields { rows[id]?[k] = v }
@@ -47,7 +42,7 @@ final class WebAppDevice {
 
     /// The request the client sends now.
     func request() -> SyncRequest {
-        let changed = rows.sorted { $0.key < $1.key }.map(\.value).filter { ($0["lastUpdated"]?.integer ?? 0) > lastSyncTime }
+        let changed = table.changed
         return SyncRequest(deviceId: name, lastSyncTime: lastSyncTime,
                            changes: changed.filter { $0["deleted"] != .bool(true) }.map { .object($0) },
                            deletions: changed.filter { $0["deleted"] == .bool(true) }.map { .legacyID($0["id"]!.integer!) })
@@ -58,32 +53,11 @@ final class WebAppDevice {
         let start = now
         let response = try await service.sync(request())
         if losingTheAnswer { return response }
-        apply(response)
-        for (id, row) in rows where row["deleted"] == .bool(true) { rows[id] = nil }
-        lastSyncTime = start
+        table.apply(response.changes)
+        table.finishSync(startedAt: start)
         return response
     }
 
-    func apply(_ response: SyncResponse) {
-        for spool in response.changes {
-            guard case .object(var fields) = spool.jsonObject else { continue }
-            if case .int(let id)? = fields["id"], let local = rows[id] {
-                let localTime = local["lastUpdated"]?.integer ?? 0, theirs = spool.lastUpdated ?? 0
-                if localTime > lastSyncTime {
-                    // Changed here too: the later record wins whole (equal: the smaller weight).
-                    if theirs < localTime { continue }
-                    if theirs == localTime, let a = local["weightRemaining"]?.numberValue, let b = fields["weightRemaining"]?.numberValue, a <= b { continue }
-                }
-                rows[id] = fields
-            } else {
-                let id = nextID
-                nextID += 1
-                fields["id"] = .int(id)
-                rows[id] = fields
-            }
-        }
-        for serial in response.deletions { _ = serial }  // deleted by numeric key: a serial deletes nothing here
-    }
 }
 
 @Suite struct WebAppClientTests {
@@ -91,7 +65,7 @@ final class WebAppDevice {
         let clock = ManualClock()
         let (service, store, _) = try newService(clock: clock)
         let a = WebAppDevice("browser-a", clock: clock), b = WebAppDevice("browser-b", clock: clock)
-        b.nextID = 500
+        b.table.nextID = 500
         let s1 = a.add("S1", ["brand": .string("Prusament"), "weightRemaining": .int(1000)])
         a.add("S2", ["brand": .string("Polymaker"), "weightRemaining": .int(750)])
         try await a.sync(service)
