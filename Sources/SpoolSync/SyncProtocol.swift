@@ -260,11 +260,10 @@ public struct SyncRename: Sendable, Equatable {
 public struct SyncResponse: Sendable {
     public var serverTime: Int64
     public var cursor: String
-    /// Each spool as this device should store it (its own `id`, or none), read from ``encodedChanges``.
-    public var changes: [Spool] {
-        get { encodedChanges.compactMap { Spool(canonicalJSON: $0) } }
-        set { encodedChanges = newValue.map(\.compactJSON) }
-    }
+    /// Each spool as this device should store it (its own `id`, or none), decoded from ``encodedChanges`` on
+    /// every read: count or add with ``encodedChanges`` (read-only, so that no caller appends through it, which
+    /// decoded and encoded every spool before each one).
+    public var changes: [Spool] { encodedChanges.compactMap { Spool(canonicalJSON: $0) } }
     /// The changed spools as they go out: each one JSON object (a server copies most of them from the history's
     /// files as they are, without decoding them).
     public var encodedChanges: [[UInt8]] = []
