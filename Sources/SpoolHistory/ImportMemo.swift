@@ -28,6 +28,10 @@ package struct ImportMemo: Sendable {
 
         package init(_ id: ObjectID) { self = id.bytes.withUnsafeBytes { Digest($0.baseAddress!) } }
 
+        /// A SHA-1 is uniform already: its first eight bytes are hash enough (SipHash over all twenty was a tenth
+        /// of reading a known export).
+        package func hash(into hasher: inout Hasher) { hasher.combine(a) }
+
         func append(to out: inout [UInt8]) {
             withUnsafeBytes(of: a) { out += $0 }
             withUnsafeBytes(of: b) { out += $0 }
