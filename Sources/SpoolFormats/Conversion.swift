@@ -138,7 +138,9 @@ public enum Conversion {
     /// Where each record's text lies in `bytes`, in input order, without parsing any record: `nil` unless every
     /// record is one stretch of the input (JSON Lines, a JSON array of spools, a Dexie table of inbound rows).
     public static func recordSources(_ bytes: [UInt8], path: String, options: ConversionOptions, isFile: Bool = false) throws(ConversionError) -> [Range<Int>]? {
-        guard let format = options.from ?? InventoryFormat.detect(path: path, bytes: bytes) else { return nil }
+        // Only these readers hand over records as stretches of the input; for the others this would be a whole
+        // extra reading of the file, for nothing.
+        guard let format = options.from ?? InventoryFormat.detect(path: path, bytes: bytes), [.jsonl, .json, .dexie].contains(format) else { return nil }
         let input = try read(bytes, path: path, format: format, options: options, isFile: isFile)
         var sources: [Range<Int>] = []
         var whole = true

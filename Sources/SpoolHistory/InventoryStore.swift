@@ -185,6 +185,9 @@ public actor InventoryStore {
     /// The memo of `device`'s last imported file (see ``ImportMemo``), if one reads back whole.
     package nonisolated func importMemo(device: String) -> ImportMemo? { ImportMemo.load(repository: path, device: device) }
 
+    /// Forgets `device`'s memo: its next file is read whole.
+    package nonisolated func forgetMemo(device: String) { ImportMemo.remove(repository: path, device: device) }
+
     /// Keeps `entries` as `device`'s memo, describing its branch at `head`.
     package nonisolated func keepMemo(_ entries: [(key: ImportMemo.Digest, entry: ImportMemo.Entry)], head: ObjectID, reader: String, device: String) {
         ImportMemo.save(entries, head: head, reader: reader, repository: path, device: device)

@@ -115,6 +115,9 @@ public enum FileImport {
         let spools = inventory.spools
         let candidates = spools.indices.filter { spools[$0].source != nil && !altered.contains(ExactString(spools[$0].serial)) }
         let digests = ImportMemo.digests(bytes, candidates.map { spools[$0].source! })
+        // A file none of whose records can be known again (another format, every record stamped or renamed)
+        // leaves no memo: the next import would only read the file once more to find that out.
+        guard !known.isEmpty || !candidates.isEmpty else { return store.forgetMemo(device: device) }
         var entries = known
         entries.reserveCapacity(known.count + candidates.count)
         for (k, i) in candidates.enumerated() {

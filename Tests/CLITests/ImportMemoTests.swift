@@ -56,8 +56,11 @@ import Testing
         return Outcome(counts: counts, knownNote: notes.contains { $0.contains("not read again") })
     }
 
+    /// The spools of main and the device's whole tree. (main's `conflicts/` records hold the time they were
+    /// decided, a wall-clock second: two histories written a second apart differ there; their number is compared
+    /// with the counts.)
     func trees(_ data: String) throws -> [String] {
-        try ["main^{tree}", "devices/laptop^{tree}"].map { try git(["rev-parse", $0], data + "/history.git").output }
+        try ["main:spools", "devices/laptop^{tree}"].map { try git(["rev-parse", $0], data + "/history.git").output }
     }
 
     func git(_ args: [String], _ repo: String) throws -> (status: Int32, output: String) {
@@ -119,6 +122,23 @@ import Testing
         try array.write(toFile: path, atomically: true, encoding: .utf8)
         let r = try CLI.run(["import", path, "--device", "laptop", "--json", "--data-dir", data])
         #expect(r.status == 0 && !r.stdout.contains("not read again"), "\(r.stderr)")
+    }
+
+    /// A file whose records are not stretches of it (CSV) leaves no memo, and removes the one a JSON Lines file
+    /// left: the next import would otherwise read the whole file once more only to find the memo of no use.
+    @Test func aFileWithNothingToRememberLeavesNoMemo() throws {
+        let data = dir + "/csv-data"
+        _ = try importFile(export(20), into: data, forgetMemo: false)
+        let memoFolder = data + "/history.git/filamentdb-import-memo"
+        let memos = { (try? FileManager.default.contentsOfDirectory(atPath: memoFolder).filter { !$0.hasPrefix(".") }) ?? [] }
+        #expect(memos().count == 1)
+        let csv = dir + "/inventory.csv"
+        try "serial,brand,lastUpdated\nS-1,Elsewhere,1800000000000\nS-2,Brand 2,1800000000000\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        for _ in 0..<2 {
+            let r = try CLI.run(["import", csv, "--device", "laptop", "--data-dir", data])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(memos().isEmpty)
+        }
     }
 
     func write(_ text: String) throws -> String {
