@@ -60,6 +60,8 @@ package final class GitRepository {
     /// With a journal: objects its records hold, in memory, not yet in a pack (``publishObjects()``).
     private var unpublished: [PackWriter.Object] = []
     private var unpublishedBytes = 0
+    /// Compresses `unpublished` for its pack while the next requests run.
+    private let compressor = BackgroundCompressor()
 
     private init(handle: OpaquePointer, path: String) throws(HistoryError) {
         self.handle = handle
@@ -347,11 +349,14 @@ package final class GitRepository {
     ///
     /// With a ``Journal`` and the branch `moves` that will follow, the objects and the moves are flushed as one
     /// journal record instead, and the pack is written without flushing (the journal's checkpoint does).
-    package func flushObjects(moves: [Journal.Move] = []) throws(HistoryError) {
-        guard !pending.isEmpty || (journal != nil && !moves.isEmpty) else { return }
-        if let journal, !moves.isEmpty {
+    ///
+    /// `states` (only with a journal) go into the same record: sync-state updates whose commits are written later.
+    package func flushObjects(moves: [Journal.Move] = [], states: [Journal.StateUpdate] = []) throws(HistoryError) {
+        guard !pending.isEmpty || (journal != nil && !(moves.isEmpty && states.isEmpty)) else { return }
+        if let journal, !(moves.isEmpty && states.isEmpty) {
             // The journal's record makes them durable; they reach a pack with the next ``publishObjects()``.
-            try journal.append(objects: pending, moves: moves)
+            try journal.append(objects: pending, moves: moves, states: states)
+            compressor.add(pending)
             unpublished += pending
             unpublishedBytes += pending.reduce(0) { $0 + $1.bytes.count }
             pending.removeAll(keepingCapacity: true)
@@ -370,7 +375,11 @@ package final class GitRepository {
     /// makes them durable until its checkpoint), then lets them go from memory.
     package func publishObjects() throws(HistoryError) {
         guard !unpublished.isEmpty else { return }
-        let entries = try PackWriter.compress(unpublished, durable: false)
+        var entries = compressor.take()
+        if entries.map({ $0.count != unpublished.count || $0.last?.id != unpublished.last?.id }) ?? true {
+            entries = try PackWriter.compress(unpublished, durable: false)
+        }
+        guard let entries else { return }
         let name = try PackWriter.write(entries: entries, to: path + "/objects/pack", durable: false)
         try refreshObjects()
         for o in unpublished { pendingIDs.remove(o.id) }
@@ -397,21 +406,22 @@ package final class GitRepository {
     /// own flushing off for the whole process: a journaled writer is the only writer in its process.
     ///
     /// Returns the main commit the journal's last record left main at, when main has moved on without it
-    /// (another process wrote while this one was down): the caller merges it in, then checkpoints.
-    package func openJournal() throws(HistoryError) -> ObjectID? {
-        guard journal == nil else { return nil }
+    /// (another process wrote while this one was down): the caller merges it in, then checkpoints; and the
+    /// sync-state updates the records hold, in order, for the caller to write as commits.
+    package func openJournal() throws(HistoryError) -> (behind: ObjectID?, states: [Journal.StateUpdate]) {
+        guard journal == nil else { return (nil, []) }
         let journal = try Journal(repository: path)
-        let behind = try recover(from: journal)
+        let records = try journal.read()
+        let behind = try recover(records)
         _ = filamentdb_git_set_fsync(0)
         self.journal = journal
-        return behind
+        return (behind, records.flatMap(\.states))
     }
 
     /// Writes back the objects of the journal's records that the repository lacks (as one flushed pack) and
     /// moves each branch a record moved and the repository left behind (still at the record's old commit, or
     /// at a commit it lost). Returns the journal's last main commit if main went elsewhere meanwhile.
-    func recover(from journal: Journal) throws(HistoryError) -> ObjectID? {
-        let records = try journal.read()
+    func recover(_ records: [Journal.Record]) throws(HistoryError) -> ObjectID? {
         guard !records.isEmpty else { return nil }
         var odb: OpaquePointer?
         try check(git_repository_odb(&odb, handle), "git_repository_odb", path: path)
@@ -777,5 +787,45 @@ package final class GitRepository {
         }
         defer { git_object_free(peeled) }
         return ObjectID(git_object_id(peeled)!.pointee)
+    }
+}
+
+/// Compresses each journaled write's objects on a thread of its own as soon as its record is flushed, so that
+/// publishing them (``GitRepository/publishObjects()``) only writes the pack: the compression overlaps the
+/// next requests instead of delaying one of them.
+final class BackgroundCompressor: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "filamentdb.pack-compression")
+    private let lock = NSLock()
+    private var done: [[PackWriter.Entry]] = []
+    private var failed = false
+
+    func add(_ objects: [PackWriter.Object]) {
+        queue.async { [self] in
+            let entries = try? PackWriter.compress(objects, durable: false)
+            lock.withLock {
+                if let entries { done.append(entries) } else { failed = true }
+            }
+        }
+    }
+
+    /// Everything added so far, compressed, in the order added (each delta's base moved with its part);
+    /// `nil` if a part failed (the caller compresses it all again).
+    func take() -> [PackWriter.Entry]? {
+        queue.sync {}
+        let (parts, failure) = lock.withLock { () -> ([[PackWriter.Entry]], Bool) in
+            defer { (done, failed) = ([], false) }
+            return (done, failed)
+        }
+        guard !failure else { return nil }
+        var out: [PackWriter.Entry] = []
+        out.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+        for part in parts {
+            let offset = out.count
+            for var entry in part {
+                entry.base = entry.base.map { $0 + offset }
+                out.append(entry)
+            }
+        }
+        return out
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import SpoolModel
 
 /// A device's sync state, kept in the history beside its branch: a parentless commit under
@@ -10,13 +11,49 @@ import SpoolModel
 ///   copy), so that an answer leaves out what the device already has because it sent it.
 ///
 /// Ids are local to one browser, so they stay out of the spool files: each device gets back its own.
-/// The state moves with the request's commits (one pack, then the branches, then this reference), so a
-/// request that crashed halfway is answered again from the state before it, and its retry completes it.
+/// With a journal (the sync server), a request's changes to its device's state go into the request's journal
+/// record, beside its objects and branch moves, and into memory (``SyncStateRecord``); the state commit is
+/// written at the journal's checkpoint, with every update since the last one, and a crash brings the updates
+/// back from the journal. Without one, each request writes the state commit with its other commits.
 package enum SyncStateReference {
     package static let namespace = "refs/filamentdb/sync/"
 
     package static func reference(for device: String) throws(HistoryError) -> String {
         namespace + (try DeviceBranch.reference(for: device)).dropFirst(DeviceBranch.namespace.count)
+    }
+}
+
+/// One device's sync state as this handle knows it: its commit in the history and the updates since (a
+/// class: a device that uploaded 100,000 spools has as many updates, changed in place by each request).
+package final class SyncStateRecord {
+    let reference: String
+    /// The state commit and its tree (`nil`: none yet).
+    var head: ObjectID?
+    var tree: ObjectID?
+    /// `state.json`, as updated.
+    package var document: [UInt8]?
+    /// Updates not in the commit yet, by serial or id text (`nil` values remove).
+    var ids: [ExactString: [UInt8]?] = [:]
+    var serials: [ExactString: String?] = [:]
+    var sent: [ExactString: ObjectID] = [:]
+    var updated = false
+
+    init(reference: String, head: ObjectID?, tree: ObjectID?, document: [UInt8]? = nil) {
+        (self.reference, self.head, self.tree, self.document) = (reference, head, tree, document)
+    }
+
+    /// How many updates are not in the commit yet.
+    var waiting: Int { ids.count + serials.count + sent.count }
+
+    /// Whether the server has a record of the device.
+    package var exists: Bool { head != nil || updated }
+
+    func apply(_ update: Journal.StateUpdate) {
+        document = update.document
+        for (k, v) in update.ids { ids[ExactString(k)] = .some(v) }
+        for (k, v) in update.serials { serials[ExactString(k)] = .some(v) }
+        for (k, v) in update.sent { sent[ExactString(k)] = v }
+        updated = true
     }
 }
 
@@ -34,32 +71,77 @@ package struct PreparedSync: Sendable {
 }
 
 extension InventoryRepository {
-    /// The head of `device`'s sync state, `nil` for a device the server has no record of.
-    package func syncState(of device: String) throws(HistoryError) -> ObjectID? {
-        try head(try SyncStateReference.reference(for: device))
+    /// How many updates a device's sync state keeps waiting for its commit at most (``landSync``).
+    static let stateUpdatesWaiting = 4096
+
+    /// `device`'s sync state (empty for a device the server has no record of).
+    package func syncState(of device: String) throws(HistoryError) -> SyncStateRecord {
+        try syncState(reference: try SyncStateReference.reference(for: device))
     }
 
-    /// `state.json` of a sync state commit.
-    package func syncDocument(_ state: ObjectID?) throws(HistoryError) -> [UInt8]? {
-        guard let id = try objectID(atPath: "state.json", in: try tree(of: state)) else { return nil }
-        return try git.readBlob(id)
+    package func syncState(reference: String) throws(HistoryError) -> SyncStateRecord {
+        if let known = syncStates[reference] { return known }
+        let head = try head(reference)
+        let tree = try tree(of: head)
+        let record = SyncStateRecord(reference: reference, head: head, tree: tree)
+        if let id = try objectID(atPath: "state.json", in: tree) { record.document = try git.readBlob(id) }
+        syncStates[reference] = record
+        return record
     }
 
-    /// The id the device last sent for `serial`, in the state's tree.
-    package func syncID(of serial: String, stateTree: ObjectID?) throws(HistoryError) -> JSONValue? {
-        guard let blob = try objectID(atPath: "ids/" + SpoolPaths.path(for: serial), in: stateTree) else { return nil }
+    /// The id the device last sent for `serial`.
+    package func syncID(of serial: String, in state: SyncStateRecord) throws(HistoryError) -> JSONValue? {
+        if let updated = state.ids[ExactString(serial)] { return updated.flatMap { try? JSONParser.parse($0) } }
+        guard let blob = try objectID(atPath: "ids/" + SpoolPaths.path(for: serial), in: state.tree) else { return nil }
         return try? JSONParser.parse(try git.readBlob(blob))
     }
 
-    /// The file of the version of `serial` the device last sent, in the state's tree.
-    package func syncSentFile(of serial: String, stateTree: ObjectID?) throws(HistoryError) -> ObjectID? {
-        try objectID(atPath: "sent/" + SpoolPaths.path(for: serial), in: stateTree)
+    /// The file of the version of `serial` the device last sent.
+    package func syncSentFile(of serial: String, in state: SyncStateRecord) throws(HistoryError) -> ObjectID? {
+        if let updated = state.sent[ExactString(serial)] { return updated }
+        return try objectID(atPath: "sent/" + SpoolPaths.path(for: serial), in: state.tree)
     }
 
-    /// The serial the device's id (its JSON text) stands for, in the state's tree.
-    package func syncSerial(ofID id: String, stateTree: ObjectID?) throws(HistoryError) -> String? {
-        guard let blob = try objectID(atPath: "serials/" + SpoolPaths.path(for: id), in: stateTree) else { return nil }
+    /// The serial the device's id (its JSON text) stands for.
+    package func syncSerial(ofID id: String, in state: SyncStateRecord) throws(HistoryError) -> String? {
+        if let updated = state.serials[ExactString(id)] { return updated }
+        guard let blob = try objectID(atPath: "serials/" + SpoolPaths.path(for: id), in: state.tree) else { return nil }
         return String(validating: try git.readBlob(blob), as: UTF8.self)
+    }
+
+    /// Writes a commit for each sync state updated since its last one, or only for `only` (moving its reference
+    /// like a request's branches: through the journal, when there is one).
+    func writeSyncStates(only: String? = nil) throws(HistoryError) {
+        var written: [(reference: String, commit: ObjectID, tree: ObjectID)] = []
+        var moves: [(reference: String, from: ObjectID?, to: ObjectID)] = []
+        for reference in only.map({ [$0] }) ?? syncStates.keys.sorted() {
+            guard let state = syncStates[reference], state.updated else { continue }
+            var changes: [TreeChange] = []
+            if let document = state.document { changes.append((["state.json"][...], try git.writeBlob(document))) }
+            func path(_ folder: String, _ key: ExactString) -> ArraySlice<String> {
+                ([folder] + SpoolPaths.path(for: key.string).split(separator: "/").map(String.init))[...]
+            }
+            for (serial, id) in state.ids.sorted(by: { $0.key < $1.key }) {
+                changes.append((path("ids", serial), try id.map { (v) throws(HistoryError) in try git.writeBlob(v) }))
+            }
+            for (id, serial) in state.serials.sorted(by: { $0.key < $1.key }) {
+                changes.append((path("serials", id), try serial.map { (s) throws(HistoryError) in try git.writeBlob(Array(s.utf8)) }))
+            }
+            for (serial, file) in state.sent.sorted(by: { $0.key < $1.key }) { changes.append((path("sent", serial), file)) }
+            let tree = try rootTree(state.tree, changes)
+            let device = DeviceBranch.device(ofReference: DeviceBranch.namespace + reference.dropFirst(SyncStateReference.namespace.count)) ?? reference
+            let author = Signature(device: device, time: Int64(Date().timeIntervalSince1970))
+            let commit = try git.writeCommit(tree: tree, parents: [], authorName: author.name, authorEmail: author.email, time: author.time,
+                                             message: "sync state of \(JSONValue.string(device).jsonText)\n\n\(author.trailer)\n")
+            written.append((reference, commit, tree))
+            moves.append((reference, state.head, commit))
+        }
+        guard !moves.isEmpty else { return }
+        try git.flushObjects(moves: moves.map { Journal.Move(reference: $0.reference, from: $0.from, to: $0.to) })
+        for move in moves { try moveBranch(move.reference, to: move.to, from: move.from, message: "sync state", deferred: true) }
+        for (reference, commit, tree) in written {
+            syncStates[reference] = SyncStateRecord(reference: reference, head: commit, tree: tree, document: syncStates[reference]?.document)
+        }
     }
 
     /// Runs one sync request's write: `body` prepares and lands it; on any failure nothing it wrote stays.
@@ -96,36 +178,31 @@ extension InventoryRepository {
         return prepared
     }
 
-    /// Writes the device's new sync state (`state.json`, the ids it now uses, `nil` removing one, and the
-    /// serials of ids), then everything in one pack, then moves the device's branch, main and the state by
-    /// compare-and-swap. Returns the state commit.
-    @discardableResult
+    /// Lands a prepared request with the device's new sync state (`state.json`, the ids it now uses, `nil`
+    /// removing one, the serials of ids, the files it sent): everything in one journal record (or, without a
+    /// journal, one pack with the state's commit), then the device's branch and main by compare-and-swap.
     package func landSync(_ prepared: PreparedSync, ids: [(serial: String, id: JSONValue?)], serialsOfIDs: [(id: String, serial: String?)],
-                          sent: [(serial: String, file: ObjectID)] = [], state: [UInt8], author: Signature) throws(HistoryError) -> ObjectID {
+                          sent: [(serial: String, file: ObjectID)] = [], state: [UInt8], author: Signature) throws(HistoryError) {
         let stateReference = try SyncStateReference.reference(for: prepared.device)
-        let stateHead = try head(stateReference)
-        var changes: [TreeChange] = [(["state.json"][...], try git.writeBlob(state))]
-        for (serial, id) in ids {
-            let path = ("ids/" + SpoolPaths.path(for: serial)).split(separator: "/").map(String.init)[...]
-            changes.append((path, try id.map { (v) throws(HistoryError) in try git.writeBlob(v.jsonBytes) }))
+        let update = Journal.StateUpdate(reference: stateReference, document: state, ids: ids.map { ($0.serial, $0.id?.jsonBytes) },
+                                         serials: serialsOfIDs.map { ($0.id, $0.serial) }, sent: sent.map { ($0.serial, $0.file) })
+        let record = try syncState(reference: stateReference)
+        try expectUnmoved(prepared.expected)
+        let moves = prepared.moves.map { Journal.Move(reference: $0.reference, from: $0.from, to: $0.to) }
+        guard git.journal != nil else {
+            try git.flushObjects()
+            for move in prepared.moves { try moveBranch(move.reference, to: move.to, from: move.from, message: move.message) }
+            record.apply(update)
+            return try writeSyncStates()
         }
-        for (id, serial) in serialsOfIDs {
-            let path = ("serials/" + SpoolPaths.path(for: id)).split(separator: "/").map(String.init)[...]
-            changes.append((path, try serial.map { (s) throws(HistoryError) in try git.writeBlob(Array(s.utf8)) }))
-        }
-        for (serial, file) in sent {
-            changes.append((("sent/" + SpoolPaths.path(for: serial)).split(separator: "/").map(String.init)[...], file))
-        }
-        let tree = try rootTree(try tree(of: stateHead), changes)
-        let commit = try git.writeCommit(tree: tree, parents: [], authorName: author.name, authorEmail: author.email, time: author.time,
-                                         message: "sync state of \(JSONValue.string(prepared.device).jsonText)\n\n\(author.trailer)\n")
-        try expectUnmoved(prepared.expected + [(stateReference, stateHead)])
-        let moves = prepared.moves + [(stateReference, stateHead, commit, "sync state")]
-        // With a journal, its record of these objects and moves is the one flush that makes the request durable.
-        try git.flushObjects(moves: moves.map { Journal.Move(reference: $0.reference, from: $0.from, to: $0.to) })
-        for move in moves { try moveBranch(move.reference, to: move.to, from: move.from, message: move.message, deferred: true) }
+        // The journal's record of these objects, moves and state is the one flush that makes the request durable.
+        try git.flushObjects(moves: moves, states: [update])
+        record.apply(update)
+        // A state with many updates waiting (a device that uploaded its inventory) gets its commit now, at a
+        // cost in proportion to this request, rather than all at once at the checkpoint.
+        if record.waiting >= Self.stateUpdatesWaiting { try writeSyncStates(only: stateReference) }
+        for move in prepared.moves { try moveBranch(move.reference, to: move.to, from: move.from, message: move.message, deferred: true) }
         try publishIfDue()
         try checkpointIfFull()
-        return commit
     }
 }

@@ -22,6 +22,10 @@ package final class InventoryRepository {
     private var unpublishedMoves: [String: (from: ObjectID?, to: ObjectID)] = [:]
     private var lastPublished = DispatchTime.now().uptimeNanoseconds
 
+    /// The sync states of the devices this handle has served, with the updates not yet in their commits
+    /// (``syncState(of:)``, ``writeSyncStates()``).
+    var syncStates: [String: SyncStateRecord] = [:]
+
     /// The states of main this handle has seen, with the order it saw them in (``precedesOnMain(_:_:)``).
     private var mainStates: [ObjectID: Int] = [:]
     private var mainSequence = 0
@@ -358,7 +362,7 @@ package final class InventoryRepository {
 
     /// How long journaled writes wait at most before their packs and branch moves are written (other processes
     /// see them then; the journal made them durable already).
-    package static let publishInterval: UInt64 = 20_000_000
+    package static let publishInterval: UInt64 = ProcessInfo.processInfo.environment["EXP_PUB"].flatMap { UInt64($0) } ?? 20_000_000
     /// How much may wait in memory at most.
     package static let publishBytes = 8 << 20
 
@@ -423,8 +427,12 @@ package final class InventoryRepository {
     /// what it holds: its objects and branch moves, and, if main moved on without its last commit, that commit
     /// merged into main.
     package func openJournal() throws(HistoryError) {
-        if let behind = try git.openJournal() { try integrate(Self.mainReference, behind) }
-        try git.checkpoint()
+        let (behind, states) = try git.openJournal()
+        if let behind { try integrate(Self.mainReference, behind) }
+        // The sync states the journal updated since its last checkpoint (updates set values: one already in a
+        // state commit is set again to the same value).
+        for update in states { try syncState(reference: update.reference).apply(update) }
+        try checkpoint()
     }
 
     /// Empties the journal once it is full, after publishing what it holds.
@@ -433,8 +441,10 @@ package final class InventoryRepository {
         try checkpoint()
     }
 
-    /// Publishes what the journal holds, flushes everything to disk and empties the journal.
+    /// Writes the sync states' commits, publishes what the journal holds, flushes everything to disk and
+    /// empties the journal.
     package func checkpoint() throws(HistoryError) {
+        try writeSyncStates()
         try publish()
         try git.checkpoint()
     }

@@ -254,7 +254,7 @@ public actor InventoryStore {
     @discardableResult
     public func collectGarbage(grace: TimeInterval = garbageGrace) throws(HistoryError) -> (before: Int, after: Int) {
         // What a journal holds goes to disk first: branch moves not published yet would not be counted.
-        try repository.publish()
+        try repository.checkpoint()
         let before = repository.git.packCount
         try repository.git.repack(references: try repository.branchHeads(), grace: grace)
         return (before, repository.git.packCount)

@@ -18,7 +18,9 @@ import Foundation
 ///
 /// A record: `FDBJ`, its payload's length (8 bytes), the payload, the payload's CRC-32 (4 bytes). The
 /// payload: the number of objects, each as type, id, length and bytes; the number of branch moves, each as
-/// name, whether it had a previous commit, that commit, and the new one.
+/// name, whether it had a previous commit, that commit, and the new one; then (absent in records of older
+/// versions) the number of sync-state updates (``StateUpdate``), each as the state's reference, its
+/// document, and its entries (kind, key, whether set, value).
 package final class Journal {
     package let path: String
     let fd: Int32
@@ -38,10 +40,32 @@ package final class Journal {
         package var to: ObjectID
     }
 
+    /// What a sync request changed in one device's sync state (``InventoryRepository/SyncStateRecord``): the
+    /// journal holds it in place of a state commit per request; the commit is written at the checkpoint.
+    package struct StateUpdate: Equatable {
+        package var reference: String
+        /// The new `state.json`.
+        package var document: [UInt8]
+        /// Serial → the id's JSON text (`nil`: the id is gone).
+        package var ids: [(key: String, value: [UInt8]?)]
+        /// An id's JSON text → its serial (`nil`: gone).
+        package var serials: [(key: String, value: String?)]
+        /// Serial → the file it last sent.
+        package var sent: [(key: String, value: ObjectID)]
+
+        package static func == (a: StateUpdate, b: StateUpdate) -> Bool {
+            a.reference == b.reference && a.document == b.document
+                && a.ids.map(\.key) == b.ids.map(\.key) && a.ids.map(\.value) == b.ids.map(\.value)
+                && a.serials.map(\.key) == b.serials.map(\.key) && a.serials.map(\.value) == b.serials.map(\.value)
+                && a.sent.map(\.key) == b.sent.map(\.key) && a.sent.map(\.value) == b.sent.map(\.value)
+        }
+    }
+
     /// A record read back.
     struct Record {
         var objects: [PackWriter.Object]
         var moves: [Move]
+        var states: [StateUpdate] = []
     }
 
     /// Opens (creating) the journal of the repository at `repository`, locked for this process.
@@ -64,7 +88,7 @@ package final class Journal {
     }
 
     /// Appends a record and flushes it: once this returns, the write survives a crash of the machine.
-    func append(objects: [PackWriter.Object], moves: [Move]) throws(HistoryError) {
+    func append(objects: [PackWriter.Object], moves: [Move], states: [StateUpdate] = []) throws(HistoryError) {
         var payload: [UInt8] = []
         payload.reserveCapacity(objects.reduce(64) { $0 + $1.bytes.count + 28 } + moves.count * 300)
         Self.put(UInt32(objects.count), &payload)
@@ -82,6 +106,15 @@ package final class Journal {
             payload.append(m.from == nil ? 0 : 1)
             payload += m.from?.bytes ?? [UInt8](repeating: 0, count: 20)
             payload += m.to.bytes
+        }
+        Self.put(UInt32(states.count), &payload)
+        for u in states {
+            Self.putBytes(Array(u.reference.utf8), &payload)
+            Self.putBytes(u.document, &payload)
+            Self.put(UInt32(u.ids.count + u.serials.count + u.sent.count), &payload)
+            for (key, value) in u.ids { Self.putEntry(1, key, value, &payload) }
+            for (key, value) in u.serials { Self.putEntry(2, key, value.map { Array($0.utf8) }, &payload) }
+            for (key, value) in u.sent { Self.putEntry(3, key, value.bytes, &payload) }
         }
         var record = Array("FDBJ".utf8)
         Self.put(UInt64(payload.count), &record)
@@ -168,7 +201,48 @@ package final class Journal {
                   let reference = String(validating: name, as: UTF8.self) else { return nil }
             moves.append(Move(reference: reference, from: has[0] == 1 ? ObjectID(bytes: from) : nil, to: ObjectID(bytes: to)))
         }
-        return Record(objects: objects, moves: moves)
+        // Records of versions before sync states were journaled end here.
+        guard at < p.count else { return Record(objects: objects, moves: moves) }
+        guard let stateCount = u32() else { return nil }
+        var states: [StateUpdate] = []
+        func text() -> String? { u32().flatMap { take($0) }.flatMap { String(validating: $0, as: UTF8.self) } }
+        for _ in 0..<stateCount {
+            guard let reference = text(), let n = u32(), let document = take(n), let entries = u32() else { return nil }
+            var update = StateUpdate(reference: reference, document: document, ids: [], serials: [], sent: [])
+            for _ in 0..<entries {
+                guard let kind = take(1), let key = text(), let has = take(1) else { return nil }
+                var value: [UInt8]?
+                if has[0] == 1 {
+                    guard let n = u32(), let v = take(n) else { return nil }
+                    value = v
+                }
+                switch kind[0] {
+                case 1: update.ids.append((key, value))
+                case 2:
+                    guard let v = value.map({ String(validating: $0, as: UTF8.self) }) else { update.serials.append((key, nil)); continue }
+                    guard let v else { return nil }
+                    update.serials.append((key, v))
+                case 3:
+                    guard let v = value, v.count == 20 else { return nil }
+                    update.sent.append((key, ObjectID(bytes: v)))
+                default: return nil
+                }
+            }
+            states.append(update)
+        }
+        return Record(objects: objects, moves: moves, states: states)
+    }
+
+    static func putBytes(_ bytes: [UInt8], _ out: inout [UInt8]) {
+        put(UInt32(bytes.count), &out)
+        out += bytes
+    }
+
+    static func putEntry(_ kind: UInt8, _ key: String, _ value: [UInt8]?, _ out: inout [UInt8]) {
+        out.append(kind)
+        putBytes(Array(key.utf8), &out)
+        out.append(value == nil ? 0 : 1)
+        if let value { putBytes(value, &out) }
     }
 
     static func put(_ v: UInt32, _ out: inout [UInt8]) { for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8((v >> UInt32(s)) & 0xFF)) } }

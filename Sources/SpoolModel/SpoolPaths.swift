@@ -36,10 +36,13 @@ public enum SpoolPaths {
     static let hexBytes = Array("0123456789abcdef".utf8)
 
     /// The serial an encoded name stands for; `nil` if it is not one `encode` writes.
-    public static func decode(_ name: String) -> String? {
-        if name == "%" { return "" }
+    public static func decode(_ name: String) -> String? { decode(bytes: name.utf8) }
+
+    static func decode<C: Collection<UInt8>>(bytes name: C) -> String? {
+        if name.count == 1, name.first == UInt8(ascii: "%") { return "" }
         var bytes: [UInt8] = []
-        var it = Array(name.utf8).makeIterator()
+        bytes.reserveCapacity(name.count)
+        var it = name.makeIterator()
         while let b = it.next() {
             switch b {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"):
@@ -101,6 +104,17 @@ public enum SpoolPaths {
     /// shard folders `shard` (three hex digits); `nil` unless that is where ``path(for:)`` puts it. Cheaper
     /// than ``serial(atPath:)`` for a walk that knows where it is.
     public static func serial(shard: (Substring, Substring, Substring), folders: [Substring], name: Substring) -> String? {
+        // The common case, a short name in place, read as bytes (a server lists thousands at a time).
+        if folders.isEmpty, let fast = name.utf8.withContiguousStorageIfAvailable({ (b) -> (done: Bool, serial: String?) in
+            guard b.count > suffixBytes.count, b.count - suffixBytes.count <= segmentLength else { return (false, nil) }
+            guard b[(b.count - suffixBytes.count)...].elementsEqual(suffixBytes),
+                  let serial = decode(bytes: b[..<(b.count - suffixBytes.count)]) else { return (true, nil) }
+            let h = shardHash(serial)
+            func digit(_ s: Substring, _ v: UInt64) -> Bool { s.utf8.count == 1 && s.utf8.first == hexBytes[Int(v & 0xF)] }
+            return (true, digit(shard.0, h >> 60) && digit(shard.1, h >> 56) && digit(shard.2, h >> 52) ? serial : nil)
+        }), fast.done {
+            return fast.serial
+        }
         guard name.hasSuffix(suffix) else { return nil }
         let encoded = folders.isEmpty ? String(name.dropLast(suffix.count)) : folders.joined() + name.dropLast(suffix.count)
         guard let serial = decode(encoded) else { return nil }
@@ -115,6 +129,12 @@ public enum SpoolPaths {
     }
 
     static func shardDigits(_ serial: String) -> [Character] {
+        let h = shardHash(serial)
+        return [hexCharacters[Int(h >> 60)], hexCharacters[Int((h >> 56) & 0xF)], hexCharacters[Int((h >> 52) & 0xF)]]
+    }
+
+    /// The hash whose top three hex digits are the shard folders.
+    static func shardHash(_ serial: String) -> UInt64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         for b in serial.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
         // FNV-1a's high bits barely change between similar serials; MurmurHash3's finaliser mixes them.
@@ -123,8 +143,10 @@ public enum SpoolPaths {
         h ^= h >> 33
         h = h &* 0xC4CE_B9FE_1A85_EC53
         h ^= h >> 33
-        return [hexCharacters[Int(h >> 60)], hexCharacters[Int((h >> 56) & 0xF)], hexCharacters[Int((h >> 52) & 0xF)]]
+        return h
     }
+
+    static let suffixBytes = Array(suffix.utf8)
 
     static let hexDigits = "0123456789abcdef"
     static let hexCharacters = Array(hexDigits)

@@ -12,6 +12,8 @@ struct SyncEngine: Sendable {
     let clock: ServerClock
     /// The number of live spools at a state of main, when known.
     let count: SpoolCount?
+    /// Spool files as answers send them.
+    let files: AnswerFiles
 
     enum Outcome: Sendable {
         case refused(SyncFailure)
@@ -21,9 +23,8 @@ struct SyncEngine: Sendable {
     func run(_ repo: InventoryRepository) throws(HistoryError) -> Outcome {
         let device = request.deviceId
         let serverTime = clock.next()
-        let stateHead = try repo.syncState(of: device)
-        let stateTree = try repo.tree(of: stateHead)
-        let known = try stateHead.flatMap { (s) throws(HistoryError) in DeviceSyncState(json: try repo.syncDocument(s)) }
+        let state = try repo.syncState(of: device)
+        let known = state.exists ? DeviceSyncState(json: state.document) : nil
         let main = try repo.head()
         let digest = request.digest
 
@@ -58,10 +59,10 @@ struct SyncEngine: Sendable {
             guard var object = change.objectValue, let serial = object["serial"]?.stringValue else { continue }
             if case .int(let id)? = object["id"] {
                 var mapped: String?
-                if let s = try repo.syncSerial(ofID: String(id), stateTree: stateTree), s != serial, s.hasPrefix(serial + "~") {
+                if let s = try repo.syncSerial(ofID: String(id), in: state), s != serial, s.hasPrefix(serial + "~") {
                     mapped = s
-                } else if let other = try repo.syncID(of: serial, stateTree: stateTree), other != .int(id),
-                          try repo.syncSerial(ofID: other.jsonText, stateTree: stateTree) == serial {
+                } else if let other = try repo.syncID(of: serial, in: state), other != .int(id),
+                          try repo.syncSerial(ofID: other.jsonText, in: state) == serial {
                     // Another of this device's records holds the serial: this one gets a serial of its own.
                     mapped = serial + "~id-\(id)"
                 }
@@ -122,7 +123,7 @@ struct SyncEngine: Sendable {
             spool["lastUpdated"] = .int(corrected(original))
             if let id = spool["id"], id != .null {
                 ids.append((serial, id))
-                if let old = try repo.syncID(of: serial, stateTree: stateTree), old != id { serialsOfIDs.append((old.jsonText, nil)) }
+                if let old = try repo.syncID(of: serial, in: state), old != id { serialsOfIDs.append((old.jsonText, nil)) }
                 serialsOfIDs.append((id.jsonText, serial))
             }
             mine[serial] = withStoredID(spool, try stored(serial))
@@ -137,7 +138,7 @@ struct SyncEngine: Sendable {
             let serial: String, time: Int64
             switch deletion {
             case .legacyID(let n):
-                guard let s = try repo.syncSerial(ofID: String(n), stateTree: stateTree) ?? spools.first(where: { $0["id"] == .int(n) })?.serial else {
+                guard let s = try repo.syncSerial(ofID: String(n), in: state) ?? spools.first(where: { $0["id"] == .int(n) })?.serial else {
                     unresolved.append(n)
                     continue
                 }
@@ -196,29 +197,28 @@ struct SyncEngine: Sendable {
         var response = SyncResponse(serverTime: serverTime, cursor: "", head: head?.hex)
         let target = position.page.map(\.target) ?? head
         let targetTree = target == head ? headTree : try repo.tree(of: target)
-        var files = try repo.changedFiles(from: position.base, to: target).filter { mine[$0.serial] == nil }
-        files.sort { utf8Ordered($0.serial, $1.serial) }
-        if let after = position.page?.after { files = files.filter { utf8Ordered(after, $0.serial) } }
+        var changed = sortedByUTF8(try repo.changedFiles(from: position.base, to: target).filter { mine[$0.serial] == nil }, \.serial)
+        if let after = position.page?.after { changed = changed.filter { utf8Ordered(after, $0.serial) } }
         // Each spool as its file holds it (`nil`: a deletion, when the device's place had the spool live).
-        var entries: [(serial: String, file: [UInt8]?)] = []
-        entries.reserveCapacity(files.count)
-        for (serial, file) in files {
+        var entries: [(serial: String, file: AnswerFiles.File?)] = []
+        entries.reserveCapacity(changed.count)
+        for (serial, file) in changed {
             // What the device sent in an earlier request, still as it sent it, it has (unless it is to replace
             // its whole inventory with this answer).
-            if let file, !fullResync, stateTree != nil, try repo.syncSentFile(of: serial, stateTree: stateTree) == file { continue }
+            if let file, !fullResync, state.exists, try repo.syncSentFile(of: serial, in: state) == file { continue }
             if let file {
-                let bytes = try repo.git.readBlob(file)
-                if !CanonicalFile.isTombstone(bytes) {
-                    entries.append((serial, bytes))
+                let answer = try files.file(file, repo)
+                if !answer.tombstone {
+                    entries.append((serial, answer))
                     continue
                 }
             }
             // A deletion, to a device that has the spool live: at its place, or as it sent it in an earlier request
             // (an earlier batch of its run, merged on the same place).
-            if let was = try repo.spoolFile(serial, inTree: baseTree), !CanonicalFile.isTombstone(try repo.git.readBlob(was)) {
+            if let was = try repo.spoolFile(serial, inTree: baseTree), !(try files.file(was, repo).tombstone) {
                 entries.append((serial, nil))
-            } else if !fullResync, stateTree != nil, let sent = try repo.syncSentFile(of: serial, stateTree: stateTree),
-                      !CanonicalFile.isTombstone(try repo.git.readBlob(sent)) {
+            } else if !fullResync, state.exists, let sent = try repo.syncSentFile(of: serial, in: state),
+                      !(try files.file(sent, repo).tombstone) {
                 entries.append((serial, nil))
             }
         }
@@ -238,7 +238,7 @@ struct SyncEngine: Sendable {
             if v == nil || v!.isDeleted {
                 if !sent.isDeleted { page.append((serial, nil)) }
             } else {
-                page.append((serial, v!.canonicalJSON))
+                page.append((serial, AnswerFiles.File(compact: v!.compactJSON, tombstone: false, hasID: v!["id"] != nil)))
             }
         }
         // Out: this device's own id (or none), and later than what it sent; the rest copied as stored.
@@ -250,13 +250,13 @@ struct SyncEngine: Sendable {
                 continue
             }
             let id: JSONValue?
-            if let mapped = newIDs[ExactString(serial)] { id = mapped } else if stateTree != nil { id = try repo.syncID(of: serial, stateTree: stateTree) } else { id = nil }
+            if let mapped = newIDs[ExactString(serial)] { id = mapped } else if state.exists { id = try repo.syncID(of: serial, in: state) } else { id = nil }
             let sent = sentTimes[serial]
-            if id == nil, sent == nil, !CanonicalFile.hasID(file) {
-                response.encodedChanges.append(CanonicalFile.compact(file))
+            if id == nil, sent == nil, !file.hasID {
+                response.encodedChanges.append(file.compact)
                 continue
             }
-            guard var spool = Spool(canonicalJSON: file) else {
+            guard var spool = Spool(canonicalJSON: file.compact) else {
                 throw HistoryError(.damagedObject, "the file of spool \(JSONValue.string(serial).jsonText) does not parse as a spool", path: repo.path)
             }
             spool["id"] = id
@@ -284,12 +284,12 @@ struct SyncEngine: Sendable {
         response.totalSpools = spoolCount.spools
 
         // The device's new state, landed with the commits.
-        var state = known ?? DeviceSyncState()
-        state.answer = response.cursor
-        state.answers.append((serverTime, response.cursor))
-        if state.answers.count > DeviceSyncState.kept { state.answers.removeFirst(state.answers.count - DeviceSyncState.kept) }
-        state.request = .init(lastSyncTime: request.lastSyncTime, digest: digest, from: position.cursor, arrival: arrival)
-        try repo.landSync(prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, state: state.json, author: author)
+        var newState = known ?? DeviceSyncState()
+        newState.answer = response.cursor
+        newState.answers.append((serverTime, response.cursor))
+        if newState.answers.count > DeviceSyncState.kept { newState.answers.removeFirst(newState.answers.count - DeviceSyncState.kept) }
+        newState.request = .init(lastSyncTime: request.lastSyncTime, digest: digest, from: position.cursor, arrival: arrival)
+        try repo.landSync(prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, state: newState.json, author: author)
         return .answered(response, spoolCount)
     }
 
@@ -334,6 +334,34 @@ struct SyncEngine: Sendable {
             if !CanonicalFile.isTombstone(try repo.git.readBlob(blob)) { n += 1 }
         }
         return SpoolCount(commit: head, spools: n)
+    }
+}
+
+/// Spool files as answers send them (on one line, with what an answer checks of them), by file id: a file is
+/// read and scanned once, then sent from memory to every device that needs it (a first sync sends every file).
+/// Used only on the history's actor. Up to ``limit`` bytes; past it, emptied.
+final class AnswerFiles: @unchecked Sendable {
+    struct File {
+        var compact: [UInt8]
+        var tombstone: Bool
+        var hasID: Bool
+    }
+
+    static let limit = 128 << 20
+    private var files: [ObjectID: File] = [:]
+    private var bytes = 0
+
+    func file(_ id: ObjectID, _ repo: InventoryRepository) throws(HistoryError) -> File {
+        if let known = files[id] { return known }
+        let canonical = try repo.git.readBlob(id)
+        let file = File(compact: CanonicalFile.compact(canonical), tombstone: CanonicalFile.isTombstone(canonical), hasID: CanonicalFile.hasID(canonical))
+        if bytes + file.compact.count > Self.limit {
+            files.removeAll(keepingCapacity: true)
+            bytes = 0
+        }
+        files[id] = file
+        bytes += file.compact.count + 64
+        return file
     }
 }
 
@@ -387,19 +415,22 @@ enum CanonicalFile {
     /// The file on one line: its line breaks and their indentation dropped (a string in it never holds a raw
     /// line break: JSON escapes it).
     static func compact(_ file: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(file.count)
-        var i = 0
-        while i < file.count {
-            if file[i] == 0x0A {
-                i += 1
-                while i < file.count, file[i] == 0x20 { i += 1 }
-                continue
+        file.withUnsafeBufferPointer { f in
+            [UInt8](unsafeUninitializedCapacity: f.count) { out, written in
+                var i = 0, n = 0
+                while i < f.count {
+                    if f[i] == 0x0A {
+                        i += 1
+                        while i < f.count, f[i] == 0x20 { i += 1 }
+                        continue
+                    }
+                    out[n] = f[i]
+                    n += 1
+                    i += 1
+                }
+                written = n
             }
-            out.append(file[i])
-            i += 1
         }
-        return out
     }
 
     /// The index just after the first occurrence of `needle` in `haystack`.
@@ -407,11 +438,13 @@ enum CanonicalFile {
         guard haystack.count >= needle.count else { return nil }
         return haystack.withUnsafeBufferPointer { h in
             needle.withUnsafeBufferPointer { n in
-                var i = 0
-                let last = h.count - n.count
-                while i <= last {
-                    if h[i] == n[0], memcmp(h.baseAddress! + i, n.baseAddress!, n.count) == 0 { return i + n.count }
-                    i += 1
+                // Each place the first byte occurs, found with memchr, then compared whole.
+                let start = UnsafeRawPointer(h.baseAddress!), end = start + (h.count - n.count + 1)
+                var at = start
+                while at < end, let found = memchr(at, Int32(n[0]), end - at) {
+                    let p = UnsafeRawPointer(found)
+                    if memcmp(p, n.baseAddress!, n.count) == 0 { return p - start + n.count }
+                    at = p + 1
                 }
                 return nil
             }

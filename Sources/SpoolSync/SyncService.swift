@@ -29,6 +29,7 @@ public actor SyncService {
     let clock: ServerClock
     var count: SpoolCount?
     var started = false
+    let answerFiles = AnswerFiles()
 
     public static let systemClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
@@ -48,7 +49,7 @@ public actor SyncService {
         do {
             try await start()
             let engine = SyncEngine(request: request, configuration: configuration, author: await store.signature(request.deviceId),
-                                    clock: clock, count: count)
+                                    clock: clock, count: count, files: answerFiles)
             switch try await store.write({ (repo) throws(HistoryError) -> SyncEngine.Outcome in try engine.run(repo) }) {
             case .refused(let failure):
                 throw failure
@@ -129,7 +130,7 @@ public actor SyncService {
             if journal { try repo.openJournal() }
             var latest: Int64 = 0
             for reference in try repo.git.references(under: SyncStateReference.namespace) {
-                if let head = try repo.head(reference), let state = DeviceSyncState(json: try repo.syncDocument(head)) {
+                if let state = DeviceSyncState(json: try repo.syncState(reference: reference).document) {
                     latest = max(latest, state.lastServerTime)
                 }
             }

@@ -97,7 +97,8 @@ import Testing
         try (Self.key + "\n").write(toFile: keyFile, atomically: true, encoding: .utf8)
         let arguments = ["serve", "--data-dir", data, "--port", "0", "--key-file", keyFile]
         let client = CrashClient(index: 0)
-        let state = history + "/refs/filamentdb/sync/" + client.deviceId
+        // The device's branch moves with each of its requests (its sync state only at the journal's checkpoint).
+        let state = history + "/refs/heads/devices/" + client.deviceId
         var server = try ServerProcess(arguments)
         var port = try Self.port(of: server)
         // A branch file is written within the server's publishing interval (20 ms) of the answer.

@@ -47,6 +47,56 @@ import Testing
         #expect(try await recovered.spool("T99")?["color"] == .string("green"))
     }
 
+    /// A device's sync state (its ids, what it sent, its last answers) is written as a commit only at the
+    /// journal's checkpoint; until then the journal's records hold it. A crash before the checkpoint brings
+    /// it back: the device gets its own ids, its deletions by id resolve, and its retry is recognised.
+    @Test func aDevicesStateSurvivesACrashBeforeItsCommit() async throws {
+        let clock = ManualClock()
+        let (service, _, path) = try newService(clock: clock)
+        let a = WebAppDevice("browser-a", clock: clock), b = WebAppDevice("browser-b", clock: clock)
+        a.add("S1", ["weightRemaining": .int(1000)])
+        try await a.sync(service)
+        try await b.sync(service)
+        await service.close()
+        let snapshot = Fixtures.temporaryDirectory() + "/history.git"
+        try FileManager.default.copyItem(atPath: path, toPath: snapshot)
+        // After the checkpoint: a adds spools (new ids), b edits one of them.
+        clock.advance(1000)
+        let s2 = a.add("S2", ["weightRemaining": .int(800)])
+        let s3 = a.add("S3", ["weightRemaining": .int(700)])
+        try await a.sync(service)
+        try await b.sync(service)
+        let bS2 = try #require(b.rows.first { $0.value["serial"] == .string("S2") }?.key)
+        clock.advance(1000)
+        b.edit(bS2, ["weightRemaining": .int(650)])
+        try await b.sync(service)
+        // a's next request, whose answer is lost, so that it is sent again after the crash.
+        clock.advance(1000)
+        let lost = try await a.sync(service, losingTheAnswer: true)
+        #expect(lost.changes.map { $0["id"] } == [.int(s2)])
+        try? FileManager.default.removeItem(atPath: snapshot + "/filamentdb-journal")
+        try FileManager.default.copyItem(atPath: path + "/filamentdb-journal", toPath: snapshot + "/filamentdb-journal")
+
+        let recovered = try InventoryStore(path: snapshot, create: false)
+        let again = SyncService(store: recovered, clock: { clock.read() })
+        let head = try await { () async throws -> ObjectID? in _ = try await again.summary(); return try await recovered.head() }()
+        // The retry: the same answer, with a's own id, and nothing committed.
+        let retried = try await a.sync(again)
+        #expect(retried.changes.map { $0["id"] } == [.int(s2)])
+        #expect(a.rows[s2]?["weightRemaining"] == .int(650))
+        #expect(try await recovered.head() == head)
+        // A deletion by an id given after the checkpoint resolves through the recovered state.
+        clock.advance(1000)
+        a.softDelete(s3)
+        let deletion = try await a.sync(again)
+        #expect(deletion.unresolvedDeletions.isEmpty)
+        #expect(try await recovered.spool("S3")?.isDeleted == true)
+        // The recovered state was written as the device's state commit.
+        let ids = try git(["-C", snapshot, "ls-tree", "-r", "--name-only", "refs/filamentdb/sync/browser-a"])
+        #expect(ids.output.split(separator: "\n").filter { $0.hasPrefix("ids/") }.count == 3, "\(ids.output)")
+        #expect(try git(["-C", snapshot, "fsck", "--strict"]).status == 0)
+    }
+
     @Test func aSecondServerOnOneHistoryIsRefused() async throws {
         let (service, store, _) = try newService()
         _ = try await service.summary()
