@@ -92,20 +92,20 @@ extension InventoryRepository {
     /// The id the device last sent for `serial`.
     package func syncID(of serial: String, in state: SyncStateRecord) throws(HistoryError) -> JSONValue? {
         if let updated = state.ids[ExactString(serial)] { return updated.flatMap { try? JSONParser.parse($0) } }
-        guard let blob = try objectID(atPath: "ids/" + SpoolPaths.path(for: serial), in: state.tree) else { return nil }
+        guard let blob = try objectID(at: ["ids"] + SpoolPaths.components(for: serial), in: state.tree) else { return nil }
         return try? JSONParser.parse(try git.readBlob(blob))
     }
 
     /// The file of the version of `serial` the device last sent.
     package func syncSentFile(of serial: String, in state: SyncStateRecord) throws(HistoryError) -> ObjectID? {
         if let updated = state.sent[ExactString(serial)] { return updated }
-        return try objectID(atPath: "sent/" + SpoolPaths.path(for: serial), in: state.tree)
+        return try objectID(at: ["sent"] + SpoolPaths.components(for: serial), in: state.tree)
     }
 
     /// The serial the device's id (its JSON text) stands for.
     package func syncSerial(ofID id: String, in state: SyncStateRecord) throws(HistoryError) -> String? {
         if let updated = state.serials[ExactString(id)] { return updated }
-        guard let blob = try objectID(atPath: "serials/" + SpoolPaths.path(for: id), in: state.tree) else { return nil }
+        guard let blob = try objectID(at: ["serials"] + SpoolPaths.components(for: id), in: state.tree) else { return nil }
         return String(validating: try git.readBlob(blob), as: UTF8.self)
     }
 
@@ -118,9 +118,7 @@ extension InventoryRepository {
             guard let state = syncStates[reference], state.updated else { continue }
             var changes: [TreeChange] = []
             if let document = state.document { changes.append((["state.json"][...], try git.writeBlob(document))) }
-            func path(_ folder: String, _ key: ExactString) -> ArraySlice<String> {
-                ([folder] + SpoolPaths.path(for: key.string).split(separator: "/").map(String.init))[...]
-            }
+            func path(_ folder: String, _ key: ExactString) -> ArraySlice<String> { ([folder] + SpoolPaths.components(for: key.string))[...] }
             for (serial, id) in state.ids.sorted(by: { $0.key < $1.key }) {
                 changes.append((path("ids", serial), try id.map { (v) throws(HistoryError) in try git.writeBlob(v) }))
             }
@@ -151,13 +149,14 @@ extension InventoryRepository {
 
     /// Writes the device's commit (the spools it has now, on top of `base`, a state of main it had seen, which
     /// the caller checked is one) and its merge into main, to memory. `adjust` may change each merged spool before it is written.
-    package func prepareSync(device: String, base: ObjectID?, changes: [(serial: String, spool: Spool)], message: String,
+    /// `files` are the spools' documents (``Spool/canonicalJSON``) with their ids.
+    package func prepareSync(device: String, base: ObjectID?, files: [FileChange], message: String,
                              author: Signature, adjust: ((String, Spool?) -> Spool?)?) throws(HistoryError) -> PreparedSync {
         let reference = try deviceReference(device)
         let deviceHead = try head(reference)
         var prepared = PreparedSync(device: device, commit: nil, merge: nil, main: try head(), moves: [], expected: [(reference, deviceHead)])
-        guard !changes.isEmpty else { return prepared }
-        var commit = try writeCommit(Self.files(changes.map { ($0.serial, $0.spool) }), base: base, author: author, message: message)
+        guard !files.isEmpty else { return prepared }
+        var commit = try writeCommit(files, base: base, author: author, message: message)
         // The same changes on the same base as the branch's head (a retry): that commit, not another.
         if let deviceHead, deviceHead != commit {
             let (previous, new) = (try git.readCommit(deviceHead), try git.readCommit(commit))
@@ -167,7 +166,7 @@ extension InventoryRepository {
             }
         }
         // The merge base is the device's base: the commit's parent, a state of main (the caller checked).
-        let merge = try prepareMerge(commit, device: device, author: author, changedSinceBase: changes.map(\.serial), adjust: adjust,
+        let merge = try prepareMerge(commit, device: device, author: author, changedSinceBase: files.map(\.serial), adjust: adjust,
                                      mergeBase: .some(base))
         prepared.expected.append((merge.reference, merge.ours))
         if deviceHead != commit { prepared.moves.append((reference, deviceHead, commit, "sync")) }

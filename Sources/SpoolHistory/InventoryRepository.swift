@@ -166,9 +166,14 @@ package final class InventoryRepository {
 
     /// The id of the object at `path` (`a/b/c`) under a root tree, `nil` if absent: one lookup per folder.
     package func objectID(atPath path: String, in tree: ObjectID?) throws(HistoryError) -> ObjectID? {
+        try objectID(at: path.split(separator: "/").map(String.init), in: tree)
+    }
+
+    /// The id of the object at the path of folders and name `components` under a root tree.
+    package func objectID(at components: [String], in tree: ObjectID?) throws(HistoryError) -> ObjectID? {
         guard var current = tree else { return nil }
-        for name in path.split(separator: "/") {
-            guard let entry = try git.entry(String(name), in: current) else { return nil }
+        for name in components {
+            guard let entry = try git.entry(name, in: current) else { return nil }
             current = entry.id
         }
         return current
@@ -176,7 +181,7 @@ package final class InventoryRepository {
 
     /// One spool's file id in a root tree.
     package func spoolFile(_ serial: String, inTree tree: ObjectID?) throws(HistoryError) -> ObjectID? {
-        try objectID(atPath: SpoolPaths.path(for: serial), in: tree)
+        try objectID(at: SpoolPaths.components(for: serial), in: tree)
     }
 
     /// One spool at `commit`, read by its path alone.
@@ -362,7 +367,7 @@ package final class InventoryRepository {
 
     /// How long journaled writes wait at most before their packs and branch moves are written (other processes
     /// see them then; the journal made them durable already).
-    package static let publishInterval: UInt64 = ProcessInfo.processInfo.environment["EXP_PUB"].flatMap { UInt64($0) } ?? 20_000_000
+    package static let publishInterval: UInt64 = 20_000_000
     /// How much may wait in memory at most.
     package static let publishBytes = 8 << 20
 

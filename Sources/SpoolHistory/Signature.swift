@@ -22,7 +22,10 @@ public struct Signature: Sendable {
 
     /// `text` as a commit's author field can hold it: `<`, `>`, line breaks and NUL as `?`, no outer spaces.
     static func gitSafe(_ text: String) -> String {
-        String(text.map { "<>\n\r\0".contains($0) ? "?" : $0 }).trimmingCharacters(in: .whitespaces)
+        // Most names need nothing (checked by bytes: this runs for every commit a server writes).
+        let plain = text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != 0x3C && $0 != 0x3E }
+        if plain { return text }
+        return String(text.map { "<>\n\r\0".contains($0) ? "?" : $0 }).trimmingCharacters(in: .whitespaces)
     }
 
     public var email: String { SpoolPaths.encode(device) + "@filamentdb.invalid" }

@@ -189,7 +189,8 @@ struct SyncEngine: Sendable {
         if clamped > 0 { message += "Filamentdb-Clamped: \(clamped)\n" }
         if deletionsMovedLater > 0 { message += "Filamentdb-Deletions-Moved-Later: \(deletionsMovedLater)\n" }
         if !renamed.isEmpty { message += "Filamentdb-Renamed: \(renamed.count)\n" }
-        let prepared = try repo.prepareSync(device: device, base: position.base, changes: changes, message: message, author: author, adjust: adjust)
+        let prepared = try repo.prepareSync(device: device, base: position.base, files: zip(changes, sentFiles).map { ($0.0.0, sentBytes[$0.0.0]!, $0.1.file) },
+                                            message: message, author: author, adjust: adjust)
         let head = prepared.main
         let headTree = try repo.tree(of: head)
 
@@ -276,7 +277,7 @@ struct SyncEngine: Sendable {
         if let c = count, c.commit == main, let merge = prepared.merge, head != main {
             var n = c.spools
             for serial in merge.changed {
-                n += (try Self.isLive(serial, headTree, repo) ? 1 : 0) - (try Self.isLive(serial, mainTree, repo) ? 1 : 0)
+                n += (try Self.isLive(serial, headTree, repo, files) ? 1 : 0) - (try Self.isLive(serial, mainTree, repo, files) ? 1 : 0)
             }
             counted = SpoolCount(commit: head, spools: n)
         }
@@ -311,8 +312,9 @@ struct SyncEngine: Sendable {
     }
 
     /// Whether `serial` has a file in `tree` that is not a tombstone (read as bytes, not decoded).
-    static func isLive(_ serial: String, _ tree: ObjectID?, _ repo: InventoryRepository) throws(HistoryError) -> Bool {
+    static func isLive(_ serial: String, _ tree: ObjectID?, _ repo: InventoryRepository, _ files: AnswerFiles? = nil) throws(HistoryError) -> Bool {
         guard let file = try repo.spoolFile(serial, inTree: tree) else { return false }
+        if let files { return !(try files.file(file, repo).tombstone) }
         return !CanonicalFile.isTombstone(try repo.git.readBlob(file))
     }
 
