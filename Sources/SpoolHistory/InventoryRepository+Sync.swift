@@ -42,6 +42,13 @@ package final class SyncStateRecord {
         (self.reference, self.head, self.tree, self.document) = (reference, head, tree, document)
     }
 
+    /// Values read from the commit's tree (`nil`: absent there), kept: a device names the same serials and
+    /// ids request after request. Dropped past ``readLimit`` entries.
+    var readIDs: [ExactString: [UInt8]?] = [:]
+    var readSerials: [ExactString: String?] = [:]
+    var readSent: [ExactString: ObjectID?] = [:]
+    static let readLimit = 1 << 20
+
     /// How many updates are not in the commit yet.
     var waiting: Int { ids.count + serials.count + sent.count }
 
@@ -72,7 +79,7 @@ package struct PreparedSync: Sendable {
 
 extension InventoryRepository {
     /// How many updates a device's sync state keeps waiting for its commit at most (``landSync``).
-    static let stateUpdatesWaiting = 4096
+    static let stateUpdatesWaiting = 32_768
 
     /// `device`'s sync state (empty for a device the server has no record of).
     package func syncState(of device: String) throws(HistoryError) -> SyncStateRecord {
@@ -91,22 +98,43 @@ extension InventoryRepository {
 
     /// The id the device last sent for `serial`.
     package func syncID(of serial: String, in state: SyncStateRecord) throws(HistoryError) -> JSONValue? {
-        if let updated = state.ids[ExactString(serial)] { return updated.flatMap { try? JSONParser.parse($0) } }
-        guard let blob = try objectID(at: ["ids"] + SpoolPaths.components(for: serial), in: state.tree) else { return nil }
-        return try? JSONParser.parse(try git.readBlob(blob))
+        let key = ExactString(serial)
+        var text: [UInt8]?
+        if let updated = state.ids[key] {
+            text = updated
+        } else if let read = state.readIDs[key] {
+            text = read
+        } else {
+            if let blob = try objectID(at: ["ids"] + SpoolPaths.components(for: serial), in: state.tree) { text = try git.readBlob(blob) }
+            if state.readIDs.count >= SyncStateRecord.readLimit { state.readIDs.removeAll() }
+            state.readIDs[key] = .some(text)
+        }
+        return text.flatMap { try? JSONParser.parse($0) }
     }
 
     /// The file of the version of `serial` the device last sent.
     package func syncSentFile(of serial: String, in state: SyncStateRecord) throws(HistoryError) -> ObjectID? {
-        if let updated = state.sent[ExactString(serial)] { return updated }
-        return try objectID(at: ["sent"] + SpoolPaths.components(for: serial), in: state.tree)
+        let key = ExactString(serial)
+        if let updated = state.sent[key] { return updated }
+        if let read = state.readSent[key] { return read }
+        let file = try objectID(at: ["sent"] + SpoolPaths.components(for: serial), in: state.tree)
+        if state.readSent.count >= SyncStateRecord.readLimit { state.readSent.removeAll() }
+        state.readSent[key] = .some(file)
+        return file
     }
 
     /// The serial the device's id (its JSON text) stands for.
     package func syncSerial(ofID id: String, in state: SyncStateRecord) throws(HistoryError) -> String? {
-        if let updated = state.serials[ExactString(id)] { return updated }
-        guard let blob = try objectID(at: ["serials"] + SpoolPaths.components(for: id), in: state.tree) else { return nil }
-        return String(validating: try git.readBlob(blob), as: UTF8.self)
+        let key = ExactString(id)
+        if let updated = state.serials[key] { return updated }
+        if let read = state.readSerials[key] { return read }
+        var serial: String?
+        if let blob = try objectID(at: ["serials"] + SpoolPaths.components(for: id), in: state.tree) {
+            serial = String(validating: try git.readBlob(blob), as: UTF8.self)
+        }
+        if state.readSerials.count >= SyncStateRecord.readLimit { state.readSerials.removeAll() }
+        state.readSerials[key] = .some(serial)
+        return serial
     }
 
     /// Writes a commit for each sync state updated since its last one, or only for `only` (moving its reference
@@ -138,7 +166,13 @@ extension InventoryRepository {
         try git.flushObjects(moves: moves.map { Journal.Move(reference: $0.reference, from: $0.from, to: $0.to) })
         for move in moves { try moveBranch(move.reference, to: move.to, from: move.from, message: "sync state", deferred: true) }
         for (reference, commit, tree) in written {
-            syncStates[reference] = SyncStateRecord(reference: reference, head: commit, tree: tree, document: syncStates[reference]?.document)
+            guard let old = syncStates[reference] else { continue }
+            let record = SyncStateRecord(reference: reference, head: commit, tree: tree, document: old.document)
+            // What was read stays known, with the updates the commit now holds.
+            record.readIDs = old.readIDs.merging(old.ids) { $1 }
+            record.readSerials = old.readSerials.merging(old.serials) { $1 }
+            record.readSent = old.readSent.merging(old.sent.mapValues { .some($0) }) { $1 }
+            syncStates[reference] = record
         }
     }
 

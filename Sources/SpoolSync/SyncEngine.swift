@@ -108,9 +108,13 @@ struct SyncEngine: Sendable {
         var sentTimes: [String: Int64] = [:]
         var ids: [(serial: String, id: JSONValue?)] = []
         var serialsOfIDs: [(id: String, serial: String?)] = []
-        func stored(_ serial: String) throws(HistoryError) -> Spool? {
-            if let s = try repo.spool(serial, inTree: baseTree) { return s }
-            return try repo.spool(serial, inTree: mainTree)
+        var idNow: [ExactString: JSONValue?] = [:], serialNow: [ExactString: String?] = [:]
+        // The id a stored file holds (an imported export's; files written from syncs hold none).
+        func storedID(_ serial: String) throws(HistoryError) -> JSONValue? {
+            var file = try repo.spoolFile(serial, inTree: baseTree)
+            if file == nil { file = try repo.spoolFile(serial, inTree: mainTree) }
+            guard let file, try files.file(file, repo).hasID else { return nil }
+            return try repo.decodeSpool(file, serial: serial)["id"]
         }
         func withStoredID(_ spool: Spool, _ reference: Spool?) -> Spool {
             var s = spool
@@ -122,11 +126,24 @@ struct SyncEngine: Sendable {
             let original = spool.lastUpdated ?? arrival
             spool["lastUpdated"] = .int(corrected(original))
             if let id = spool["id"], id != .null {
-                ids.append((serial, id))
-                if let old = try repo.syncID(of: serial, in: state), old != id { serialsOfIDs.append((old.jsonText, nil)) }
-                serialsOfIDs.append((id.jsonText, serial))
+                // Only what changes is recorded (a device sends the same ids request after request); the
+                // state as this request left it counts, for a serial or an id it named twice.
+                let old: JSONValue?
+                if let now = idNow[ExactString(serial)] { old = now } else { old = try repo.syncID(of: serial, in: state) }
+                if old != id {
+                    ids.append((serial, id))
+                    idNow[ExactString(serial)] = .some(id)
+                    if let old { serialsOfIDs.append((old.jsonText, nil)) }
+                }
+                let named: String?
+                if let now = serialNow[ExactString(id.jsonText)] { named = now } else { named = try repo.syncSerial(ofID: id.jsonText, in: state) }
+                if old != id || named.map(ExactString.init) != ExactString(serial) {
+                    serialsOfIDs.append((id.jsonText, serial))
+                    serialNow[ExactString(id.jsonText)] = .some(serial)
+                }
             }
-            mine[serial] = withStoredID(spool, try stored(serial))
+            spool["id"] = try storedID(serial)
+            mine[serial] = spool
             sentTimes[serial] = original
         }
 
