@@ -365,9 +365,13 @@ package final class InventoryRepository {
 
     // MARK: publishing what a journal holds
 
-    /// How long journaled writes wait at most before their packs and branch moves are written (other processes
-    /// see them then; the journal made them durable already).
-    package static let publishInterval: UInt64 = 20_000_000
+    /// How long journaled writes wait at most, under a steady stream of writes, before their packs and branch
+    /// moves are written (other processes see them then; the journal made them durable already). A writer that
+    /// falls idle publishes sooner (``publishWhenIdle``). Each publish writes a pack, later combined with
+    /// others: publishing less often under load writes fewer, larger packs.
+    package static let publishInterval: UInt64 = 250_000_000
+    /// How long a writer with nothing more to write waits before publishing.
+    package static let publishWhenIdle: UInt64 = 20_000_000
     /// How much may wait in memory at most.
     package static let publishBytes = 8 << 20
 

@@ -71,14 +71,21 @@ public actor SyncService {
     }
 
     /// A request's packs and branch moves are written to disk (published) within
-    /// `InventoryRepository.publishInterval` of it, by the next request or, when none comes, by this.
+    /// `InventoryRepository.publishInterval` of it, by a later request; or by this, once no request came for
+    /// `InventoryRepository.publishWhenIdle`.
     var publishing: Task<Void, Never>?
+    var lastRequest = DispatchTime.now().uptimeNanoseconds
 
     func schedulePublish() {
+        lastRequest = DispatchTime.now().uptimeNanoseconds
         guard publishing == nil else { return }
         let store = self.store
         publishing = Task {
-            try? await Task.sleep(nanoseconds: InventoryRepository.publishInterval)
+            let first = DispatchTime.now().uptimeNanoseconds
+            repeat {
+                try? await Task.sleep(nanoseconds: InventoryRepository.publishWhenIdle)
+            } while DispatchTime.now().uptimeNanoseconds - self.lastRequest < InventoryRepository.publishWhenIdle
+                && DispatchTime.now().uptimeNanoseconds - first < InventoryRepository.publishInterval
             _ = try? await store.write { (repo) throws(HistoryError) in try repo.publish() }
             self.published()
         }
@@ -87,7 +94,8 @@ public actor SyncService {
     func published() { publishing = nil }
 
     /// Writes what requests committed through the journal to the repository's packs and branches now (it
-    /// happens by itself within `InventoryRepository.publishInterval`): for a reader in another process.
+    /// happens by itself, within `InventoryRepository.publishWhenIdle` of the last request): for a reader in
+    /// another process.
     public func publish() async throws(HistoryError) {
         try await store.write { (repo) throws(HistoryError) in try repo.publish() }
     }

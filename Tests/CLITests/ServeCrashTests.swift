@@ -101,7 +101,7 @@ import Testing
         let state = history + "/refs/heads/devices/" + client.deviceId
         var server = try ServerProcess(arguments)
         var port = try Self.port(of: server)
-        // A branch file is written within the server's publishing interval (20 ms) of the answer.
+        // A branch file is written once the server has had no request for 20 ms (at most 250 ms under load).
         func file(differentFrom old: String?) throws -> String {
             for _ in 0..<200 {
                 if let text = try? String(contentsOfFile: state, encoding: .utf8), text != old { return text }

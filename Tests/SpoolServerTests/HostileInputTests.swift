@@ -283,7 +283,7 @@ final class World: @unchecked Sendable {
         var fields: [String: JSONValue] = ["deviceId": .string(device), "lastSyncTime": .int(0), "changes": .array(changes), "deletions": .array(deletions)]
         for (k, v) in extra { fields[k] = v }
         let body = raw ?? JSONValue.object(fields).jsonText
-        // What earlier requests wrote reaches its files now (the server publishes within 20 ms, on a timer that
+        // What earlier requests wrote reaches its files now (the server publishes once idle for 20 ms, on a timer that
         // would otherwise write while the folder is being listed).
         try await harness.service.publish()
         let mainBefore = try await harness.store.head()
@@ -330,7 +330,7 @@ final class World: @unchecked Sendable {
         return out
     }
 
-    /// Stock git on the history, once the server has published what it wrote (it does within 20 ms).
+    /// Stock git on the history, once the server has published what it wrote (it does once idle for 20 ms).
     func git(_ arguments: [String]) async throws -> (status: Int32, output: String) {
         try await harness.service.publish()
         return try Command.git(["-C", history] + arguments)

@@ -443,7 +443,7 @@ import Testing
         #expect(Int64(commit.trailer("Filamentdb-Server-Time") ?? "") ?? 0 >= clock.read())
         let head = try #require(try await store.head())
         #expect(try await store.readCommit(head).parents.contains(commit.id))
-        // Other processes (stock git here) see the request once it is published, within 20 ms or at once by asking.
+        // Other processes (stock git here) see the request once it is published (when the server is idle for 20 ms, within 250 ms under load) or at once by asking.
         try await service.publish()
         #expect(try git(["-C", path, "fsck", "--strict"]).status == 0)
         #expect(try git(["-C", path, "branch", "-a"]).output.contains("devices/+ana%27s%20phone%2f%2e%2e%2fmain"))
