@@ -115,15 +115,28 @@ extension Array where Element == JSONPathComponent {
 /// Sorts strings by their UTF-8 bytes (stable across platforms and Unicode versions; for valid UTF-8 this is
 /// also code point order). Swift's `<` compares canonical equivalents as equal, which would not be stable.
 /// `items` sorted by `key` in ``utf8Ordered(_:_:)`` order (stable), each key's bytes read once: for thousands.
+@inlinable
 public func sortedByUTF8<T>(_ items: [T], _ key: (T) -> String) -> [T] {
-    var keyed = items.enumerated().map { (bytes: Array(key($0.element).utf8), at: $0.offset) }
-    keyed.sort { a, b in
-        let n = min(a.bytes.count, b.bytes.count)
-        let c = n == 0 ? 0 : a.bytes.withUnsafeBufferPointer { pa in b.bytes.withUnsafeBufferPointer { pb in memcmp(pa.baseAddress!, pb.baseAddress!, n) } }
-        if c != 0 { return c < 0 }
-        return a.bytes.count != b.bytes.count ? a.bytes.count < b.bytes.count : a.at < b.at
+    var keys: [[UInt8]] = []
+    keys.reserveCapacity(items.count)
+    for item in items { keys.append(Array(key(item).utf8)) }
+    var order = Array(items.indices)
+    order.sort { i, j in
+        let c = compareBytes(keys[i], keys[j])
+        return c != 0 ? c < 0 : i < j
     }
-    return keyed.map { items[$0.at] }
+    return order.map { items[$0] }
+}
+
+/// The order of two byte strings (memcmp's sign, a prefix first).
+@inlinable
+public func compareBytes(_ a: [UInt8], _ b: [UInt8]) -> Int {
+    let n = min(a.count, b.count)
+    if n > 0 {
+        let c = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in memcmp(pa.baseAddress!, pb.baseAddress!, n) } }
+        if c != 0 { return Int(c) }
+    }
+    return a.count - b.count
 }
 
 public func utf8Ordered(_ a: String, _ b: String) -> Bool {

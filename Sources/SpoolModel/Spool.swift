@@ -115,6 +115,48 @@ public struct Spool: Hashable, Sendable {
         }
     }
 
+    /// ``compactJSON`` made from ``canonicalJSON``'s bytes without reading the fields (the reverse of
+    /// ``canonicalJSON(fromCompact:)``): each member's line break and indentation, and the space after its
+    /// name, dropped. A file that is not in the canonical layout comes back with only its line breaks and
+    /// their indentation dropped (a string in JSON never holds a raw line break).
+    public static func compactJSON(fromCanonical file: [UInt8]) -> [UInt8] {
+        file.withUnsafeBufferPointer { f in
+            [UInt8](unsafeUninitializedCapacity: f.count) { out, written in
+                var i = 0, n = 0
+                while i < f.count {
+                    guard f[i] == 0x0A else {
+                        out[n] = f[i]
+                        n += 1
+                        i += 1
+                        continue
+                    }
+                    i += 1
+                    while i < f.count, f[i] == 0x20 { i += 1 }
+                    // A member's name, copied to its closing quote; then `: ` becomes `:`.
+                    guard i < f.count, f[i] == UInt8(ascii: "\"") else { continue }
+                    out[n] = f[i]
+                    n += 1
+                    i += 1
+                    var escaped = false
+                    while i < f.count {
+                        let b = f[i]
+                        out[n] = b
+                        n += 1
+                        i += 1
+                        if escaped { escaped = false } else if b == UInt8(ascii: "\\") { escaped = true } else if b == UInt8(ascii: "\"") { break }
+                    }
+                    if i + 1 < f.count, f[i] == UInt8(ascii: ":"), f[i + 1] == 0x20 {
+                        out[n] = f[i]
+                        n += 1
+                        i += 2
+                    }
+                }
+                // The canonical file ends in a line break after its `}`.
+                written = n
+            }
+        }
+    }
+
     /// The same document on one line (for JSON Lines and arrays).
     public var compactJSON: [UInt8] {
         var w = JSONWriter(reservingCapacity: 384)

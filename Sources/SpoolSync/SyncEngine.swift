@@ -14,6 +14,8 @@ struct SyncEngine: Sendable {
     let count: SpoolCount?
     /// Spool files as answers send them.
     let files: AnswerFiles
+    /// Every file at a state of main, in serial order.
+    let listing: MainListing
 
     enum Outcome: Sendable {
         case refused(SyncFailure)
@@ -215,7 +217,13 @@ struct SyncEngine: Sendable {
         var response = SyncResponse(serverTime: serverTime, cursor: "", head: head?.hex)
         let target = position.page.map(\.target) ?? head
         let targetTree = target == head ? headTree : try repo.tree(of: target)
-        var changed = sortedByUTF8(try repo.changedFiles(from: position.base, to: target).filter { mine[$0.serial] == nil }, \.serial)
+        // From nothing (a first sync, a full resync): every file at the target, from the listing kept in order.
+        var changed: [(serial: String, file: ObjectID?)]
+        if position.base == nil, let target {
+            changed = try listing.files(at: target, repo).compactMap { mine[$0.serial] == nil ? ($0.serial, $0.file) : nil }
+        } else {
+            changed = sortedByUTF8(try repo.changedFiles(from: position.base, to: target).filter { mine[$0.serial] == nil }, \.serial)
+        }
         if let after = position.page?.after { changed = changed.filter { utf8Ordered(after, $0.serial) } }
         // Each spool as its file holds it (`nil`: a deletion, when the device's place had the spool live).
         var entries: [(serial: String, file: AnswerFiles.File?)] = []
@@ -384,6 +392,53 @@ final class AnswerFiles: @unchecked Sendable {
     }
 }
 
+/// Every spool file at one state of main, in ``utf8Ordered(_:_:)`` order of serials, kept for answers that
+/// send everything (first syncs, full resyncs): the next state's listing is this one with the files that
+/// changed between the two put in place, not a walk of every folder and a sort. Used only on the history's actor.
+final class MainListing: @unchecked Sendable {
+    private var commit: ObjectID?
+    private var keys: [[UInt8]] = []
+    private var entries: [(serial: String, file: ObjectID)] = []
+
+    func files(at target: ObjectID, _ repo: InventoryRepository) throws(HistoryError) -> [(serial: String, file: ObjectID)] {
+        if commit == target { return entries }
+        if let commit {
+            let changes = try repo.changedFiles(from: commit, to: target)
+            if changes.count <= max(64, entries.count / 8) {
+                for (serial, file) in changes { place(serial, file) }
+                self.commit = target
+                return entries
+            }
+        }
+        let all = sortedByUTF8(try repo.changedFiles(from: nil, to: target), \.serial)
+        entries = all.compactMap { c in c.file.map { (c.serial, $0) } }
+        keys = entries.map { Array($0.serial.utf8) }
+        commit = target
+        return entries
+    }
+
+    /// Sets (or with `nil` removes) one serial's file.
+    private func place(_ serial: String, _ file: ObjectID?) {
+        let key = Array(serial.utf8)
+        var lo = 0, hi = keys.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if compareBytes(keys[mid], key) < 0 { lo = mid + 1 } else { hi = mid }
+        }
+        let found = lo < keys.count && keys[lo] == key
+        switch (found, file) {
+        case (true, let file?): entries[lo].file = file
+        case (true, nil):
+            keys.remove(at: lo)
+            entries.remove(at: lo)
+        case (false, let file?):
+            keys.insert(key, at: lo)
+            entries.insert((serial, file), at: lo)
+        case (false, nil): break
+        }
+    }
+}
+
 /// The number of live spools (tombstones aside) at a state of main.
 struct SpoolCount: Sendable {
     var commit: ObjectID?
@@ -431,26 +486,8 @@ enum CanonicalFile {
     /// Whether the file has an `id` field.
     static func hasID(_ file: [UInt8]) -> Bool { find(id, in: file) != nil }
 
-    /// The file on one line: its line breaks and their indentation dropped (a string in it never holds a raw
-    /// line break: JSON escapes it).
-    static func compact(_ file: [UInt8]) -> [UInt8] {
-        file.withUnsafeBufferPointer { f in
-            [UInt8](unsafeUninitializedCapacity: f.count) { out, written in
-                var i = 0, n = 0
-                while i < f.count {
-                    if f[i] == 0x0A {
-                        i += 1
-                        while i < f.count, f[i] == 0x20 { i += 1 }
-                        continue
-                    }
-                    out[n] = f[i]
-                    n += 1
-                    i += 1
-                }
-                written = n
-            }
-        }
-    }
+    /// The file on one line, as ``Spool/compactJSON`` writes the spool.
+    static func compact(_ file: [UInt8]) -> [UInt8] { Spool.compactJSON(fromCanonical: file) }
 
     /// The index just after the first occurrence of `needle` in `haystack`.
     static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {

@@ -30,6 +30,7 @@ public actor SyncService {
     var count: SpoolCount?
     var started = false
     let answerFiles = AnswerFiles()
+    let listing = MainListing()
 
     public static let systemClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
@@ -49,7 +50,7 @@ public actor SyncService {
         do {
             try await start()
             let engine = SyncEngine(request: request, configuration: configuration, author: await store.signature(request.deviceId),
-                                    clock: clock, count: count, files: answerFiles)
+                                    clock: clock, count: count, files: answerFiles, listing: listing)
             switch try await store.write({ (repo) throws(HistoryError) -> SyncEngine.Outcome in try engine.run(repo) }) {
             case .refused(let failure):
                 throw failure

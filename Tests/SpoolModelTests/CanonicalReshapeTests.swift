@@ -15,6 +15,7 @@ import Testing
                 // typeson values, strings with quotes, commas, colons, braces and backslashes.
                 guard let spool = Spool(canonicalJSON: Spool(normalizedFields: record).canonicalJSON) else { continue }
                 #expect(Spool.canonicalJSON(fromCompact: spool.compactJSON) == spool.canonicalJSON, "\(String(decoding: spool.compactJSON, as: UTF8.self))")
+                #expect(Spool.compactJSON(fromCanonical: spool.canonicalJSON) == spool.compactJSON, "\(String(decoding: spool.canonicalJSON, as: UTF8.self))")
                 checked += 1
             }
         }
@@ -30,6 +31,7 @@ import Testing
             "lastUpdated": .int(5),
         ])
         #expect(Spool.canonicalJSON(fromCompact: spool.compactJSON) == spool.canonicalJSON)
+        #expect(Spool.compactJSON(fromCanonical: spool.canonicalJSON) == spool.compactJSON)
         #expect(String(decoding: Spool.canonicalJSON(fromCompact: Array("{}".utf8)), as: UTF8.self) == "{}\n")
     }
 }
