@@ -111,10 +111,18 @@ struct SyncEngine: Sendable {
         var ids: [(serial: String, id: JSONValue?)] = []
         var serialsOfIDs: [(id: String, serial: String?)] = []
         var idNow: [ExactString: JSONValue?] = [:], serialNow: [ExactString: String?] = [:]
+        // main's file of each serial the request names, looked up once.
+        var mainFiles: [ExactString: ObjectID?] = [:]
+        func mainFile(_ serial: String) throws(HistoryError) -> ObjectID? {
+            if let known = mainFiles[ExactString(serial)] { return known }
+            let file = try repo.spoolFile(serial, inTree: mainTree)
+            mainFiles[ExactString(serial)] = .some(file)
+            return file
+        }
         // The id a stored file holds (an imported export's; files written from syncs hold none).
         func storedID(_ serial: String) throws(HistoryError) -> JSONValue? {
-            var file = try repo.spoolFile(serial, inTree: baseTree)
-            if file == nil { file = try repo.spoolFile(serial, inTree: mainTree) }
+            var file = baseTree == mainTree ? try mainFile(serial) : try repo.spoolFile(serial, inTree: baseTree)
+            if file == nil, baseTree != mainTree { file = try mainFile(serial) }
             guard let file, try files.file(file, repo).hasID else { return nil }
             return try repo.decodeSpool(file, serial: serial)["id"]
         }
@@ -256,8 +264,10 @@ struct SyncEngine: Sendable {
         } else {
             response.cursor = SyncPosition(base: target, page: nil).cursor
         }
-        // What the device sent and the merge changed (or overruled) goes back whatever the page.
-        for (serial, sent) in changes {
+        // What the device sent and the merge changed (or overruled) goes back whatever the page. When main had
+        // not moved since the device's place, the merge is the device's commit, file for file: nothing to send.
+        let fastForward = position.base == main
+        for (serial, sent) in changes where !fastForward {
             let file = try repo.spoolFile(serial, inTree: headTree)
             if let file, file == sentFileOf[ExactString(serial)] { continue }
             let v = try file.map { (f) throws(HistoryError) in try repo.decodeSpool(f, serial: serial) }
@@ -302,7 +312,10 @@ struct SyncEngine: Sendable {
         if let c = count, c.commit == main, let merge = prepared.merge, head != main {
             var n = c.spools
             for serial in merge.changed {
-                n += (try Self.isLive(serial, headTree, repo, files) ? 1 : 0) - (try Self.isLive(serial, mainTree, repo, files) ? 1 : 0)
+                let live: Bool
+                if fastForward, let sent = mine[serial] { live = !sent.isDeleted } else { live = try Self.isLive(serial, headTree, repo, files) }
+                let wasLive = try mainFile(serial).map { (f) throws(HistoryError) in !(try files.file(f, repo).tombstone) } ?? false
+                n += (live ? 1 : 0) - (wasLive ? 1 : 0)
             }
             counted = SpoolCount(commit: head, spools: n)
         }
@@ -448,10 +461,46 @@ struct SpoolCount: Sendable {
 extension SyncRequest {
     /// A hash of what the request asks (its key aside): the same request sent again has the same one.
     var digest: String {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in json().jsonBytes { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        let h = json().digestHash
         let hex = String(h, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
+
+extension JSONValue {
+    /// A 64-bit hash of the value's structure and bytes (an object's members in any order), computed without
+    /// encoding it: equal values have equal hashes.
+    var digestHash: UInt64 {
+        func mix(_ x: UInt64) -> UInt64 {
+            var h = x
+            h ^= h >> 33
+            h = h &* 0xFF51_AFD7_ED55_8CCD
+            h ^= h >> 33
+            h = h &* 0xC4CE_B9FE_1A85_EC53
+            return h ^ (h >> 33)
+        }
+        func bytes(_ s: String, _ tag: UInt64) -> UInt64 {
+            var h: UInt64 = 0xCBF2_9CE4_8422_2325 ^ tag
+            for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+            return mix(h)
+        }
+        switch self {
+        case .null: return mix(1)
+        case .bool(let b): return mix(b ? 2 : 3)
+        case .int(let i): return mix(UInt64(bitPattern: i) ^ 0x4000_0000_0000_0004)
+        case .double(let d): return mix(d.bitPattern ^ 0x5000_0000_0000_0005)
+        case .string(let s): return bytes(s, 6)
+        case .array(let a):
+            var h: UInt64 = mix(7 &+ UInt64(a.count))
+            for v in a { h = mix(h &* 31 &+ v.digestHash) }
+            return h
+        case .object(let o):
+            // Members combined by addition: the order a dictionary lists them in does not matter.
+            var h: UInt64 = mix(8 &+ UInt64(o.count))
+            for (k, v) in o { h = h &+ mix(bytes(k, 9) ^ (v.digestHash &* 0x9E37_79B9_7F4A_7C15)) }
+            return mix(h)
+        case .typed(let name, let inner): return mix(bytes(name, 10) &+ inner.digestHash)
+        }
     }
 }
 

@@ -40,7 +40,9 @@ import Testing
                 if !offline.contains(d) {
                     // What it sends is accepted (an edit overwritten on the device before it synced never left it).
                     tokens += device.dirty.compactMap { device.spools[$0]?["notes"]?.stringValue }
-                    try await device.sync(service)
+                    let answers = try await device.sync(service)
+                    // The count of live spools each answer carries follows every change, deletions included.
+                    #expect(answers.last?.totalSpools == (try await mainContents(store)).count, "\(device.id): totalSpools")
                 }
             }
         }
