@@ -15,6 +15,8 @@ public actor InventoryStore {
     let repository: InventoryRepository
     let clock: HistoryClock
     var lastCollection = Date.distantPast
+    var lastPackCount = Date.distantPast
+    var packsPastLimit = false
 
     /// After how many packs the object database is rewritten as one (``collectGarbage()``).
     public static let packLimit = 50
@@ -284,8 +286,14 @@ public actor InventoryStore {
             }
             do {
                 let result = try attempt()
-                // Past the limit, at most once per grace period (the packs of the last one are kept by it).
-                if repository.git.packCount > Self.packLimit, Date().timeIntervalSince(lastCollection) > Self.garbageGrace {
+                // Past the limit, at most once per grace period (the packs of the last one are kept by it); the
+                // packs are counted at most once a second (a busy server writes many times a second).
+                if Date().timeIntervalSince(lastPackCount) >= 1 {
+                    lastPackCount = Date()
+                    packsPastLimit = repository.git.packCount > Self.packLimit
+                }
+                if packsPastLimit, Date().timeIntervalSince(lastCollection) > Self.garbageGrace {
+                    packsPastLimit = false
                     lastCollection = Date()
                     _ = try? collectGarbage()
                 }

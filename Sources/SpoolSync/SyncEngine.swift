@@ -329,6 +329,7 @@ struct SyncEngine: Sendable {
         if newState.answers.count > DeviceSyncState.kept { newState.answers.removeFirst(newState.answers.count - DeviceSyncState.kept) }
         newState.request = .init(lastSyncTime: request.lastSyncTime, digest: digest, from: position.cursor, arrival: arrival)
         try repo.landSync(prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, state: newState.json, author: author)
+        for (serial, file) in sentFiles { if let bytes = sentBytes[serial] { files.add(file, bytes) } }
         return .answered(response, spoolCount)
     }
 
@@ -393,7 +394,13 @@ final class AnswerFiles: @unchecked Sendable {
 
     func file(_ id: ObjectID, _ repo: InventoryRepository) throws(HistoryError) -> File {
         if let known = files[id] { return known }
-        let canonical = try repo.git.readBlob(id)
+        return add(id, try repo.git.readBlob(id))
+    }
+
+    /// Keeps a file just written (its canonical bytes): the next request that names its spool finds it here.
+    @discardableResult
+    func add(_ id: ObjectID, _ canonical: [UInt8]) -> File {
+        if let known = files[id] { return known }
         let file = File(compact: CanonicalFile.compact(canonical), tombstone: CanonicalFile.isTombstone(canonical), hasID: CanonicalFile.hasID(canonical))
         if bytes + file.compact.count > Self.limit {
             files.removeAll(keepingCapacity: true)
