@@ -23,6 +23,9 @@ import Testing
             case 2: fields += [#""lastUpdated":\#(1_700_000_000_000 + v)"#, #""deleted":1"#]
             case 3: fields += [#""createdAt":\#(1_600_000_000_000 + v)"#]
             case 4: fields += [#""lastUpdated":\#(1_700_000_000_000 + v)"#, #""bought":\#(1_704_067_200_000 + i)"#, #""$types":{"bought":"date"}"#]
+            // Far ahead, like AHEAD below: an edit without a new lastUpdated is restamped to that time plus one in
+            // both histories alike (a restamp takes the import's wall-clock second, which two imports may not share).
+            case 8: fields += [#""lastUpdated":\#(4_000_000_000_000 + v)"#]
             default: fields += [#""lastUpdated":\#(1_700_000_000_000 + v)"#]
             }
             if let edit = edits[i] { fields.append(edit) }
