@@ -351,21 +351,26 @@ package final class GitRepository {
     /// journal record instead, and the pack is written without flushing (the journal's checkpoint does).
     ///
     /// `states` (only with a journal) go into the same record: sync-state updates whose commits are written later.
-    package func flushObjects(moves: [Journal.Move] = [], states: [Journal.StateUpdate] = []) throws(HistoryError) {
-        guard !pending.isEmpty || (journal != nil && !(moves.isEmpty && states.isEmpty)) else { return }
+    ///
+    /// With `deferringFlush`, the journal's record is written and not flushed: the returned offset is durable
+    /// once the journal's ``JournalFlusher`` says so.
+    @discardableResult
+    package func flushObjects(moves: [Journal.Move] = [], states: [Journal.StateUpdate] = [], deferringFlush: Bool = false) throws(HistoryError) -> Int? {
+        guard !pending.isEmpty || (journal != nil && !(moves.isEmpty && states.isEmpty)) else { return nil }
         if let journal, !(moves.isEmpty && states.isEmpty) {
             // The journal's record makes them durable; they reach a pack with the next ``publishObjects()``.
-            try journal.append(objects: pending, moves: moves, states: states)
+            let offset = try journal.append(objects: pending, moves: moves, states: states, flush: !deferringFlush)
             compressor.add(pending)
             unpublished += pending
             unpublishedBytes += pending.reduce(0) { $0 + $1.bytes.count }
             pending.removeAll(keepingCapacity: true)
-            return
+            return deferringFlush ? offset : nil
         }
         try PackWriter.write(pending, to: path + "/objects/pack")
         // libgit2 learns of the new pack before the copies in memory go.
         try refreshObjects()
         discardObjects()
+        return nil
     }
 
     /// How much the journal's records hold that is not in a pack yet.

@@ -214,8 +214,13 @@ extension InventoryRepository {
     /// Lands a prepared request with the device's new sync state (`state.json`, the ids it now uses, `nil`
     /// removing one, the serials of ids, the files it sent): everything in one journal record (or, without a
     /// journal, one pack with the state's commit), then the device's branch and main by compare-and-swap.
+    ///
+    /// With `deferringDurability` (and a journal), the record is written and not flushed: the request is
+    /// durable, and may be answered, once the journal's ``JournalFlusher`` has flushed the returned offset.
+    @discardableResult
     package func landSync(_ prepared: PreparedSync, ids: [(serial: String, id: JSONValue?)], serialsOfIDs: [(id: String, serial: String?)],
-                          sent: [(serial: String, file: ObjectID)] = [], state: [UInt8], author: Signature) throws(HistoryError) {
+                          sent: [(serial: String, file: ObjectID)] = [], state: [UInt8], author: Signature,
+                          deferringDurability: Bool = false) throws(HistoryError) -> Int? {
         let stateReference = try SyncStateReference.reference(for: prepared.device)
         let update = Journal.StateUpdate(reference: stateReference, document: state, ids: ids.map { ($0.serial, $0.id?.jsonBytes) },
                                          serials: serialsOfIDs.map { ($0.id, $0.serial) }, sent: sent.map { ($0.serial, $0.file) })
@@ -226,10 +231,11 @@ extension InventoryRepository {
             try git.flushObjects()
             for move in prepared.moves { try moveBranch(move.reference, to: move.to, from: move.from, message: move.message) }
             record.apply(update)
-            return try writeSyncStates()
+            try writeSyncStates()
+            return nil
         }
         // The journal's record of these objects, moves and state is the one flush that makes the request durable.
-        try git.flushObjects(moves: moves, states: [update])
+        let offset = try git.flushObjects(moves: moves, states: [update], deferringFlush: deferringDurability)
         record.apply(update)
         // A state with many updates waiting (a device that uploaded its inventory) gets its commit now, at a
         // cost in proportion to this request, rather than all at once at the checkpoint.
@@ -237,5 +243,6 @@ extension InventoryRepository {
         for move in prepared.moves { try moveBranch(move.reference, to: move.to, from: move.from, message: move.message, deferred: true) }
         try publishIfDue()
         try checkpointIfFull()
+        return offset
     }
 }

@@ -393,6 +393,8 @@ package final class InventoryRepository {
     package func publish() throws(HistoryError) {
         lastPublished = DispatchTime.now().uptimeNanoseconds
         guard hasUnpublished else { return }
+        // No pack or branch of a record the journal has not flushed yet reaches the disk before the record.
+        try git.journal?.flushWritten()
         try git.publishObjects()
         // Main last: a reader that sees main's new value finds every branch it was merged from.
         for (reference, move) in unpublishedMoves.sorted(by: { a, _ in a.key != Self.mainReference }) {

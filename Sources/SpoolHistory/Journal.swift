@@ -27,6 +27,12 @@ package final class Journal {
     let folderFD: Int32
     private(set) var records = 0
     private(set) var bytes = 0
+    /// Every byte this journal has appended since it was opened (not reset by checkpoints): the offsets a
+    /// ``JournalFlusher`` is asked to make durable.
+    private(set) var appended = 0
+    /// Makes appended records durable on a thread of its own (``append(objects:moves:states:flush:)`` with
+    /// `flush: false`).
+    package let flusher: JournalFlusher
 
     package static let fileName = "filamentdb-journal"
     /// Records between two flushes of the whole file system.
@@ -80,6 +86,7 @@ package final class Journal {
         folderFD = open(repository, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         let end = lseek(fd, 0, SEEK_END)
         bytes = Int(max(0, end))
+        flusher = JournalFlusher(fd: fd, path: path)
     }
 
     deinit {
@@ -87,8 +94,14 @@ package final class Journal {
         close(fd)
     }
 
-    /// Appends a record and flushes it: once this returns, the write survives a crash of the machine.
-    func append(objects: [PackWriter.Object], moves: [Move], states: [StateUpdate] = []) throws(HistoryError) {
+    /// Appends a record and flushes it: once this returns, the write survives a crash of the machine. With
+    /// `flush: false` the record is written but not flushed: it is durable once ``flusher`` says so for the
+    /// returned offset (a flush then covers every record written before it: group commit).
+    @discardableResult
+    func append(objects: [PackWriter.Object], moves: [Move], states: [StateUpdate] = [], flush: Bool = true) throws(HistoryError) -> Int {
+        if let failure = flusher.failure {
+            throw HistoryError(.io, "the journal could not be flushed (\(failure)); restart the server, which reads back what reached the disk", path: path)
+        }
         var payload: [UInt8] = []
         payload.reserveCapacity(objects.reduce(64) { $0 + $1.bytes.count + 28 } + moves.count * 300)
         Self.put(UInt32(objects.count), &payload)
@@ -134,7 +147,7 @@ package final class Journal {
                 written += n
             }
         }
-        if failure == nil, fdatasync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        if failure == nil, flush, fdatasync(fd) != 0 { failure = String(cString: strerror(errno)) }
         if let failure {
             // A half-written record is cut off, so the next one follows the last whole one.
             _ = ftruncate(fd, start)
@@ -142,6 +155,9 @@ package final class Journal {
         }
         records += 1
         bytes = Int(start) + record.count
+        appended += record.count
+        flusher.wrote(upTo: appended, flushed: flush)
+        return appended
     }
 
     /// Whether the journal has grown enough to be emptied.
@@ -152,9 +168,18 @@ package final class Journal {
     func checkpoint() throws(HistoryError) {
         guard bytes > 0 else { return }
         guard filamentdb_syncfs(folderFD) == 0 else { throw HistoryError(.io, "cannot flush the file system: \(String(cString: strerror(errno)))", path: path) }
+        // Everything written so far is on disk now.
+        flusher.wrote(upTo: appended, flushed: true)
         guard ftruncate(fd, 0) == 0, fsync(fd) == 0 else { throw HistoryError(.io, "cannot empty the journal: \(String(cString: strerror(errno)))", path: path) }
         records = 0
         bytes = 0
+    }
+
+    /// Flushes what was written and not flushed yet, here and now.
+    func flushWritten() throws(HistoryError) {
+        guard flusher.pending else { return }
+        guard fdatasync(fd) == 0 else { throw HistoryError(.io, "cannot flush the journal: \(String(cString: strerror(errno)))", path: path) }
+        flusher.wrote(upTo: appended, flushed: true)
     }
 
     /// Every whole record, in order (a record cut short by a crash, and anything after it, is left out).
@@ -249,4 +274,99 @@ package final class Journal {
     static func put(_ v: UInt64, _ out: inout [UInt8]) { for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8((v >> UInt64(s)) & 0xFF)) } }
     static func u32(_ b: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 << 8 | UInt32(b[at + $1]) } }
     static func u64(_ b: [UInt8], _ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 << 8 | UInt64(b[at + $1]) } }
+}
+
+/// Flushes a journal's records on a thread of its own, many at once (group commit): a sync server appends a
+/// request's record without flushing it, goes on with the next request, and answers each once a flush has
+/// covered its record. A flush that fails fails every request waiting, and every append after it (the
+/// journal's file may have lost what it held: the server is to be restarted, reading back what is on disk).
+package final class JournalFlusher: @unchecked Sendable {
+    private let fd: Int32
+    private let path: String
+    private let lock = NSLock()
+    private let queue = DispatchQueue(label: "filamentdb.journal-flush")
+    private var written = 0
+    private var durable = 0
+    private var flushing = false
+    private var failed: String?
+    private var waiters: [(offset: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+
+    init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    var failure: String? { lock.withLock { failed } }
+    /// Whether written records wait for a flush.
+    var pending: Bool { lock.withLock { durable < written } }
+
+    func wrote(upTo offset: Int, flushed: Bool) {
+        let ready = lock.withLock { () -> [CheckedContinuation<Void, any Error>] in
+            written = max(written, offset)
+            guard flushed else { return [] }
+            durable = max(durable, offset)
+            return takeReady()
+        }
+        for c in ready { c.resume() }
+    }
+
+    /// Returns once the journal is flushed up to `offset` (an ``Journal/append(objects:moves:states:flush:)``).
+    package func waitUntilDurable(_ offset: Int) async throws(HistoryError) {
+        do {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+                let outcome = lock.withLock { () -> String?? in
+                    if let failed { return .some(failed) }
+                    if durable >= offset { return .some(nil) }
+                    waiters.append((offset, c))
+                    if !flushing {
+                        flushing = true
+                        queue.async { self.flush() }
+                    }
+                    return nil
+                }
+                switch outcome {
+                case .some(.some(let failure)): c.resume(throwing: HistoryError(.io, "cannot flush the journal: \(failure)", path: path))
+                case .some(nil): c.resume()
+                case nil: break
+                }
+            }
+        } catch let error as HistoryError {
+            throw error
+        } catch {
+            throw HistoryError(.io, "cannot flush the journal: \(error)", path: path)
+        }
+    }
+
+    private func takeReady() -> [CheckedContinuation<Void, any Error>] {
+        var ready: [CheckedContinuation<Void, any Error>] = []
+        waiters.removeAll { w in
+            guard w.offset <= durable else { return false }
+            ready.append(w.continuation)
+            return true
+        }
+        return ready
+    }
+
+    private func flush() {
+        while true {
+            let target = lock.withLock { written }
+            let failure = fdatasync(fd) == 0 ? nil : String(cString: strerror(errno))
+            let (ready, failing, again) = lock.withLock { () -> ([CheckedContinuation<Void, any Error>], [CheckedContinuation<Void, any Error>], Bool) in
+                if let failure {
+                    failed = failure
+                    let all = waiters.map(\.continuation)
+                    waiters.removeAll()
+                    flushing = false
+                    return ([], all, false)
+                }
+                durable = max(durable, target)
+                let ready = takeReady()
+                if waiters.isEmpty { flushing = false }
+                return (ready, [], !waiters.isEmpty)
+            }
+            for c in ready { c.resume() }
+            for c in failing { c.resume(throwing: HistoryError(.io, "cannot flush the journal: \(failure ?? "")", path: path)) }
+            if !again { return }
+        }
+    }
 }

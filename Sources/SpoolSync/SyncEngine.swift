@@ -16,10 +16,14 @@ struct SyncEngine: Sendable {
     let files: AnswerFiles
     /// Every file at a state of main, in serial order.
     let listing: MainListing
+    /// Whether the request's journal record is flushed with others' (``SyncConfiguration/groupCommit``), rather
+    /// than before the next request starts.
+    let groupCommit: Bool
 
     enum Outcome: Sendable {
         case refused(SyncFailure)
-        case answered(SyncResponse, SpoolCount)
+        /// `durable`: the journal offset whose flush makes the request durable, when it was not flushed yet.
+        case answered(SyncResponse, SpoolCount, durable: (offset: Int, flusher: JournalFlusher)?)
     }
 
     func run(_ repo: InventoryRepository) throws(HistoryError) -> Outcome {
@@ -328,9 +332,11 @@ struct SyncEngine: Sendable {
         newState.answers.append((serverTime, response.cursor))
         if newState.answers.count > DeviceSyncState.kept { newState.answers.removeFirst(newState.answers.count - DeviceSyncState.kept) }
         newState.request = .init(lastSyncTime: request.lastSyncTime, digest: digest, from: position.cursor, arrival: arrival)
-        try repo.landSync(prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, state: newState.json, author: author)
+        let journalOffset = try repo.landSync(prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, state: newState.json, author: author,
+                                              deferringDurability: groupCommit)
         for (serial, file) in sentFiles { if let bytes = sentBytes[serial] { files.add(file, bytes) } }
-        return .answered(response, spoolCount)
+        let durable = journalOffset.flatMap { o in repo.git.journal.map { (o, $0.flusher) } }
+        return .answered(response, spoolCount, durable: durable)
     }
 
     /// `position` if it names states of main (`nil` otherwise: the device is asked to resync in full).

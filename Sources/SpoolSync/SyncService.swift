@@ -11,11 +11,16 @@ public struct SyncConfiguration: Sendable {
     /// Whether requests are made durable through the history's journal (one flush each; see `Journal`)
     /// rather than by flushing every file they write.
     public var journal: Bool
+    /// Whether a request's journal record is flushed on a thread of its own, together with the records of the
+    /// requests that came meanwhile (group commit), while the next requests are applied; each is answered once
+    /// its record is on disk. Otherwise each request flushes its own record before the next one starts.
+    public var groupCommit: Bool
 
-    public init(batchLimit: Int = 50_000, futureTolerance: Int64 = 60_000, journal: Bool = true) {
+    public init(batchLimit: Int = 50_000, futureTolerance: Int64 = 60_000, journal: Bool = true, groupCommit: Bool = true) {
         self.batchLimit = batchLimit
         self.futureTolerance = futureTolerance
         self.journal = journal
+        self.groupCommit = groupCommit
     }
 }
 
@@ -31,6 +36,8 @@ public actor SyncService {
     var started = false
     let answerFiles = AnswerFiles()
     let listing = MainListing()
+    /// Requests between arriving and being answered.
+    var inFlight = 0
 
     public static let systemClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
@@ -47,16 +54,27 @@ public actor SyncService {
         if entries > configuration.batchLimit {
             throw SyncFailure(.tooLarge, "\(entries) changes and deletions in one request; the limit is \(configuration.batchLimit): upload in batches")
         }
+        inFlight += 1
+        defer { inFlight -= 1 }
         do {
             try await start()
+            // A request alone flushes its own record at once; with others in flight, records are flushed together.
             let engine = SyncEngine(request: request, configuration: configuration, author: await store.signature(request.deviceId),
-                                    clock: clock, count: count, files: answerFiles, listing: listing)
+                                    clock: clock, count: count, files: answerFiles, listing: listing,
+                                    groupCommit: configuration.groupCommit && inFlight > 1)
             switch try await store.write({ (repo) throws(HistoryError) -> SyncEngine.Outcome in try engine.run(repo) }) {
             case .refused(let failure):
                 throw failure
-            case .answered(let response, let count):
+            case .answered(let response, let count, let durable):
                 self.count = count
                 schedulePublish()
+                if let durable {
+                    do {
+                        try await durable.flusher.waitUntilDurable(durable.offset)
+                    } catch {
+                        throw SyncFailure(.unavailable, "the history could not be made durable (\(error.message)); send the request again once the server is restarted")
+                    }
+                }
                 return response
             }
         } catch let error as SyncFailure {
