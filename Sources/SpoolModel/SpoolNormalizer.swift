@@ -72,14 +72,19 @@ public struct SpoolNormalizer: Sendable {
     /// asked for rows it reports.
     public func normalize(_ records: consuming [RawRecord], locate: @escaping (Int) -> Int? = { _ in nil }) -> (spools: [Spool], outcome: ImportOutcome) {
         let session = Session(normalizer: self, locate: locate)
+        session.keepsSpools = true
         for n in records.indices {
             // Take the record out of the array so its object is uniquely referenced and edited in place.
             let record = records[n]
             records[n].object = .null
             session.add(record)
         }
+        let kept = session.keptSpools
         let (stored, outcome) = session.finish()
-        return (stored.map { $0.spool() }, outcome)
+        // Each accepted spool as normalised, unless resolving serials renamed it (then as stored).
+        return (stored.indices.map { i in
+            i < kept.count && kept[i].serial.utf8.elementsEqual(stored[i].serial.utf8) ? kept[i] : stored[i].spool()
+        }, outcome)
     }
 
     /// Normalises records one at a time as a reader produces them, keeping each accepted spool as a
@@ -99,6 +104,11 @@ public struct SpoolNormalizer: Sendable {
             self.store = store
         }
 
+        /// Whether the accepted spools are kept as normalised too (``keptSpools``, in the order of `accepted`),
+        /// for a caller that wants them decoded (``SpoolNormalizer/normalize(_:locate:)``).
+        var keepsSpools = false
+        var keptSpools: [Spool] = []
+
         /// Records wait here until a batch is full, then are normalised on all cores.
         var pending: [RawRecord] = []
         static let batchSize = 4096
@@ -113,6 +123,7 @@ public struct SpoolNormalizer: Sendable {
             var outcome = ImportOutcome()
             var accepted: [(serial: String, id: Int64?, isDeleted: Bool, json: [UInt8], row: Int, entry: String?,
                             source: Range<Int>?, rules: [MigrationRule])] = []
+            var spools: [Spool] = []
             var unknownKeys = Set<ExactString>()
             var anyTyped = false
         }
@@ -123,6 +134,7 @@ public struct SpoolNormalizer: Sendable {
             let batch = pending
             pending.removeAll(keepingCapacity: true)
             let normalizer = self.normalizer
+            let keeps = keepsSpools
             let parts = Parallel.map(batch.count) { range -> Part in
                 var part = Part()
                 for i in range {
@@ -140,6 +152,7 @@ public struct SpoolNormalizer: Sendable {
                         // time or the record needed a warning (said again each time it is read).
                         let pure = part.outcome.warnings.count == warned && !rules.contains(.lastUpdatedFromImportTime)
                         part.accepted.append((spool.serial, spool.id, spool.isDeleted, spool.compactJSON, row, entry, pure ? source : nil, rules))
+                        if keeps { part.spools.append(spool) }
                     case .failure(let rejection):
                         part.outcome.rejected.append(rejection)
                     }
@@ -159,6 +172,7 @@ public struct SpoolNormalizer: Sendable {
                 }
                 unknownKeys.formUnion(part.unknownKeys)
                 anyTyped = anyTyped || part.anyTyped
+                keptSpools += part.spools
                 for a in part.accepted {
                     accepted.append((StoredSpool(serial: a.serial, id: a.id, isDeleted: a.isDeleted, json: a.json, in: store,
                                                  source: a.source, rules: a.rules), a.row, a.entry))
