@@ -228,10 +228,14 @@ struct SyncEngine: Sendable {
         // The answer: what changed since the device's place, less what it just sent unless the merge changed it.
         var response = SyncResponse(serverTime: serverTime, cursor: "", head: head?.hex)
         let target = position.page.map(\.target) ?? head
-        let targetTree = target == head ? headTree : try repo.tree(of: target)
+        // When main had not moved since the device's place, the merge is the device's commit, file for file: main
+        // changed since that place only in what the device sent.
+        let fastForward = position.base == main
         // From nothing (a first sync, a full resync): every file at the target, from the listing kept in order.
         var changed: [(serial: String, file: ObjectID?)]
-        if position.base == nil, let target {
+        if fastForward, position.page == nil {
+            changed = []
+        } else if position.base == nil, let target {
             changed = try listing.files(at: target, repo).compactMap { mine[$0.serial] == nil ? ($0.serial, $0.file) : nil }
         } else {
             changed = sortedByUTF8(try repo.changedFiles(from: position.base, to: target).filter { mine[$0.serial] == nil }, \.serial)
@@ -268,9 +272,8 @@ struct SyncEngine: Sendable {
         } else {
             response.cursor = SyncPosition(base: target, page: nil).cursor
         }
-        // What the device sent and the merge changed (or overruled) goes back whatever the page. When main had
-        // not moved since the device's place, the merge is the device's commit, file for file: nothing to send.
-        let fastForward = position.base == main
+        // What the device sent and the merge changed (or overruled) goes back whatever the page (nothing, when
+        // the merge is the device's commit).
         for (serial, sent) in changes where !fastForward {
             let file = try repo.spoolFile(serial, inTree: headTree)
             if let file, file == sentFileOf[ExactString(serial)] { continue }
@@ -377,7 +380,7 @@ struct SyncEngine: Sendable {
             return SpoolCount(commit: head, spools: n)
         }
         var n = 0
-        for (key, blob) in try repo.files(at: head) {
+        for (_, blob) in try repo.files(at: head) {
             if !CanonicalFile.isTombstone(try repo.git.readBlob(blob)) { n += 1 }
         }
         return SpoolCount(commit: head, spools: n)
