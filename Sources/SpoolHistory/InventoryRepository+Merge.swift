@@ -76,8 +76,11 @@ extension InventoryRepository {
     /// makes a spool that goes back to its sender later than what the sender had).
     /// `mergeBase`, when the caller knows it (the sync server: the device's base, a state of main), saves
     /// walking the history for it.
+    /// `theirsFollowsBase`: `theirs` was written on the merge base by a device that had it (a sync request), so
+    /// what it changed is a change of the base whatever its times (``SpoolMerge/merge(base:ours:theirs:baseKnown:theirsFollowsBase:names:)``).
     func prepareMerge(_ theirs: ObjectID, device: String, author: Signature, changedSinceBase known: [String]? = nil,
-                      adjust: ((String, Spool?) -> Spool?)? = nil, mergeBase: ObjectID?? = nil) throws(HistoryError) -> PreparedMerge {
+                      adjust: ((String, Spool?) -> Spool?)? = nil, mergeBase: ObjectID?? = nil,
+                      theirsFollowsBase: Bool = false) throws(HistoryError) -> PreparedMerge {
         let reference = Self.mainReference
         let ours = try head(reference)
         let base: ObjectID?
@@ -107,7 +110,8 @@ extension InventoryRepository {
             let current = try spool(serial, inTree: ourTree)
             // Histories with no common commit (a file whose base is not known) have no base to compare with.
             let result = SpoolMerge.merge(base: try spool(serial, inTree: baseTree), ours: current, theirs: try spool(serial, inTree: theirTree),
-                                          baseKnown: base != nil, names: SpoolMerge.Names(ours: "main", theirs: JSONValue.string(device).jsonText))
+                                          baseKnown: base != nil, theirsFollowsBase: theirsFollowsBase,
+                                          names: SpoolMerge.Names(ours: "main", theirs: JSONValue.string(device).jsonText))
             conflicts += result.conflicts
             let merged = adjust.map { $0(serial, result.spool) } ?? result.spool
             if merged?.canonicalJSON != current?.canonicalJSON { changes.append((serial, merged)) }

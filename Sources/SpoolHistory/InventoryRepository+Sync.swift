@@ -201,7 +201,7 @@ extension InventoryRepository {
         }
         // The merge base is the device's base: the commit's parent, a state of main (the caller checked).
         let merge = try prepareMerge(commit, device: device, author: author, changedSinceBase: files.map(\.serial), adjust: adjust,
-                                     mergeBase: .some(base))
+                                     mergeBase: .some(base), theirsFollowsBase: true)
         prepared.expected.append((merge.reference, merge.ours))
         if deviceHead != commit { prepared.moves.append((reference, deviceHead, commit, "sync")) }
         if let m = merge.outcome.commit { prepared.moves.append((merge.reference, merge.ours, m, merge.message)) }

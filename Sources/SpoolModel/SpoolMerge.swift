@@ -49,7 +49,12 @@ public enum SpoolMerge {
     /// change made since.
     ///
     /// `names` are what the reasons call the two sides (main and the device's name, in the history).
-    public static func merge(base: Spool?, ours: Spool?, theirs: Spool?, baseKnown: Bool = true, names: Names = Names()) -> SpoolMergeResult {
+    ///
+    /// `theirsFollowsBase`: theirs was made on the base (a sync request on the state of main its cursor names), so
+    /// it is a change of the base whatever its time; otherwise a side older than the base is taken as not having
+    /// seen it (an older file imported after a newer one).
+    public static func merge(base: Spool?, ours: Spool?, theirs: Spool?, baseKnown: Bool = true, theirsFollowsBase: Bool = false,
+                             names: Names = Names()) -> SpoolMergeResult {
         switch (ours, theirs) {
         case (nil, nil):
             return SpoolMergeResult(spool: nil, conflicts: [])
@@ -64,7 +69,7 @@ public enum SpoolMerge {
             // A side older than the base (a device's older file imported after its newer one) did not change
             // anything since the base: what differs is decided by last write, as with no base.
             var known = baseKnown
-            if let base, (t.lastUpdated ?? 0) < (base.lastUpdated ?? 0) { known = false }
+            if !theirsFollowsBase, let base, (t.lastUpdated ?? 0) < (base.lastUpdated ?? 0) { known = false }
             return mergeBoth(base: known ? base : nil, ours: o, theirs: t, baseKnown: known, names: names)
         }
     }
