@@ -54,6 +54,11 @@ struct SyncEngine: Sendable {
             position = SyncPosition(base: try repo.mainState(before: request.lastSyncTime), page: nil)
         }
         if position.page?.full == true { fullResync = true }
+        // `lastSyncTime: 0` without a cursor and with nothing to send asks for everything, what the device sent in
+        // earlier requests too (a browser whose database was cleared keeps its device id), and so do the later pages
+        // of that answer. (With changes, it is a batch of a first upload, whose earlier batches the device has.)
+        let everything = fullResync || position.page?.all == true
+            || (request.cursor == nil && request.lastSyncTime == 0 && request.changes.isEmpty && request.deletions.isEmpty)
         let baseTree = try repo.tree(of: position.base)
         let mainTree = try repo.tree(of: main)
 
@@ -247,7 +252,7 @@ struct SyncEngine: Sendable {
         for (serial, file) in changed {
             // What the device sent in an earlier request, still as it sent it, it has (unless it is to replace
             // its whole inventory with this answer).
-            if let file, !fullResync, state.exists, try repo.syncSentFile(of: serial, in: state) == file { continue }
+            if let file, !everything, state.exists, try repo.syncSentFile(of: serial, in: state) == file { continue }
             if let file {
                 let answer = try files.file(file, repo)
                 if !answer.tombstone {
@@ -259,7 +264,7 @@ struct SyncEngine: Sendable {
             // (an earlier batch of its run, merged on the same place).
             if let was = try repo.spoolFile(serial, inTree: baseTree), !(try files.file(was, repo).tombstone) {
                 entries.append((serial, nil))
-            } else if !fullResync, state.exists, let sent = try repo.syncSentFile(of: serial, in: state),
+            } else if !everything, state.exists, let sent = try repo.syncSentFile(of: serial, in: state),
                       !(try files.file(sent, repo).tombstone) {
                 entries.append((serial, nil))
             }
@@ -268,7 +273,8 @@ struct SyncEngine: Sendable {
         if let limit = request.limit, entries.count > limit {
             page = Array(entries.prefix(limit))
             response.hasMore = true
-            response.cursor = SyncPosition(base: position.base, page: .init(target: target, after: page.last!.serial, full: fullResync)).cursor
+            response.cursor = SyncPosition(base: position.base, page: .init(target: target, after: page.last!.serial, full: fullResync,
+                                                                            all: everything && !fullResync)).cursor
         } else {
             response.cursor = SyncPosition(base: target, page: nil).cursor
         }

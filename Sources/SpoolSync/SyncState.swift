@@ -5,7 +5,7 @@ import SpoolModel
 /// (`base`), or part of the way from `base` to `target`, every serial up to `after` (in UTF-8 order) sent.
 ///
 /// As a response's `cursor`: `c1.<base>` or `c1.<target>.<base>.<after, hex>` (`.f` added for the pages of a
-/// full resync), a missing commit as `0`.
+/// full resync, `.a` for those of an answer to `lastSyncTime: 0`), a missing commit as `0`.
 /// Opaque to clients; checked on the way in (a cursor naming no state of main asks for a full resync).
 struct SyncPosition: Sendable, Equatable {
     var base: ObjectID?
@@ -16,6 +16,8 @@ struct SyncPosition: Sendable, Equatable {
         var after: String
         /// The pages of a full resync: the device replaces its inventory with them, so nothing is left out.
         var full = false
+        /// The pages of an answer to `lastSyncTime: 0` (everything, what the device sent before included).
+        var all = false
     }
 
     static let nothing = SyncPosition(base: nil, page: nil)
@@ -23,7 +25,7 @@ struct SyncPosition: Sendable, Equatable {
     var cursor: String {
         let b = base?.hex ?? "0"
         guard let page else { return "c1." + b }
-        return "c1.\(page.target?.hex ?? "0").\(b).\(Self.hex(Array(page.after.utf8)))" + (page.full ? ".f" : "")
+        return "c1.\(page.target?.hex ?? "0").\(b).\(Self.hex(Array(page.after.utf8)))" + (page.full ? ".f" : page.all ? ".a" : "")
     }
 
     init(base: ObjectID?, page: Page?) {
@@ -41,9 +43,9 @@ struct SyncPosition: Sendable, Equatable {
         guard parts.first == "c1" else { return nil }
         if parts.count == 2, let b = commit(parts[1]) {
             self.init(base: b, page: nil)
-        } else if parts.count == 4 || (parts.count == 5 && parts[4] == "f"), let t = commit(parts[1]), let b = commit(parts[2]),
+        } else if parts.count == 4 || (parts.count == 5 && (parts[4] == "f" || parts[4] == "a")), let t = commit(parts[1]), let b = commit(parts[2]),
                   let bytes = Self.unhex(parts[3]), let after = String(validating: bytes, as: UTF8.self) {
-            self.init(base: b, page: Page(target: t, after: after, full: parts.count == 5))
+            self.init(base: b, page: Page(target: t, after: after, full: parts.count == 5 && parts[4] == "f", all: parts.count == 5 && parts[4] == "a"))
         } else {
             return nil
         }

@@ -90,6 +90,33 @@ final class WebAppDevice {
         #expect(b.rows[bS1]?["weightRemaining"] == .int(600))
     }
 
+    /// A browser whose database was cleared keeps its device id and starts again at `lastSyncTime: 0`: it gets
+    /// the whole inventory, what it uploaded itself included (those were left out as "sent by this device"), paged
+    /// or not. (Found by an attacker's pass: such a device got 0 of its 10 spools back.)
+    @Test func lastSyncTimeZeroFromAKnownDeviceGetsEverythingItSentToo() async throws {
+        for limit in [nil, 3] as [Int?] {
+            let clock = ManualClock()
+            let (service, store, _) = try newService(clock: clock)
+            let a = WebAppDevice("browser-a", clock: clock), b = WebAppDevice("browser-b", clock: clock)
+            for i in 0..<10 { a.add("A-\(i)", ["weightRemaining": .int(Int64(i))]) }
+            try await a.sync(service)
+            for i in 0..<4 { b.add("B-\(i)", ["weightRemaining": .int(Int64(i))]) }
+            try await b.sync(service)
+            clock.advance(1000)
+            // The database is cleared: nothing to send, lastSyncTime 0, the same device id.
+            var serials: [String] = []
+            var request = SyncRequest(deviceId: "browser-a", lastSyncTime: 0, changes: [], deletions: [], limit: limit)
+            while true {
+                let answer = try await service.sync(request)
+                serials += answer.changes.map(\.serial)
+                guard answer.hasMore else { break }
+                request = SyncRequest(deviceId: "browser-a", lastSyncTime: 0, cursor: answer.cursor, changes: [], deletions: [], limit: limit)
+            }
+            #expect(serials.sorted() == (try await mainContents(store)).keys.sorted(), "limit \(String(describing: limit))")
+            #expect(serials.count == 14)
+        }
+    }
+
     @Test func aClockAheadAsLastSyncTimeStillGetsExactlyWhatItHasNotSeen() async throws {
         let clock = ManualClock()
         let (service, _, _) = try newService(clock: clock)
