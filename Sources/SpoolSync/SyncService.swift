@@ -56,6 +56,14 @@ public actor SyncService {
         }
         inFlight += 1
         defer { inFlight -= 1 }
+        let device = ExactString(request.deviceId)
+        let digest = request.digest
+        // The device's last request sent again with a cursor that answer moved it from: the answer was lost, and is
+        // sent again as it was (nothing applied again). The same request from the cursor it was answered with is a
+        // device asking again (nothing was new then): it is answered afresh, as is every request without a cursor.
+        if let last = lastAnswers[device], last.digest == digest, let cursor = request.cursor, cursor != last.response.cursor {
+            return last.response
+        }
         do {
             try await start()
             // A request alone flushes its own record at once; with others in flight, records are flushed together.
@@ -75,6 +83,7 @@ public actor SyncService {
                         throw SyncFailure(.unavailable, "the history could not be made durable (\(error.message)); send the request again once the server is restarted")
                     }
                 }
+                remember(response, of: device, digest: digest)
                 return response
             }
         } catch let error as SyncFailure {
@@ -87,6 +96,21 @@ public actor SyncService {
         } catch {
             throw SyncFailure(.unavailable, "\(error); nothing was applied: send the request again")
         }
+    }
+
+    /// Each device's last answer, with its request's digest, for a retry of that request (answers of up to
+    /// ``answerKept`` bytes of spools; a larger one, or a retry after a restart, is worked out again from the
+    /// device's state, with the same changes and no new commit while main has not moved).
+    var lastAnswers: [ExactString: (digest: String, response: SyncResponse)] = [:]
+    static let answerKept = 256 << 10
+
+    func remember(_ response: SyncResponse, of device: ExactString, digest: String) {
+        guard response.encodedChanges.reduce(0, { $0 + $1.count }) <= Self.answerKept else {
+            lastAnswers[device] = nil
+            return
+        }
+        if lastAnswers.count >= 10_000, lastAnswers[device] == nil { lastAnswers.removeAll() }
+        lastAnswers[device] = (digest, response)
     }
 
     /// A request's packs and branch moves are written to disk (published) within

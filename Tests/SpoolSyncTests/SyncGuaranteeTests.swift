@@ -311,9 +311,47 @@ import Testing
         let twice = try await service.sync(request)
         #expect(try await store.head() == main)
         #expect(try await store.head(device: "a") == branch)
-        #expect(twice.cursor == once.cursor && twice.serverTime > once.serverTime)
+        // The first answer again, as it was.
+        #expect(twice.cursor == once.cursor && twice.serverTime == once.serverTime && twice.encodedChanges == once.encodedChanges)
         // The deletion kept its first arrival's time.
         #expect(try await store.spool("S1")?.lastUpdated == once.serverTime)
+    }
+
+    /// A retry (same request, same cursor) after main moved on (another device brought back the spool the first
+    /// request deleted) is still the same request: no new commit, no new conflict, and its answer is the first one, with the decisions it reported
+    /// and the deletions it resolved (found by an attacker's pass: the retry merged again, with a new conflict, and
+    /// its answer had no conflicts and listed resolved ids as unresolved).
+    @Test func aRetryAfterMainMovedOnIsAnsweredAsTheFirstTime() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let w = WebAppDevice("w", clock: clock), x = CursorDevice("x")
+        let r3 = w.add("R3", ["weightRemaining": .int(300)])
+        w.add("R4", ["weightRemaining": .int(400)])
+        let uploaded = try await w.sync(service)
+        try await x.sync(service)
+        clock.advance(1000)
+        x.edit("R4", at: clock.read(), ["weightRemaining": .int(10)])
+        clock.advance(1000)
+        w.edit(try #require(w.rows.first { $0.value["serial"] == .string("R4") }?.key), ["weightRemaining": .int(5)])
+        w.softDelete(r3)
+        try await x.sync(service)
+        var request = w.request()
+        request.cursor = uploaded.cursor
+        request.deletions.append(.legacyID(999))
+        let once = try await service.sync(request)
+        #expect(once.unresolvedDeletions == [999] && !once.conflicts.isEmpty)
+        let main = try await store.head()
+        // Another device brings R3 back; then w's answer is lost and it sends the same request again.
+        clock.advance(1000)
+        x.edit("R3", at: clock.read(), ["weightRemaining": .int(77)])
+        try await x.sync(service)
+        let moved = try await store.head()
+        #expect(moved != main)
+        let twice = try await service.sync(request)
+        #expect(try await store.head() == moved)
+        #expect(twice.conflicts == once.conflicts && twice.unresolvedDeletions == once.unresolvedDeletions)
+        #expect(twice.encodedChanges == once.encodedChanges && twice.deletions == once.deletions && twice.cursor == once.cursor)
+        #expect(try await store.spool("R3")?["weightRemaining"] == .int(77))
     }
 
     @Test func aDeviceAnHourBehindThatEditsLaterStillWins() async throws {
