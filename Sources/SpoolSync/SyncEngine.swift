@@ -16,6 +16,8 @@ struct SyncEngine: Sendable {
     let files: AnswerFiles
     /// Every file at a state of main, in serial order.
     let listing: MainListing
+    /// How main changed at each state this server moved it to.
+    let mainLog: MainLog
     /// Whether the request's journal record is flushed with others' (``SyncConfiguration/groupCommit``), rather
     /// than before the next request starts.
     let groupCommit: Bool
@@ -242,6 +244,10 @@ struct SyncEngine: Sendable {
             changed = []
         } else if position.base == nil, let target {
             changed = try listing.files(at: target, repo).compactMap { mine[$0.serial] == nil ? ($0.serial, $0.file) : nil }
+        } else if position.page == nil, let base = position.base, let logged = mainLog.changes(from: base, to: main) {
+            // From main's steps since the device's place, as this server made them (the merge's own changes are
+            // the device's), when every one is known; else from the trees.
+            changed = sortedByUTF8(logged.filter { mine[$0.serial] == nil }, \.serial)
         } else {
             changed = sortedByUTF8(try repo.changedFiles(from: position.base, to: target).filter { mine[$0.serial] == nil }, \.serial)
         }
@@ -344,6 +350,16 @@ struct SyncEngine: Sendable {
         let journalOffset = try repo.landSync(prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, state: newState.json, author: author,
                                               deferringDurability: groupCommit)
         for (serial, file) in sentFiles { if let bytes = sentBytes[serial] { files.add(file, bytes) } }
+        // This request's step of main, for later answers.
+        if let head, head != main {
+            var step: [(serial: String, file: ObjectID?)] = []
+            if fastForward {
+                for (serial, file) in sentFiles where try mainFile(serial) != file { step.append((serial, file)) }
+            } else {
+                for serial in prepared.merge?.changed ?? [] { step.append((serial, try repo.spoolFile(serial, inTree: headTree))) }
+            }
+            mainLog.record(from: main, to: head, files: step)
+        }
         let durable = journalOffset.flatMap { o in repo.git.journal.map { (o, $0.flusher) } }
         return .answered(response, spoolCount, durable: durable)
     }
@@ -471,6 +487,38 @@ final class MainListing: @unchecked Sendable {
             entries.insert((serial, file), at: lo)
         case (false, nil): break
         }
+    }
+}
+
+/// How main changed at each state this server moved it to: the state before and the files of the serials that
+/// changed. "What changed since a device's place" is read from these steps when every one between the two states
+/// is known (a move of main by another process, or one forgotten past ``kept`` steps, is not, and the trees are
+/// diffed instead). A serial changed and changed back comes out as changed (the device is sent what it has).
+/// Used only on the history's actor.
+final class MainLog: @unchecked Sendable {
+    private var steps: [ObjectID: (previous: ObjectID?, files: [(serial: String, file: ObjectID?)])] = [:]
+    static let kept = 50_000
+    /// Walks of more steps than this diff the trees instead.
+    static let walk = 2_048
+
+    func record(from previous: ObjectID?, to next: ObjectID, files: [(serial: String, file: ObjectID?)]) {
+        if steps.count >= Self.kept { steps.removeAll(keepingCapacity: true) }
+        steps[next] = (previous, files)
+    }
+
+    /// Each serial that changed from `base` to `head`, with its file at `head` (`nil`: none there).
+    func changes(from base: ObjectID, to head: ObjectID?) -> [(serial: String, file: ObjectID?)]? {
+        var out: [(serial: String, file: ObjectID?)] = []
+        var seen = Set<ExactString>()
+        var at = head
+        var n = 0
+        while at != base {
+            guard let here = at, let step = steps[here], n < Self.walk else { return nil }
+            for f in step.files where seen.insert(ExactString(f.serial)).inserted { out.append(f) }
+            at = step.previous
+            n += 1
+        }
+        return out
     }
 }
 

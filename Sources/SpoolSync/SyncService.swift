@@ -36,6 +36,7 @@ public actor SyncService {
     var started = false
     let answerFiles = AnswerFiles()
     let listing = MainListing()
+    let mainLog = MainLog()
     /// Requests between arriving and being answered.
     var inFlight = 0
 
@@ -68,7 +69,7 @@ public actor SyncService {
             try await start()
             // A request alone flushes its own record at once; with others in flight, records are flushed together.
             let engine = SyncEngine(request: request, configuration: configuration, author: await store.signature(request.deviceId),
-                                    clock: clock, count: count, files: answerFiles, listing: listing,
+                                    clock: clock, count: count, files: answerFiles, listing: listing, mainLog: mainLog,
                                     groupCommit: configuration.groupCommit && inFlight > 1)
             switch try await store.write({ (repo) throws(HistoryError) -> SyncEngine.Outcome in try engine.run(repo) }) {
             case .refused(let failure):
