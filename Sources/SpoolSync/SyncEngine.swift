@@ -492,18 +492,25 @@ final class MainListing: @unchecked Sendable {
 
 /// How main changed at each state this server moved it to: the state before and the files of the serials that
 /// changed. "What changed since a device's place" is read from these steps when every one between the two states
-/// is known (a move of main by another process, or one forgotten past ``kept`` steps, is not, and the trees are
-/// diffed instead). A serial changed and changed back comes out as changed (the device is sent what it has).
+/// is known (a move of main by another process, or one forgotten past ``kept`` steps or ``filesKept`` files, is
+/// not, and the trees are diffed instead). A serial changed and changed back comes out as changed (the device is sent what it has).
 /// Used only on the history's actor.
 final class MainLog: @unchecked Sendable {
     private var steps: [ObjectID: (previous: ObjectID?, files: [(serial: String, file: ObjectID?)])] = [:]
+    private var files = 0
+    /// At most this many steps, and files in them (bulk uploads make steps of thousands), are kept.
     static let kept = 50_000
+    static let filesKept = 1_000_000
     /// Walks of more steps than this diff the trees instead.
     static let walk = 2_048
 
-    func record(from previous: ObjectID?, to next: ObjectID, files: [(serial: String, file: ObjectID?)]) {
-        if steps.count >= Self.kept { steps.removeAll(keepingCapacity: true) }
-        steps[next] = (previous, files)
+    func record(from previous: ObjectID?, to next: ObjectID, files changed: [(serial: String, file: ObjectID?)]) {
+        if steps.count >= Self.kept || files + changed.count > Self.filesKept {
+            steps.removeAll(keepingCapacity: true)
+            files = 0
+        }
+        steps[next] = (previous, changed)
+        files += changed.count
     }
 
     /// Each serial that changed from `base` to `head`, with its file at `head` (`nil`: none there).
