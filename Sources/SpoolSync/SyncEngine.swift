@@ -137,11 +137,6 @@ struct SyncEngine: Sendable {
             guard let file, try files.file(file, repo).hasID else { return nil }
             return try repo.decodeSpool(file, serial: serial)["id"]
         }
-        func withStoredID(_ spool: Spool, _ reference: Spool?) -> Spool {
-            var s = spool
-            s["id"] = reference?["id"]
-            return s
-        }
         for var spool in spools {
             let serial = spool.serial
             let original = spool.lastUpdated ?? arrival
@@ -198,7 +193,7 @@ struct SyncEngine: Sendable {
             // that tombstone (the spool was made again, or kept, and deleted later): an edit older than it, already on
             // main or arriving next, must not bring the spool back.
             if let current, current.isDeleted, mine[serial] == nil, time <= (current.lastUpdated ?? .max) { continue }
-            var tombstone = current.map { withStoredID($0, $0) } ?? Spool(normalizedFields: ["serial": .string(serial)])
+            var tombstone = current ?? Spool(normalizedFields: ["serial": .string(serial)])
             tombstone["deleted"] = .bool(true)
             // Deleting a spool comes after the version the device saw of it (counted: the time is changed).
             let after = (seen?.lastUpdated ?? time - 1) + 1
@@ -243,7 +238,7 @@ struct SyncEngine: Sendable {
         if fastForward, position.page == nil {
             changed = []
         } else if position.base == nil, let target {
-            changed = try listing.files(at: target, repo).compactMap { mine[$0.serial] == nil ? ($0.serial, $0.file) : nil }
+            changed = try listing.files(at: target, repo, log: mainLog).compactMap { mine[$0.serial] == nil ? ($0.serial, $0.file) : nil }
         } else if position.page == nil, let base = position.base, let logged = mainLog.changes(from: base, to: main) {
             // From main's steps since the device's place, as this server made them (the merge's own changes are
             // the device's), when every one is known; else from the trees.
@@ -432,7 +427,7 @@ final class AnswerFiles: @unchecked Sendable {
     @discardableResult
     func add(_ id: ObjectID, _ canonical: [UInt8]) -> File {
         if let known = files[id] { return known }
-        let file = File(compact: CanonicalFile.compact(canonical), tombstone: CanonicalFile.isTombstone(canonical), hasID: CanonicalFile.hasID(canonical))
+        let file = File(compact: Spool.compactJSON(fromCanonical: canonical), tombstone: CanonicalFile.isTombstone(canonical), hasID: CanonicalFile.hasID(canonical))
         if bytes + file.compact.count > Self.limit {
             files.removeAll(keepingCapacity: true)
             bytes = 0
@@ -451,10 +446,12 @@ final class MainListing: @unchecked Sendable {
     private var keys: [[UInt8]] = []
     private var entries: [(serial: String, file: ObjectID)] = []
 
-    func files(at target: ObjectID, _ repo: InventoryRepository) throws(HistoryError) -> [(serial: String, file: ObjectID)] {
+    func files(at target: ObjectID, _ repo: InventoryRepository, log: MainLog) throws(HistoryError) -> [(serial: String, file: ObjectID)] {
         if commit == target { return entries }
         if let commit {
-            let changes = try repo.changedFiles(from: commit, to: target)
+            // main's steps since the listed state, as the log has them; else the trees' difference.
+            var changes: [(serial: String, file: ObjectID?)]
+            if let logged = log.changes(from: commit, to: target) { changes = logged } else { changes = try repo.changedFiles(from: commit, to: target) }
             if changes.count <= max(64, entries.count / 8) {
                 for (serial, file) in changes { place(serial, file) }
                 self.commit = target
@@ -611,9 +608,6 @@ enum CanonicalFile {
 
     /// Whether the file has an `id` field.
     static func hasID(_ file: [UInt8]) -> Bool { find(id, in: file) != nil }
-
-    /// The file on one line, as ``Spool/compactJSON`` writes the spool.
-    static func compact(_ file: [UInt8]) -> [UInt8] { Spool.compactJSON(fromCanonical: file) }
 
     /// The index just after the first occurrence of `needle` in `haystack`.
     static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {

@@ -1,4 +1,5 @@
 import SpoolModel
+import SpoolTestSupport
 import Testing
 
 @Suite struct SpoolNormalizerTests {
@@ -8,6 +9,27 @@ import Testing
         guard case .array(let rows) = try JSONParser.parse(json) else { throw FieldProblem(field: "", message: "not an array") }
         let records = rows.enumerated().map { RawRecord(object: $1, row: $0 + 1) }
         return SpoolNormalizer(now: now).normalize(records)
+    }
+
+    /// `normalize` hands back the spools as it normalised them, not decoded from their stored documents: the two
+    /// must be the same spools, renamed duplicates and every shape of field included.
+    @Test func normalisedSpoolsAreTheStoredOnes() {
+        var generator = InventoryGenerator(seed: 23)
+        var checked = 0
+        for _ in 0..<40 {
+            var rows = generator.inventory(maxCount: 40)
+            // Duplicate serials, resolved by renaming.
+            if let first = rows.first { rows.append(first); rows.append(first) }
+            let records = rows.enumerated().map { RawRecord(object: .object($1), row: $0 + 1) }
+            let (spools, _) = SpoolNormalizer(now: now).normalize(records)
+            let session = SpoolNormalizer.Session(normalizer: SpoolNormalizer(now: now))
+            for r in records { session.add(r) }
+            let stored = session.finish().spools.map { $0.spool() }
+            #expect(spools.map(\.canonicalJSON) == stored.map(\.canonicalJSON))
+            #expect(spools == stored)
+            checked += spools.count
+        }
+        #expect(checked > 500)
     }
 
     @Test func lastUpdatedComesFromLastScannedThenCreatedAtThenImportTime() throws {
