@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "SpoolModel"),
         // libgit2 (Debian's libgit2-dev): a module map only, and a C shim for its one variadic function.
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
-        .target(name: "CGit2Shim", dependencies: ["CGit2"]),
+        .target(name: "CGit2Shim", dependencies: ["CGit2"], linkerSettings: [.linkedLibrary("crypto")]),
         // The inventory's history: a git repository written through libgit2, C contained in this module.
         .target(name: "SpoolHistory", dependencies: ["SpoolModel", "CGit2", "CGit2Shim"]),
         // The sync protocol without HTTP: the request and response, the server's apply over the history, the client.

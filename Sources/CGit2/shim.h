@@ -2,5 +2,4 @@
 #include <git2/sys/mempack.h>
 #include <git2/sys/odb_backend.h>
 #include <git2/sys/repository.h>
-#include <mbedtls/sha1.h>
 #include <zlib.h>

@@ -118,8 +118,7 @@ package final class GitRepository {
     /// already (libgit2's own write path would look for it in every pack and loose folder, re-reading the pack
     /// folder each time, for every object).
     func writeObject(_ bytes: UnsafeRawBufferPointer, _ type: git_object_t) throws(HistoryError) -> ObjectID {
-        var oid = git_oid()
-        try check(git_odb_hash(&oid, bytes.baseAddress, bytes.count, type), "git_odb_hash", path: path)
+        var oid = ObjectID(hashing: bytes, type: type).oid
         let backend = UnsafeMutablePointer<git_odb_backend>(memory)
         try check(backend.pointee.write(backend, &oid, bytes.baseAddress, bytes.count, type), "git_mempack.write", path: path)
         let id = ObjectID(oid)
@@ -140,18 +139,12 @@ package final class GitRepository {
     /// The ids `contents` would have as blobs, hashed on every core.
     /// The id `bytes` would have as a blob.
     package static func blobID(_ bytes: [UInt8]) -> ObjectID {
-        var oid = git_oid()
-        _ = bytes.withUnsafeBytes { git_odb_hash(&oid, $0.baseAddress, $0.count, GIT_OBJECT_BLOB) }
-        return ObjectID(oid)
+        bytes.withUnsafeBytes { ObjectID(hashing: $0, type: GIT_OBJECT_BLOB) }
     }
 
     package static func blobIDs(_ contents: [[UInt8]]) -> [ObjectID] {
         Parallel.map(contents.count) { range in
-            range.map { i in
-                var oid = git_oid()
-                _ = contents[i].withUnsafeBytes { git_odb_hash(&oid, $0.baseAddress, $0.count, GIT_OBJECT_BLOB) }
-                return ObjectID(oid)
-            }
+            range.map { i in contents[i].withUnsafeBytes { ObjectID(hashing: $0, type: GIT_OBJECT_BLOB) } }
         }.flatMap { $0 }
     }
 
@@ -168,10 +161,7 @@ package final class GitRepository {
 
     /// The id `bytes` would have as a blob, without writing anything.
     package func hashBlob(_ bytes: [UInt8]) throws(HistoryError) -> ObjectID {
-        var oid = git_oid()
-        let rc = bytes.withUnsafeBytes { git_odb_hash(&oid, $0.baseAddress, $0.count, GIT_OBJECT_BLOB) }
-        try check(rc, "git_odb_hash", path: path)
-        return ObjectID(oid)
+        bytes.withUnsafeBytes { ObjectID(hashing: $0, type: GIT_OBJECT_BLOB) }
     }
 
     package func readBlob(_ id: ObjectID) throws(HistoryError) -> [UInt8] {

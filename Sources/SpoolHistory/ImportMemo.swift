@@ -81,15 +81,12 @@ package struct ImportMemo: Sendable {
     /// The memo's file for `device` in the repository at `repository`: the name is a hash, whatever the device.
     static func path(repository: String, device: String) -> String {
         let name = Array(device.utf8)
-        var oid = git_oid()
-        _ = name.withUnsafeBufferPointer { git_odb_hash(&oid, $0.baseAddress, $0.count, GIT_OBJECT_BLOB) }
-        return repository + "/" + folder + "/" + ObjectID(oid).hex
+        return repository + "/" + folder + "/" + name.withUnsafeBytes { ObjectID(hashing: $0, type: GIT_OBJECT_BLOB) }.hex
     }
 
     /// The SHA-1 (as git hashes a blob) of `bytes[range]`.
     static func digest(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Digest {
-        var oid = git_oid()
-        _ = git_odb_hash(&oid, bytes.baseAddress.map { $0 + range.lowerBound }, range.count, GIT_OBJECT_BLOB)
+        var oid = ObjectID(hashing: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[range]), type: GIT_OBJECT_BLOB).oid
         return withUnsafeBytes(of: &oid.id) { Digest($0.baseAddress!) }
     }
 

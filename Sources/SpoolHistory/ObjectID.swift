@@ -1,4 +1,5 @@
 internal import CGit2
+internal import CGit2Shim
 
 /// A git object id, as a Swift value: its 20 bytes held inline (no allocation per id), hashed by their first
 /// eight (an id is already a uniform hash), compared whole.
@@ -32,6 +33,16 @@ public struct ObjectID: Hashable, Sendable, CustomStringConvertible {
         var oid = oid
         (a, b, c) = withUnsafeBytes(of: &oid.id) { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
                                                    $0.loadUnaligned(fromByteOffset: 16, as: UInt32.self)) }
+    }
+
+    /// The id git gives an object of `type` holding `bytes` (hashed by OpenSSL's SHA-1, with the processor's
+    /// SHA instructions where it has them: libgit2's portable SHA-1 is several times slower).
+    init(hashing bytes: UnsafeRawBufferPointer, type: git_object_t) {
+        var oid = git_oid()
+        withUnsafeMutableBytes(of: &oid.id) { out in
+            filamentdb_object_id(Int32(type.rawValue), bytes.baseAddress, bytes.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        self.init(oid)
     }
 
     /// A full 40-digit hexadecimal id.

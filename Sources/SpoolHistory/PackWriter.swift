@@ -1,4 +1,5 @@
 internal import CGit2
+internal import CGit2Shim
 import Foundation
 import SpoolModel
 
@@ -174,8 +175,8 @@ enum PackWriter {
 
     static func sha1(_ bytes: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 20)
-        _ = bytes.withUnsafeBufferPointer { input in
-            digest.withUnsafeMutableBufferPointer { mbedtls_sha1_ret(input.baseAddress, input.count, $0.baseAddress) }
+        bytes.withUnsafeBufferPointer { input in
+            digest.withUnsafeMutableBufferPointer { filamentdb_sha1(input.baseAddress, input.count, $0.baseAddress) }
         }
         return digest
     }

@@ -18,4 +18,11 @@ int filamentdb_syncfs(int fd);
 /// cache (by default it keeps no blob and no tree over 4 KiB), within `total` bytes in all.
 int filamentdb_git_cache_objects(size_t tree_limit, size_t blob_limit, long total);
 
+/// The SHA-1 of `length` bytes at `data`, into the 20 bytes at `out` (OpenSSL's libcrypto).
+void filamentdb_sha1(const void *data, size_t length, unsigned char *out);
+
+/// The id git gives an object of `type` (libgit2's git_object_t: 1 commit, 2 tree, 3 blob, 4 tag) holding
+/// `length` bytes at `data`: the SHA-1 of "<type> <length>\0" and the bytes, into the 20 bytes at `out`.
+void filamentdb_object_id(int type, const void *data, size_t length, unsigned char *out);
+
 #endif
