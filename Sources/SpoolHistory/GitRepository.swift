@@ -121,6 +121,7 @@ package final class GitRepository {
         var oid = ObjectID(hashing: bytes, type: type).oid
         let backend = UnsafeMutablePointer<git_odb_backend>(memory)
         try check(backend.pointee.write(backend, &oid, bytes.baseAddress, bytes.count, type), "git_mempack.write", path: path)
+        memoryWrites += 1
         let id = ObjectID(oid)
         if pendingIDs.insert(id).inserted {
             let code: UInt8 = type == GIT_OBJECT_COMMIT ? 1 : type == GIT_OBJECT_TREE ? 2 : 3
@@ -155,6 +156,7 @@ package final class GitRepository {
             var oid = id.oid
             let rc = bytes.withUnsafeBytes { backend.pointee.write(backend, &oid, $0.baseAddress, $0.count, GIT_OBJECT_BLOB) }
             try check(rc, "git_mempack.write", path: path)
+            memoryWrites += 1
             pending.append(PackWriter.Object(id: id, type: 3, bytes: bytes))
         }
     }
@@ -369,6 +371,7 @@ package final class GitRepository {
     /// Writes the objects the journal holds and no pack has yet as one pack (not flushed: the journal is what
     /// makes them durable until its checkpoint), then lets them go from memory.
     package func publishObjects() throws(HistoryError) {
+        _ = try finishPublishing(wait: true)
         guard !unpublished.isEmpty else { return }
         var entries = compressor.take()
         if entries.map({ $0.count != unpublished.count || $0.last?.id != unpublished.last?.id }) ?? true {
@@ -376,13 +379,87 @@ package final class GitRepository {
         }
         guard let entries else { return }
         let name = try PackWriter.write(entries: entries, to: path + "/objects/pack", durable: false)
-        try refreshObjects()
-        for o in unpublished { pendingIDs.remove(o.id) }
-        unpublished.removeAll(keepingCapacity: true)
-        unpublishedBytes = 0
-        if pending.isEmpty { git_mempack_reset(UnsafeMutablePointer<git_odb_backend>(memory)) }
-        try keepRecent(name, entries)
+        let replaced = compressor.keepRecentNow(name, entries, folder: path + "/objects/pack")
+        try landed(unpublished.count, replacing: replaced)
     }
+
+    /// How many of `unpublished`'s first objects the background is writing as one pack (``startPublishing()``).
+    private var sealing: Int?
+
+    /// Whether a pack is being written in the background (``startPublishing()``).
+    package var isPublishing: Bool { sealing != nil }
+
+    /// Hands the objects the journal holds and no pack has yet to the background, which writes them as one pack
+    /// (and combines packs, ``keepRecentNow``) while the next writes go on: the writer is not held up for the
+    /// milliseconds a pack takes. ``finishPublishing(wait:)`` lands it. `false` when there is nothing to hand,
+    /// or a pack is being written already.
+    package func startPublishing() -> Bool {
+        guard journal != nil, sealing == nil, !unpublished.isEmpty else { return false }
+        sealing = unpublished.count
+        compressor.seal(folder: path + "/objects/pack")
+        return true
+    }
+
+    /// Lands the pack ``startPublishing()`` had written, once it is (at once, or with `wait` once it is written):
+    /// libgit2 learns of it, the objects it holds leave memory, and packs it was combined with are removed.
+    /// Returns whether one landed. A pack the background could not write is written here.
+    package func finishPublishing(wait: Bool) throws(HistoryError) -> Bool {
+        guard let count = sealing, let result = compressor.takeSealed(wait: wait) else { return false }
+        sealing = nil
+        switch result {
+        case .success(let replaced):
+            try landed(count, replacing: replaced)
+        case .failure:
+            let entries = try PackWriter.compress(Array(unpublished.prefix(count)), durable: false)
+            try PackWriter.write(entries: entries, to: path + "/objects/pack", durable: false)
+            try landed(count, replacing: [])
+        }
+        return true
+    }
+
+    /// After the first `count` objects of `unpublished` reached a pack (and the packs in `replaced` were
+    /// combined into another): libgit2 learns of the new packs, the replaced ones go, and memory keeps only
+    /// the objects no pack has yet.
+    private func landed(_ count: Int, replacing replaced: [String]) throws(HistoryError) {
+        try refreshObjects()
+        var gone = unpublished
+        unpublished = Array(gone[count...])
+        gone.removeLast(gone.count - count)
+        for o in gone { unpublishedBytes -= o.bytes.count }
+        // The ids of what memory still holds, made afresh (removing thousands one by one costs a millisecond),
+        // and the copies that leave memory freed on another thread.
+        pendingIDs = Set(minimumCapacity: unpublished.count + pending.count)
+        for o in unpublished { pendingIDs.insert(o.id) }
+        for o in pending { pendingIDs.insert(o.id) }
+        let leaving = gone
+        DispatchQueue.global(qos: .utility).async { withExtendedLifetime(leaving) {} }
+        if !replaced.isEmpty || memoryWrites > Self.memoryWritesKept {
+            for old in replaced {
+                unlink(path + "/objects/pack/" + old + ".idx")
+                unlink(path + "/objects/pack/" + old + ".pack")
+            }
+            try reopenObjects()
+        }
+        // Otherwise libgit2's memory backend keeps its copies of what reached the pack for now (reading them
+        // there is as good as from the pack): emptying it frees each, milliseconds for a few thousand.
+    }
+
+    /// Writes the objects no pack has yet (`unpublished`, then `pending`) to libgit2's memory backend again.
+    private func holdInMemory() throws(HistoryError) {
+        let backend = UnsafeMutablePointer<git_odb_backend>(memory)
+        for o in unpublished + pending {
+            var oid = o.id.oid
+            let type: git_object_t = o.type == 1 ? GIT_OBJECT_COMMIT : o.type == 2 ? GIT_OBJECT_TREE : GIT_OBJECT_BLOB
+            let rc = o.bytes.withUnsafeBytes { backend.pointee.write(backend, &oid, $0.baseAddress, $0.count, type) }
+            try check(rc, "git_mempack.write", path: path)
+        }
+        memoryWrites += unpublished.count + pending.count
+    }
+
+    /// Objects written to libgit2's memory backend since it was made: past ``memoryWritesKept`` (after a pack
+    /// landed) a fresh backend replaces it, given only what no pack holds yet.
+    private var memoryWrites = 0
+    static let memoryWritesKept = 32_768
 
     func refreshObjects() throws(HistoryError) {
         var odb: OpaquePointer?
@@ -497,14 +574,11 @@ package final class GitRepository {
         try journal.checkpoint()
         // Packs written before a checkpoint are on disk; only later ones (whose objects the journal holds)
         // are ever combined and removed.
-        recent.removeAll()
+        compressor.forgetRecent()
     }
 
     // MARK: combining a writer's small packs
 
-    /// The packs this handle wrote since the last checkpoint, small enough to combine, with their objects and
-    /// their level (0: one write; 1: ``combineCount`` writes; …).
-    private var recent: [(name: String, entries: [PackWriter.Entry], level: Int)] = []
     /// How many packs of one level are combined into one of the next: every object lookup searches each pack's
     /// index, so a server keeps few.
     static let combineCount = 8
@@ -513,52 +587,10 @@ package final class GitRepository {
     /// Packs larger than this are not kept for combining (a bulk import is one pack already).
     static let combineBytes = 32 << 20
 
-    /// Keeps a pack this handle wrote for combining; combines a level's packs once there are
-    /// ``combineCount`` of them: a server writing a pack per request keeps a few dozen packs, not thousands,
-    /// at a cost that follows the requests' size, never the inventory's. Only packs whose objects the journal
-    /// still holds are removed, so a crash never loses what they held.
-    func keepRecent(_ name: String, _ entries: [PackWriter.Entry]) throws(HistoryError) {
-        guard journal != nil, entries.reduce(0, { $0 + $1.payload.count }) <= Self.combineBytes else { return }
-        recent.append((name, entries, 0))
-        for level in 0..<Self.combineLevels {
-            let members = recent.filter { $0.level == level }
-            guard members.count >= Self.combineCount else { break }
-            // The members' entries as they are, compressed once: a delta's base is found again by its id (an
-            // object two members hold is kept once, at its first place, before any delta of it).
-            var all: [PackWriter.Entry] = []
-            var place: [ObjectID: Int] = [:]
-            for m in members {
-                var moved = [Int](repeating: 0, count: m.entries.count)
-                for (k, e) in m.entries.enumerated() {
-                    if let at = place[e.id] {
-                        moved[k] = at
-                        continue
-                    }
-                    var entry = e
-                    if let b = e.base { entry.base = moved[b] }
-                    place[e.id] = all.count
-                    moved[k] = all.count
-                    all.append(entry)
-                }
-            }
-            let combined = try PackWriter.write(entries: all, to: path + "/objects/pack", durable: false)
-            try refreshObjects()
-            let names = Set(members.map(\.name))
-            recent.removeAll { names.contains($0.name) }
-            for old in names where old != combined {
-                unlink(path + "/objects/pack/" + old + ".idx")
-                unlink(path + "/objects/pack/" + old + ".pack")
-            }
-            if level + 1 < Self.combineLevels { recent.append((combined, all, level + 1)) }
-            try reopenObjects()
-        }
-    }
-
     /// A fresh object database for this handle: libgit2 never forgets a pack it once listed, so after packs
     /// were combined and removed every lookup would still search (and every refresh compare against) them.
-    /// Only when memory holds no object waiting for a pack.
+    /// The objects memory holds and no pack has yet are written to the new one's memory backend again.
     func reopenObjects() throws(HistoryError) {
-        guard pending.isEmpty, unpublished.isEmpty else { return try refreshObjects() }
         var odb: OpaquePointer?
         try check(git_odb_open(&odb, path + "/objects"), "git_odb_open", path: path)
         defer { git_odb_free(odb) }
@@ -569,7 +601,8 @@ package final class GitRepository {
         try check(added, "git_odb_add_backend", path: path)
         try check(git_repository_set_odb(handle, odb), "git_repository_set_odb", path: path)
         memory = OpaquePointer(backend!)
-        pendingIDs.removeAll(keepingCapacity: true)
+        memoryWrites = 0
+        try holdInMemory()
     }
 
     /// Leaves an object written since the last flush out of the next pack (a commit made again, then not used).
@@ -793,6 +826,8 @@ final class BackgroundCompressor: @unchecked Sendable {
     private let lock = NSLock()
     private var done: [[PackWriter.Entry]] = []
     private var failed = false
+    /// What ``seal(folder:)`` wrote (the names of the packs it replaced by combining them), once written.
+    private var sealed: Result<[String], HistoryError>?
 
     func add(_ objects: [PackWriter.Object]) {
         queue.async { [self] in
@@ -807,6 +842,10 @@ final class BackgroundCompressor: @unchecked Sendable {
     /// `nil` if a part failed (the caller compresses it all again).
     func take() -> [PackWriter.Entry]? {
         queue.sync {}
+        return takeDone()
+    }
+
+    private func takeDone() -> [PackWriter.Entry]? {
         let (parts, failure) = lock.withLock { () -> ([[PackWriter.Entry]], Bool) in
             defer { (done, failed) = ([], false) }
             return (done, failed)
@@ -822,5 +861,85 @@ final class BackgroundCompressor: @unchecked Sendable {
             }
         }
         return out
+    }
+
+    /// Writes everything added so far as one pack in `folder` (not flushed), on this thread, then combines
+    /// packs as ``keepRecentNow`` does; ``takeSealed(wait:)`` tells how it went.
+    func seal(folder: String) {
+        queue.async { [self] in
+            let result: Result<[String], HistoryError>
+            if let entries = takeDone() {
+                do throws(HistoryError) {
+                    let name = try PackWriter.write(entries: entries, to: folder, durable: false)
+                    result = .success(keepRecent(name, entries, folder: folder))
+                } catch {
+                    result = .failure(error)
+                }
+            } else {
+                result = .failure(HistoryError(.io, "a pack could not be compressed", path: folder))
+            }
+            lock.withLock { sealed = result }
+        }
+    }
+
+    /// How the last ``seal(folder:)`` went, once it is done (with `wait`, waiting for it); `nil` before.
+    func takeSealed(wait: Bool) -> Result<[String], HistoryError>? {
+        if wait { queue.sync {} }
+        return lock.withLock {
+            defer { sealed = nil }
+            return sealed
+        }
+    }
+
+    /// The packs written since the last checkpoint, small enough to combine, with their entries and level (0: one
+    /// write; 1: ``GitRepository/combineCount`` writes; …). Used on this thread only.
+    private var recent: [(name: String, entries: [PackWriter.Entry], level: Int)] = []
+
+    /// Keeps a pack written here for combining, and combines a level's packs once there are
+    /// ``GitRepository/combineCount`` of them: a server writing a pack per publish keeps a few dozen packs, not
+    /// thousands. Returns the names of the packs a combined one replaces: they are removed once libgit2 knows
+    /// the combined one.
+    func keepRecentNow(_ name: String, _ entries: [PackWriter.Entry], folder: String) -> [String] {
+        queue.sync { keepRecent(name, entries, folder: folder) }
+    }
+
+    /// Packs written before a checkpoint are on disk: they are never combined and removed.
+    func forgetRecent() {
+        queue.sync { recent.removeAll() }
+    }
+
+    private func keepRecent(_ name: String, _ entries: [PackWriter.Entry], folder: String) -> [String] {
+        guard entries.reduce(0, { $0 + $1.payload.count }) <= GitRepository.combineBytes else { return [] }
+        recent.append((name, entries, 0))
+        var replaced: [String] = []
+        for level in 0..<GitRepository.combineLevels {
+            let members = recent.filter { $0.level == level }
+            guard members.count >= GitRepository.combineCount else { break }
+            // The members' entries as they are, compressed once: a delta's base is found again by its id (an
+            // object two members hold is kept once, at its first place, before any delta of it).
+            var all: [PackWriter.Entry] = []
+            var place: [ObjectID: Int] = [:]
+            for m in members {
+                var moved = [Int](repeating: 0, count: m.entries.count)
+                for (k, e) in m.entries.enumerated() {
+                    if let at = place[e.id] {
+                        moved[k] = at
+                        continue
+                    }
+                    var entry = e
+                    if let b = e.base { entry.base = moved[b] }
+                    place[e.id] = all.count
+                    moved[k] = all.count
+                    all.append(entry)
+                }
+            }
+            // A combination that cannot be written leaves its members as they are.
+            guard let combined = try? PackWriter.write(entries: all, to: folder, durable: false) else { break }
+            let names = Set(members.map(\.name))
+            recent.removeAll { names.contains($0.name) }
+            replaced += names.filter { $0 != combined }
+            if level + 1 < GitRepository.combineLevels { recent.append((combined, all, level + 1)) }
+        }
+        return replaced
     }
 }

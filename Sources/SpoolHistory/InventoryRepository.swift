@@ -378,11 +378,59 @@ package final class InventoryRepository {
     /// Whether journaled writes are waiting to be published.
     package var hasUnpublished: Bool { !unpublishedMoves.isEmpty || git.unpublishedSize.objects > 0 }
 
-    /// Publishes if the oldest waiting write waited ``publishInterval`` or memory holds ``publishBytes``.
+    /// Lands a pack written in the background once it is written; starts writing the next if the oldest
+    /// waiting write waited ``publishInterval`` or memory holds ``publishBytes`` (``publishInBackground()``).
     package func publishIfDue() throws(HistoryError) {
+        try landPublished(wait: false)
         guard hasUnpublished else { return lastPublished = DispatchTime.now().uptimeNanoseconds }
         if DispatchTime.now().uptimeNanoseconds - lastPublished >= Self.publishInterval || git.unpublishedSize.bytes >= Self.publishBytes {
-            try publish()
+            try publishInBackground()
+        }
+    }
+
+    /// The branch moves waiting for the pack being written in the background: written once it lands.
+    private var movesAwaitingPack: [String: (from: ObjectID?, to: ObjectID)]?
+
+    /// Publishes without holding up the writes that follow: the objects the journal holds go to a pack written
+    /// on a thread of its own (``GitRepository/startPublishing()``), and the branch moves made so far are
+    /// written once it has landed (a later ``publishIfDue()`` or ``publish()``). Moves made meanwhile wait for
+    /// the next pack.
+    package func publishInBackground() throws(HistoryError) {
+        try landPublished(wait: false)
+        guard movesAwaitingPack == nil, hasUnpublished else { return }
+        lastPublished = DispatchTime.now().uptimeNanoseconds
+        // No pack or branch of a record the journal has not flushed yet reaches the disk before the record.
+        try git.journal?.flushWritten()
+        if git.startPublishing() {
+            movesAwaitingPack = unpublishedMoves
+        } else {
+            // Nothing to write but branch moves: their objects are in packs already.
+            try writeMoves(unpublishedMoves)
+        }
+    }
+
+    /// Lands the pack being written in the background, if it is written (with `wait`, once it is), and writes
+    /// the branch moves that waited for it.
+    package func landPublished(wait: Bool) throws(HistoryError) {
+        // (A pack another call landed, a checkpoint's, counts too.)
+        guard let moves = movesAwaitingPack, try git.finishPublishing(wait: wait) || !git.isPublishing else { return }
+        movesAwaitingPack = nil
+        try writeMoves(moves)
+    }
+
+    /// Writes each branch of `moves` by compare-and-swap from the value it had on disk, main last (a reader
+    /// that sees main's new value finds every branch it was merged from). A branch moved again since stays
+    /// waiting, from where this leaves it.
+    func writeMoves(_ moves: [String: (from: ObjectID?, to: ObjectID)]) throws(HistoryError) {
+        for (reference, move) in moves.sorted(by: { ($0.key == Self.mainReference ? 1 : 0) < ($1.key == Self.mainReference ? 1 : 0) }) {
+            if let now = unpublishedMoves[reference] {
+                unpublishedMoves[reference] = now.to == move.to ? nil : (move.to, now.to)
+            }
+            do {
+                try git.updateReference(reference, to: move.to, expecting: move.from, message: "filamentdb: sync")
+            } catch where error.retryable {
+                try integrate(reference, move.to)
+            }
         }
     }
 
@@ -392,19 +440,12 @@ package final class InventoryRepository {
     /// as a device's branch is, so neither side's commits are lost.
     package func publish() throws(HistoryError) {
         lastPublished = DispatchTime.now().uptimeNanoseconds
+        try landPublished(wait: true)
         guard hasUnpublished else { return }
         // No pack or branch of a record the journal has not flushed yet reaches the disk before the record.
         try git.journal?.flushWritten()
         try git.publishObjects()
-        // Main last: a reader that sees main's new value finds every branch it was merged from.
-        for (reference, move) in unpublishedMoves.sorted(by: { a, _ in a.key != Self.mainReference }) {
-            unpublishedMoves[reference] = nil
-            do {
-                try git.updateReference(reference, to: move.to, expecting: move.from, message: "filamentdb: sync")
-            } catch where error.retryable {
-                try integrate(reference, move.to)
-            }
-        }
+        try writeMoves(unpublishedMoves)
     }
 
     /// Brings `ours` (a commit the journal moved `reference` to) into the branch another process moved on
@@ -444,6 +485,14 @@ package final class InventoryRepository {
         // state commit is set again to the same value).
         for update in states { try syncState(reference: update.reference).apply(update) }
         try checkpoint()
+    }
+
+    /// Work that would hold up the requests it fell on, for a writer with nothing else to do (the sync server,
+    /// once no request came for ``publishWhenIdle``): everything published, and the journal's checkpoint once
+    /// it is half full (rather than when it is full, in the middle of a burst of requests).
+    package func maintainWhileIdle() throws(HistoryError) {
+        try publish()
+        if let journal = git.journal, journal.isHalfFull { try checkpoint() }
     }
 
     /// Empties the journal once it is full, after publishing what it holds.

@@ -162,6 +162,9 @@ package final class Journal {
 
     /// Whether the journal has grown enough to be emptied.
     var isFull: Bool { records >= Self.checkpointRecords || bytes >= Self.checkpointBytes }
+    /// Whether the journal is half way to full: a writer with nothing to do checkpoints it then, rather than
+    /// in the middle of a burst of writes.
+    var isHalfFull: Bool { records >= Self.checkpointRecords / 2 || bytes >= Self.checkpointBytes / 2 }
 
     /// Flushes everything written to the repository's file system, then empties the journal: what it held
     /// is on disk.

@@ -114,24 +114,35 @@ public actor SyncService {
         lastAnswers[device] = (digest, response)
     }
 
-    /// A request's packs and branch moves are written to disk (published) within
-    /// `InventoryRepository.publishInterval` of it, by a later request; or by this, once no request came for
-    /// `InventoryRepository.publishWhenIdle`.
+    /// A request's packs and branch moves are written to disk (published) once no request came for
+    /// `InventoryRepository.publishWhenIdle`; under a steady stream of requests, a pack is started every
+    /// `InventoryRepository.publishInterval` and written on a thread of its own while requests go on (the
+    /// branch moves follow once it has landed).
     var publishing: Task<Void, Never>?
     var lastRequest = DispatchTime.now().uptimeNanoseconds
 
     func schedulePublish() {
         lastRequest = DispatchTime.now().uptimeNanoseconds
+        startPublishing()
+    }
+
+    private func startPublishing() {
         guard publishing == nil else { return }
         let store = self.store
         publishing = Task {
             let first = DispatchTime.now().uptimeNanoseconds
+            var idle = false
             repeat {
                 try? await Task.sleep(nanoseconds: InventoryRepository.publishWhenIdle)
-            } while DispatchTime.now().uptimeNanoseconds - self.lastRequest < InventoryRepository.publishWhenIdle
-                && DispatchTime.now().uptimeNanoseconds - first < InventoryRepository.publishInterval
-            _ = try? await store.write { (repo) throws(HistoryError) in try repo.publish() }
+                idle = DispatchTime.now().uptimeNanoseconds - self.lastRequest >= InventoryRepository.publishWhenIdle
+            } while !idle && DispatchTime.now().uptimeNanoseconds - first < InventoryRepository.publishInterval
+            let whole = idle
+            _ = try? await store.write { (repo) throws(HistoryError) in
+                if whole { try repo.maintainWhileIdle() } else { try repo.publishInBackground() }
+            }
             self.published()
+            // A pack started under load lands with a later request, or here once requests stop.
+            if !whole { self.startPublishing() }
         }
     }
 
