@@ -89,6 +89,12 @@ extension InventoryRepository {
         var changes: [(serial: String, spool: Spool?)] = []
         var conflicts: [FieldConflict] = []
         let (baseTree, ourTree, theirTree) = (try tree(of: base), try tree(of: ours), try tree(of: theirs))
+        // What the device's commit changed since its base, when the caller knows it already (it wrote it on top of
+        // the merge base); else from the trees.
+        func theirChanges() throws(HistoryError) -> [String] {
+            if let known, try git.readCommit(theirs).parents == (base.map { [$0] } ?? []) { return known }
+            return try changedSerials(from: base, to: theirs)
+        }
         if base == ours, let theirTree {
             // main has not moved since the device's base (or is empty): nothing can conflict, and the merge's
             // inventory is the device's, tree for tree. The conflict records main had stay.
@@ -98,15 +104,11 @@ extension InventoryRepository {
                 entries.append(TreeEntry(name: "conflicts", id: conflictsFolder, kind: .tree))
                 tree = try git.writeTree(entries)
             }
-            // What the device's commit changed since its base, when the caller knows it already (it wrote it on
-            // top of the merge base).
-            let parentIsBase = try git.readCommit(theirs).parents == (base.map { [$0] } ?? [])
-            var changed: [String]
-            if parentIsBase, let known { changed = known } else { changed = try changedSerials(from: base, to: theirs) }
+            var changed = try theirChanges()
             changed.sort(by: utf8Ordered)
             return try writeMerge(tree: tree, ours: ours, theirs: theirs, changed: changed, conflicts: [], device: device, author: author)
         }
-        for serial in try changedSerials(from: base, to: theirs) {
+        for serial in try theirChanges() {
             let current = try spool(serial, inTree: ourTree)
             // Histories with no common commit (a file whose base is not known) have no base to compare with.
             let result = SpoolMerge.merge(base: try spool(serial, inTree: baseTree), ours: current, theirs: try spool(serial, inTree: theirTree),

@@ -10,8 +10,9 @@ struct SyncEngine: Sendable {
     let configuration: SyncConfiguration
     let author: Signature
     let clock: ServerClock
-    /// The number of live spools at a state of main, when known.
-    let count: SpoolCount?
+    /// The number of live spools at a state of main, when known: read and brought up to date by each request
+    /// in turn (requests in flight together each see the one before's).
+    let counter: SpoolCounter
     /// Spool files as answers send them.
     let files: AnswerFiles
     /// Every file at a state of main, in serial order.
@@ -29,6 +30,7 @@ struct SyncEngine: Sendable {
     }
 
     func run(_ repo: InventoryRepository) throws(HistoryError) -> Outcome {
+        let count = counter.value
         let device = request.deviceId
         let serverTime = clock.next()
         let state = try repo.syncState(of: device)
@@ -356,6 +358,7 @@ struct SyncEngine: Sendable {
             mainLog.record(from: main, to: head, files: step)
         }
         let durable = journalOffset.flatMap { o in repo.git.journal.map { (o, $0.flusher) } }
+        counter.value = spoolCount
         return .answered(response, spoolCount, durable: durable)
     }
 
@@ -530,6 +533,11 @@ final class MainLog: @unchecked Sendable {
 struct SpoolCount: Sendable {
     var commit: ObjectID?
     var spools: Int
+}
+
+/// The last ``SpoolCount`` known, shared by the requests of one server. Used only on the history's actor.
+final class SpoolCounter: @unchecked Sendable {
+    var value: SpoolCount?
 }
 
 extension SyncRequest {

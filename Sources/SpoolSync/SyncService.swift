@@ -32,7 +32,7 @@ public actor SyncService {
     public let store: InventoryStore
     public let configuration: SyncConfiguration
     let clock: ServerClock
-    var count: SpoolCount?
+    let counter = SpoolCounter()
     var started = false
     let answerFiles = AnswerFiles()
     let listing = MainListing()
@@ -69,13 +69,12 @@ public actor SyncService {
             try await start()
             // A request alone flushes its own record at once; with others in flight, records are flushed together.
             let engine = SyncEngine(request: request, configuration: configuration, author: await store.signature(request.deviceId),
-                                    clock: clock, count: count, files: answerFiles, listing: listing, mainLog: mainLog,
+                                    clock: clock, counter: counter, files: answerFiles, listing: listing, mainLog: mainLog,
                                     groupCommit: configuration.groupCommit && inFlight > 1)
             switch try await store.write({ (repo) throws(HistoryError) -> SyncEngine.Outcome in try engine.run(repo) }) {
             case .refused(let failure):
                 throw failure
-            case .answered(let response, let count, let durable):
-                self.count = count
+            case .answered(let response, _, let durable):
                 schedulePublish()
                 if let durable {
                     do {
@@ -159,15 +158,14 @@ public actor SyncService {
     public func summary() async throws(SyncFailure) -> SyncSummary {
         do {
             try await start()
-            let count = self.count
-            let (summary, counted) = try await store.write { (repo) throws(HistoryError) -> (SyncSummary, SpoolCount) in
+            let counter = self.counter
+            return try await store.write { (repo) throws(HistoryError) -> SyncSummary in
                 let head = try repo.head()
-                let counted = try SyncEngine.count(at: head, from: count, repo)
+                let counted = try SyncEngine.count(at: head, from: counter.value, repo)
+                counter.value = counted
                 let modified = try head.map { (h) throws(HistoryError) in try repo.git.readCommit(h).time * 1000 } ?? 0
-                return (SyncSummary(totalSpools: counted.spools, lastModified: modified, head: head?.hex), counted)
+                return SyncSummary(totalSpools: counted.spools, lastModified: modified, head: head?.hex)
             }
-            self.count = counted
-            return summary
         } catch {
             throw SyncFailure(.unavailable, "the history could not be read (\(error.message))")
         }
@@ -203,7 +201,8 @@ public actor SyncService {
         clock.raise(to: latest)
         // The inventory is counted once here; each request then counts only what it changed.
         let head = try await store.head()
-        count = try await store.write { (repo) throws(HistoryError) -> SpoolCount in try SyncEngine.count(at: head, from: nil, repo) }
+        let counter = self.counter
+        try await store.write { (repo) throws(HistoryError) in counter.value = try SyncEngine.count(at: head, from: nil, repo) }
         started = true
     }
 }
