@@ -249,6 +249,25 @@ package final class GitRepository {
         return out
     }
 
+    /// The id of the entry at `path` (folders and name joined by `/`, `depth` of them) under the tree `treeID`,
+    /// walked inside libgit2 in one call (no Swift value made for the folders on the way).
+    package func entryID(atPath path: String, depth: Int, in treeID: ObjectID) throws(HistoryError) -> ObjectID? {
+        treeReads += depth
+        var tree: OpaquePointer?
+        var oid = treeID.oid
+        try check(git_tree_lookup(&tree, handle, &oid), "git_tree_lookup", path: self.path)
+        defer { git_tree_free(tree) }
+        var entry: OpaquePointer?
+        let rc = git_tree_entry_bypath(&entry, tree, path)
+        if rc == GIT_ENOTFOUND.rawValue {
+            git_error_clear()
+            return nil
+        }
+        try check(rc, "git_tree_entry_bypath", path: self.path)
+        defer { git_tree_entry_free(entry) }
+        return git_tree_entry_id(entry).map { ObjectID($0.pointee) }
+    }
+
     /// One entry of a tree by name (a binary search in libgit2), `nil` if absent.
     package func entry(_ name: String, in treeID: ObjectID) throws(HistoryError) -> TreeEntry? {
         treeReads += 1

@@ -171,12 +171,9 @@ package final class InventoryRepository {
 
     /// The id of the object at the path of folders and name `components` under a root tree.
     package func objectID(at components: [String], in tree: ObjectID?) throws(HistoryError) -> ObjectID? {
-        guard var current = tree else { return nil }
-        for name in components {
-            guard let entry = try git.entry(name, in: current) else { return nil }
-            current = entry.id
-        }
-        return current
+        guard let tree else { return nil }
+        guard !components.isEmpty else { return tree }
+        return try git.entryID(atPath: components.joined(separator: "/"), depth: components.count, in: tree)
     }
 
     /// One spool's file id in a root tree.
