@@ -159,15 +159,25 @@ public func utf8Ordered(_ a: String, _ b: String) -> Bool {
 /// filamentdb gathers keys or serials across records it uses this, so distinct spellings stay distinct.
 public struct ExactString: Hashable, Sendable, Comparable, CustomStringConvertible {
     public let string: String
-    private let bytes: [UInt8]
 
+    /// The string, made native UTF-8 if it is not (a bridged one): its bytes are then read in place, with no
+    /// copy per key.
     public init(_ string: String) {
+        var string = string
+        string.makeContiguousUTF8()
         self.string = string
-        self.bytes = Array(string.utf8)
     }
 
-    public static func == (a: ExactString, b: ExactString) -> Bool { a.bytes == b.bytes }
-    public func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
-    public static func < (a: ExactString, b: ExactString) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+    public static func == (a: ExactString, b: ExactString) -> Bool {
+        var (x, y) = (a.string, b.string)
+        return x.withUTF8 { p in y.withUTF8 { q in p.count == q.count && (p.count == 0 || memcmp(p.baseAddress!, q.baseAddress!, p.count) == 0) } }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        var s = string
+        s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    public static func < (a: ExactString, b: ExactString) -> Bool { a.string.utf8.lexicographicallyPrecedes(b.string.utf8) }
     public var description: String { string }
 }
