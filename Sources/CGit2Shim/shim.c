@@ -22,6 +22,10 @@ int filamentdb_git_cache_objects(size_t tree_limit, size_t blob_limit, long tota
     return rc;
 }
 
+int filamentdb_git_verify_reads(int on) {
+    return git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, on);
+}
+
 /* SHA-1 from OpenSSL's libcrypto, which uses the processor's SHA instructions where it has them (several times
    faster than the portable SHA-1 of libgit2 and mbedtls). The low-level SHA1_* calls are deprecated in OpenSSL 3
    in favour of EVP, whose per-call context costs more than hashing a small object. */

@@ -18,6 +18,9 @@ int filamentdb_syncfs(int fd);
 /// cache (by default it keeps no blob and no tree over 4 KiB), within `total` bytes in all.
 int filamentdb_git_cache_objects(size_t tree_limit, size_t blob_limit, long total);
 
+/// Turns libgit2's check of every object it reads against its id (hashing it again) on or off for the process.
+int filamentdb_git_verify_reads(int on);
+
 /// The SHA-1 of `length` bytes at `data`, into the 20 bytes at `out` (OpenSSL's libcrypto).
 void filamentdb_sha1(const void *data, size_t length, unsigned char *out);
 
