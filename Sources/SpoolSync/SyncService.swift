@@ -113,8 +113,9 @@ public actor SyncService {
         lastAnswers[device] = (digest, response)
     }
 
-    /// A request's packs and branch moves are written to disk (published) once no request came for
-    /// `InventoryRepository.publishWhenIdle`; under a steady stream of requests, a pack is started every
+    /// A request's packs and branch moves are written to disk (published) once no request is in flight and
+    /// none ended for `InventoryRepository.publishWhenIdle` (then the journal is also checkpointed if half
+    /// full: `InventoryRepository.maintainWhileIdle`); under a steady stream of requests, a pack is started every
     /// `InventoryRepository.publishInterval` and written on a thread of its own while requests go on (the
     /// branch moves follow once it has landed).
     var publishing: Task<Void, Never>?
@@ -133,7 +134,7 @@ public actor SyncService {
             var idle = false
             repeat {
                 try? await Task.sleep(nanoseconds: InventoryRepository.publishWhenIdle)
-                idle = DispatchTime.now().uptimeNanoseconds - self.lastRequest >= InventoryRepository.publishWhenIdle
+                idle = self.inFlight == 0 && DispatchTime.now().uptimeNanoseconds - self.lastRequest >= InventoryRepository.publishWhenIdle
             } while !idle && DispatchTime.now().uptimeNanoseconds - first < InventoryRepository.publishInterval
             let whole = idle
             _ = try? await store.write { (repo) throws(HistoryError) in
