@@ -137,12 +137,12 @@ package final class GitRepository {
 
     package func writeBlob(_ bytes: [UInt8]) throws(HistoryError) -> ObjectID { try writeObject(bytes, GIT_OBJECT_BLOB) }
 
-    /// The ids `contents` would have as blobs, hashed on every core.
-    /// The id `bytes` would have as a blob.
+    /// The id `bytes` would have as a blob, without writing anything.
     package static func blobID(_ bytes: [UInt8]) -> ObjectID {
         bytes.withUnsafeBytes { ObjectID(hashing: $0, type: GIT_OBJECT_BLOB) }
     }
 
+    /// The ids `contents` would have as blobs, hashed on every core.
     package static func blobIDs(_ contents: [[UInt8]]) -> [ObjectID] {
         Parallel.map(contents.count) { range in
             range.map { i in contents[i].withUnsafeBytes { ObjectID(hashing: $0, type: GIT_OBJECT_BLOB) } }
@@ -159,11 +159,6 @@ package final class GitRepository {
             memoryWrites += 1
             pending.append(PackWriter.Object(id: id, type: 3, bytes: bytes))
         }
-    }
-
-    /// The id `bytes` would have as a blob, without writing anything.
-    package func hashBlob(_ bytes: [UInt8]) throws(HistoryError) -> ObjectID {
-        bytes.withUnsafeBytes { ObjectID(hashing: $0, type: GIT_OBJECT_BLOB) }
     }
 
     package func readBlob(_ id: ObjectID) throws(HistoryError) -> [UInt8] {
@@ -441,16 +436,14 @@ package final class GitRepository {
     /// the objects no pack has yet.
     private func landed(_ count: Int, replacing replaced: [String]) throws(HistoryError) {
         try refreshObjects()
-        var gone = unpublished
-        unpublished = Array(gone[count...])
-        gone.removeLast(gone.count - count)
-        for o in gone { unpublishedBytes -= o.bytes.count }
+        let leaving = Array(unpublished[..<count])
+        unpublished = Array(unpublished[count...])
+        for o in leaving { unpublishedBytes -= o.bytes.count }
         // The ids of what memory still holds, made afresh (removing thousands one by one costs a millisecond),
         // and the copies that leave memory freed on another thread.
         pendingIDs = Set(minimumCapacity: unpublished.count + pending.count)
         for o in unpublished { pendingIDs.insert(o.id) }
         for o in pending { pendingIDs.insert(o.id) }
-        let leaving = gone
         DispatchQueue.global(qos: .utility).async { withExtendedLifetime(leaving) {} }
         if !replaced.isEmpty || memoryWrites > Self.memoryWritesKept {
             for old in replaced {
@@ -582,12 +575,6 @@ package final class GitRepository {
             guard Date() < deadline else { return }
             usleep(20_000)
         }
-    }
-
-    /// Empties the journal once it is full (everything it holds flushed first).
-    package func checkpointIfFull() throws(HistoryError) {
-        guard let journal, journal.isFull else { return }
-        try checkpoint()
     }
 
     /// Flushes everything to disk and empties the journal (the repository publishes what it holds first:

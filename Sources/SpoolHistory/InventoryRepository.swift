@@ -193,19 +193,11 @@ package final class InventoryRepository {
     }
 
     package func decodeSpool(_ blob: ObjectID, serial: String) throws(HistoryError) -> Spool {
-        if let known = decoded[blob] { return known }
         guard let spool = Spool(canonicalJSON: try git.readBlob(blob)) else {
             throw HistoryError(.damagedObject, "the file of spool \(JSONValue.string(serial).jsonText) (\(blob.hex)) does not parse as a spool", path: path)
         }
-        if decoded.count >= Self.decodedKept { decoded.removeAll(keepingCapacity: true) }
-        decoded[blob] = spool
         return spool
     }
-
-    /// Spools decoded from their files, by file (a file's content never changes): a merge reads the versions
-    /// of the spools several devices keep changing, and the same versions come back request after request.
-    private var decoded: [ObjectID: Spool] = [:]
-    static let decodedKept = 8_192
 
     // MARK: writing
 
