@@ -485,7 +485,7 @@ package final class InventoryRepository {
     }
 
     /// Work that would hold up the requests it fell on, for a writer with nothing else to do (the sync server,
-    /// once no request came for ``publishWhenIdle``): everything published, and the journal's checkpoint once
+    /// with no request in flight and none ended for ``publishWhenIdle``): everything published, and the journal's checkpoint once
     /// it is half full (rather than when it is full, in the middle of a burst of requests).
     package func maintainWhileIdle() throws(HistoryError) {
         try publish()

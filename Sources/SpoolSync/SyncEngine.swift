@@ -26,7 +26,7 @@ struct SyncEngine: Sendable {
     enum Outcome: Sendable {
         case refused(SyncFailure)
         /// `durable`: the journal offset whose flush makes the request durable, when it was not flushed yet.
-        case answered(SyncResponse, SpoolCount, durable: (offset: Int, flusher: JournalFlusher)?)
+        case answered(SyncResponse, durable: (offset: Int, flusher: JournalFlusher)?)
     }
 
     func run(_ repo: InventoryRepository) throws(HistoryError) -> Outcome {
@@ -359,7 +359,7 @@ struct SyncEngine: Sendable {
         }
         let durable = journalOffset.flatMap { o in repo.git.journal.map { (o, $0.flusher) } }
         counter.value = spoolCount
-        return .answered(response, spoolCount, durable: durable)
+        return .answered(response, durable: durable)
     }
 
     /// `position` if it names states of main (`nil` otherwise: the device is asked to resync in full).

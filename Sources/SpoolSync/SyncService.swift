@@ -74,7 +74,7 @@ public actor SyncService {
             switch try await store.write({ (repo) throws(HistoryError) -> SyncEngine.Outcome in try engine.run(repo) }) {
             case .refused(let failure):
                 throw failure
-            case .answered(let response, _, let durable):
+            case .answered(let response, let durable):
                 schedulePublish()
                 if let durable {
                     do {
