@@ -578,11 +578,12 @@ package final class GitRepository {
     }
 
     /// Flushes everything to disk and empties the journal (the repository publishes what it holds first:
-    /// ``InventoryRepository/publish()``).
-    package func checkpoint() throws(HistoryError) {
+    /// ``InventoryRepository/publish()``), but for the sync-state updates it `carries` over
+    /// (``Journal/checkpoint(carrying:)``).
+    package func checkpoint(carrying states: [Journal.StateUpdate] = []) throws(HistoryError) {
         guard let journal else { return }
         try publishObjects()
-        try journal.checkpoint()
+        try journal.checkpoint(carrying: states)
         // Packs written before a checkpoint are on disk; only later ones (whose objects the journal holds)
         // are ever combined and removed.
         compressor.forgetRecent()

@@ -137,6 +137,22 @@ extension InventoryRepository {
         return serial
     }
 
+    /// How many sync-state updates are in no state commit yet.
+    func waitingStateUpdates() -> Int {
+        syncStates.values.reduce(0) { $0 + ($1.updated ? $1.waiting : 0) }
+    }
+
+    /// Each updated sync state's updates since its commit, as one journal update each (in order of reference).
+    func stateUpdatesWaiting() -> [Journal.StateUpdate] {
+        syncStates.keys.sorted().compactMap { reference in
+            guard let state = syncStates[reference], state.updated, let document = state.document else { return nil }
+            return Journal.StateUpdate(reference: reference, document: document,
+                                       ids: state.ids.map { ($0.key.string, $0.value) },
+                                       serials: state.serials.map { ($0.key.string, $0.value) },
+                                       sent: state.sent.map { ($0.key.string, $0.value) })
+        }
+    }
+
     /// Writes a commit for each sync state updated since its last one, or only for `only` (moving its reference
     /// like a request's branches: through the journal, when there is one).
     func writeSyncStates(only: String? = nil) throws(HistoryError) {

@@ -492,19 +492,26 @@ package final class InventoryRepository {
         if let journal = git.journal, journal.isHalfFull { try checkpoint() }
     }
 
-    /// Empties the journal once it is full, after publishing what it holds.
+    /// Empties the journal once it is full, after publishing what it holds. Under load, the sync states'
+    /// updates are carried over into the emptied journal rather than written as commits (hundreds of
+    /// milliseconds for a device that uploaded its inventory, during which no request is answered): their
+    /// commits wait for the server to fall idle, or for a state's updates to pile up (``landSync``).
     package func checkpointIfFull() throws(HistoryError) {
         guard let journal = git.journal, journal.isFull else { return }
-        try checkpoint()
+        try checkpoint(carryingStates: waitingStateUpdates() <= Self.stateUpdatesCarried)
     }
 
-    /// Writes the sync states' commits, publishes what the journal holds, flushes everything to disk and
-    /// empties the journal.
-    package func checkpoint() throws(HistoryError) {
-        try writeSyncStates()
+    /// Writes the sync states' commits (unless `carryingStates`: then the journal keeps their updates),
+    /// publishes what the journal holds, flushes everything to disk and empties the journal.
+    package func checkpoint(carryingStates: Bool = false) throws(HistoryError) {
+        if !carryingStates { try writeSyncStates() }
         try publish()
-        try git.checkpoint()
+        try git.checkpoint(carrying: carryingStates ? stateUpdatesWaiting() : [])
     }
+
+    /// The most sync-state updates a checkpoint carries over into the emptied journal (about 60 bytes each);
+    /// with more waiting, their commits are written.
+    static let stateUpdatesCarried = 4 * stateUpdatesWaiting
 
     /// Before objects go to disk: if a branch already moved or is locked, the race is lost anyway, and
     /// nothing is written for it (the caller retries on the new head).

@@ -1,6 +1,9 @@
 internal import CGit2
 internal import CGit2Shim
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A write-ahead journal that makes a long-running writer's commits durable with one flush each.
 ///
@@ -83,6 +86,15 @@ package final class Journal {
             close(fd)
             throw HistoryError(.contention, "another process holds this history's journal (a sync server is running on it)", path: path)
         }
+        // A journal its holder replaced (a checkpoint renames a new file over it) after this process opened it,
+        // and unlocked by that holder since, is not the journal: the file now under its name is.
+        var opened = stat(), named = stat()
+        guard fstat(fd, &opened) == 0, stat(path, &named) == 0, opened.st_ino == named.st_ino, opened.st_dev == named.st_dev else {
+            close(fd)
+            throw HistoryError(.contention, "another process holds this history's journal (a sync server is running on it)", path: path)
+        }
+        // A new journal that a crash left before it was renamed: the old one, still in place, is the journal.
+        unlink(path + Self.nextSuffix)
         folderFD = open(repository, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         let end = lseek(fd, 0, SEEK_END)
         bytes = Int(max(0, end))
@@ -102,6 +114,24 @@ package final class Journal {
         if let failure = flusher.failure {
             throw HistoryError(.io, "the journal could not be flushed (\(failure)); restart the server, which reads back what reached the disk", path: path)
         }
+        let record = Self.record(objects: objects, moves: moves, states: states)
+        let start = lseek(fd, 0, SEEK_END)
+        var failure = Self.write(record, to: fd)
+        if failure == nil, flush, fdatasync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        if let failure {
+            // A half-written record is cut off, so the next one follows the last whole one.
+            _ = ftruncate(fd, start)
+            throw HistoryError(.io, "cannot write the journal: \(failure)", path: path)
+        }
+        records += 1
+        bytes = Int(start) + record.count
+        appended += record.count
+        flusher.wrote(upTo: appended, flushed: flush)
+        return appended
+    }
+
+    /// A record's bytes: `FDBJ`, the payload's length, the payload, its CRC-32.
+    static func record(objects: [PackWriter.Object], moves: [Move], states: [StateUpdate]) -> [UInt8] {
         var payload: [UInt8] = []
         payload.reserveCapacity(objects.reduce(64) { $0 + $1.bytes.count + 28 } + moves.count * 300)
         Self.put(UInt32(objects.count), &payload)
@@ -133,12 +163,16 @@ package final class Journal {
         Self.put(UInt64(payload.count), &record)
         record += payload
         Self.put(payload.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }, &record)
-        let start = lseek(fd, 0, SEEK_END)
+        return record
+    }
+
+    /// Writes all of `bytes` at `fd`'s position; the error's description if that failed.
+    static func write(_ bytes: [UInt8], to fd: Int32) -> String? {
         var written = 0
         var failure: String?
-        record.withUnsafeBytes { raw in
+        bytes.withUnsafeBytes { raw in
             while written < raw.count {
-                let n = write(fd, raw.baseAddress! + written, raw.count - written)
+                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
                 if n < 0 {
                     if errno == EINTR { continue }
                     failure = String(cString: strerror(errno))
@@ -147,17 +181,7 @@ package final class Journal {
                 written += n
             }
         }
-        if failure == nil, flush, fdatasync(fd) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            // A half-written record is cut off, so the next one follows the last whole one.
-            _ = ftruncate(fd, start)
-            throw HistoryError(.io, "cannot write the journal: \(failure)", path: path)
-        }
-        records += 1
-        bytes = Int(start) + record.count
-        appended += record.count
-        flusher.wrote(upTo: appended, flushed: flush)
-        return appended
+        return failure
     }
 
     /// Whether the journal has grown enough to be emptied.
@@ -168,15 +192,51 @@ package final class Journal {
 
     /// Flushes everything written to the repository's file system, then empties the journal: what it held
     /// is on disk.
-    func checkpoint() throws(HistoryError) {
+    ///
+    /// `carrying`: sync-state updates that are in no state commit yet (only the journal holds them). They become
+    /// the emptied journal's one record, written to a new file that is flushed and then renamed over the
+    /// journal, so that a crash at any moment leaves one whole journal, the old or the new. Without them,
+    /// every state updated since the last checkpoint must have its commit written already.
+    func checkpoint(carrying states: [StateUpdate] = []) throws(HistoryError) {
         guard bytes > 0 else { return }
         guard filamentdb_syncfs(folderFD) == 0 else { throw HistoryError(.io, "cannot flush the file system: \(String(cString: strerror(errno)))", path: path) }
         // Everything written so far is on disk now.
         flusher.wrote(upTo: appended, flushed: true)
-        guard ftruncate(fd, 0) == 0, fsync(fd) == 0 else { throw HistoryError(.io, "cannot empty the journal: \(String(cString: strerror(errno)))", path: path) }
-        records = 0
-        bytes = 0
+        guard !states.isEmpty else {
+            guard ftruncate(fd, 0) == 0, fsync(fd) == 0 else { throw HistoryError(.io, "cannot empty the journal: \(String(cString: strerror(errno)))", path: path) }
+            records = 0
+            bytes = 0
+            return
+        }
+        let record = Self.record(objects: [], moves: [], states: states)
+        let next = path + Self.nextSuffix
+        let nextFD = open(next, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard nextFD >= 0 else { throw HistoryError(.io, "cannot start a new journal: \(String(cString: strerror(errno)))", path: next) }
+        defer { close(nextFD) }
+        // The new file is locked before it takes the journal's name: no other process can take the journal
+        // between the two.
+        var failure: String? = flock(nextFD, LOCK_EX | LOCK_NB) == 0 ? nil : String(cString: strerror(errno))
+        if failure == nil { failure = Self.write(record, to: nextFD) }
+        if failure == nil, fdatasync(nextFD) != 0 { failure = String(cString: strerror(errno)) }
+        if failure == nil, rename(next, path) != 0 { failure = String(cString: strerror(errno)) }
+        if let failure {
+            unlink(next)
+            throw HistoryError(.io, "cannot write the new journal: \(failure)", path: next)
+        }
+        // The rename is durable once the folder is; from here on the journal is the new file, under the same
+        // descriptor (the flusher's), whose lock the new file's open file holds.
+        guard fsync(folderFD) == 0, dup2(nextFD, fd) >= 0 else {
+            throw HistoryError(.io, "cannot switch to the new journal: \(String(cString: strerror(errno)))", path: path)
+        }
+        _ = lseek(fd, 0, SEEK_END)
+        records = 1
+        bytes = record.count
+        appended += record.count
+        flusher.wrote(upTo: appended, flushed: true)
     }
+
+    /// The new journal a checkpoint that carries state updates writes before renaming it.
+    static let nextSuffix = ".next"
 
     /// Flushes what was written and not flushed yet, here and now.
     func flushWritten() throws(HistoryError) {

@@ -79,11 +79,16 @@ public struct SpoolNormalizer: Sendable {
             records[n].object = .null
             session.add(record)
         }
-        let kept = session.keptSpools
         let (stored, outcome) = session.finish()
-        // Each accepted spool as normalised, unless resolving serials renamed it (then as stored).
-        return (stored.indices.map { i in
-            i < kept.count && kept[i].serial.utf8.elementsEqual(stored[i].serial.utf8) ? kept[i] : stored[i].spool()
+        let kept = session.keptSpools
+        // Each accepted spool as normalised, with the serial resolving serials gave it (the one change it makes);
+        // one with typed values as its stored document reads back (the document is what makes them canonical).
+        return (zip(kept, stored).map { spool, resolved in
+            guard let spool else { return resolved.spool() }
+            guard !spool.serial.utf8.elementsEqual(resolved.serial.utf8) else { return spool }
+            var renamed = spool
+            renamed["serial"] = .string(resolved.serial)
+            return renamed
         }, outcome)
     }
 
@@ -104,10 +109,12 @@ public struct SpoolNormalizer: Sendable {
             self.store = store
         }
 
-        /// Whether the accepted spools are kept as normalised too (``keptSpools``, in the order of `accepted`),
-        /// for a caller that wants them decoded (``SpoolNormalizer/normalize(_:locate:)``).
+        /// Whether the accepted spools are kept as normalised (``keptSpools``, in the order of `accepted`), for a
+        /// caller that wants them decoded (``SpoolNormalizer/normalize(_:locate:)``): their stored copies are then
+        /// left empty (only their serials, ids and deletion are read), not encoded for nothing. A spool with typed
+        /// values (`$types`) is stored as usual and kept as `nil`: its document, read back, is the spool.
         var keepsSpools = false
-        var keptSpools: [Spool] = []
+        var keptSpools: [Spool?] = []
 
         /// Records wait here until a batch is full, then are normalised on all cores.
         var pending: [RawRecord] = []
@@ -123,7 +130,7 @@ public struct SpoolNormalizer: Sendable {
             var outcome = ImportOutcome()
             var accepted: [(serial: String, id: Int64?, isDeleted: Bool, json: [UInt8], row: Int, entry: String?,
                             source: Range<Int>?, rules: [MigrationRule])] = []
-            var spools: [Spool] = []
+            var spools: [Spool?] = []
             var unknownKeys = Set<ExactString>()
             var anyTyped = false
         }
@@ -147,12 +154,14 @@ public struct SpoolNormalizer: Sendable {
                     switch normalizer.normalizeRecord(record, outcome: &part.outcome, rules: &rules, location: { RecordLocation(row: row, entry: entry) }) {
                     case .success(let spool):
                         for k in spool.fields.keys where SpoolSchema.index(of: k) == nil { part.unknownKeys.insert(ExactString(k)) }
-                        if !part.anyTyped, spool.jsonObject.containsTyped { part.anyTyped = true }
+                        let typed = (keeps || !part.anyTyped) && spool.jsonObject.containsTyped
+                        if typed { part.anyTyped = true }
                         // The record's text always makes this spool, unless the spool also holds the import's
                         // time or the record needed a warning (said again each time it is read).
                         let pure = part.outcome.warnings.count == warned && !rules.contains(.lastUpdatedFromImportTime)
-                        part.accepted.append((spool.serial, spool.id, spool.isDeleted, spool.compactJSON, row, entry, pure ? source : nil, rules))
-                        if keeps { part.spools.append(spool) }
+                        let kept = keeps && !typed
+                        part.accepted.append((spool.serial, spool.id, spool.isDeleted, kept ? [] : spool.compactJSON, row, entry, pure ? source : nil, rules))
+                        if keeps { part.spools.append(kept ? spool : nil) }
                     case .failure(let rejection):
                         part.outcome.rejected.append(rejection)
                     }

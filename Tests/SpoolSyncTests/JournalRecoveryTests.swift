@@ -97,6 +97,59 @@ import Testing
         #expect(try git(["-C", snapshot, "fsck", "--strict"]).status == 0)
     }
 
+    /// A journal that fills up under load is emptied without writing the devices' state commits: their updates
+    /// are carried over as the new journal's first record. A crash right after (the disk as that checkpoint and
+    /// one more request left it) brings back both the carried updates and the later ones.
+    @Test func stateUpdatesCarriedOverACheckpointSurviveACrash() async throws {
+        let clock = ManualClock()
+        let (service, store, path) = try newService(clock: clock)
+        let a = WebAppDevice("browser-a", clock: clock)
+        a.add("S1", ["weightRemaining": .int(1000)])
+        try await a.sync(service)
+        await service.close()
+        func stateIDs(_ repository: String) throws -> Int {
+            let tree = try git(["-C", repository, "ls-tree", "-r", "--name-only", "refs/filamentdb/sync/browser-a"])
+            return tree.output.split(separator: "\n").filter { $0.hasPrefix("ids/") }.count
+        }
+        #expect(try stateIDs(path) == 1)
+        // New ids, then the checkpoint a full journal gets under load: the state's commit is not written.
+        clock.advance(1000)
+        let s2 = a.add("S2", ["weightRemaining": .int(800)])
+        let s3 = a.add("S3", ["weightRemaining": .int(700)])
+        try await a.sync(service)
+        try await store.write { (repo) throws(HistoryError) in try repo.checkpoint(carryingStates: true) }
+        #expect(try stateIDs(path) == 1)
+        let journal = path + "/filamentdb-journal"
+        let carried = try Data(contentsOf: URL(fileURLWithPath: journal)).count
+        #expect(carried > 0)
+        // One more request after it, recorded after the carried updates.
+        clock.advance(1000)
+        let s4 = a.add("S4", ["weightRemaining": .int(600)])
+        try await a.sync(service)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: journal)).count > carried)
+
+        // The crash: the disk as it is, with a new journal that a crash left half written beside it.
+        let snapshot = Fixtures.temporaryDirectory() + "/history.git"
+        try FileManager.default.copyItem(atPath: path, toPath: snapshot)
+        try Data("FDBJ half".utf8).write(to: URL(fileURLWithPath: snapshot + "/filamentdb-journal.next"))
+        let recovered = try InventoryStore(path: snapshot, create: false)
+        let again = SyncService(store: recovered, clock: { clock.read() })
+        _ = try await again.summary()
+        #expect(!FileManager.default.fileExists(atPath: snapshot + "/filamentdb-journal.next"))
+        #expect(try stateIDs(snapshot) == 4)
+        // Deletions by the carried id and by the later one both resolve.
+        clock.advance(1000)
+        a.softDelete(s3)
+        a.softDelete(s4)
+        let deletion = try await a.sync(again)
+        #expect(deletion.unresolvedDeletions.isEmpty)
+        #expect(try await recovered.spool("S3")?.isDeleted == true)
+        #expect(try await recovered.spool("S4")?.isDeleted == true)
+        #expect(try await recovered.spool("S2")?.isDeleted == false)
+        _ = s2
+        #expect(try git(["-C", snapshot, "fsck", "--strict"]).status == 0)
+    }
+
     @Test func aSecondServerOnOneHistoryIsRefused() async throws {
         let (service, store, _) = try newService()
         _ = try await service.summary()
