@@ -12,7 +12,8 @@ import Glibc
 /// branch moves it is about to make — to `filamentdb-journal` in the repository and flushes that file alone;
 /// the pack and the branches are then written without flushing, so other processes see them at once.
 /// Every ``checkpointRecords`` records (and when the journal is closed or garbage is collected) the whole file
-/// system is flushed and the journal emptied. After a crash of the machine, opening the journal again writes
+/// system is flushed and the journal emptied (but for the sync-state updates in no state commit yet, which a
+/// checkpoint under load carries over as the new journal's first record: ``checkpoint(carrying:)``). After a crash of the machine, opening the journal again writes
 /// back every object the records hold that the repository lost and moves every branch a record moved that
 /// was left behind, so each write whose record was flushed is in the history.
 ///
