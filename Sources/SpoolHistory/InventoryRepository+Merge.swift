@@ -6,6 +6,12 @@ public struct MergeOutcome: Sendable {
     public var commit: ObjectID?
     public var changed: [String]
     public var conflicts: [FieldConflict]
+    /// The file each changed serial has in the merge (`nil`: none), when the three-way merge wrote it.
+    package var files: [ExactString: ObjectID?] = [:]
+
+    public init(commit: ObjectID?, changed: [String], conflicts: [FieldConflict]) {
+        (self.commit, self.changed, self.conflicts) = (commit, changed, conflicts)
+    }
 }
 
 extension InventoryRepository {
@@ -80,13 +86,12 @@ extension InventoryRepository {
     /// what it changed is a change of the base whatever its times (``SpoolMerge/merge(base:ours:theirs:baseKnown:theirsFollowsBase:names:)``).
     func prepareMerge(_ theirs: ObjectID, device: String, author: Signature, changedSinceBase known: [String]? = nil,
                       adjust: ((String, Spool?) -> Spool?)? = nil, mergeBase: ObjectID?? = nil,
-                      theirsFollowsBase: Bool = false) throws(HistoryError) -> PreparedMerge {
+                      theirsFollowsBase: Bool = false, theirSpools: [String: Spool]? = nil) throws(HistoryError) -> PreparedMerge {
         let reference = Self.mainReference
         let ours = try head(reference)
         let base: ObjectID?
         if let mergeBase, ours != nil { base = mergeBase } else { base = try ours.flatMap { (o) throws(HistoryError) in try git.mergeBase(o, theirs) } }
         if base == theirs { return PreparedMerge(reference: reference, ours: ours, outcome: MergeOutcome(commit: nil, changed: [], conflicts: []), message: "") }
-        var changes: [(serial: String, spool: Spool?)] = []
         var conflicts: [FieldConflict] = []
         let (baseTree, ourTree, theirTree) = (try tree(of: base), try tree(of: ours), try tree(of: theirs))
         // What the device's commit changed since its base, when the caller knows it already (it wrote it on top of
@@ -108,17 +113,33 @@ extension InventoryRepository {
             changed.sort(by: utf8Ordered)
             return try writeMerge(tree: tree, ours: ours, theirs: theirs, changed: changed, conflicts: [], device: device, author: author)
         }
+        var files: [FileChange] = []
+        var written: [ExactString: ObjectID?] = [:]
         for serial in try theirChanges() {
-            let current = try spool(serial, inTree: ourTree)
+            // main's file, read once when the base has the same one (main did not change the spool since).
+            let ourFile = try spoolFile(serial, inTree: ourTree)
+            let baseFile = baseTree == ourTree ? ourFile : try spoolFile(serial, inTree: baseTree)
+            let current = try ourFile.map { (f) throws(HistoryError) in try decodeSpool(f, serial: serial) }
+            let baseSpool = baseFile == ourFile ? current : try baseFile.map { (f) throws(HistoryError) in try decodeSpool(f, serial: serial) }
+            // The device's version: the caller's copy of what its commit holds, else read from that commit.
+            let theirSpool: Spool?
+            if let known = theirSpools?[serial] { theirSpool = known } else { theirSpool = try spool(serial, inTree: theirTree) }
             // Histories with no common commit (a file whose base is not known) have no base to compare with.
-            let result = SpoolMerge.merge(base: try spool(serial, inTree: baseTree), ours: current, theirs: try spool(serial, inTree: theirTree),
+            let result = SpoolMerge.merge(base: baseSpool, ours: current, theirs: theirSpool,
                                           baseKnown: base != nil, theirsFollowsBase: theirsFollowsBase,
                                           names: SpoolMerge.Names(ours: "main", theirs: JSONValue.string(device).jsonText))
             conflicts += result.conflicts
             let merged = adjust.map { $0(serial, result.spool) } ?? result.spool
-            if merged?.canonicalJSON != current?.canonicalJSON { changes.append((serial, merged)) }
+            // Written when it is not main's spool, nor its file (main's files are canonical documents, compared by id).
+            guard merged != current else { continue }
+            let bytes = merged?.canonicalJSON
+            let id = bytes.map(GitRepository.blobID)
+            if id != ourFile {
+                files.append((serial, bytes, id))
+                written[ExactString(serial)] = .some(id)
+            }
         }
-        var blobs = try treeChanges(changes)
+        var blobs = try treeChanges(files: files)
         for c in conflicts {
             blobs.append((["conflicts", c.id + ".json"][...], try git.writeBlob(Self.record(c, device: device, time: author.time))))
         }
@@ -127,8 +148,10 @@ extension InventoryRepository {
         if tree == ourTree, ours != nil {
             return PreparedMerge(reference: reference, ours: ours, outcome: MergeOutcome(commit: nil, changed: [], conflicts: []), message: "")
         }
-        return try writeMerge(tree: tree, ours: ours, theirs: theirs, changed: changes.map(\.serial).sorted(by: utf8Ordered),
-                              conflicts: conflicts, device: device, author: author)
+        var merge = try writeMerge(tree: tree, ours: ours, theirs: theirs, changed: files.map(\.serial).sorted(by: utf8Ordered),
+                                   conflicts: conflicts, device: device, author: author)
+        merge.outcome.files = written
+        return merge
     }
 
     /// The merge commit of `theirs` into main (`ours`), to memory.

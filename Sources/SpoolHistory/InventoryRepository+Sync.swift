@@ -201,7 +201,8 @@ extension InventoryRepository {
     /// the caller checked is one) and its merge into main, to memory. `adjust` may change each merged spool before it is written.
     /// `files` are the spools' documents (``Spool/canonicalJSON``) with their ids.
     package func prepareSync(device: String, base: ObjectID?, files: [FileChange], message: String,
-                             author: Signature, adjust: ((String, Spool?) -> Spool?)?) throws(HistoryError) -> PreparedSync {
+                             author: Signature, adjust: ((String, Spool?) -> Spool?)?,
+                             spools: [String: Spool]? = nil) throws(HistoryError) -> PreparedSync {
         let reference = try deviceReference(device)
         let deviceHead = try head(reference)
         var prepared = PreparedSync(device: device, commit: nil, merge: nil, main: try head(), moves: [], expected: [(reference, deviceHead)])
@@ -217,7 +218,7 @@ extension InventoryRepository {
         }
         // The merge base is the device's base: the commit's parent, a state of main (the caller checked).
         let merge = try prepareMerge(commit, device: device, author: author, changedSinceBase: files.map(\.serial), adjust: adjust,
-                                     mergeBase: .some(base), theirsFollowsBase: true)
+                                     mergeBase: .some(base), theirsFollowsBase: true, theirSpools: spools)
         prepared.expected.append((merge.reference, merge.ours))
         if deviceHead != commit { prepared.moves.append((reference, deviceHead, commit, "sync")) }
         if let m = merge.outcome.commit { prepared.moves.append((merge.reference, merge.ours, m, merge.message)) }

@@ -213,7 +213,7 @@ struct SyncEngine: Sendable {
         let sentFileOf = Dictionary(sentFiles.map { (ExactString($0.serial), $0.file) }, uniquingKeysWith: { a, _ in a })
         let correctedTimes = mine.mapValues { $0.lastUpdated ?? 0 }
         let adjust: (String, Spool?) -> Spool? = { serial, merged in
-            guard var merged, let sent = sentBytes[serial], merged.canonicalJSON != sent else { return merged }
+            guard var merged, merged != mine[serial], let sent = sentBytes[serial], merged.canonicalJSON != sent else { return merged }
             let floor = (correctedTimes[serial] ?? 0) + 1
             if (merged.lastUpdated ?? 0) < floor { merged["lastUpdated"] = .int(floor) }
             return merged
@@ -225,7 +225,7 @@ struct SyncEngine: Sendable {
         if deletionsMovedLater > 0 { message += "Filamentdb-Deletions-Moved-Later: \(deletionsMovedLater)\n" }
         if !renamed.isEmpty { message += "Filamentdb-Renamed: \(renamed.count)\n" }
         let prepared = try repo.prepareSync(device: device, base: position.base, files: zip(changes, sentFiles).map { ($0.0.0, sentBytes[$0.0.0]!, $0.1.file) },
-                                            message: message, author: author, adjust: adjust)
+                                            message: message, author: author, adjust: adjust, spools: mine)
         let head = prepared.main
         let headTree = try repo.tree(of: head)
 
@@ -329,7 +329,13 @@ struct SyncEngine: Sendable {
             var n = c.spools
             for serial in merge.changed {
                 let live: Bool
-                if fastForward, let sent = mine[serial] { live = !sent.isDeleted } else { live = try Self.isLive(serial, headTree, repo, files) }
+                if fastForward, let sent = mine[serial] {
+                    live = !sent.isDeleted
+                } else if let file = merge.files[ExactString(serial)] {
+                    live = try file.map { (f) throws(HistoryError) in !(try files.file(f, repo).tombstone) } ?? false
+                } else {
+                    live = try Self.isLive(serial, headTree, repo, files)
+                }
                 let wasLive = try mainFile(serial).map { (f) throws(HistoryError) in !(try files.file(f, repo).tombstone) } ?? false
                 n += (live ? 1 : 0) - (wasLive ? 1 : 0)
             }
@@ -353,7 +359,9 @@ struct SyncEngine: Sendable {
             if fastForward {
                 for (serial, file) in sentFiles where try mainFile(serial) != file { step.append((serial, file)) }
             } else {
-                for serial in prepared.merge?.changed ?? [] { step.append((serial, try repo.spoolFile(serial, inTree: headTree))) }
+                for serial in prepared.merge?.changed ?? [] {
+                    if let file = prepared.merge?.files[ExactString(serial)] { step.append((serial, file)) } else { step.append((serial, try repo.spoolFile(serial, inTree: headTree))) }
+                }
             }
             mainLog.record(from: main, to: head, files: step)
         }
