@@ -7,6 +7,8 @@ import SpoolModel
 /// repository) and again from the start after a lost race, so it keeps nothing between attempts.
 struct SyncEngine: Sendable {
     let request: SyncRequest
+    /// ``SyncRequest/digest`` of the request (worked out once, by the service).
+    let digest: String
     let configuration: SyncConfiguration
     let author: Signature
     let clock: ServerClock
@@ -36,7 +38,6 @@ struct SyncEngine: Sendable {
         let state = try repo.syncState(of: device)
         let known = state.exists ? DeviceSyncState(json: state.document) : nil
         let main = try repo.head()
-        let digest = request.digest
 
         // Where the device stands, and when the request arrived (a retry keeps the first arrival's time).
         var arrival = serverTime
@@ -207,9 +208,15 @@ struct SyncEngine: Sendable {
 
         // The device's commit and its merge: a spool that goes back to its sender is later than what it sent.
         let changes = mine.keys.sorted(by: utf8Ordered).map { ($0, mine[$0]!) }
-        let sentBytes = mine.mapValues(\.canonicalJSON)
-        // The file id of each spool as sent: what the merge kept as sent has that very file in main.
-        let sentFiles = zip(changes.map(\.0), GitRepository.blobIDs(changes.map { sentBytes[$0.0]! })).map { (serial: $0.0, file: $0.1) }
+        // Each spool's file as sent, and its id (what the merge kept as sent has that very file in main), on every core.
+        let encoded = Parallel.map(changes.count) { range in
+            range.map { i in
+                let bytes = changes[i].1.canonicalJSON
+                return (bytes, GitRepository.blobID(bytes))
+            }
+        }.flatMap { $0 }
+        let sentBytes = Dictionary(uniqueKeysWithValues: zip(changes.map(\.0), encoded.map(\.0)))
+        let sentFiles = zip(changes, encoded).map { (serial: $0.0.0, file: $0.1.1) }
         let sentFileOf = Dictionary(sentFiles.map { (ExactString($0.serial), $0.file) }, uniquingKeysWith: { a, _ in a })
         let correctedTimes = mine.mapValues { $0.lastUpdated ?? 0 }
         let adjust: (String, Spool?) -> Spool? = { serial, merged in
@@ -352,7 +359,7 @@ struct SyncEngine: Sendable {
         newState.request = .init(lastSyncTime: request.lastSyncTime, digest: digest, from: position.cursor, arrival: arrival)
         let journalOffset = try repo.landSync(prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, state: newState.json, author: author,
                                               deferringDurability: groupCommit)
-        for (serial, file) in sentFiles { if let bytes = sentBytes[serial] { files.add(file, bytes) } }
+        files.add(zip(sentFiles.map(\.file), encoded.map(\.0)).map { ($0.0, $0.1) })
         // This request's step of main, for later answers.
         if let head, head != main {
             var step: [(serial: String, file: ObjectID?)] = []
@@ -438,7 +445,24 @@ final class AnswerFiles: @unchecked Sendable {
     @discardableResult
     func add(_ id: ObjectID, _ canonical: [UInt8]) -> File {
         if let known = files[id] { return known }
-        let file = File(compact: Spool.compactJSON(fromCanonical: canonical), tombstone: CanonicalFile.isTombstone(canonical), hasID: CanonicalFile.hasID(canonical))
+        return add(id, Self.file(canonical))
+    }
+
+    /// Keeps the files a request wrote, read on every core.
+    func add(_ written: [(id: ObjectID, canonical: [UInt8])]) {
+        let known = files
+        let read = Parallel.map(written.count) { range in range.map { known[written[$0].id] == nil ? Self.file(written[$0].canonical) : nil } }
+        for (w, file) in zip(written, read.flatMap { $0 }) { if let file { add(w.id, file) } }
+    }
+
+    /// A file as answers send it, from its canonical bytes.
+    static func file(_ canonical: [UInt8]) -> File {
+        File(compact: Spool.compactJSON(fromCanonical: canonical), tombstone: CanonicalFile.isTombstone(canonical), hasID: CanonicalFile.hasID(canonical))
+    }
+
+    @discardableResult
+    private func add(_ id: ObjectID, _ file: File) -> File {
+        if let known = files[id] { return known }
         if bytes + file.compact.count > Self.limit {
             files.removeAll(keepingCapacity: true)
             bytes = 0
