@@ -142,14 +142,7 @@ package final class GitRepository {
         bytes.withUnsafeBytes { ObjectID(hashing: $0, type: GIT_OBJECT_BLOB) }
     }
 
-    /// The ids `contents` would have as blobs, hashed on every core.
-    package static func blobIDs(_ contents: [[UInt8]]) -> [ObjectID] {
-        Parallel.map(contents.count) { range in
-            range.map { i in contents[i].withUnsafeBytes { ObjectID(hashing: $0, type: GIT_OBJECT_BLOB) } }
-        }.flatMap { $0 }
-    }
-
-    /// Writes blobs whose ids ``blobIDs(_:)`` computed.
+    /// Writes blobs whose ids ``blobID(_:)`` computed.
     package func writeBlobs(_ contents: [[UInt8]], ids: [ObjectID]) throws(HistoryError) {
         let backend = UnsafeMutablePointer<git_odb_backend>(memory)
         for (bytes, id) in zip(contents, ids) where pendingIDs.insert(id).inserted {

@@ -63,7 +63,7 @@ import Testing
             contents.append(Array((phrase + phrase + phrase.prefix(40)).prefix(4096)))
         }
         var seen = Set<ObjectID>()
-        let ids = GitRepository.blobIDs(contents)
+        let ids = contents.map(GitRepository.blobID)
         var objects: [PackWriter.Object] = []
         for (id, bytes) in zip(ids, contents) where seen.insert(id).inserted { objects.append(PackWriter.Object(id: id, type: 3, bytes: bytes)) }
         try PackWriter.write(objects, to: path + "/objects/pack")
