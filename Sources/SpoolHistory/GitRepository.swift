@@ -281,7 +281,7 @@ package final class GitRepository {
             out += e.kind == .tree ? Self.treeMode : Self.blobMode
             out += e.name.utf8
             out.append(0)
-            out += e.id.bytes
+            e.id.append(to: &out)
         }
         return try writeObject(out, GIT_OBJECT_TREE)
     }

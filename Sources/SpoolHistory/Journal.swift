@@ -138,7 +138,7 @@ package final class Journal {
         Self.put(UInt32(objects.count), &payload)
         for o in objects {
             payload.append(o.type)
-            payload += o.id.bytes
+            o.id.append(to: &payload)
             Self.put(UInt32(o.bytes.count), &payload)
             payload += o.bytes
         }

@@ -17,6 +17,12 @@ public struct ObjectID: Hashable, Sendable, CustomStringConvertible {
         return out
     }
 
+    /// Appends the id's 20 bytes to `out` (no array made for them).
+    func append(to out: inout [UInt8]) {
+        var words = (a, b, c)
+        withUnsafeBytes(of: &words) { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0.prefix(20))) }
+    }
+
     /// The first byte (an index's fan-out).
     var firstByte: UInt8 { UInt8(truncatingIfNeeded: a) }
 

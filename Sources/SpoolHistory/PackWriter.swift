@@ -111,7 +111,7 @@ enum PackWriter {
             running += fanout[i]
             index += bigEndian(running)
         }
-        for i in order { index += entries[i].id.bytes }
+        for i in order { entries[i].id.append(to: &index) }
         for i in order { index += bigEndian(crcs[i]) }
         var large: [UInt64] = []
         for i in order {
