@@ -576,10 +576,10 @@ package final class GitRepository {
     package func checkpoint(carrying states: [Journal.StateUpdate] = []) throws(HistoryError) {
         guard let journal else { return }
         try publishObjects()
+        // Once the journal is emptied, the packs written so far are all that holds their objects: combining
+        // them from now on writes the combined pack durably before they are removed.
+        compressor.outliveJournal()
         try journal.checkpoint(carrying: states)
-        // Packs written before a checkpoint are on disk; only later ones (whose objects the journal holds)
-        // are ever combined and removed.
-        compressor.forgetRecent()
     }
 
     // MARK: combining a writer's small packs
@@ -896,9 +896,11 @@ final class BackgroundCompressor: @unchecked Sendable {
         }
     }
 
-    /// The packs written since the last checkpoint, small enough to combine, with their entries and level (0: one
-    /// write; 1: ``GitRepository/combineCount`` writes; …). Used on this thread only.
-    private var recent: [(name: String, entries: [PackWriter.Entry], level: Int)] = []
+    /// The packs written here, small enough to combine, with their entries and level (0: one write; 1:
+    /// ``GitRepository/combineCount`` writes; …), and whether the journal no longer holds their objects (written
+    /// before its last checkpoint, or combined durably): a combination with any of those is written durably
+    /// before they are removed. Used on this thread only.
+    private var recent: [(name: String, entries: [PackWriter.Entry], level: Int, outlived: Bool)] = []
 
     /// Keeps a pack written here for combining, and combines a level's packs once there are
     /// ``GitRepository/combineCount`` of them: a server writing a pack per publish keeps a few dozen packs, not
@@ -908,14 +910,16 @@ final class BackgroundCompressor: @unchecked Sendable {
         queue.sync { keepRecent(name, entries, folder: folder) }
     }
 
-    /// Packs written before a checkpoint are on disk: they are never combined and removed.
-    func forgetRecent() {
-        queue.sync { recent.removeAll() }
+    /// Before the journal is emptied: the packs written so far are combined durably from now on. (Once they
+    /// were never combined again, and every checkpoint left up to a few dozen packs behind: past
+    /// ``InventoryStore/packLimit`` the whole database was repacked, tens of seconds on a large history.)
+    func outliveJournal() {
+        queue.sync { for i in recent.indices { recent[i].outlived = true } }
     }
 
     private func keepRecent(_ name: String, _ entries: [PackWriter.Entry], folder: String) -> [String] {
         guard entries.reduce(0, { $0 + $1.payload.count }) <= GitRepository.combineBytes else { return [] }
-        recent.append((name, entries, 0))
+        recent.append((name, entries, 0, false))
         var replaced: [String] = []
         for level in 0..<GitRepository.combineLevels {
             let members = recent.filter { $0.level == level }
@@ -938,12 +942,16 @@ final class BackgroundCompressor: @unchecked Sendable {
                     all.append(entry)
                 }
             }
-            // A combination that cannot be written leaves its members as they are.
-            guard let combined = try? PackWriter.write(entries: all, to: folder, durable: false) else { break }
+            // A combination that cannot be written leaves its members as they are. One of members the journal
+            // no longer holds is on disk before they go.
+            let durable = members.contains { $0.outlived }
+            guard let combined = try? PackWriter.write(entries: all, to: folder, durable: durable) else { break }
             let names = Set(members.map(\.name))
             recent.removeAll { names.contains($0.name) }
             replaced += names.filter { $0 != combined }
-            if level + 1 < GitRepository.combineLevels { recent.append((combined, all, level + 1)) }
+            if level + 1 < GitRepository.combineLevels, all.reduce(0, { $0 + $1.payload.count }) <= GitRepository.combineBytes {
+                recent.append((combined, all, level + 1, durable))
+            }
         }
         return replaced
     }

@@ -262,6 +262,22 @@ public actor InventoryStore {
         return (before, repository.git.packCount)
     }
 
+    /// Rewrites the object database as one pack (``collectGarbage(grace:)``) once it holds more than
+    /// ``packLimit`` packs, at most once per ``garbageGrace`` (the packs of the last collection are kept by it);
+    /// the packs are counted at most once a second (a busy server writes many times a second). Returns whether
+    /// it collected.
+    @discardableResult
+    public func collectGarbageIfDue() -> Bool {
+        if Date().timeIntervalSince(lastPackCount) >= 1 {
+            lastPackCount = Date()
+            packsPastLimit = repository.git.packCount > Self.packLimit
+        }
+        guard packsPastLimit, Date().timeIntervalSince(lastCollection) > Self.garbageGrace else { return false }
+        packsPastLimit = false
+        lastCollection = Date()
+        return (try? collectGarbage()) != nil
+    }
+
     /// Runs one write of `body` on the repository engine, again after each lost race (the sync server's
     /// requests): on a failure nothing it wrote stays.
     package func write<T: Sendable>(_ body: @Sendable (InventoryRepository) throws(HistoryError) -> T) async throws(HistoryError) -> T {
@@ -286,17 +302,9 @@ public actor InventoryStore {
             }
             do {
                 let result = try attempt()
-                // Past the limit, at most once per grace period (the packs of the last one are kept by it); the
-                // packs are counted at most once a second (a busy server writes many times a second).
-                if Date().timeIntervalSince(lastPackCount) >= 1 {
-                    lastPackCount = Date()
-                    packsPastLimit = repository.git.packCount > Self.packLimit
-                }
-                if packsPastLimit, Date().timeIntervalSince(lastCollection) > Self.garbageGrace {
-                    packsPastLimit = false
-                    lastCollection = Date()
-                    _ = try? collectGarbage()
-                }
+                // A sync server (the journal's holder) collects only while it is idle (``collectGarbageIfDue()``):
+                // a repack of a large history takes tens of seconds no request would be answered in.
+                if repository.git.journal == nil { collectGarbageIfDue() }
                 return result
             } catch where error.retryable {
                 last = error

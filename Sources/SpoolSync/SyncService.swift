@@ -140,6 +140,8 @@ public actor SyncService {
             _ = try? await store.write { (repo) throws(HistoryError) in
                 if whole { try repo.maintainWhileIdle() } else { try repo.publishInBackground() }
             }
+            // Garbage is collected only here, with nothing in flight (a repack holds up every request meanwhile).
+            if whole, self.inFlight == 0 { await store.collectGarbageIfDue() }
             self.published()
             // A pack started under load lands with a later request, or here once requests stop.
             if !whole { self.startPublishing() }

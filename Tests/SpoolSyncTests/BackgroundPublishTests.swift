@@ -45,4 +45,82 @@ import Testing
         #expect(packs.count < rounds, "\(packs.count) packs")
         #expect(a.contents.count == 5 + rounds * 2)
     }
+
+    /// A checkpoint does not end the combining of the packs written before it (they are combined durably from
+    /// then on): a server that checkpoints every few publishes keeps a few packs, not one per publish (past
+    /// `InventoryStore.packLimit` of them the whole database was repacked, tens of seconds on a large history).
+    @Test func packsWrittenBeforeACheckpointAreStillCombined() async throws {
+        let clock = ManualClock()
+        let (service, store, path) = try newService(clock: clock)
+        let a = CursorDevice("a")
+        let rounds = 48
+        for round in 0..<rounds {
+            clock.advance(1000)
+            a.edit("S\(round)", at: clock.read(), ["weightRemaining": .int(Int64(1000 - round))])
+            try await a.sync(service)
+            try await store.write { (repo) throws(HistoryError) in try repo.publish() }
+            if round % 5 == 4 {
+                try await store.write { (repo) throws(HistoryError) in try repo.checkpoint(carryingStates: true) }
+            }
+        }
+        let packs = try FileManager.default.contentsOfDirectory(atPath: path + "/objects/pack").filter { $0.hasSuffix(".pack") }
+        #expect(packs.count <= 12, "\(packs.count) packs after \(rounds) publishes")
+        #expect(try git(["-C", path, "fsck", "--strict"]).status == 0)
+        // Everything reads back, in this server and in a new one on the same disk.
+        #expect(try await mainContents(store) == a.contents)
+        await service.close()
+        let reopened = try InventoryStore(path: path, create: false)
+        #expect(try await mainContents(reopened) == a.contents)
+        #expect(a.contents.count == rounds)
+    }
+
+    /// A sync server never repacks its history in the path of a request (tens of seconds on a large history,
+    /// during which nothing is answered, and at start-up after a crash before it listens): it does once it
+    /// falls idle.
+    @Test func aServerCollectsGarbageOnlyWhileIdle() async throws {
+        let clock = ManualClock()
+        let (first, _, served) = try newService(clock: clock)
+        let a = CursorDevice("a")
+        a.edit("S1", at: clock.read(), ["color": .string("red")])
+        try await a.sync(first)
+        await first.close()
+        // The history as that server left it, served again by another.
+        let path = Fixtures.temporaryDirectory() + "/history.git"
+        try FileManager.default.copyItem(atPath: served, toPath: path)
+        // Past the limit of packs, as a history long served (or copied together) can be.
+        for i in 0...InventoryStore.packLimit {
+            let file = Fixtures.temporaryDirectory() + "/blob"
+            try Data("loose \(i)\n".utf8).write(to: URL(fileURLWithPath: file))
+            // A pack of one blob (git packs what a reference reaches; the reference goes again).
+            let id = try git(["-C", path, "hash-object", "-w", file]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try git(["-C", path, "update-ref", "refs/test/blob", id]).status == 0)
+            #expect(try git(["-C", path, "repack", "-q"]).status == 0)
+            #expect(try git(["-C", path, "update-ref", "-d", "refs/test/blob"]).status == 0)
+        }
+        func packs() throws -> Int {
+            try FileManager.default.contentsOfDirectory(atPath: path + "/objects/pack").filter { $0.hasSuffix(".pack") }.count
+        }
+        // Written long ago (a collection keeps packs younger than `InventoryStore.garbageGrace`: another process
+        // may be about to move a branch to what they hold).
+        let folder = path + "/objects/pack"
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder) {
+            try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)], ofItemAtPath: folder + "/" + name)
+        }
+        let made = try packs()
+        #expect(made > InventoryStore.packLimit, "\(made) packs")
+        let store = try InventoryStore(path: path, create: false)
+        let service = SyncService(store: store, clock: { clock.read() })
+        clock.advance(1000)
+        a.edit("S2", at: clock.read(), ["color": .string("blue")])
+        try await a.sync(service)
+        #expect(try packs() > InventoryStore.packLimit, "a request repacked the history")
+        // Idle: the server's own maintenance collects.
+        let deadline = Date().addingTimeInterval(10)
+        while try packs() > InventoryStore.packLimit, Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
+        #expect(try packs() < 5)
+        #expect(try git(["-C", path, "fsck", "--strict"]).status == 0)
+        #expect(try await mainContents(store) == a.contents)
+        await service.close()
+    }
 }
+
