@@ -794,7 +794,7 @@ final class LockedBox<T>: @unchecked Sendable {
         #expect(try CLI.run(["export", dir + "/sheet.csv", "--data-dir", data]).status == 0)
         // The user edits a weight in the spreadsheet and leaves lastUpdated as it was.
         let csv = try String(contentsOfFile: dir + "/sheet.csv", encoding: .utf8)
-        try csv.replacingOccurrences(of: ",800,", with: ",650,").write(toFile: dir + "/sheet.csv", atomically: true, encoding: .utf8)
+        try csv.replacingOccurrences(of: ",800,", with: ",650,").write(toFile: dir + "/sheet.csv", atomically: false, encoding: .utf8)
         #expect(csv.contains(",800,"))
         let r = try CLI.run(["import", dir + "/sheet.csv", "--device", "desk", "--data-dir", data])
         #expect(r.stdout.contains("1 spool changed without a new lastUpdated (edited outside the app): given the import time"), "\(r.stdout)")
@@ -816,7 +816,7 @@ final class LockedBox<T>: @unchecked Sendable {
             .write(to: URL(fileURLWithPath: dir + "/start.json"))
         #expect(try CLI.run(["import", dir + "/start.json", "--data-dir", data]).status == 0)
         // The user kept three columns, changed a weight, emptied a brand, and deleted T's row.
-        try "serial,brand,weightRemaining\nS,,650\n".write(toFile: dir + "/few.csv", atomically: true, encoding: .utf8)
+        try "serial,brand,weightRemaining\nS,,650\n".write(toFile: dir + "/few.csv", atomically: false, encoding: .utf8)
         let r = try CLI.run(["import", dir + "/few.csv", "--data-dir", data])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("1 spool in main is not in this file and stays; --replace deletes what the file lacks"), "\(r.stdout)")

@@ -45,7 +45,7 @@ import Testing
 
     func importFile(_ text: String, into data: String, forgetMemo: Bool) throws -> Outcome {
         let path = dir + "/export-\(UUID().uuidString).jsonl"
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
         if forgetMemo { try? FileManager.default.removeItem(atPath: data + "/history.git/filamentdb-import-memo") }
         let r = try CLI.run(["import", path, "--device", "laptop", "--json", "--now", "2024-06-01T00:00:00Z", "--data-dir", data])
         #expect(r.status == 0, "\(r.stderr)")
@@ -122,7 +122,7 @@ import Testing
         // Another format of the same records is read whole.
         let array = "[" + export(100, versions: [4: 9]).split(separator: "\n").joined(separator: ",\n") + "]"
         let path = dir + "/as-array.json"
-        try array.write(toFile: path, atomically: true, encoding: .utf8)
+        try array.write(toFile: path, atomically: false, encoding: .utf8)
         let r = try CLI.run(["import", path, "--device", "laptop", "--json", "--data-dir", data])
         #expect(r.status == 0 && !r.stdout.contains("not read again"), "\(r.stderr)")
     }
@@ -136,7 +136,7 @@ import Testing
         let memos = { (try? FileManager.default.contentsOfDirectory(atPath: memoFolder).filter { !$0.hasPrefix(".") }) ?? [] }
         #expect(memos().count == 1)
         let csv = dir + "/inventory.csv"
-        try "serial,brand,lastUpdated\nS-1,Elsewhere,1800000000000\nS-2,Brand 2,1800000000000\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        try "serial,brand,lastUpdated\nS-1,Elsewhere,1800000000000\nS-2,Brand 2,1800000000000\n".write(toFile: csv, atomically: false, encoding: .utf8)
         for _ in 0..<2 {
             let r = try CLI.run(["import", csv, "--device", "laptop", "--data-dir", data])
             #expect(r.status == 0, "\(r.stderr)")
@@ -146,7 +146,7 @@ import Testing
 
     func write(_ text: String) throws -> String {
         let path = dir + "/file-\(UUID().uuidString).json"
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
         return path
     }
 }

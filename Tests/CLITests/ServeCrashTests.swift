@@ -27,7 +27,7 @@ import Testing
         let dir = Fixtures.temporaryDirectory()
         let data = dir + "/data"
         let keyFile = dir + "/key"
-        try (Self.key + "\n").write(toFile: keyFile, atomically: true, encoding: .utf8)
+        try (Self.key + "\n").write(toFile: keyFile, atomically: false, encoding: .utf8)
         let arguments = ["serve", "--data-dir", data, "--port", "0", "--key-file", keyFile]
 
         let clients = (0..<Self.clients).map { CrashClient(index: $0) }
@@ -94,7 +94,7 @@ import Testing
         let dir = Fixtures.temporaryDirectory()
         let data = dir + "/data", history = data + "/history.git"
         let keyFile = dir + "/key"
-        try (Self.key + "\n").write(toFile: keyFile, atomically: true, encoding: .utf8)
+        try (Self.key + "\n").write(toFile: keyFile, atomically: false, encoding: .utf8)
         let arguments = ["serve", "--data-dir", data, "--port", "0", "--key-file", keyFile]
         let client = CrashClient(index: 0)
         // The device's branch moves with each of its requests (its sync state only at the journal's checkpoint).

@@ -23,7 +23,7 @@ import Testing
 
     @Test func refusesAPlaceholderInAKeyFile() throws {
         let file = dir + "/key"
-        try "your-secret-key-here\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "your-secret-key-here\n".write(toFile: file, atomically: false, encoding: .utf8)
         let r = try CLI.run(["serve", "--data-dir", dir, "--key-file", file], timeout: 30, environment: ["SYNC_API_KEY": Self.goodKey])
         #expect(r.status == 64, "\(r.summary)")
         #expect(r.stderr.contains("(from \(file))"), "\(r.stderr)")
@@ -56,7 +56,7 @@ import Testing
     /// request in flight is answered.
     @Test func servesUntilSIGTERM() throws {
         let keyFile = dir + "/key"
-        try (Self.goodKey + "\n").write(toFile: keyFile, atomically: true, encoding: .utf8)
+        try (Self.goodKey + "\n").write(toFile: keyFile, atomically: false, encoding: .utf8)
         let server = try ServerProcess(["serve", "--data-dir", dir + "/data", "--port", "0", "--key-file", keyFile])
         defer { server.stop() }
         let line = try server.waitForLine(containing: "filamentdb serve: listening on", timeout: 30)

@@ -80,7 +80,7 @@ import Testing
         #expect(missingFile.status == 74 && missingFile.stderr.contains("cannot read the key file"), "\(missingFile.stderr)")
         // A key file is read (the attempt gets as far as the network).
         let keyFile = dir + "/key"
-        try "k\n".write(toFile: keyFile, atomically: true, encoding: .utf8)
+        try "k\n".write(toFile: keyFile, atomically: false, encoding: .utf8)
         #expect(chmod(keyFile, 0o600) == 0)
         let withFile = try CLI.run(["sync", "--server", unreachable, "--key-file", keyFile, "--data-dir", data], environment: ["SYNC_API_KEY": ""])
         #expect(withFile.status == 69 && !withFile.stderr.contains("warning"), "\(withFile.stderr)")

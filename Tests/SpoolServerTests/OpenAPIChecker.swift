@@ -27,7 +27,7 @@ enum OpenAPIChecker {
         let lines = answers.map { a in
             JSONValue.object(["method": .string(a.method), "path": .string(a.path), "status": .int(Int64(a.status)), "body": a.body ?? .null]).jsonText
         }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: false, encoding: .utf8)
         return try run([script, document, file])
     }
 

@@ -31,10 +31,19 @@ public enum Fixtures {
     /// Why such a test was skipped.
     public static let noSharedSamples = "../shared/samples (real Dexie exports of other apps) is not beside this repository"
 
-    /// A new empty folder under the system's temporary folder.
+    /// A new empty folder under the system's temporary folder, inside one folder per test process that is
+    /// removed when the process exits (a run of the suite made about a thousand, and left them all behind).
     public static func temporaryDirectory() -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("filamentdb-test-\(UUID().uuidString)").path
+        let dir = temporaryRoot + "/" + UUID().uuidString
         try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }
+
+    /// This process's folder of test folders.
+    static let temporaryRoot: String = {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("filamentdb-tests-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        try! FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(atPath: Fixtures.temporaryRoot) }
+        return root
+    }()
 }
