@@ -576,10 +576,17 @@ package final class GitRepository {
     package func checkpoint(carrying states: [Journal.StateUpdate] = []) throws(HistoryError) {
         guard let journal else { return }
         try publishObjects()
-        // Once the journal is emptied, the packs written so far are all that holds their objects: combining
-        // them from now on writes the combined pack durably before they are removed.
+        // Once the journal is emptied, the packs written so far are all that holds their objects: combined from
+        // now on, they stay until the next checkpoint has flushed the combined pack.
         compressor.outliveJournal()
         try journal.checkpoint(carrying: states)
+        let flushed = compressor.takeReplacedBeforeCheckpoint()
+        guard !flushed.isEmpty else { return }
+        for old in flushed {
+            unlink(path + "/objects/pack/" + old + ".idx")
+            unlink(path + "/objects/pack/" + old + ".pack")
+        }
+        try reopenObjects()
     }
 
     // MARK: combining a writer's small packs
@@ -897,10 +904,22 @@ final class BackgroundCompressor: @unchecked Sendable {
     }
 
     /// The packs written here, small enough to combine, with their entries and level (0: one write; 1:
-    /// ``GitRepository/combineCount`` writes; …), and whether the journal no longer holds their objects (written
-    /// before its last checkpoint, or combined durably): a combination with any of those is written durably
-    /// before they are removed. Used on this thread only.
+    /// ``GitRepository/combineCount`` writes; …), and whether the journal no longer holds all their objects
+    /// (written before its last checkpoint, or combined from such packs): once combined, those are removed only
+    /// after the next checkpoint has flushed the combined pack (``replacedBeforeCheckpoint``), not flushed here
+    /// (an fsync of megabytes on this thread holds up the journal's flush of every request meanwhile). Used on
+    /// this thread only.
     private var recent: [(name: String, entries: [PackWriter.Entry], level: Int, outlived: Bool)] = []
+    private var replacedBeforeCheckpoint: [String] = []
+
+    /// The packs that were combined into others and wait for a checkpoint to be removed: called once the
+    /// checkpoint has flushed everything (nothing is combined meanwhile: publishing waits for the checkpoint).
+    func takeReplacedBeforeCheckpoint() -> [String] {
+        queue.sync {
+            defer { replacedBeforeCheckpoint = [] }
+            return replacedBeforeCheckpoint
+        }
+    }
 
     /// Keeps a pack written here for combining, and combines a level's packs once there are
     /// ``GitRepository/combineCount`` of them: a server writing a pack per publish keeps a few dozen packs, not
@@ -910,8 +929,8 @@ final class BackgroundCompressor: @unchecked Sendable {
         queue.sync { keepRecent(name, entries, folder: folder) }
     }
 
-    /// Before the journal is emptied: the packs written so far are combined durably from now on. (Once they
-    /// were never combined again, and every checkpoint left up to a few dozen packs behind: past
+    /// Before the journal is emptied: the packs written so far outlive what it holds. (Once they were never
+    /// combined again, and every checkpoint left up to a few dozen packs behind: past
     /// ``InventoryStore/packLimit`` the whole database was repacked, tens of seconds on a large history.)
     func outliveJournal() {
         queue.sync { for i in recent.indices { recent[i].outlived = true } }
@@ -942,15 +961,15 @@ final class BackgroundCompressor: @unchecked Sendable {
                     all.append(entry)
                 }
             }
-            // A combination that cannot be written leaves its members as they are. One of members the journal
-            // no longer holds is on disk before they go.
-            let durable = members.contains { $0.outlived }
-            guard let combined = try? PackWriter.write(entries: all, to: folder, durable: durable) else { break }
+            // A combination that cannot be written leaves its members as they are. Members whose objects the
+            // journal no longer holds all stay until a checkpoint has flushed the combined pack.
+            guard let combined = try? PackWriter.write(entries: all, to: folder, durable: false) else { break }
+            let outlived = members.contains { $0.outlived }
             let names = Set(members.map(\.name))
             recent.removeAll { names.contains($0.name) }
-            replaced += names.filter { $0 != combined }
+            if outlived { replacedBeforeCheckpoint += names.filter { $0 != combined } } else { replaced += names.filter { $0 != combined } }
             if level + 1 < GitRepository.combineLevels, all.reduce(0, { $0 + $1.payload.count }) <= GitRepository.combineBytes {
-                recent.append((combined, all, level + 1, durable))
+                recent.append((combined, all, level + 1, outlived))
             }
         }
         return replaced

@@ -46,8 +46,8 @@ import Testing
         #expect(a.contents.count == 5 + rounds * 2)
     }
 
-    /// A checkpoint does not end the combining of the packs written before it (they are combined durably from
-    /// then on): a server that checkpoints every few publishes keeps a few packs, not one per publish (past
+    /// A checkpoint does not end the combining of the packs written before it (once combined, they go after the
+    /// next checkpoint): a server that checkpoints every few publishes keeps a few packs, not one per publish (past
     /// `InventoryStore.packLimit` of them the whole database was repacked, tens of seconds on a large history).
     @Test func packsWrittenBeforeACheckpointAreStillCombined() async throws {
         let clock = ManualClock()
@@ -63,12 +63,14 @@ import Testing
                 try await store.write { (repo) throws(HistoryError) in try repo.checkpoint(carryingStates: true) }
             }
         }
-        let packs = try FileManager.default.contentsOfDirectory(atPath: path + "/objects/pack").filter { $0.hasSuffix(".pack") }
-        #expect(packs.count <= 12, "\(packs.count) packs after \(rounds) publishes")
         #expect(try git(["-C", path, "fsck", "--strict"]).status == 0)
         // Everything reads back, in this server and in a new one on the same disk.
         #expect(try await mainContents(store) == a.contents)
+        // Packs combined from ones the journal no longer held wait for the next checkpoint to go.
         await service.close()
+        let packs = try FileManager.default.contentsOfDirectory(atPath: path + "/objects/pack").filter { $0.hasSuffix(".pack") }
+        #expect(packs.count <= 12, "\(packs.count) packs after \(rounds) publishes")
+        #expect(try git(["-C", path, "fsck", "--strict"]).status == 0)
         let reopened = try InventoryStore(path: path, create: false)
         #expect(try await mainContents(reopened) == a.contents)
         #expect(a.contents.count == rounds)
@@ -118,6 +120,40 @@ import Testing
         let deadline = Date().addingTimeInterval(10)
         while try packs() > InventoryStore.packLimit, Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
         #expect(try packs() < 5)
+        #expect(try git(["-C", path, "fsck", "--strict"]).status == 0)
+        #expect(try await mainContents(store) == a.contents)
+        await service.close()
+    }
+
+    /// Packs written before a checkpoint hold the only copy of their objects (the journal was emptied): once
+    /// combined into a pack that is not flushed yet, they stay on disk until the next checkpoint has flushed it.
+    @Test func packsTheJournalNoLongerHoldsStayUntilTheirCombinationIsFlushed() async throws {
+        let clock = ManualClock()
+        let (service, store, path) = try newService(clock: clock)
+        let a = CursorDevice("a")
+        func packs() throws -> Set<String> {
+            Set(try FileManager.default.contentsOfDirectory(atPath: path + "/objects/pack").filter { $0.hasSuffix(".pack") })
+        }
+        func publishOne(_ n: Int) async throws {
+            clock.advance(1000)
+            a.edit("S\(n)", at: clock.read(), ["weightRemaining": .int(Int64(1000 - n))])
+            try await a.sync(service)
+            try await store.write { (repo) throws(HistoryError) in try repo.publish() }
+        }
+        let before = try packs()
+        for n in 0..<3 { try await publishOne(n) }
+        try await store.write { (repo) throws(HistoryError) in try repo.checkpoint(carryingStates: true) }
+        let outlived = try packs().subtracting(before)
+        #expect(outlived.count == 3)
+        // Five more: the eighth publish combines all eight into one pack, written without a flush.
+        for n in 3..<8 { try await publishOne(n) }
+        let combined = try packs().subtracting(before).subtracting(outlived)
+        #expect(combined.count == 6, "\(combined)")
+        #expect(try packs().isSuperset(of: outlived), "a pack the journal no longer held went before its combination was flushed")
+        // The checkpoint flushes the combined pack; then the eight go.
+        try await store.write { (repo) throws(HistoryError) in try repo.checkpoint(carryingStates: true) }
+        let after = try packs().subtracting(before)
+        #expect(after.isDisjoint(with: outlived) && after.count == 1, "\(after)")
         #expect(try git(["-C", path, "fsck", "--strict"]).status == 0)
         #expect(try await mainContents(store) == a.contents)
         await service.close()
