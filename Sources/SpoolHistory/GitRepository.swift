@@ -596,8 +596,10 @@ package final class GitRepository {
     static let combineCount = 8
     /// Up to which level packs are combined here (level 3: 512 writes); above it, garbage collection does.
     static let combineLevels = 3
-    /// Packs larger than this are not kept for combining (a bulk import is one pack already).
-    static let combineBytes = 32 << 20
+    /// Packs are combined only while the combination stays under this size (a bulk import, or a batch of
+    /// thousands of spools synced, is one pack already): writing a larger one on the compressor's thread held up
+    /// the requests of a busy server (the journal's flush, and a core, shared with it).
+    static let combineBytes = 16 << 20
 
     /// A fresh object database for this handle: libgit2 never forgets a pack it once listed, so after packs
     /// were combined and removed every lookup would still search (and every refresh compare against) them.
@@ -943,6 +945,12 @@ final class BackgroundCompressor: @unchecked Sendable {
         for level in 0..<GitRepository.combineLevels {
             let members = recent.filter { $0.level == level }
             guard members.count >= GitRepository.combineCount else { break }
+            // Members that would make too large a pack together stay as they are, out of the combining.
+            guard members.reduce(0, { $0 + $1.entries.reduce(0) { $0 + $1.payload.count } }) <= GitRepository.combineBytes else {
+                let names = Set(members.map(\.name))
+                recent.removeAll { names.contains($0.name) }
+                break
+            }
             // The members' entries as they are, compressed once: a delta's base is found again by its id (an
             // object two members hold is kept once, at its first place, before any delta of it).
             var all: [PackWriter.Entry] = []
@@ -968,9 +976,7 @@ final class BackgroundCompressor: @unchecked Sendable {
             let names = Set(members.map(\.name))
             recent.removeAll { names.contains($0.name) }
             if outlived { replacedBeforeCheckpoint += names.filter { $0 != combined } } else { replaced += names.filter { $0 != combined } }
-            if level + 1 < GitRepository.combineLevels, all.reduce(0, { $0 + $1.payload.count }) <= GitRepository.combineBytes {
-                recent.append((combined, all, level + 1, outlived))
-            }
+            if level + 1 < GitRepository.combineLevels { recent.append((combined, all, level + 1, outlived)) }
         }
         return replaced
     }
