@@ -289,29 +289,101 @@ package final class GitRepository {
     /// git's order of a tree's entries: by the names' bytes, a folder's name read as if it ended in `/`.
     static func gitOrdered(_ a: TreeEntry, _ b: TreeEntry) -> Bool {
         var x = a.name, y = b.name
-        let xEnd: UInt8? = a.kind == .tree ? 0x2F : nil, yEnd: UInt8? = b.kind == .tree ? 0x2F : nil
-        return x.withUTF8 { p in
-            y.withUTF8 { q in
-                let n = min(p.count, q.count)
-                var i = 0
-                while i < n {
-                    if p[i] != q[i] { return p[i] < q[i] }
-                    i += 1
-                }
-                // One name is the start of the other (or both are the same): the next byte decides, a folder's `/`
-                // or nothing.
-                let nextX = p.count > n ? p[n] : xEnd, nextY = q.count > n ? q[n] : yEnd
-                switch (nextX, nextY) {
-                case let (u?, v?): return u < v
-                case (nil, _?): return true
-                default: return false
-                }
-            }
-        }
+        return x.withUTF8 { p in y.withUTF8 { q in gitOrdered(UnsafeRawBufferPointer(p), a.kind == .tree, UnsafeRawBufferPointer(q), b.kind == .tree) } }
     }
 
     static let treeMode = Array("40000 ".utf8)
     static let blobMode = Array("100644 ".utf8)
+
+    /// What a tree update sets one name to: a blob or a tree, or nothing (`id` `nil`: the name goes).
+    package struct TreeEdit {
+        package var name: [UInt8]
+        package var kind: TreeEntry.Kind
+        package var id: ObjectID?
+
+        package init(name: [UInt8], kind: TreeEntry.Kind, id: ObjectID?) {
+            (self.name, self.kind, self.id) = (name, kind, id)
+        }
+    }
+
+    /// The tree `tree` with `edits` applied (a name holds one entry, whatever its kind; of two edits of a name the
+    /// later counts), written from libgit2's parsed tree straight into the new object's bytes: no entry of the
+    /// tree is made a Swift value. `nil` if it is left empty.
+    package func editTree(_ tree: ObjectID?, _ edits: [TreeEdit]) throws(HistoryError) -> ObjectID? {
+        // The last edit of each name, then those that add an entry in git's order.
+        var last: [[UInt8]: Int] = [:]
+        for (i, e) in edits.enumerated() { last[e.name] = i }
+        let kept = edits.indices.filter { last[edits[$0].name] == $0 }
+        let adds = kept.map { edits[$0] }.filter { $0.id != nil }.sorted { a, b in
+            a.name.withUnsafeBytes { x in b.name.withUnsafeBytes { y in Self.gitOrdered(x, a.kind == .tree, y, b.kind == .tree) } }
+        }
+        var handle: OpaquePointer?
+        if let tree {
+            treeReads += 1
+            var oid = tree.oid
+            try check(git_tree_lookup(&handle, self.handle, &oid), "git_tree_lookup", path: path)
+        }
+        defer { git_tree_free(handle) }
+        let count = handle.map { git_tree_entrycount($0) } ?? 0
+        var out: [UInt8] = []
+        out.reserveCapacity((count + adds.count) * 64)
+        func append(_ e: TreeEdit) {
+            out += e.kind == .tree ? Self.treeMode : Self.blobMode
+            out += e.name
+            out.append(0)
+            e.id!.append(to: &out)
+        }
+        var next = 0
+        for i in 0..<count {
+            guard let entry = git_tree_entry_byindex(handle, i), let cName = git_tree_entry_name(entry), let id = git_tree_entry_id(entry) else { continue }
+            let name = UnsafeRawBufferPointer(start: cName, count: strlen(cName))
+            // An edited name keeps only what its edit says.
+            if kept.contains(where: { k in edits[k].name.withUnsafeBytes { $0.elementsEqual(name) } }) { continue }
+            let isTree = git_tree_entry_type(entry) == GIT_OBJECT_TREE
+            while next < adds.count, adds[next].name.withUnsafeBytes({ Self.gitOrdered($0, adds[next].kind == .tree, name, isTree) }) {
+                append(adds[next])
+                next += 1
+            }
+            out += isTree ? Self.treeMode : Self.blobMode
+            out.append(contentsOf: name)
+            out.append(0)
+            ObjectID(id.pointee).append(to: &out)
+        }
+        while next < adds.count {
+            append(adds[next])
+            next += 1
+        }
+        return out.isEmpty ? nil : try writeObject(out, GIT_OBJECT_TREE)
+    }
+
+    /// The id of the folder `name` in `tree` (`nil`: none, or a file of that name).
+    package func subtreeID(named name: String, in tree: ObjectID?) throws(HistoryError) -> ObjectID? {
+        guard let tree else { return nil }
+        var handle: OpaquePointer?
+        var oid = tree.oid
+        try check(git_tree_lookup(&handle, self.handle, &oid), "git_tree_lookup", path: path)
+        defer { git_tree_free(handle) }
+        guard let entry = git_tree_entry_byname(handle, name), git_tree_entry_type(entry) == GIT_OBJECT_TREE,
+              let id = git_tree_entry_id(entry) else { return nil }
+        return ObjectID(id.pointee)
+    }
+
+    /// git's order of two entries' names (their bytes; a folder's name read as if it ended in `/`).
+    static func gitOrdered(_ p: UnsafeRawBufferPointer, _ pTree: Bool, _ q: UnsafeRawBufferPointer, _ qTree: Bool) -> Bool {
+        let n = min(p.count, q.count)
+        var i = 0
+        while i < n {
+            if p[i] != q[i] { return p[i] < q[i] }
+            i += 1
+        }
+        let nextP: UInt8? = p.count > n ? p[n] : (pTree ? 0x2F : nil)
+        let nextQ: UInt8? = q.count > n ? q[n] : (qTree ? 0x2F : nil)
+        switch (nextP, nextQ) {
+        case let (u?, v?): return u < v
+        case (nil, _?): return true
+        default: return false
+        }
+    }
 
     /// Writes a commit object (no reference moves: see ``updateReference(_:to:expecting:message:)``), as git
     /// writes one: its tree, its parents, author and committer (the same), a blank line and the message.

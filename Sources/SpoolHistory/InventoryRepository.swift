@@ -247,51 +247,29 @@ package final class InventoryRepository {
     }
 
     /// ``updateTree(_:_:)`` for the changes at `indices`, whose paths go on below `depth` folders (the changes
-    /// are passed down by index, not copied at every level).
+    /// are passed down by index, not copied at every level): each folder on their paths written afresh from its
+    /// old bytes and the names that change (``GitRepository/editTree(_:_:)``).
     private func updateTree(_ tree: ObjectID?, _ changes: [TreeChange], _ indices: [Int], depth: Int) throws(HistoryError) -> ObjectID? {
-        // The tree's entries as libgit2 lists them, in git's order, kept in that order as they change: no
-        // dictionary of names, no sort before writing.
-        var entries = try tree.map { (t) throws(HistoryError) in try git.readTree(t) } ?? []
-        func place(_ name: String, _ kind: TreeEntry.Kind) -> (index: Int, found: Bool) {
-            let probe = TreeEntry(name: name, id: Self.noID, kind: kind)
-            var lo = 0, hi = entries.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if GitRepository.gitOrdered(entries[mid], probe) { lo = mid + 1 } else { hi = mid }
-            }
-            return (lo, lo < entries.count && !GitRepository.gitOrdered(probe, entries[lo]))
-        }
-        /// A name holds one entry, whatever its kind.
-        func set(_ name: String, _ entry: TreeEntry?) {
-            for kind in [TreeEntry.Kind.blob, .tree] {
-                let p = place(name, kind)
-                if p.found { entries.remove(at: p.index) }
-            }
-            if let entry { entries.insert(entry, at: place(name, entry.kind).index) }
-        }
+        var edits: [GitRepository.TreeEdit] = []
         var byChild: [String: [Int]] = [:]
         var childOrder: [String] = []
         for i in indices {
             let components = changes[i].components
             let name = components[components.startIndex + depth]
             if components.count == depth + 1 {
-                set(name, changes[i].blob.map { TreeEntry(name: name, id: $0, kind: .blob) })
+                edits.append(GitRepository.TreeEdit(name: Array(name.utf8), kind: .blob, id: changes[i].blob))
             } else {
                 if byChild[name] == nil { childOrder.append(name) }
                 byChild[name, default: []].append(i)
             }
         }
         for name in childOrder {
-            let p = place(name, .tree)
-            let existing = p.found ? entries[p.index].id : nil
-            set(name, try updateTree(existing, changes, byChild[name]!, depth: depth + 1).map { TreeEntry(name: name, id: $0, kind: .tree) })
+            let existing = try git.subtreeID(named: name, in: tree)
+            edits.append(GitRepository.TreeEdit(name: Array(name.utf8), kind: .tree,
+                                                 id: try updateTree(existing, changes, byChild[name]!, depth: depth + 1)))
         }
-        if entries.isEmpty { return nil }
-        return try git.writeTree(sortedEntries: entries)
+        return try git.editTree(tree, edits)
     }
-
-    /// An id for probes that compare names only.
-    static let noID = ObjectID(bytes: [UInt8](repeating: 0, count: 20))
 
     func rootTree(_ tree: ObjectID?, _ changes: [TreeChange]) throws(HistoryError) -> ObjectID {
         if let updated = try updateTree(tree, changes) { return updated }

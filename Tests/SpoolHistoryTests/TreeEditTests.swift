@@ -1,0 +1,57 @@
+import Foundation
+import SpoolHistory
+import SpoolTestSupport
+import Testing
+
+/// A folder of the history is written from its old bytes and the names that change
+/// (`GitRepository.editTree`): the tree must be the one stock git makes of the same entries, for names whose
+/// order is tricky in git (a folder's name sorts as if it ended in `/`, so `a/` comes after `a.json` and `a-b`).
+@Suite struct TreeEditTests {
+    @Test func anEditedTreeIsTheTreeGitMakesOfItsEntries() throws {
+        let dir = Fixtures.temporaryDirectory() + "/history.git"
+        let repo = try InventoryRepository.openOrCreate(dir).repository
+        let git = repo.git
+        let names = ["a", "a.json", "a-b", "a0", "ab", "a~", "b", "B", "é", "z", "0", "a.b.c"]
+        let blobs = try ["x", "y"].map { try git.writeBlob(Array($0.utf8)) }
+        let folder = try git.writeTree([TreeEntry(name: "f", id: blobs[0], kind: .blob)])
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ n: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(n))
+        }
+        func entry(_ name: String) -> TreeEntry {
+            next(2) == 0 ? TreeEntry(name: name, id: blobs[next(2)], kind: .blob) : TreeEntry(name: name, id: folder, kind: .tree)
+        }
+        /// What stock git makes of `entries` (it sorts them itself).
+        func mktree(_ entries: [TreeEntry]) throws -> ObjectID? {
+            guard !entries.isEmpty else { return nil }
+            let lines = entries.map { "\($0.kind == .tree ? "040000 tree" : "100644 blob") \($0.id.hex)\t\($0.name)\n" }.joined()
+            let made = try SpoolHistoryTests.git(["mktree", "--missing"], in: dir, input: lines)
+            #expect(made.status == 0, "\(made.output)")
+            return ObjectID(hex: made.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        var checked = 0
+        for _ in 0..<120 {
+            var entries: [String: TreeEntry] = [:]
+            for name in names where next(3) == 0 { entries[name] = entry(name) }
+            let tree = try git.editTree(nil, entries.values.map { GitRepository.TreeEdit(name: Array($0.name.utf8), kind: $0.kind, id: $0.id) })
+            #expect(tree == (try mktree(Array(entries.values))))
+            // A few edits: set, replace (of either kind) or remove a name, the later edit of a name counting.
+            var edits: [GitRepository.TreeEdit] = []
+            for _ in 0..<(1 + next(4)) {
+                let name = names[next(names.count)]
+                if next(3) == 0 {
+                    edits.append(GitRepository.TreeEdit(name: Array(name.utf8), kind: .blob, id: nil))
+                    entries[name] = nil
+                } else {
+                    let e = entry(name)
+                    edits.append(GitRepository.TreeEdit(name: Array(name.utf8), kind: e.kind, id: e.id))
+                    entries[name] = e
+                }
+            }
+            #expect(try git.editTree(tree, edits) == (try mktree(Array(entries.values))))
+            checked += 1
+        }
+        #expect(checked == 120)
+    }
+}
