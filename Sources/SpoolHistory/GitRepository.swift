@@ -278,10 +278,8 @@ package final class GitRepository {
         var out: [UInt8] = []
         out.reserveCapacity(entries.count * 64)
         for e in entries {
-            out += e.kind == .tree ? Self.treeMode : Self.blobMode
-            out += e.name.utf8
-            out.append(0)
-            e.id.append(to: &out)
+            var name = e.name
+            name.withUTF8 { Self.appendEntry(isTree: e.kind == .tree, name: UnsafeRawBufferPointer($0), id: e.id, to: &out) }
         }
         return try writeObject(out, GIT_OBJECT_TREE)
     }
@@ -294,6 +292,14 @@ package final class GitRepository {
 
     static let treeMode = Array("40000 ".utf8)
     static let blobMode = Array("100644 ".utf8)
+
+    /// One entry of a tree object as git writes it: its mode, a space, its name, a zero byte, its id.
+    static func appendEntry(isTree: Bool, name: UnsafeRawBufferPointer, id: ObjectID, to out: inout [UInt8]) {
+        out += isTree ? treeMode : blobMode
+        out.append(contentsOf: name)
+        out.append(0)
+        id.append(to: &out)
+    }
 
     /// What a tree update sets one name to: a blob or a tree, or nothing (`id` `nil`: the name goes).
     package struct TreeEdit {
@@ -328,10 +334,7 @@ package final class GitRepository {
         var out: [UInt8] = []
         out.reserveCapacity((count + adds.count) * 64)
         func append(_ e: TreeEdit) {
-            out += e.kind == .tree ? Self.treeMode : Self.blobMode
-            out += e.name
-            out.append(0)
-            e.id!.append(to: &out)
+            e.name.withUnsafeBytes { Self.appendEntry(isTree: e.kind == .tree, name: $0, id: e.id!, to: &out) }
         }
         var next = 0
         for i in 0..<count {
@@ -344,28 +347,13 @@ package final class GitRepository {
                 append(adds[next])
                 next += 1
             }
-            out += isTree ? Self.treeMode : Self.blobMode
-            out.append(contentsOf: name)
-            out.append(0)
-            ObjectID(id.pointee).append(to: &out)
+            Self.appendEntry(isTree: isTree, name: name, id: ObjectID(id.pointee), to: &out)
         }
         while next < adds.count {
             append(adds[next])
             next += 1
         }
         return out.isEmpty ? nil : try writeObject(out, GIT_OBJECT_TREE)
-    }
-
-    /// The id of the folder `name` in `tree` (`nil`: none, or a file of that name).
-    package func subtreeID(named name: String, in tree: ObjectID?) throws(HistoryError) -> ObjectID? {
-        guard let tree else { return nil }
-        var handle: OpaquePointer?
-        var oid = tree.oid
-        try check(git_tree_lookup(&handle, self.handle, &oid), "git_tree_lookup", path: path)
-        defer { git_tree_free(handle) }
-        guard let entry = git_tree_entry_byname(handle, name), git_tree_entry_type(entry) == GIT_OBJECT_TREE,
-              let id = git_tree_entry_id(entry) else { return nil }
-        return ObjectID(id.pointee)
     }
 
     /// git's order of two entries' names (their bytes; a folder's name read as if it ended in `/`).
@@ -511,10 +499,7 @@ package final class GitRepository {
         for o in pending { pendingIDs.insert(o.id) }
         DispatchQueue.global(qos: .utility).async { withExtendedLifetime(leaving) {} }
         if !replaced.isEmpty || memoryWrites > Self.memoryWritesKept {
-            for old in replaced {
-                unlink(path + "/objects/pack/" + old + ".idx")
-                unlink(path + "/objects/pack/" + old + ".pack")
-            }
+            removePacks(replaced)
             try reopenObjects()
         }
         // Otherwise libgit2's memory backend keeps its copies of what reached the pack for now (reading them
@@ -654,11 +639,17 @@ package final class GitRepository {
         try journal.checkpoint(carrying: states)
         let flushed = compressor.takeReplacedBeforeCheckpoint()
         guard !flushed.isEmpty else { return }
-        for old in flushed {
-            unlink(path + "/objects/pack/" + old + ".idx")
-            unlink(path + "/objects/pack/" + old + ".pack")
-        }
+        removePacks(flushed)
         try reopenObjects()
+    }
+
+    /// Removes packs another one replaced (the index first: a pack without its index is invisible, an index
+    /// without its pack an error); libgit2 forgets them once the database is made afresh (``reopenObjects()``).
+    private func removePacks(_ names: [String]) {
+        for name in names {
+            unlink(path + "/objects/pack/" + name + ".idx")
+            unlink(path + "/objects/pack/" + name + ".pack")
+        }
     }
 
     // MARK: combining a writer's small packs

@@ -138,12 +138,12 @@ extension InventoryRepository {
     }
 
     /// How many sync-state updates are in no state commit yet.
-    func waitingStateUpdates() -> Int {
+    var uncommittedStateUpdateCount: Int {
         syncStates.values.reduce(0) { $0 + ($1.updated ? $1.waiting : 0) }
     }
 
     /// Each updated sync state's updates since its commit, as one journal update each (in order of reference).
-    func stateUpdatesWaiting() -> [Journal.StateUpdate] {
+    func uncommittedStateUpdates() -> [Journal.StateUpdate] {
         syncStates.keys.sorted().compactMap { reference in
             guard let state = syncStates[reference], state.updated, let document = state.document else { return nil }
             return Journal.StateUpdate(reference: reference, document: document,

@@ -264,7 +264,7 @@ package final class InventoryRepository {
             }
         }
         for name in childOrder {
-            let existing = try git.subtreeID(named: name, in: tree)
+            let existing = try tree.flatMap { (t) throws(HistoryError) in try git.entry(name, in: t) }.flatMap { $0.kind == .tree ? $0.id : nil }
             edits.append(GitRepository.TreeEdit(name: Array(name.utf8), kind: .tree,
                                                  id: try updateTree(existing, changes, byChild[name]!, depth: depth + 1)))
         }
@@ -476,7 +476,7 @@ package final class InventoryRepository {
     /// commits wait for the server to fall idle, or for a state's updates to pile up (``landSync``).
     package func checkpointIfFull() throws(HistoryError) {
         guard let journal = git.journal, journal.isFull else { return }
-        try checkpoint(carryingStates: waitingStateUpdates() <= Self.stateUpdatesCarried)
+        try checkpoint(carryingStates: uncommittedStateUpdateCount <= Self.stateUpdatesCarried)
     }
 
     /// Writes the sync states' commits (unless `carryingStates`: then the journal keeps their updates),
@@ -484,7 +484,7 @@ package final class InventoryRepository {
     package func checkpoint(carryingStates: Bool = false) throws(HistoryError) {
         if !carryingStates { try writeSyncStates() }
         try publish()
-        try git.checkpoint(carrying: carryingStates ? stateUpdatesWaiting() : [])
+        try git.checkpoint(carrying: carryingStates ? uncommittedStateUpdates() : [])
     }
 
     /// The most sync-state updates a checkpoint carries over into the emptied journal (about 60 bytes each);

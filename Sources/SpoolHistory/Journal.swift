@@ -224,12 +224,18 @@ package final class Journal {
             unlink(next)
             throw HistoryError(.io, "cannot write the new journal: \(failure)", path: next)
         }
-        // The rename is durable once the folder is; from here on the journal is the new file, under the same
-        // descriptor (the flusher's), whose lock the new file's open file holds.
-        guard fsync(folderFD) == 0, dup2(nextFD, fd) >= 0 else {
-            throw HistoryError(.io, "cannot switch to the new journal: \(String(cString: strerror(errno)))", path: path)
+        // From here on the journal is the new file, under the same descriptor (the flusher's), whose lock the
+        // new file's open file holds. Should that fail, a record appended to the old, unlinked file would be lost
+        // in a crash: every write after it fails instead, until the server is restarted.
+        guard dup2(nextFD, fd) >= 0 else {
+            let message = String(cString: strerror(errno))
+            flusher.fail("cannot switch to the new journal: \(message)")
+            throw HistoryError(.io, "cannot switch to the new journal: \(message)", path: path)
         }
-        _ = lseek(fd, 0, SEEK_END)
+        // The rename is durable once the folder is.
+        guard fsync(folderFD) == 0 else {
+            throw HistoryError(.io, "cannot flush the journal's folder: \(String(cString: strerror(errno)))", path: path)
+        }
         records = 1
         bytes = record.count
         appended += record.count
@@ -361,6 +367,16 @@ package final class JournalFlusher: @unchecked Sendable {
     }
 
     var failure: String? { lock.withLock { failed } }
+
+    /// Fails every request waiting and every append from now on (the journal is no longer one to trust).
+    func fail(_ message: String) {
+        let waiting = lock.withLock { () -> [CheckedContinuation<Void, any Error>] in
+            if failed == nil { failed = message }
+            defer { waiters.removeAll() }
+            return waiters.map(\.continuation)
+        }
+        for c in waiting { c.resume(throwing: HistoryError(.io, "cannot flush the journal: \(message)", path: path)) }
+    }
     /// Whether written records wait for a flush.
     var pending: Bool { lock.withLock { durable < written } }
 

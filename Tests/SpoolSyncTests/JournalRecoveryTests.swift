@@ -114,7 +114,7 @@ import Testing
         #expect(try stateIDs(path) == 1)
         // New ids, then the checkpoint a full journal gets under load: the state's commit is not written.
         clock.advance(1000)
-        let s2 = a.add("S2", ["weightRemaining": .int(800)])
+        a.add("S2", ["weightRemaining": .int(800)])
         let s3 = a.add("S3", ["weightRemaining": .int(700)])
         try await a.sync(service)
         try await store.write { (repo) throws(HistoryError) in try repo.checkpoint(carryingStates: true) }
@@ -146,7 +146,6 @@ import Testing
         #expect(try await recovered.spool("S3")?.isDeleted == true)
         #expect(try await recovered.spool("S4")?.isDeleted == true)
         #expect(try await recovered.spool("S2")?.isDeleted == false)
-        _ = s2
         #expect(try git(["-C", snapshot, "fsck", "--strict"]).status == 0)
     }
 
