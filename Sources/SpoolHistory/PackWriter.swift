@@ -51,7 +51,10 @@ enum PackWriter {
             if blobs % deltaSpan == 0 { lastWhole = i } else { bases[i] = lastWhole }
             blobs += 1
         }
-        // A journaled writer's packs are small and short-lived (combined, then repacked): compressed fast.
+        // A journaled writer's packs are small and short-lived (combined, then repacked when the server is idle):
+        // compressed fast, and trees not at all. A tree is mostly object ids, which do not compress: deflating
+        // one saved a quarter of its size and took most of the compressing thread's time under load, while the
+        // requests wanted the cores (measured in `Benchmarks/run-sync`).
         let level = durable ? Z_DEFAULT_COMPRESSION : Z_BEST_SPEED
         let parts = Parallel.map(objects.count) { range -> [Entry?] in
             // One compressor per core for the small objects (see FixedDeflate); zlib for the large ones.
@@ -65,6 +68,7 @@ enum PackWriter {
                     let delta = LineDelta.encode(from: objects[b].bytes, to: o.bytes)
                     if delta.count < o.bytes.count * 3 / 4, let z = compress(delta) { return Entry(id: o.id, type: o.type, size: delta.count, payload: z, base: b) }
                 }
+                if !durable, o.type == 2 { return Entry(id: o.id, type: o.type, size: o.bytes.count, payload: stored(o.bytes), base: nil) }
                 return compress(o.bytes).map { Entry(id: o.id, type: o.type, size: o.bytes.count, payload: $0, base: nil) }
             }
         }
@@ -171,6 +175,40 @@ enum PackWriter {
         guard rc == Z_OK else { return nil }
         out.removeLast(out.count - Int(bound))
         return out
+    }
+
+    /// `bytes` as a zlib stream of stored (uncompressed) deflate blocks (RFC 1951, 3.2.4): a copy and a checksum.
+    static func stored(_ bytes: [UInt8]) -> [UInt8] {
+        let blocks = max(1, (bytes.count + 65_534) / 65_535)
+        return [UInt8](unsafeUninitializedCapacity: 2 + blocks * 5 + bytes.count + 4) { out, initialized in
+            var at = 0
+            func put(_ b: UInt8) {
+                out[at] = b
+                at += 1
+            }
+            put(0x78)
+            put(0x01)
+            bytes.withUnsafeBufferPointer { input in
+                var start = 0
+                repeat {
+                    let length = min(65_535, input.count - start)
+                    put(start + length == input.count ? 1 : 0)  // the final block or not; stored (type 00)
+                    put(UInt8(length & 0xFF))
+                    put(UInt8(length >> 8))
+                    put(UInt8(~length & 0xFF))
+                    put(UInt8((~length >> 8) & 0xFF))
+                    if length > 0 { (out.baseAddress! + at).update(from: input.baseAddress! + start, count: length) }
+                    at += length
+                    start += length
+                } while start < input.count
+                let checksum = UInt32(adler32(1, input.baseAddress, uInt(input.count)))
+                put(UInt8(checksum >> 24))
+                put(UInt8((checksum >> 16) & 0xFF))
+                put(UInt8((checksum >> 8) & 0xFF))
+                put(UInt8(checksum & 0xFF))
+            }
+            initialized = at
+        }
     }
 
     static func sha1(_ bytes: [UInt8]) -> [UInt8] {

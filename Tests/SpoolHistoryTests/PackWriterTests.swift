@@ -77,6 +77,38 @@ import Testing
         #expect(try git(["cat-file", "blob", text.id.hex], in: path).output == String(decoding: text.bytes, as: UTF8.self))
     }
 
+    /// A journaled writer's packs hold trees as stored deflate blocks (uncompressed): read back by stock git, from
+    /// the empty tree to one of three blocks (a block holds at most 65,535 bytes), each its own size plus the
+    /// stream's 6 bytes and 5 a block.
+    @Test func journaledPacksStoreTreesUncompressedAndGitReadsThem() throws {
+        let path = Fixtures.temporaryDirectory() + "/repo.git"
+        #expect(try git(["init", "-q", "--bare", path], in: Fixtures.temporaryDirectory()).status == 0)
+        let blob = Array("{}\n".utf8)
+        let blobID = GitRepository.blobID(blob)
+        var objects = [PackWriter.Object(id: blobID, type: 3, bytes: blob)]
+        for count in [0, 1, 2339, 2340, 5000] {
+            // "100644 f0000000\0" and the id: 36 bytes an entry; 2,339 of them fill one block but for 31 bytes.
+            var tree: [UInt8] = []
+            for k in 0..<count {
+                tree += Array("100644 f\(String(format: "%07d", k))".utf8) + [0]
+                blobID.append(to: &tree)
+            }
+            let id = ObjectID(bytes: PackWriter.sha1(Array("tree \(tree.count)".utf8) + [0] + tree))
+            objects.append(PackWriter.Object(id: id, type: 2, bytes: tree))
+        }
+        let entries = try PackWriter.compress(objects, durable: false)
+        for (object, entry) in zip(objects, entries) where object.type == 2 {
+            let blocks = max(1, (object.bytes.count + 65_534) / 65_535)
+            #expect(entry.payload.count == object.bytes.count + 6 + 5 * blocks, "a tree of \(object.bytes.count) bytes")
+        }
+        try PackWriter.write(entries: entries, to: path + "/objects/pack")
+        let fsck = try git(["fsck", "--strict", "--full"], in: path)
+        #expect(fsck.status == 0, "\(fsck.output)")
+        let listed = try git(["cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)", "--batch-all-objects"], in: path).output
+        for object in objects where object.type == 2 { #expect(listed.contains("\(object.id.hex) tree \(object.bytes.count)")) }
+        #expect(try git(["ls-tree", objects.last!.id.hex], in: path).output.split(separator: "\n").count == 5000)
+    }
+
     @Test func deltasRebuildTheirTargets() {
         let cases: [([UInt8], [UInt8])] = [
             (Array("a\nb\nc\n".utf8), Array("a\nb\nc\n".utf8)),
