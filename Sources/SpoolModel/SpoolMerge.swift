@@ -198,7 +198,21 @@ public enum SpoolMerge {
     }
 
     /// Whether two values are the same bytes with the same types (absent equals only absent).
-    public static func same(_ a: JSONValue?, _ b: JSONValue?) -> Bool { encoded(a) == encoded(b) }
+    ///
+    /// Two scalars of one kind are compared as they are (a string by its UTF-8 bytes, not by Swift's canonical
+    /// equivalence; a double by its bits, else as text): a merge compares every field of a spool three times,
+    /// and writing out both values each time was a twentieth of the sync server's time under load.
+    public static func same(_ a: JSONValue?, _ b: JSONValue?) -> Bool {
+        switch (a, b) {
+        case (nil, nil), (.null?, .null?): return true
+        case (nil, _?), (_?, nil): return false
+        case (.string(let x)?, .string(let y)?): return x.utf8.elementsEqual(y.utf8)
+        case (.int(let x)?, .int(let y)?): return x == y
+        case (.bool(let x)?, .bool(let y)?): return x == y
+        case (.double(let x)?, .double(let y)?) where x.bitPattern == y.bitPattern: return true
+        default: return encoded(a) == encoded(b)
+        }
+    }
 
     /// Whether two spools hold the same fields, `lastUpdated` aside.
     public static func sameIgnoringTime(_ a: Spool, _ b: Spool) -> Bool { same(fieldsWithoutTime(a), fieldsWithoutTime(b)) }

@@ -1,4 +1,4 @@
-import SpoolModel
+@testable import SpoolModel
 import SpoolTestSupport
 import Testing
 
@@ -20,6 +20,26 @@ func edit(_ s: Spool, _ changes: [String: JSONValue?]) -> Spool {
 }
 
 @Suite struct SpoolMergeTests {
+    /// `same` compares scalars of one kind directly: it must answer exactly as comparing the values written out
+    /// (with their types) does, for every pair. Swift's `==` on strings would call a precomposed "é" and "e" with
+    /// a combining accent the same; they are different bytes, so different values.
+    @Test func sameAnswersAsComparingTheWrittenValues() {
+        let values: [JSONValue?] = [
+            nil, .null, .bool(true), .bool(false), .int(0), .int(1), .int(-1), .int(Int64.max),
+            .double(0), .double(-0.0), .double(1), .double(1.5), .double(-1.5), .double(1e300),
+            .string(""), .string("1"), .string("a"), .string("\u{E9}"), .string("e\u{301}"), .string("\u{0}"), .string("\"q\""),
+            .array([]), .array([.int(1)]), .array([.double(1)]), .object([:]), .object(["a": .int(1)]), .object(["a": .string("1")]),
+            .typed("date", .int(5)), .typed("date", .int(6)), .typed("number", .string("NaN")), .typed("number", .string("Infinity")),
+        ]
+        for a in values {
+            for b in values {
+                #expect(SpoolMerge.same(a, b) == (SpoolMerge.encoded(a) == SpoolMerge.encoded(b)), "\(String(describing: a)) and \(String(describing: b))")
+            }
+        }
+        #expect(!SpoolMerge.same(.string("\u{E9}"), .string("e\u{301}")))
+        #expect(SpoolMerge.same(.double(2.5), .double(2.5)))
+    }
+
     @Test func aFieldChangedOnOneSideTakesThatSide() {
         let theirs = edit(base, ["color": .string("Red"), "lastUpdated": .int(200)])
         let (f, c) = merged(base, base, theirs)
