@@ -676,10 +676,24 @@ package final class GitRepository {
         let added = git_odb_add_backend(odb, backend, 999)
         if added != 0 { backend?.pointee.free(backend) }
         try check(added, "git_odb_add_backend", path: path)
-        try check(git_repository_set_odb(handle, odb), "git_repository_set_odb", path: path)
+        // The old database is freed on another thread: its memory backend holds every object written since it
+        // was made (tens of thousands after a large upload), and freeing them one by one took a request 10 ms.
+        var old: OpaquePointer?
+        if git_repository_odb(&old, handle) != 0 { old = nil }
+        let set = git_repository_set_odb(handle, odb)
+        if let old { if set == 0 { Self.release(old) } else { git_odb_free(old) } }
+        try check(set, "git_repository_set_odb", path: path)
         memory = OpaquePointer(backend!)
         memoryWrites = 0
         try holdInMemory()
+    }
+
+    /// Frees an object database no handle uses any more, on a thread of its own.
+    private static func release(_ odb: OpaquePointer) {
+        /// The database, handed to the thread that frees it (no other holds it).
+        struct Unused: @unchecked Sendable { let odb: OpaquePointer }
+        let unused = Unused(odb: odb)
+        DispatchQueue.global(qos: .utility).async { git_odb_free(unused.odb) }
     }
 
     /// Leaves an object written since the last flush out of the next pack (a commit made again, then not used).
