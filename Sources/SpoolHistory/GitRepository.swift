@@ -421,7 +421,8 @@ package final class GitRepository {
             let offset = try journal.append(objects: pending, moves: moves, states: states, flush: !deferringFlush)
             compressor.add(pending)
             unpublished += pending
-            unpublishedBytes += pending.reduce(0) { $0 + $1.bytes.count }
+            lastFlushBytes = pending.reduce(0) { $0 + $1.bytes.count }
+            unpublishedBytes += lastFlushBytes
             pending.removeAll(keepingCapacity: true)
             return deferringFlush ? offset : nil
         }
@@ -434,6 +435,8 @@ package final class GitRepository {
 
     /// How much the journal's records hold that is not in a pack yet.
     package var unpublishedSize: (objects: Int, bytes: Int) { (unpublished.count, unpublishedBytes) }
+    /// The bytes of the objects the last journaled ``flushObjects(moves:states:deferringFlush:)`` recorded.
+    package private(set) var lastFlushBytes = 0
 
     /// Writes the objects the journal holds and no pack has yet as one pack (not flushed: the journal is what
     /// makes them durable until its checkpoint), then lets them go from memory.

@@ -349,16 +349,22 @@ package final class InventoryRepository {
     package static let publishWhenIdle: UInt64 = 20_000_000
     /// How much may wait in memory at most.
     package static let publishBytes = 8 << 20
+    /// A write that adds this much (a batch of an upload) is published at once, while the next request is read:
+    /// left for the timer, its pack was written in the middle of the smaller requests that followed, and held
+    /// them up (the pack's checksums on the other core, its pages on the disk).
+    package static let publishLargeWrite = 1 << 20
 
     /// Whether journaled writes are waiting to be published.
     package var hasUnpublished: Bool { !unpublishedMoves.isEmpty || git.unpublishedSize.objects > 0 }
 
     /// Lands a pack written in the background once it is written; starts writing the next if the oldest
-    /// waiting write waited ``publishInterval`` or memory holds ``publishBytes`` (``publishInBackground()``).
+    /// waiting write waited ``publishInterval``, memory holds ``publishBytes``, or the last write added
+    /// ``publishLargeWrite`` (``publishInBackground()``).
     package func publishIfDue() throws(HistoryError) {
         try landPublished(wait: false)
         guard hasUnpublished else { return lastPublished = DispatchTime.now().uptimeNanoseconds }
-        if DispatchTime.now().uptimeNanoseconds - lastPublished >= Self.publishInterval || git.unpublishedSize.bytes >= Self.publishBytes {
+        if DispatchTime.now().uptimeNanoseconds - lastPublished >= Self.publishInterval || git.unpublishedSize.bytes >= Self.publishBytes
+            || git.lastFlushBytes >= Self.publishLargeWrite {
             try publishInBackground()
         }
     }
