@@ -660,10 +660,6 @@ package final class GitRepository {
     /// How many packs of one level are combined into one of the next: every object lookup searches each pack's
     /// index, so a server keeps few.
     static let combineCount = 8
-    /// How many packs of the first level a writer publishing under load (``startPublishing()``) lets pile up
-    /// before it combines them: a combination takes the compressing thread tens of milliseconds, on a core the
-    /// requests want. A publish of an idle writer, or a checkpoint's, combines from ``combineCount``.
-    static let combineWhileBusy = 3 * combineCount
     /// Up to which level packs are combined here (level 3: 512 writes); above it, garbage collection does.
     static let combineLevels = 3
     /// Packs are combined only while the combination stays under this size (a bulk import, or a batch of
@@ -969,7 +965,7 @@ final class BackgroundCompressor: @unchecked Sendable {
             if let entries = takeDone() {
                 do throws(HistoryError) {
                     let name = try PackWriter.write(entries: entries, to: folder, durable: false)
-                    result = .success(keepRecent(name, entries, folder: folder, waiting: GitRepository.combineWhileBusy))
+                    result = .success(keepRecent(name, entries, folder: folder))
                 } catch {
                     result = .failure(error)
                 }
@@ -1022,15 +1018,13 @@ final class BackgroundCompressor: @unchecked Sendable {
         queue.sync { for i in recent.indices { recent[i].outlived = true } }
     }
 
-    /// `waiting`: how many packs of a level are combined at once (``GitRepository/combineCount`` unless a busy
-    /// writer's pack: ``GitRepository/combineWhileBusy``).
-    private func keepRecent(_ name: String, _ entries: [PackWriter.Entry], folder: String, waiting: Int = GitRepository.combineCount) -> [String] {
+    private func keepRecent(_ name: String, _ entries: [PackWriter.Entry], folder: String) -> [String] {
         guard entries.reduce(0, { $0 + $1.payload.count }) <= GitRepository.combineBytes else { return [] }
         recent.append((name, entries, 0, false))
         var replaced: [String] = []
         for level in 0..<GitRepository.combineLevels {
             let members = recent.filter { $0.level == level }
-            guard members.count >= (level == 0 ? waiting : GitRepository.combineCount) else { break }
+            guard members.count >= GitRepository.combineCount else { break }
             // Members that would make too large a pack together stay as they are, out of the combining.
             guard members.reduce(0, { $0 + $1.entries.reduce(0) { $0 + $1.payload.count } }) <= GitRepository.combineBytes else {
                 let names = Set(members.map(\.name))
