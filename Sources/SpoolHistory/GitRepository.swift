@@ -462,11 +462,11 @@ package final class GitRepository {
     /// Hands the objects the journal holds and no pack has yet to the background, which writes them as one pack
     /// (and combines packs, ``keepRecentNow``) while the next writes go on: the writer is not held up for the
     /// milliseconds a pack takes. ``finishPublishing(wait:)`` lands it. `false` when there is nothing to hand,
-    /// or a pack is being written already.
-    package func startPublishing() -> Bool {
+    /// or a pack is being written already. `alone`: the pack is not combined with others (``BackgroundCompressor/seal(folder:alone:)``).
+    package func startPublishing(alone: Bool = false) -> Bool {
         guard journal != nil, sealing == nil, !unpublished.isEmpty else { return false }
         sealing = unpublished.count
-        compressor.seal(folder: path + "/objects/pack")
+        compressor.seal(folder: path + "/objects/pack", alone: alone)
         return true
     }
 
@@ -959,13 +959,17 @@ final class BackgroundCompressor: @unchecked Sendable {
 
     /// Writes everything added so far as one pack in `folder` (not flushed), on this thread, then combines
     /// packs as ``keepRecentNow`` does; ``takeSealed(wait:)`` tells how it went.
-    func seal(folder: String) {
+    ///
+    /// `alone`: the pack of a large write (a batch of an upload) stays as it is, out of the combining. It is large
+    /// enough to stand alone until garbage is collected, and combined with others it made the combination that
+    /// followed, tens of milliseconds on this thread, fall among the small requests after the upload.
+    func seal(folder: String, alone: Bool = false) {
         queue.async { [self] in
             let result: Result<[String], HistoryError>
             if let entries = takeDone() {
                 do throws(HistoryError) {
                     let name = try PackWriter.write(entries: entries, to: folder, durable: false)
-                    result = .success(keepRecent(name, entries, folder: folder))
+                    result = .success(alone ? [] : keepRecent(name, entries, folder: folder))
                 } catch {
                     result = .failure(error)
                 }

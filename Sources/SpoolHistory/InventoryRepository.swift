@@ -365,7 +365,7 @@ package final class InventoryRepository {
         guard hasUnpublished else { return lastPublished = DispatchTime.now().uptimeNanoseconds }
         if DispatchTime.now().uptimeNanoseconds - lastPublished >= Self.publishInterval || git.unpublishedSize.bytes >= Self.publishBytes
             || git.lastFlushBytes >= Self.publishLargeWrite {
-            try publishInBackground()
+            try publishInBackground(alone: git.lastFlushBytes >= Self.publishLargeWrite)
         }
     }
 
@@ -375,14 +375,14 @@ package final class InventoryRepository {
     /// Publishes without holding up the writes that follow: the objects the journal holds go to a pack written
     /// on a thread of its own (``GitRepository/startPublishing()``), and the branch moves made so far are
     /// written once it has landed (a later ``publishIfDue()`` or ``publish()``). Moves made meanwhile wait for
-    /// the next pack.
-    package func publishInBackground() throws(HistoryError) {
+    /// the next pack. `alone`: that pack is not combined with others (a large write's).
+    package func publishInBackground(alone: Bool = false) throws(HistoryError) {
         try landPublished(wait: false)
         guard movesAwaitingPack == nil, hasUnpublished else { return }
         lastPublished = DispatchTime.now().uptimeNanoseconds
         // No pack or branch of a record the journal has not flushed yet reaches the disk before the record.
         try git.journal?.flushWritten()
-        if git.startPublishing() {
+        if git.startPublishing(alone: alone) {
             movesAwaitingPack = unpublishedMoves
         } else {
             // Nothing to write but branch moves: their objects are in packs already.
