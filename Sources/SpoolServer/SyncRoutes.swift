@@ -16,7 +16,7 @@ struct SyncRoutes: Sendable {
         if header != .absent { try key.authenticate(header: header, body: .absent) }
 
         let bytes = try await body(of: request)
-        let parsed = try? JSONParser.parse(bytes)
+        let parsed = try? JSONParser.parse(bytes, elementsInParallelUnder: "changes")
         try key.authenticate(header: header, body: APIKey.inBody(parsed))
 
         // A body that is not JSON is parsed again only to describe where it breaks.

@@ -4,6 +4,51 @@ import SpoolTestSupport
 import Testing
 
 @Suite struct JSONParserTests {
+    /// A sync request's spools parsed on every core give what the whole document parsed on one gives: the same
+    /// value, byte for byte, and on bad input the same error (line, column and message), wherever the input breaks.
+    @Test func elementsParsedInParallelAreTheDocumentParsedWhole() throws {
+        func element(_ k: Int) -> String {
+            "{\"serial\": \"S-\(k)\", \"brand\": \"Caf\u{E9} e\u{301} \(k)\", \"weightRemaining\": \(k % 1000).5, \"n\": [\(k), {\"changes\": [1, 2]}], \"ok\": true, \"none\": null}"
+        }
+        let elements = (0..<3000).map(element)
+        func body(_ changes: [String], extra: String = "") -> [UInt8] {
+            Array("{\"deviceId\": \"d\", \"lastSyncTime\": 0\(extra), \"changes\": [\n\(changes.joined(separator: ",\n"))\n], \"deletions\": []}".utf8)
+        }
+        var deep = elements
+        deep[2000] = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+        var nearlyDeep = elements
+        nearlyDeep[10] = String(repeating: "[", count: JSONParser.maxDepth - 1) + String(repeating: "]", count: JSONParser.maxDepth - 1)
+        var broken = elements
+        broken[1500] = broken[1500].replacingOccurrences(of: "\"brand\":", with: "\"brand\";")
+        var badEscape = elements
+        badEscape[2999] = "\"\\x\""
+        let cases: [[UInt8]] = [
+            body(elements),
+            body(elements, extra: ", \"meta\": {\"changes\": [3, {\"a\": 1}]}"),
+            body(elements, extra: ", \"changes\": []"),
+            body(broken), body(badEscape), body(deep), body(nearlyDeep),
+            Array(body(elements).prefix(400_000)),
+            body(elements) + Array(" x".utf8),
+            Array(body(elements).dropLast(20)) + Array(",".utf8) + Array(body(elements).suffix(20)),
+        ]
+        for bytes in cases {
+            #expect(bytes.count >= JSONParser.parallelBytes)
+            var whole: Result<JSONValue, JSONSyntaxError>
+            do { whole = .success(try JSONParser.parse(bytes)) } catch { whole = .failure(error) }
+            var parts: Result<JSONValue, JSONSyntaxError>
+            do { parts = .success(try JSONParser.parse(bytes, elementsInParallelUnder: "changes")) } catch { parts = .failure(error) }
+            switch (whole, parts) {
+            case (.success(let a), .success(let b)):
+                #expect(a.jsonBytes == b.jsonBytes)
+                #expect(b.objectValue?["changes"]?.arrayValue?.count == 3000)
+            case (.failure(let a), .failure(let b)):
+                #expect(a == b)
+            default:
+                Issue.record("whole: \(whole), in parts: \(parts)")
+            }
+        }
+    }
+
     @Test func parsesNumbersExactly() throws {
         let v = try JSONParser.parse("[0, -0, 42, 9223372036854775807, -9223372036854775808, 9007199254740993, 1.75, 1e3, 2.50, 1e400000000, 123456789012345678901234567890]".replacingOccurrences(of: "1e400000000, ", with: ""))
         #expect(v == .array([.int(0), .int(0), .int(42), .int(.max), .int(.min), .int(9_007_199_254_740_993), .double(1.75),
