@@ -32,6 +32,19 @@ enum PackWriter {
         var payload: [UInt8]
         /// The entry (by its place in the pack) this one is a delta of.
         var base: Int?
+        /// The CRC-32 of the entry as the pack holds it (header and payload), once worked out: a whole object's
+        /// does not depend on where it is, so a combination of packs copies it (a delta's names its base's place).
+        var crc: UInt32? = nil
+
+        init(id: ObjectID, type: UInt8, size: Int, payload: [UInt8], base: Int?) {
+            (self.id, self.type, self.size, self.payload, self.base) = (id, type, size, payload, base)
+            if base == nil {
+                var header: [UInt8] = []
+                PackWriter.appendHeader(type: type, size: size, to: &header)
+                let head = header.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
+                crc = payload.withUnsafeBufferPointer { UInt32(crc32(uLong(head), $0.baseAddress, uInt($0.count))) }
+            }
+        }
     }
 
     /// Writes `objects` (ids unique) as a pack in `folder` (`objects/pack`). Returns the pack's name.
@@ -98,7 +111,11 @@ enum PackWriter {
             if let b = entry.base { pack += distance(UInt64(offset) - offsets[b]) }
             pack += entry.payload
             offsets.append(UInt64(offset))
-            crcs.append(pack.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress! + offset, uInt($0.count - offset))) })
+            if entry.base == nil, let crc = entry.crc {
+                crcs.append(crc)
+            } else {
+                crcs.append(pack.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress! + offset, uInt($0.count - offset))) })
+            }
         }
         let packSum = sha1(pack)
         pack += packSum

@@ -101,9 +101,12 @@ import Testing
             let blocks = max(1, (object.bytes.count + 65_534) / 65_535)
             #expect(entry.payload.count == object.bytes.count + 6 + 5 * blocks, "a tree of \(object.bytes.count) bytes")
         }
-        try PackWriter.write(entries: entries, to: path + "/objects/pack")
+        let name = try PackWriter.write(entries: entries, to: path + "/objects/pack")
         let fsck = try git(["fsck", "--strict", "--full"], in: path)
         #expect(fsck.status == 0, "\(fsck.output)")
+        // The index's CRCs (worked out when each entry was made, not over the written pack) check out.
+        let verify = try git(["verify-pack", path + "/objects/pack/" + name + ".idx"], in: path)
+        #expect(verify.status == 0, "\(verify.output)")
         let listed = try git(["cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)", "--batch-all-objects"], in: path).output
         for object in objects where object.type == 2 { #expect(listed.contains("\(object.id.hex) tree \(object.bytes.count)")) }
         #expect(try git(["ls-tree", objects.last!.id.hex], in: path).output.split(separator: "\n").count == 5000)
