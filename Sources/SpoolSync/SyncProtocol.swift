@@ -29,10 +29,19 @@ public struct SyncFailure: Error, Sendable, Equatable {
     public var message: String
     public var details: [Detail]
 
+    /// The most problems an answer lists: a body of 200,000 bad elements was answered with 40 MB of details.
+    public static let detailsShown = 100
+
+    /// `details` beyond ``detailsShown`` are left out, and the message says so.
     public init(_ kind: Kind, _ message: String, details: [Detail] = []) {
         self.kind = kind
-        self.message = message
-        self.details = details
+        if details.count > Self.detailsShown {
+            self.message = message + " (details lists the first \(Self.detailsShown) of \(details.count))"
+            self.details = Array(details.prefix(Self.detailsShown))
+        } else {
+            self.message = message
+            self.details = details
+        }
     }
 
     /// `{"success": false, "error": …, "details": [{"path", "message"}]}`.
@@ -101,8 +110,13 @@ public struct SyncRequest: Sendable {
             throw SyncFailure(.badRequest, "the body must be a JSON object, not \(value.kindDescription)",
                               details: [.init(path: "", message: "expected an object, found \(value.kindDescription)")])
         }
+        // Every problem is counted; the answer lists the first ones (``SyncFailure/detailsShown``).
         var problems: [SyncFailure.Detail] = []
-        func problem(_ path: String, _ message: String) { problems.append(.init(path: path, message: message)) }
+        var problemCount = 0
+        func problem(_ path: String, _ message: String) {
+            problemCount += 1
+            if problems.count < SyncFailure.detailsShown { problems.append(.init(path: path, message: message)) }
+        }
         func integer(_ key: String, _ v: JSONValue?) -> Int64? {
             guard let v else { return nil }
             if case .int(let n) = v { return n }
@@ -199,8 +213,9 @@ public struct SyncRequest: Sendable {
             if n < 1 { problem("limit", "must be at least 1") } else { limit = Int(clamping: n) }
         }
         if !problems.isEmpty {
-            let summary = problems.count == 1 ? "\(problems[0].path.isEmpty ? "the body" : problems[0].path): \(problems[0].message)"
-                                              : "\(problems.count) problems in the request; see details"
+            let summary = problemCount == 1 ? "\(problems[0].path.isEmpty ? "the body" : problems[0].path): \(problems[0].message)"
+                : problemCount > problems.count ? "\(problemCount) problems in the request; details lists the first \(problems.count)"
+                : "\(problemCount) problems in the request; see details"
             throw SyncFailure(.badRequest, summary, details: problems)
         }
         self.init(deviceId: deviceId, lastSyncTime: lastSyncTime, cursor: cursor, changes: changes, deletions: deletions,

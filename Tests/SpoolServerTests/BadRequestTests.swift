@@ -1,6 +1,7 @@
 import Hummingbird
 import HummingbirdTesting
 import SpoolModel
+import SpoolSync
 import Testing
 
 /// An authenticated request that is malformed gets 400 with every problem in `details`.
@@ -32,6 +33,22 @@ import Testing
             #expect(r.json.objectValue?["success"] == .bool(false))
             #expect(r.error?.isEmpty == false)
             #expect(r.detailPaths == paths, "\(name): \(r.json.jsonText)")
+        }
+    }
+
+    /// A body of many bad elements is answered with the first problems and their count, not one entry each (200,000
+    /// bad elements, 600 KB, were answered with 40 MB of details): the two checks, the request's shape and each spool's
+    /// fields.
+    @Test(arguments: [("1", "changes[0]", "changes[99]"), (#"{"serial":"s","lastUpdated":1,"weightRemaining":"heavy"}"#, "changes[0].weightRemaining", "changes[99].weightRemaining")])
+    func manyProblemsAreListedUpToALimit(_ element: String, first: String, last: String) async throws {
+        let count = 5 * SyncFailure.detailsShown
+        let body = #"{"deviceId":"laptop","lastSyncTime":0,"deletions":[],"changes":["# + Array(repeating: element, count: count).joined(separator: ",") + "]}"
+        try await Harness().app().test(.router) { client in
+            let r = try await client.sync(body, bearer: Harness.key)
+            #expect(r.status == .badRequest)
+            #expect(r.detailPaths.count == SyncFailure.detailsShown, "\(r.detailPaths.count) details")
+            #expect(r.detailPaths.first == first && r.detailPaths.last == last, "\(r.detailPaths.prefix(2)) … \(r.detailPaths.suffix(1))")
+            #expect(r.error?.contains("\(count) problems") == true, "\(r.error ?? "")")
         }
     }
 
