@@ -6,7 +6,7 @@ public struct SyncFailure: Error, Sendable, Equatable {
     public enum Kind: String, Sendable, Equatable {
         /// No key, or a wrong one (401).
         case unauthorized
-        /// Not JSON, not an object, wrong types, missing fields, an empty serial (400, every problem in `details`).
+        /// Not JSON, not an object, wrong types, missing fields, an empty serial (400, the problems in `details`: the first ``SyncFailure/detailsShown``).
         case badRequest
         /// More changes plus deletions than the batch limit, or a body over the size limit (413).
         case tooLarge
