@@ -20,7 +20,15 @@ import Glibc
 /// One process holds the journal at a time (an exclusive lock on the file); the sync server is that process.
 /// Plain SIGKILL loses nothing either way: what was written reaches the disk from the kernel's cache.
 ///
-/// A record: `FDBJ`, its payload's length (8 bytes), the payload, the payload's CRC-32 (4 bytes). The
+/// The file is used again and again: a checkpoint does not empty it but makes the file it used before last (kept as
+/// `filamentdb-journal.spare`, its blocks written) the journal, with a record of a new epoch at its start. Its later
+/// records overwrite what that file held, so flushing one writes its bytes and no change to the file's size or blocks
+/// (on this machine's ext4 that halved a flush: 0.12 against 0.22-0.27 ms at the median, and it no longer waits on
+/// other files' metadata). Whatever follows the last record of the epoch (an older epoch's records) is never read.
+///
+/// A record: `FDBK`, its epoch (8 bytes, chosen at random at each checkpoint), its payload's length (8 bytes), the
+/// payload, the CRC-32 of the epoch and the payload (4 bytes). (Journals of earlier versions hold `FDBJ` records:
+/// no epoch, the CRC of the payload alone; they are read, and emptied at the checkpoint that follows.) The
 /// payload: the number of objects, each as type, id, length and bytes; the number of branch moves, each as
 /// name, whether it had a previous commit, that commit, and the new one; then (absent in records of older
 /// versions) the number of sync-state updates (``StateUpdate``), each as the state's reference, its
@@ -30,7 +38,12 @@ package final class Journal {
     let fd: Int32
     let folderFD: Int32
     private(set) var records = 0
+    /// Where the journal's records end (the file may go on with an older epoch's).
     private(set) var bytes = 0
+    /// The epoch of the records this journal appends.
+    private(set) var epoch: UInt64
+    /// Whether a record was appended since the last checkpoint (or the file held any when opened).
+    private var dirty: Bool
     /// Every byte this journal has appended since it was opened (not reset by checkpoints): the offsets a
     /// ``JournalFlusher`` is asked to make durable.
     private(set) var appended = 0
@@ -72,10 +85,12 @@ package final class Journal {
     }
 
     /// A record read back.
-    struct Record {
+    package struct Record {
         var objects: [PackWriter.Object]
-        var moves: [Move]
-        var states: [StateUpdate] = []
+        package var moves: [Move]
+        package var states: [StateUpdate] = []
+        /// Whether it holds nothing (the record a checkpoint starts an epoch with, carrying no update).
+        package var isEmpty: Bool { objects.isEmpty && moves.isEmpty && states.isEmpty }
     }
 
     /// Opens (creating) the journal of the repository at `repository`, locked for this process.
@@ -96,9 +111,18 @@ package final class Journal {
         }
         // A new journal that a crash left before it was renamed: the old one, still in place, is the journal.
         unlink(path + Self.nextSuffix)
+        // A spare that a crash left as a second name of the journal is not a spare.
+        var spare = stat()
+        if stat(path + Self.spareSuffix, &spare) == 0, spare.st_ino == opened.st_ino, spare.st_dev == opened.st_dev {
+            unlink(path + Self.spareSuffix)
+        }
         folderFD = open(repository, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        let end = lseek(fd, 0, SEEK_END)
-        bytes = Int(max(0, end))
+        let contents = FileManager.default.contents(atPath: path).map { [UInt8]($0) } ?? []
+        let found = Self.scan(contents)
+        bytes = found.end
+        records = found.payloads.count
+        epoch = found.epoch ?? UInt64.random(in: 1...UInt64.max)
+        dirty = !contents.isEmpty
         flusher = JournalFlusher(fd: fd, path: path)
     }
 
@@ -115,24 +139,25 @@ package final class Journal {
         if let failure = flusher.failure {
             throw HistoryError(.io, "the journal could not be flushed (\(failure)); restart the server, which reads back what reached the disk", path: path)
         }
-        let record = Self.record(objects: objects, moves: moves, states: states)
-        let start = lseek(fd, 0, SEEK_END)
-        var failure = Self.write(record, to: fd)
+        let record = Self.record(epoch: epoch, objects: objects, moves: moves, states: states)
+        let start = bytes
+        var failure = Self.write(record, to: fd, at: start)
         if failure == nil, flush, fdatasync(fd) != 0 { failure = String(cString: strerror(errno)) }
         if let failure {
             // A half-written record is cut off, so the next one follows the last whole one.
-            _ = ftruncate(fd, start)
+            _ = ftruncate(fd, off_t(start))
             throw HistoryError(.io, "cannot write the journal: \(failure)", path: path)
         }
         records += 1
-        bytes = Int(start) + record.count
+        dirty = true
+        bytes = start + record.count
         appended += record.count
         flusher.wrote(upTo: appended, flushed: flush)
         return appended
     }
 
-    /// A record's bytes: `FDBJ`, the payload's length, the payload, its CRC-32.
-    static func record(objects: [PackWriter.Object], moves: [Move], states: [StateUpdate]) -> [UInt8] {
+    /// A record's bytes: `FDBK`, the epoch, the payload's length, the payload, the CRC-32 of the epoch and payload.
+    static func record(epoch: UInt64, objects: [PackWriter.Object], moves: [Move], states: [StateUpdate]) -> [UInt8] {
         var payload: [UInt8] = []
         payload.reserveCapacity(objects.reduce(64) { $0 + $1.bytes.count + 28 } + moves.count * 300)
         Self.put(UInt32(objects.count), &payload)
@@ -160,20 +185,64 @@ package final class Journal {
             for (key, value) in u.serials { Self.putEntry(2, key, value.map { Array($0.utf8) }, &payload) }
             for (key, value) in u.sent { Self.putEntry(3, key, value.bytes, &payload) }
         }
-        var record = Array("FDBJ".utf8)
+        var record = Array("FDBK".utf8)
+        Self.put(epoch, &record)
         Self.put(UInt64(payload.count), &record)
         record += payload
-        Self.put(payload.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }, &record)
+        Self.put(Self.crc(epoch: epoch, payload[...]), &record)
         return record
     }
 
-    /// Writes all of `bytes` at `fd`'s position; the error's description if that failed.
-    static func write(_ bytes: [UInt8], to fd: Int32) -> String? {
+    /// The CRC-32 of a record's epoch (8 bytes, big-endian) and payload.
+    static func crc(epoch: UInt64, _ payload: ArraySlice<UInt8>) -> UInt32 {
+        var head: [UInt8] = []
+        put(epoch, &head)
+        let c = head.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }
+        return payload.withUnsafeBufferPointer { UInt32(crc32(c, $0.baseAddress, uInt($0.count))) }
+    }
+
+    /// The records `b` holds, as their payloads' ranges, in order; where they end; and their epoch (`nil` with
+    /// none, or records of an earlier version only). Reading stops at the first that is not whole, not valid, or
+    /// of another epoch than the first (what follows is an older epoch's, or a record a crash cut short).
+    static func scan(_ b: [UInt8]) -> (payloads: [Range<Int>], end: Int, epoch: UInt64?) {
+        var payloads: [Range<Int>] = []
+        var at = 0
+        var epoch: UInt64?
+        while at + 16 <= b.count {
+            if b[at..<at + 4].elementsEqual("FDBJ".utf8), epoch == nil {
+                // A record of an earlier version: no epoch.
+                let length = Self.u64(b, at + 4)
+                let start = at + 12
+                guard length <= UInt64(b.count - start), start + Int(length) + 4 <= b.count else { break }
+                let range = start..<start + Int(length)
+                guard b[range].withUnsafeBufferPointer({ UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }) == Self.u32(b, range.upperBound) else { break }
+                payloads.append(range)
+                at = range.upperBound + 4
+            } else if b[at..<at + 4].elementsEqual("FDBK".utf8), at + 24 <= b.count {
+                let e = Self.u64(b, at + 4)
+                if let epoch, e != epoch { break }
+                let length = Self.u64(b, at + 12)
+                let start = at + 20
+                guard length <= UInt64(b.count - start), start + Int(length) + 4 <= b.count else { break }
+                let range = start..<start + Int(length)
+                guard Self.crc(epoch: e, b[range]) == Self.u32(b, range.upperBound) else { break }
+                epoch = e
+                payloads.append(range)
+                at = range.upperBound + 4
+            } else {
+                break
+            }
+        }
+        return (payloads, at, epoch)
+    }
+
+    /// Writes all of `bytes` at `offset` of `fd`; the error's description if that failed.
+    static func write(_ bytes: [UInt8], to fd: Int32, at offset: Int) -> String? {
         var written = 0
         var failure: String?
         bytes.withUnsafeBytes { raw in
             while written < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
+                let n = pwrite(fd, raw.baseAddress! + written, raw.count - written, off_t(offset + written))
                 if n < 0 {
                     if errno == EINTR { continue }
                     failure = String(cString: strerror(errno))
@@ -194,31 +263,37 @@ package final class Journal {
     /// Flushes everything written to the repository's file system, then empties the journal: what it held
     /// is on disk.
     ///
-    /// `carrying`: sync-state updates that are in no state commit yet (only the journal holds them). They become
-    /// the emptied journal's one record, written to a new file that is flushed and then renamed over the
-    /// journal, so that a crash at any moment leaves one whole journal, the old or the new. Without them,
-    /// every state updated since the last checkpoint must have its commit written already.
+    /// The emptied journal is another file: the one used before last (`filamentdb-journal.spare`, its blocks
+    /// written) or, the first time, a new one. A record of a new epoch goes at its start (holding the sync-state
+    /// updates it `carries`, in no state commit yet), it is flushed, and it is renamed over the journal, so that a
+    /// crash at any moment leaves one whole journal, the old or the new; the old one is kept as the next spare.
+    /// Without `carrying`, every state updated since the last checkpoint must have its commit written already.
     func checkpoint(carrying states: [StateUpdate] = []) throws(HistoryError) {
-        guard bytes > 0 else { return }
+        guard dirty else { return }
         guard filamentdb_syncfs(folderFD) == 0 else { throw HistoryError(.io, "cannot flush the file system: \(String(cString: strerror(errno)))", path: path) }
         // Everything written so far is on disk now.
         flusher.wrote(upTo: appended, flushed: true)
-        guard !states.isEmpty else {
-            guard ftruncate(fd, 0) == 0, fsync(fd) == 0 else { throw HistoryError(.io, "cannot empty the journal: \(String(cString: strerror(errno)))", path: path) }
-            records = 0
-            bytes = 0
-            return
-        }
-        let record = Self.record(objects: [], moves: [], states: states)
-        let next = path + Self.nextSuffix
-        let nextFD = open(next, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let newEpoch = UInt64.random(in: 1...UInt64.max)
+        let record = Self.record(epoch: newEpoch, objects: [], moves: [], states: states)
+        let next = path + Self.nextSuffix, spare = path + Self.spareSuffix
+        // The spare, unless it is the journal under a second name (then it is no spare).
+        var current = stat(), kept = stat()
+        if fstat(fd, &current) == 0, stat(spare, &kept) == 0, kept.st_ino == current.st_ino, kept.st_dev == current.st_dev { unlink(spare) }
+        let recycled = rename(spare, next) == 0
+        let nextFD = open(next, O_RDWR | O_CREAT | O_CLOEXEC | (recycled ? 0 : O_TRUNC), 0o644)
         guard nextFD >= 0 else { throw HistoryError(.io, "cannot start a new journal: \(String(cString: strerror(errno)))", path: next) }
         defer { close(nextFD) }
         // The new file is locked before it takes the journal's name: no other process can take the journal
         // between the two.
         var failure: String? = flock(nextFD, LOCK_EX | LOCK_NB) == 0 ? nil : String(cString: strerror(errno))
-        if failure == nil { failure = Self.write(record, to: nextFD) }
+        if failure == nil { failure = Self.write(record, to: nextFD, at: 0) }
         if failure == nil, fdatasync(nextFD) != 0 { failure = String(cString: strerror(errno)) }
+        // The journal now becomes the next checkpoint's spare (it is renamed over, not removed); without it, that
+        // checkpoint starts a new file.
+        if failure == nil {
+            unlink(spare)
+            _ = link(path, spare)
+        }
         if failure == nil, rename(next, path) != 0 { failure = String(cString: strerror(errno)) }
         if let failure {
             unlink(next)
@@ -236,14 +311,18 @@ package final class Journal {
         guard fsync(folderFD) == 0 else {
             throw HistoryError(.io, "cannot flush the journal's folder: \(String(cString: strerror(errno)))", path: path)
         }
+        epoch = newEpoch
         records = 1
         bytes = record.count
+        dirty = !states.isEmpty
         appended += record.count
         flusher.wrote(upTo: appended, flushed: true)
     }
 
-    /// The new journal a checkpoint that carries state updates writes before renaming it.
+    /// The new journal a checkpoint writes before renaming it.
     static let nextSuffix = ".next"
+    /// The journal before the current one, whose file the next checkpoint uses again.
+    package static let spareSuffix = ".spare"
 
     /// Flushes what was written and not flushed yet, here and now.
     func flushWritten() throws(HistoryError) {
@@ -252,21 +331,19 @@ package final class Journal {
         flusher.wrote(upTo: appended, flushed: true)
     }
 
-    /// Every whole record, in order (a record cut short by a crash, and anything after it, is left out).
+    /// Every whole record of the journal's epoch, in order (a record cut short by a crash, and anything after it,
+    /// is left out).
     func read() throws(HistoryError) -> [Record] {
         guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        let b = [UInt8](data)
+        return Self.records(in: [UInt8](data))
+    }
+
+    /// The records a journal file's bytes hold (``scan(_:)``), decoded; reading stops at one that does not decode.
+    package static func records(in b: [UInt8]) -> [Record] {
         var out: [Record] = []
-        var at = 0
-        while at + 16 <= b.count, b[at..<at + 4].elementsEqual("FDBJ".utf8) {
-            let length = Int(Self.u64(b, at + 4))
-            let start = at + 12
-            guard length >= 0, start + length + 4 <= b.count else { break }
-            let payload = Array(b[start..<start + length])
-            let crc = payload.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
-            guard crc == Self.u32(b, start + length), let record = Self.decode(payload) else { break }
+        for range in scan(b).payloads {
+            guard let record = decode(Array(b[range])) else { break }
             out.append(record)
-            at = start + length + 4
         }
         return out
     }

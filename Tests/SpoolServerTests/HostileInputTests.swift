@@ -316,7 +316,7 @@ final class World: @unchecked Sendable {
         guard path.hasPrefix("history.git/") else { return false }
         let inside = path.dropFirst("history.git/".count)
         return inside.hasPrefix("objects/") || inside.hasPrefix("refs/") || inside.hasPrefix("logs/")
-            || ["filamentdb-journal", "packed-refs", "HEAD", "config", "description"].contains(inside)
+            || ["filamentdb-journal", "filamentdb-journal.spare", "packed-refs", "HEAD", "config", "description"].contains(inside)
     }
 
     /// Every file under `dir`, as paths relative to it.

@@ -1,0 +1,114 @@
+import Foundation
+@testable import SpoolHistory
+import SpoolModel
+import SpoolTestSupport
+import Testing
+
+/// The journal's file is used again: a checkpoint makes the file used before last the journal, with a record of a
+/// new epoch at its start, and what follows that epoch's records there (an older epoch's) is never read back, by
+/// the writer or by a process opening the journal after a crash.
+@Suite struct JournalFileTests {
+    func object(_ text: String) -> PackWriter.Object {
+        let bytes = Array(text.utf8)
+        return PackWriter.Object(id: GitRepository.blobID(bytes), type: 3, bytes: bytes)
+    }
+
+    func texts(_ records: [Journal.Record]) -> [[String]] {
+        records.map { $0.objects.map { String(decoding: $0.bytes, as: UTF8.self) } }
+    }
+
+    /// CRC-32 (IEEE, as zlib's), bit by bit: the earlier records' checksum.
+    func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var c: UInt32 = 0xFFFF_FFFF
+        for b in bytes {
+            c ^= UInt32(b)
+            for _ in 0..<8 { c = c & 1 == 1 ? (c >> 1) ^ 0xEDB8_8320 : c >> 1 }
+        }
+        return ~c
+    }
+
+    func inode(_ path: String) -> UInt64? {
+        var s = stat()
+        return stat(path, &s) == 0 ? UInt64(s.st_ino) : nil
+    }
+
+    func size(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? -1
+    }
+
+    @Test func theFileUsedBeforeLastIsTheJournalAgainAndItsOlderRecordsAreNeverRead() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let path = dir + "/" + Journal.fileName
+        let move = Journal.Move(reference: "refs/heads/main", from: nil, to: GitRepository.blobID(Array("x".utf8)))
+        do {
+            let journal = try Journal(repository: dir)
+            let first = inode(path)
+            // The first file: a record of nothing (as a checkpoint starts each file with), then records of one
+            // size, so that in the file's next use an older record starts right where the new ones end.
+            try journal.append(objects: [], moves: [])
+            for i in 0..<30 { try journal.append(objects: [object(String(format: "first %02d", i))], moves: [move]) }
+            let used = size(path)
+            try journal.checkpoint()
+            #expect(inode(path) != first, "a checkpoint goes on in another file")
+            #expect(inode(path + Journal.spareSuffix) == first, "the file before is kept as the spare")
+            try journal.append(objects: [object("second")], moves: [])
+            try journal.checkpoint()
+            // The first file again, its blocks kept: new records overwrite its start, and the old ones after
+            // them (whole, valid, of an older epoch) are not read.
+            #expect(inode(path) == first)
+            #expect(size(path) == used)
+            for i in 0..<3 { try journal.append(objects: [object(String(format: "third %02d", i))], moves: [move]) }
+            #expect(texts(try journal.read()) == [[], ["third 00"], ["third 01"], ["third 02"]])
+            #expect(journal.records == 4)
+        }
+        // A process that opens it after a crash reads the same, and appends after them.
+        let reopened = try Journal(repository: dir)
+        #expect(texts(try reopened.read()) == [[], ["third 00"], ["third 01"], ["third 02"]])
+        try reopened.append(objects: [object("after the crash")], moves: [])
+        #expect(texts(try reopened.read()).last == ["after the crash"])
+        #expect(texts(Journal.records(in: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))).count == 5)
+    }
+
+    /// A checkpoint cut short by a crash can leave the journal under the spare's name too (linked, not yet
+    /// renamed over): opening the journal removes that name, so the next checkpoint never writes into the journal.
+    @Test func aSpareThatIsTheJournalIsRemovedWhenTheJournalIsOpened() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let path = dir + "/" + Journal.fileName
+        do {
+            let journal = try Journal(repository: dir)
+            try journal.append(objects: [object("kept")], moves: [])
+        }
+        #expect(link(path, path + Journal.spareSuffix) == 0)
+        let journal = try Journal(repository: dir)
+        #expect(!FileManager.default.fileExists(atPath: path + Journal.spareSuffix))
+        #expect(texts(try journal.read()) == [["kept"]])
+        try journal.checkpoint()
+        #expect(texts(try journal.read()) == [[]])
+    }
+
+    /// A journal an earlier version wrote (`FDBJ` records, no epoch) is read, the records appended after it too,
+    /// and the checkpoint that follows starts an epoch.
+    @Test func aJournalOfAnEarlierVersionIsRead() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let path = dir + "/" + Journal.fileName
+        var file: [UInt8] = []
+        for text in ["old 1", "old 2"] {
+            // The earlier record: FDBJ, the payload's length, the payload, its CRC-32.
+            let v2 = Journal.record(epoch: 1, objects: [object(text)], moves: [], states: [])
+            let payload = Array(v2[20..<(v2.count - 4)])
+            file += Array("FDBJ".utf8)
+            Journal.put(UInt64(payload.count), &file)
+            file += payload
+            Journal.put(crc32(payload), &file)
+        }
+        file += Array("FDBJ cut short".utf8)
+        try Data(file).write(to: URL(fileURLWithPath: path))
+        let journal = try Journal(repository: dir)
+        #expect(texts(try journal.read()) == [["old 1"], ["old 2"]])
+        try journal.append(objects: [object("new")], moves: [])
+        #expect(texts(try journal.read()) == [["old 1"], ["old 2"], ["new"]])
+        try journal.checkpoint()
+        try journal.append(objects: [object("next")], moves: [])
+        #expect(texts(try journal.read()) == [[], ["next"]])
+    }
+}
