@@ -549,7 +549,7 @@ package final class GitRepository {
     package func openJournal() throws(HistoryError) -> (behind: ObjectID?, states: [Journal.StateUpdate]) {
         guard journal == nil else { return (nil, []) }
         let journal = try Journal(repository: path)
-        let records = try journal.read()
+        let records = journal.takeRecordsFound()
         let behind = try recover(records)
         _ = filamentdb_git_set_fsync(0)
         // libgit2 hashes every object it reads again to check it against its id, with its portable SHA-1: a
