@@ -94,7 +94,7 @@ struct SyncEngine: Sendable {
             let details = outcome.rejected.flatMap { r in
                 r.problems.map { SyncFailure.Detail(path: "changes[\(r.location.row - 1)]" + ($0.field.isEmpty ? "" : "." + $0.field), message: $0.message) }
             }
-            return .refused(SyncFailure(.badRequest, details.count == 1 ? "\(details[0].path): \(details[0].message)" : "\(details.count) problems in the request's spools; see details", details: details))
+            return .refused(SyncFailure.malformed(details, count: details.count, in: "the request's spools"))
         }
         for r in outcome.renamed { if let id = r.id { renamed.append(SyncRename(id: id, serial: r.serial, newSerial: r.newSerial)) } }
 

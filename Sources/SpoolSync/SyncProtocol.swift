@@ -29,19 +29,22 @@ public struct SyncFailure: Error, Sendable, Equatable {
     public var message: String
     public var details: [Detail]
 
-    /// The most problems an answer lists: a body of 200,000 bad elements was answered with 40 MB of details.
-    public static let detailsShown = 100
-
-    /// `details` beyond ``detailsShown`` are left out, and the message says so.
     public init(_ kind: Kind, _ message: String, details: [Detail] = []) {
         self.kind = kind
-        if details.count > Self.detailsShown {
-            self.message = message + " (details lists the first \(Self.detailsShown) of \(details.count))"
-            self.details = Array(details.prefix(Self.detailsShown))
-        } else {
-            self.message = message
-            self.details = details
-        }
+        self.message = message
+        self.details = details
+    }
+
+    /// The most problems a 400 lists: a body of 200,000 bad elements was answered with 40 MB of details.
+    public static let detailsShown = 100
+
+    /// The 400 of a request with `count` problems, of which `listed` are the first (at most ``detailsShown``):
+    /// the message is the one problem, or how many there are in `what` ("the request", "the request's spools").
+    static func malformed(_ listed: [Detail], count: Int, in what: String) -> SyncFailure {
+        let shown = Array(listed.prefix(detailsShown))
+        let message = count == 1 ? "\(shown[0].path.isEmpty ? "the body" : shown[0].path): \(shown[0].message)"
+            : "\(count) problems in \(what); " + (count > shown.count ? "details lists the first \(shown.count)" : "see details")
+        return SyncFailure(.badRequest, message, details: shown)
     }
 
     /// `{"success": false, "error": …, "details": [{"path", "message"}]}`.
@@ -212,12 +215,7 @@ public struct SyncRequest: Sendable {
         if let v = object["limit"], v != .null, let n = integer("limit", v) {
             if n < 1 { problem("limit", "must be at least 1") } else { limit = Int(clamping: n) }
         }
-        if !problems.isEmpty {
-            let summary = problemCount == 1 ? "\(problems[0].path.isEmpty ? "the body" : problems[0].path): \(problems[0].message)"
-                : problemCount > problems.count ? "\(problemCount) problems in the request; details lists the first \(problems.count)"
-                : "\(problemCount) problems in the request; see details"
-            throw SyncFailure(.badRequest, summary, details: problems)
-        }
+        if problemCount > 0 { throw SyncFailure.malformed(problems, count: problemCount, in: "the request") }
         self.init(deviceId: deviceId, lastSyncTime: lastSyncTime, cursor: cursor, changes: changes, deletions: deletions,
                   clientTime: clientTime, limit: limit)
     }
