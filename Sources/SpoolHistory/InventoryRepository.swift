@@ -363,9 +363,9 @@ package final class InventoryRepository {
     package func publishIfDue() throws(HistoryError) {
         try landPublished(wait: false)
         guard hasUnpublished else { return lastPublished = DispatchTime.now().uptimeNanoseconds }
-        if DispatchTime.now().uptimeNanoseconds - lastPublished >= Self.publishInterval || git.unpublishedSize.bytes >= Self.publishBytes
-            || git.lastFlushBytes >= Self.publishLargeWrite {
-            try publishInBackground(alone: git.lastFlushBytes >= Self.publishLargeWrite)
+        let large = git.lastFlushBytes >= Self.publishLargeWrite
+        if large || DispatchTime.now().uptimeNanoseconds - lastPublished >= Self.publishInterval || git.unpublishedSize.bytes >= Self.publishBytes {
+            try publishInBackground(alone: large)
         }
     }
 
