@@ -473,8 +473,9 @@ extension JSONParser {
     /// Parses one document exactly as ``parse(_:)`` does (the same value, and on bad input the same error), but
     /// the elements of the array under the top-level object's key `key` are parsed on every core once the
     /// document has ``parallelBytes``: a sync request's `changes`, an upload's batch of thousands of spools
-    /// (reading and parsing a body of 5,000 took the server's route 25-43 ms, traced). Anything the parts do not parse (a syntax error, an array under `key`
-    /// deeper in the document) is parsed again whole, as ``parse(_:)`` would.
+    /// (reading and parsing a body of 5,000 took the server's route 25-43 ms, traced). Anything the parts do not
+    /// parse (a syntax error, an array under `key` deeper in the document) is parsed again whole, as ``parse(_:)``
+    /// would.
     public static func parse(_ bytes: [UInt8], elementsInParallelUnder key: String) throws(JSONSyntaxError) -> JSONValue {
         guard bytes.count >= parallelBytes, Parallel.cores > 1,
               case .object(var top)? = try? parseDocument(bytes, deferring: key),
