@@ -31,10 +31,26 @@ int filamentdb_git_verify_reads(int on) {
    in favour of EVP, whose per-call context costs more than hashing a small object. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
+#include <stdlib.h>
 #include <stdio.h>
 
 void filamentdb_sha1(const void *data, size_t length, unsigned char *out) {
     SHA1((const unsigned char *)data, length, out);
+}
+
+void *filamentdb_sha1_begin(void) {
+    SHA_CTX *state = malloc(sizeof *state);
+    if (state != NULL) SHA1_Init(state);
+    return state;
+}
+
+void filamentdb_sha1_add(void *state, const void *data, size_t length) {
+    SHA1_Update((SHA_CTX *)state, data, length);
+}
+
+void filamentdb_sha1_end(void *state, unsigned char *out) {
+    SHA1_Final(out, (SHA_CTX *)state);
+    free(state);
 }
 
 void filamentdb_object_id(int type, const void *data, size_t length, unsigned char *out) {

@@ -380,12 +380,13 @@ package final class InventoryRepository {
         try landPublished(wait: false)
         guard movesAwaitingPack == nil, hasUnpublished else { return }
         lastPublished = DispatchTime.now().uptimeNanoseconds
-        // No pack or branch of a record the journal has not flushed yet reaches the disk before the record.
-        try git.journal?.flushWritten()
-        if git.startPublishing(alone: alone) {
+        // No pack or branch of a record the journal has not flushed yet reaches the disk before the record: the
+        // pack waits for the journal's flusher in the background, and the moves wait for the pack.
+        if git.startPublishing(alone: alone, moves: orderedMoves(unpublishedMoves).map { ($0.key, $0.value.from, $0.value.to) }) {
             movesAwaitingPack = unpublishedMoves
         } else {
             // Nothing to write but branch moves: their objects are in packs already.
+            try git.journal?.flushWritten()
             try writeMoves(unpublishedMoves)
         }
     }
@@ -396,23 +397,31 @@ package final class InventoryRepository {
         // (A pack another call landed, a checkpoint's, counts too.)
         guard let moves = movesAwaitingPack, try git.finishPublishing(wait: wait) || !git.isPublishing else { return }
         movesAwaitingPack = nil
-        try writeMoves(moves)
+        try writeMoves(moves, written: git.takePublishedReferences())
     }
 
     /// Writes each branch of `moves` by compare-and-swap from the value it had on disk, main last (a reader
     /// that sees main's new value finds every branch it was merged from). A branch moved again since stays
     /// waiting, from where this leaves it.
-    func writeMoves(_ moves: [String: (from: ObjectID?, to: ObjectID)]) throws(HistoryError) {
-        for (reference, move) in moves.sorted(by: { ($0.key == Self.mainReference ? 1 : 0) < ($1.key == Self.mainReference ? 1 : 0) }) {
+    ///
+    /// `written`: branches the background already moved, and where (``GitRepository/startPublishing(alone:moves:)``).
+    func writeMoves(_ moves: [String: (from: ObjectID?, to: ObjectID)], written: [String: ObjectID] = [:]) throws(HistoryError) {
+        for (reference, move) in orderedMoves(moves) {
             if let now = unpublishedMoves[reference] {
                 unpublishedMoves[reference] = now.to == move.to ? nil : (move.to, now.to)
             }
+            if written[reference] == move.to { continue }
             do {
                 try git.updateReference(reference, to: move.to, expecting: move.from, message: "filamentdb: sync")
             } catch where error.retryable {
                 try integrate(reference, move.to)
             }
         }
+    }
+
+    /// Branch moves in the order they are written: main last.
+    private func orderedMoves(_ moves: [String: (from: ObjectID?, to: ObjectID)]) -> [(key: String, value: (from: ObjectID?, to: ObjectID))] {
+        moves.sorted(by: { ($0.key == Self.mainReference ? 1 : 0) < ($1.key == Self.mainReference ? 1 : 0) })
     }
 
     /// Writes what the journal holds and the repository does not have yet: its objects as one pack, then each
@@ -501,7 +510,9 @@ package final class InventoryRepository {
     /// nothing is written for it (the caller retries on the new head).
     func expectUnmoved(_ branches: [(reference: String, expected: ObjectID?)]) throws(HistoryError) {
         for (reference, expected) in branches {
-            if try head(reference) != expected || FileManager.default.fileExists(atPath: lockPath(reference)) {
+            // A branch the background is moving (``publishInBackground``) is locked by this writer itself.
+            let ours = movesAwaitingPack?[reference] != nil
+            if try head(reference) != expected || (!ours && FileManager.default.fileExists(atPath: lockPath(reference))) {
                 clearStaleLock(reference)
                 var error = HistoryError(.contention, "\(reference) moved or is locked", path: path)
                 error.retryable = true

@@ -14,6 +14,9 @@ public actor InventoryStore {
     public nonisolated let created: Bool
     let repository: InventoryRepository
     let clock: HistoryClock
+    /// Whether a request is being served: a sync server says so, and the repository's background work (its
+    /// packs) waits for the gaps between requests.
+    package nonisolated let activity: WriterActivity
     var lastCollection = Date.distantPast
     var lastPackCount = Date.distantPast
     var packsPastLimit = false
@@ -28,6 +31,7 @@ public actor InventoryStore {
         self.created = created
         self.path = repository.path
         self.clock = clock
+        self.activity = repository.git.activity
     }
 
     /// Opens the history of a data folder (``DataFolder``).

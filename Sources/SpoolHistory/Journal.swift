@@ -442,7 +442,8 @@ package final class JournalFlusher: @unchecked Sendable {
     private var durable = 0
     private var flushing = false
     private var failed: String?
-    private var waiters: [(offset: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+    /// Each waiter's offset, and what to call once it is durable (`nil`) or the flush failed (the failure).
+    private var waiters: [(offset: Int, resume: @Sendable (String?) -> Void)] = []
 
     init(fd: Int32, path: String) {
         self.fd = fd
@@ -453,44 +454,32 @@ package final class JournalFlusher: @unchecked Sendable {
 
     /// Fails every request waiting and every append from now on (the journal is no longer one to trust).
     func fail(_ message: String) {
-        let waiting = lock.withLock { () -> [CheckedContinuation<Void, any Error>] in
+        let waiting = lock.withLock { () -> [@Sendable (String?) -> Void] in
             if failed == nil { failed = message }
             defer { waiters.removeAll() }
-            return waiters.map(\.continuation)
+            return waiters.map(\.resume)
         }
-        for c in waiting { c.resume(throwing: HistoryError(.io, "cannot flush the journal: \(message)", path: path)) }
+        for resume in waiting { resume(message) }
     }
     /// Whether written records wait for a flush.
     var pending: Bool { lock.withLock { durable < written } }
 
     func wrote(upTo offset: Int, flushed: Bool) {
-        let ready = lock.withLock { () -> [CheckedContinuation<Void, any Error>] in
+        let ready = lock.withLock { () -> [@Sendable (String?) -> Void] in
             written = max(written, offset)
             guard flushed else { return [] }
             durable = max(durable, offset)
             return takeReady()
         }
-        for c in ready { c.resume() }
+        for resume in ready { resume(nil) }
     }
 
     /// Returns once the journal is flushed up to `offset` (an ``Journal/append(objects:moves:states:flush:)``).
     package func waitUntilDurable(_ offset: Int) async throws(HistoryError) {
         do {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-                let outcome = lock.withLock { () -> String?? in
-                    if let failed { return .some(failed) }
-                    if durable >= offset { return .some(nil) }
-                    waiters.append((offset, c))
-                    if !flushing {
-                        flushing = true
-                        queue.async { self.flush() }
-                    }
-                    return nil
-                }
-                switch outcome {
-                case .some(.some(let failure)): c.resume(throwing: HistoryError(.io, "cannot flush the journal: \(failure)", path: path))
-                case .some(nil): c.resume()
-                case nil: break
+                whenDurable(offset) { failure in
+                    if let failure { c.resume(throwing: HistoryError(.io, "cannot flush the journal: \(failure)", path: self.path)) } else { c.resume() }
                 }
             }
         } catch let error as HistoryError {
@@ -500,11 +489,41 @@ package final class JournalFlusher: @unchecked Sendable {
         }
     }
 
-    private func takeReady() -> [CheckedContinuation<Void, any Error>] {
-        var ready: [CheckedContinuation<Void, any Error>] = []
+    /// The same, blocking the calling thread: for a thread of the writer's own (the one that writes its packs),
+    /// never the history's actor.
+    func waitUntilDurableBlocking(_ offset: Int) throws(HistoryError) {
+        let done = DispatchSemaphore(value: 0)
+        let outcome = NSLock()
+        nonisolated(unsafe) var failure: String?
+        whenDurable(offset) { failed in
+            outcome.withLock { failure = failed }
+            done.signal()
+        }
+        done.wait()
+        if let failure = outcome.withLock({ failure }) { throw HistoryError(.io, "cannot flush the journal: \(failure)", path: path) }
+    }
+
+    /// Calls `resume` once the journal is flushed up to `offset` (with `nil`) or a flush failed (with the
+    /// failure), on this thread if it already is, else on the flushing thread; starts a flush if none runs.
+    private func whenDurable(_ offset: Int, _ resume: @escaping @Sendable (String?) -> Void) {
+        let outcome = lock.withLock { () -> String?? in
+            if let failed { return .some(failed) }
+            if durable >= offset { return .some(nil) }
+            waiters.append((offset, resume))
+            if !flushing {
+                flushing = true
+                queue.async { self.flush() }
+            }
+            return nil
+        }
+        if let outcome { resume(outcome) }
+    }
+
+    private func takeReady() -> [@Sendable (String?) -> Void] {
+        var ready: [@Sendable (String?) -> Void] = []
         waiters.removeAll { w in
             guard w.offset <= durable else { return false }
-            ready.append(w.continuation)
+            ready.append(w.resume)
             return true
         }
         return ready
@@ -514,10 +533,10 @@ package final class JournalFlusher: @unchecked Sendable {
         while true {
             let target = lock.withLock { written }
             let failure = fdatasync(fd) == 0 ? nil : String(cString: strerror(errno))
-            let (ready, failing, again) = lock.withLock { () -> ([CheckedContinuation<Void, any Error>], [CheckedContinuation<Void, any Error>], Bool) in
+            let (ready, failing, again) = lock.withLock { () -> ([@Sendable (String?) -> Void], [@Sendable (String?) -> Void], Bool) in
                 if let failure {
                     failed = failure
-                    let all = waiters.map(\.continuation)
+                    let all = waiters.map(\.resume)
                     waiters.removeAll()
                     flushing = false
                     return ([], all, false)
@@ -527,8 +546,8 @@ package final class JournalFlusher: @unchecked Sendable {
                 if waiters.isEmpty { flushing = false }
                 return (ready, [], !waiters.isEmpty)
             }
-            for c in ready { c.resume() }
-            for c in failing { c.resume(throwing: HistoryError(.io, "cannot flush the journal: \(failure ?? "")", path: path)) }
+            for resume in ready { resume(nil) }
+            for resume in failing { resume(failure ?? "") }
             if !again { return }
         }
     }

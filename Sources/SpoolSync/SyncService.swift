@@ -56,7 +56,11 @@ public actor SyncService {
             throw SyncFailure(.tooLarge, "\(entries) changes and deletions in one request; the limit is \(configuration.batchLimit): upload in batches")
         }
         inFlight += 1
-        defer { inFlight -= 1 }
+        store.activity.begin()
+        defer {
+            inFlight -= 1
+            store.activity.end()
+        }
         let device = ExactString(request.deviceId)
         let digest = request.digest
         // The device's last request sent again with a cursor that answer moved it from: the answer was lost, and is

@@ -20,7 +20,7 @@ import Testing
     func seal(_ compressor: BackgroundCompressor, _ batch: [PackWriter.Object], folder: String, alone: Bool) throws -> Int {
         compressor.add(batch)
         compressor.seal(folder: folder, alone: alone)
-        let replaced = try compressor.takeSealed(wait: true)!.get()
+        let replaced = try compressor.takeSealed(wait: true)!.get().replaced
         for name in replaced {
             unlink(folder + "/" + name + ".idx")
             unlink(folder + "/" + name + ".pack")
@@ -32,7 +32,7 @@ import Testing
         let repository = Fixtures.temporaryDirectory() + "/repo.git"
         #expect(try git(["init", "-q", "--bare", repository], in: Fixtures.temporaryDirectory()).status == 0)
         let folder = repository + "/objects/pack"
-        let compressor = BackgroundCompressor()
+        let compressor = BackgroundCompressor(activity: WriterActivity())
         var written = 0
         // Packs of large writes, as many as would be combined: none is.
         for pack in 0..<GitRepository.combineCount {
@@ -52,5 +52,122 @@ import Testing
         #expect(try git(["fsck", "--strict", "--full"], in: repository).status == 0)
         let listed = try git(["cat-file", "--batch-check", "--batch-all-objects"], in: repository).output
         #expect(listed.split(separator: "\n").count == written)
+    }
+
+    /// A pack of a few megabytes, written while "requests" come and go: it is written in parts, each once no
+    /// request is being served (or after the longest wait), then the branches it was given are moved, main last.
+    @Test func aPackIsWrittenBetweenRequestsThenItsBranchesMoved() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let repository = dir + "/repo.git"
+        #expect(try git(["init", "-q", "--bare", repository], in: dir).status == 0)
+        // 3,000 spool-sized blobs, as one request each would add, and a commit for each of two branches.
+        var objects: [PackWriter.Object] = []
+        for k in 0..<3_000 {
+            let bytes = Array("{\"serial\": \"S-\(k)\", \"notes\": \"\(String(repeating: "x", count: 800 + k % 200))\"}\n".utf8)
+            objects.append(PackWriter.Object(id: GitRepository.blobID(bytes), type: 3, bytes: bytes))
+        }
+        let emptyTree: [UInt8] = []
+        let treeID = ObjectID(bytes: PackWriter.sha1(Array("tree 0".utf8) + [0]))
+        objects.append(PackWriter.Object(id: treeID, type: 2, bytes: emptyTree))
+        func commit(_ message: String, parent: ObjectID?) -> PackWriter.Object {
+            var text = "tree \(treeID.hex)\n"
+            if let parent { text += "parent \(parent.hex)\n" }
+            text += "author t <t> 1700000000 +0000\ncommitter t <t> 1700000000 +0000\n\n\(message)\n"
+            let bytes = Array(text.utf8)
+            return PackWriter.Object(id: ObjectID(bytes: PackWriter.sha1(Array("commit \(bytes.count)".utf8) + [0] + bytes)), type: 1, bytes: bytes)
+        }
+        // The branches as they were: their commits in a pack of their own, their files written.
+        let before = [commit("device before", parent: nil), commit("main before", parent: nil)]
+        try PackWriter.write(before, to: repository + "/objects/pack")
+        try FileManager.default.createDirectory(atPath: repository + "/refs/heads/devices", withIntermediateDirectories: true)
+        try (before[0].id.hex + "\n").write(toFile: repository + "/refs/heads/devices/a", atomically: true, encoding: .utf8)
+        try (before[1].id.hex + "\n").write(toFile: repository + "/refs/heads/main", atomically: true, encoding: .utf8)
+        let after = [commit("device after", parent: before[0].id), commit("main after", parent: before[1].id)]
+        objects += after
+
+        let activity = WriterActivity()
+        let compressor = BackgroundCompressor(activity: activity)
+        // A request is being served when the pack starts: its first part waits for the request to end.
+        activity.begin()
+        compressor.add(objects)
+        compressor.seal(folder: repository + "/objects/pack", repository: repository,
+                        moves: [("refs/heads/devices/a", before[0].id, after[0].id), ("refs/heads/main", before[1].id, after[1].id)])
+        var served = 1
+        while compressor.takeSealed(wait: false) == nil, served < 100_000 {
+            activity.end()
+            activity.begin()
+            served += 1
+        }
+        activity.end()
+        let sealed = try #require(try compressor.takeSealed(wait: true)?.get())
+        #expect(sealed.references == ["refs/heads/devices/a": after[0].id, "refs/heads/main": after[1].id])
+        #expect(try String(contentsOfFile: repository + "/refs/heads/main", encoding: .utf8) == after[1].id.hex + "\n")
+        #expect(try git(["rev-parse", "devices/a"], in: repository).output.hasPrefix(after[0].id.hex))
+        let fsck = try git(["fsck", "--strict", "--full"], in: repository)
+        #expect(fsck.status == 0, "\(fsck.output)")
+        #expect(try git(["cat-file", "--batch-check", "--batch-all-objects"], in: repository).output.split(separator: "\n").count == objects.count + 2)
+    }
+
+    /// A branch the background cannot be sure of is left to the writer: another process moved or locked it,
+    /// or its file is not a plain one. Nothing is written then, and another process's lock stays.
+    @Test func aBranchNotAsExpectedIsLeftAlone() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let repository = dir + "/repo.git"
+        try FileManager.default.createDirectory(atPath: repository + "/refs/heads", withIntermediateDirectories: true)
+        let a = ObjectID(bytes: [UInt8](repeating: 0xAA, count: 20)), b = ObjectID(bytes: [UInt8](repeating: 0xBB, count: 20))
+        let c = ObjectID(bytes: [UInt8](repeating: 0xCC, count: 20))
+        let main = repository + "/refs/heads/main"
+        func content() -> String? { try? String(contentsOfFile: main, encoding: .utf8) }
+        // Missing (perhaps in packed-refs), or new: not written.
+        #expect(!GitRepository.updateLooseReference(in: repository, "refs/heads/main", to: b, expecting: a))
+        #expect(!GitRepository.updateLooseReference(in: repository, "refs/heads/main", to: b, expecting: nil))
+        #expect(content() == nil)
+        // Moved by another process: not written.
+        try (c.hex + "\n").write(toFile: main, atomically: true, encoding: .utf8)
+        #expect(!GitRepository.updateLooseReference(in: repository, "refs/heads/main", to: b, expecting: a))
+        #expect(content() == c.hex + "\n")
+        // Symbolic, or not a plain id: not written.
+        try "ref: refs/heads/other\n".write(toFile: main, atomically: true, encoding: .utf8)
+        #expect(!GitRepository.updateLooseReference(in: repository, "refs/heads/main", to: b, expecting: a))
+        // Locked by another process: not written, and its lock stays.
+        try (a.hex + "\n").write(toFile: main, atomically: true, encoding: .utf8)
+        #expect(FileManager.default.createFile(atPath: main + ".lock", contents: Data()))
+        #expect(!GitRepository.updateLooseReference(in: repository, "refs/heads/main", to: b, expecting: a))
+        #expect(FileManager.default.fileExists(atPath: main + ".lock") && content() == a.hex + "\n")
+        // As expected and free: written, and no lock left.
+        unlink(main + ".lock")
+        #expect(GitRepository.updateLooseReference(in: repository, "refs/heads/main", to: b, expecting: a))
+        #expect(content() == b.hex + "\n" && !FileManager.default.fileExists(atPath: main + ".lock"))
+    }
+
+    /// The background waits for requests to end, but never longer than asked, and not at all while the writer
+    /// itself waits for it.
+    @Test func theBackgroundWaitsForRequestsToEndWithinItsLimit() async throws {
+        let activity = WriterActivity()
+        // Idle: no wait.
+        var start = Date()
+        activity.waitUntilIdle(atMost: 30)
+        #expect(Date().timeIntervalSince(start) < 10)
+        // Busy: returns once the request ends (long before the limit of 30 s).
+        activity.begin()
+        start = Date()
+        let ended = Task.detached {
+            try await Task.sleep(for: .milliseconds(50))
+            activity.end()
+        }
+        activity.waitUntilIdle(atMost: 30)
+        let waited = Date().timeIntervalSince(start)
+        #expect(waited >= 0.04 && waited < 10, "\(waited) s")
+        try await ended.value
+        // Busy for good: returns after its limit.
+        activity.begin()
+        start = Date()
+        activity.waitUntilIdle(atMost: 0.05)
+        #expect(Date().timeIntervalSince(start) >= 0.04)
+        // While the writer waits for the background: no wait at all.
+        start = Date()
+        activity.hurrying { activity.waitUntilIdle(atMost: 30) }
+        #expect(Date().timeIntervalSince(start) < 10)
+        activity.end()
     }
 }

@@ -50,4 +50,25 @@ import Testing
         await #expect(throws: HistoryError.self) { try await flusher.waitUntilDurable(offset) }
         #expect(throws: HistoryError.self) { try journal.append(objects: [object("after")], moves: [], flush: true) }
     }
+
+    /// A thread of the writer's own (the one that writes packs) waits for a record to be flushed before the
+    /// pack of its objects reaches the disk: it returns once a flush covers the record, and fails with the flush.
+    @Test func aThreadWaitsForItsRecordToBeFlushed() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let journal = try Journal(repository: dir)
+        let offset = try journal.append(objects: [object("waited for")], moves: [], flush: false)
+        #expect(journal.flusher.pending)
+        try journal.flusher.waitUntilDurableBlocking(offset)
+        #expect(!journal.flusher.pending)
+        // Already flushed: at once.
+        try journal.flusher.waitUntilDurableBlocking(offset)
+        // A flush that fails fails the wait.
+        let later = try journal.append(objects: [object("never flushed")], moves: [], flush: false)
+        var pipeEnds: [Int32] = [0, 0]
+        #expect(pipe(&pipeEnds) == 0)
+        #expect(dup2(pipeEnds[0], journal.fd) == journal.fd)
+        close(pipeEnds[0])
+        close(pipeEnds[1])
+        #expect(throws: HistoryError.self) { try journal.flusher.waitUntilDurableBlocking(later) }
+    }
 }

@@ -112,6 +112,29 @@ import Testing
         #expect(try git(["ls-tree", objects.last!.id.hex], in: path).output.split(separator: "\n").count == 5000)
     }
 
+    /// A pack larger than a part is written in parts, pausing between them, and reads back whole.
+    @Test func aLargePackIsWrittenInPartsAndReadsBack() throws {
+        let path = Fixtures.temporaryDirectory() + "/repo.git"
+        #expect(try git(["init", "-q", "--bare", path], in: Fixtures.temporaryDirectory()).status == 0)
+        var objects: [PackWriter.Object] = []
+        for k in 0..<2_000 {
+            let bytes = Array("{\"k\": \(k), \"pad\": \"\((0..<40).map { String(($0 * 7919 + k * 104_729) % 1_000_003) }.joined(separator: " "))\"}\n".utf8)
+            objects.append(PackWriter.Object(id: GitRepository.blobID(bytes), type: 3, bytes: bytes))
+        }
+        let entries = try PackWriter.compress(objects, durable: false, parallel: false)
+        let bytes = entries.reduce(0) { $0 + $1.payload.count }
+        #expect(bytes > 2 * PackWriter.partBytes, "\(bytes) bytes")
+        var pauses = 0
+        let name = try PackWriter.write(entries: entries, to: path + "/objects/pack", durable: false, pause: { pauses += 1 })
+        #expect(pauses >= bytes / PackWriter.partBytes, "\(pauses) pauses for \(bytes) bytes")
+        let verify = try git(["verify-pack", "-v", path + "/objects/pack/" + name + ".idx"], in: path)
+        #expect(verify.status == 0, "\(verify.output)")
+        #expect(try git(["fsck", "--strict", "--full"], in: path).status == 0)
+        let listed = try git(["cat-file", "--batch-check", "--batch-all-objects"], in: path).output
+        #expect(listed.split(separator: "\n").count == objects.count)
+        #expect(try git(["cat-file", "blob", objects[1_234].id.hex], in: path).output == String(decoding: objects[1_234].bytes, as: UTF8.self))
+    }
+
     @Test func deltasRebuildTheirTargets() {
         let cases: [([UInt8], [UInt8])] = [
             (Array("a\nb\nc\n".utf8), Array("a\nb\nc\n".utf8)),

@@ -24,6 +24,12 @@ int filamentdb_git_verify_reads(int on);
 /// The SHA-1 of `length` bytes at `data`, into the 20 bytes at `out` (OpenSSL's libcrypto).
 void filamentdb_sha1(const void *data, size_t length, unsigned char *out);
 
+/// A SHA-1 over data handed in parts: begin (NULL when out of memory), add each part, end (writes the
+/// 20-byte digest to `out` and frees the state).
+void *filamentdb_sha1_begin(void);
+void filamentdb_sha1_add(void *state, const void *data, size_t length);
+void filamentdb_sha1_end(void *state, unsigned char *out);
+
 /// The id git gives an object of `type` (libgit2's git_object_t: 1 commit, 2 tree, 3 blob, 4 tag) holding
 /// `length` bytes at `data`: the SHA-1 of "<type> <length>\0" and the bytes, into the 20 bytes at `out`.
 void filamentdb_object_id(int type, const void *data, size_t length, unsigned char *out);
