@@ -242,9 +242,13 @@ struct SyncEngine: Sendable {
         // When main had not moved since the device's place, the merge is the device's commit, file for file: main
         // changed since that place only in what the device sent.
         let fastForward = position.base == main
+        // A first sync of a device that has no state here and sends nothing: every live file at the target as
+        // every such device gets it while main stays there, kept from the last one (``MainListing/plainAnswer(at:)``).
+        let plain = position.base == nil && position.page == nil && mine.isEmpty && !state.exists
+        let kept = plain ? target.flatMap { listing.plainAnswer(at: $0, limit: request.limit) } : nil
         // From nothing (a first sync, a full resync): every file at the target, from the listing kept in order.
         var changed: [(serial: String, file: ObjectID?)]
-        if fastForward, position.page == nil {
+        if fastForward && position.page == nil || kept != nil {
             changed = []
         } else if position.base == nil, let target {
             changed = try listing.files(at: target, repo, log: mainLog).compactMap { mine[$0.serial] == nil ? ($0.serial, $0.file) : nil }
@@ -321,6 +325,11 @@ struct SyncEngine: Sendable {
             spool["id"] = id
             if let sent, (spool.lastUpdated ?? 0) <= sent { spool["lastUpdated"] = .int(sent + 1) }
             response.encodedChanges.append(spool.compactJSON)
+        }
+        if let kept {
+            response.encodedChanges = kept
+        } else if plain, let target, !response.hasMore, response.deletions.isEmpty {
+            listing.keepPlainAnswer(response.encodedChanges, at: target)
         }
         response.conflicts = (prepared.merge?.conflicts ?? []).map {
             SyncConflict(serial: $0.serial, field: $0.field, clientValue: $0.theirs, serverValue: $0.ours,
@@ -480,6 +489,25 @@ final class MainListing: @unchecked Sendable {
     private var commit: ObjectID?
     private var keys: [[UInt8]] = []
     private var entries: [(serial: String, file: ObjectID)] = []
+    /// The last plain first sync's spools as sent, and the state of main they are (``plainAnswer(at:limit:)``).
+    private var plain: (commit: ObjectID, encoded: [[UInt8]])?
+    /// A plain answer of more bytes than this is not kept.
+    static let plainAnswerKept = 64 << 20
+
+    /// The spools a first sync sends a device that has no state here and sends nothing, when main is at
+    /// `target`, as the last such first sync sent them (it depends on nothing but main's state): handed over
+    /// whole, rather than built again from 10,000 entries, each looked up, copied and released (half of such a
+    /// request's time on the server, by perf). `nil` when none is kept for `target`, or it holds more than `limit`.
+    func plainAnswer(at target: ObjectID, limit: Int?) -> [[UInt8]]? {
+        guard let plain, plain.commit == target, limit.map({ plain.encoded.count <= $0 }) ?? true else { return nil }
+        return plain.encoded
+    }
+
+    /// Keeps a plain first sync's spools for the next one at the same state of main (``plainAnswer(at:limit:)``).
+    func keepPlainAnswer(_ encoded: [[UInt8]], at target: ObjectID) {
+        guard encoded.reduce(0, { $0 + $1.count }) <= Self.plainAnswerKept else { return plain = nil }
+        plain = (target, encoded)
+    }
 
     func files(at target: ObjectID, _ repo: InventoryRepository, log: MainLog) throws(HistoryError) -> [(serial: String, file: ObjectID)] {
         if commit == target { return entries }

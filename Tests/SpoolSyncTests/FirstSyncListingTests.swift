@@ -39,4 +39,45 @@ import Testing
             try await writer.sync(service)
         }
     }
+
+    /// The answer of a plain first sync (a device with no state here, sending nothing) is kept for the next one at
+    /// the same state of main, and only there: each gets exactly main's inventory, whether main moved in between,
+    /// the device pages through it with a limit smaller than the inventory, or it sends spools of its own.
+    @Test func aPlainFirstSyncsAnswerServesTheNextOnlyAtTheSameState() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let writer = CursorDevice("writer")
+        for i in 0..<120 { writer.edit("S-\(i)", at: clock.read(), ["weightRemaining": .int(Int64(i))]) }
+        try await writer.sync(service)
+        let head = try #require(try await store.head())
+
+        let first = try await CursorDevice("first").sync(service)
+        #expect(await service.listing.plainAnswer(at: head, limit: nil)?.count == 120)
+        // The same answer, handed over whole, to the next new device.
+        let second = CursorDevice("second")
+        let again = try await second.sync(service)
+        #expect(again.count == 1 && again[0].encodedChanges == first[0].encodedChanges && again[0].cursor == first[0].cursor)
+        #expect(second.contents == (try await mainContents(store)))
+        // Not for a device paging with a limit under the inventory's size: pages, and main's inventory in the end.
+        let paged = CursorDevice("paged", limit: 50)
+        let pages = try await paged.sync(service)
+        #expect(pages.count == 3 && pages.map(\.encodedChanges.count) == [50, 50, 20])
+        #expect(paged.contents == (try await mainContents(store)))
+        // Not for a device that sends a spool of its own: the answer leaves its spool out.
+        let sender = CursorDevice("sender")
+        sender.edit("S-own", at: clock.read(), ["weightRemaining": .int(1)])
+        let sent = try await sender.sync(service)
+        #expect(sent[0].encodedChanges.count == 120 && !sent[0].changes.contains { $0.serial == "S-own" })
+        #expect(sender.contents == (try await mainContents(store)))
+        // Main moved (the sender's spool, an edit, a deletion): the next new device gets the new state, not the kept one.
+        clock.advance(1000)
+        writer.edit("S-7", at: clock.read(), ["color": .string("moved")])
+        writer.delete("S-8", at: clock.read())
+        try await writer.sync(service)
+        let late = CursorDevice("late")
+        let answer = try await late.sync(service)
+        #expect(answer[0].encodedChanges != first[0].encodedChanges)
+        #expect(late.contents == (try await mainContents(store)))
+        #expect(late.contents["S-own"] != nil && late.contents["S-8"] == nil && late.spools["S-7"]?["color"] == .string("moved"))
+    }
 }
