@@ -703,24 +703,16 @@ package final class GitRepository {
         let added = git_odb_add_backend(odb, backend, 999)
         if added != 0 { backend?.pointee.free(backend) }
         try check(added, "git_odb_add_backend", path: path)
-        // The old database is freed on another thread: its memory backend holds every object written since it
-        // was made (tens of thousands after a large upload), and freeing them one by one took a request 10 ms.
+        // The old database is freed on the compressor's thread: its memory backend holds every object written since
+        // it was made (tens of thousands after a large upload), and freeing them one by one took a request 10 ms.
         var old: OpaquePointer?
         if git_repository_odb(&old, handle) != 0 { old = nil }
         let set = git_repository_set_odb(handle, odb)
-        if let old { if set == 0 { Self.release(old) } else { git_odb_free(old) } }
+        if let old { if set == 0 { compressor.release(database: old) } else { git_odb_free(old) } }
         try check(set, "git_repository_set_odb", path: path)
         memory = OpaquePointer(backend!)
         memoryWrites = 0
         try holdInMemory()
-    }
-
-    /// Frees an object database no handle uses any more, on a thread of its own.
-    private static func release(_ odb: OpaquePointer) {
-        /// The database, handed to the thread that frees it (no other holds it).
-        struct Unused: @unchecked Sendable { let odb: OpaquePointer }
-        let unused = Unused(odb: odb)
-        DispatchQueue.global(qos: .utility).async { git_odb_free(unused.odb) }
     }
 
     /// Leaves an object written since the last flush out of the next pack (a commit made again, then not used).
@@ -970,7 +962,7 @@ package final class GitRepository {
 /// publishing them (``GitRepository/publishObjects()``) only writes the pack: the compression overlaps the
 /// next requests instead of delaying one of them.
 final class BackgroundCompressor: @unchecked Sendable {
-    private let queue = DispatchQueue(label: "filamentdb.pack-compression")
+    private let queue = IdleThread(name: "filamentdb.pack-compression")
     /// A write of fewer objects is compressed on this thread alone. On both cores, a delta sync's 40-60 objects
     /// took the core the next request was on, for a scheduler's time slice (requests of 3-6 ms, traced).
     static let parallelFrom = 1_024
@@ -1020,6 +1012,18 @@ final class BackgroundCompressor: @unchecked Sendable {
                 pause()
                 leaving.objects.removeLast(min(Self.releasedAtOnce, leaving.objects.count))
             }
+        }
+    }
+
+    /// Frees an object database no handle uses any more (its memory backend can hold tens of thousands of
+    /// objects), between requests.
+    func release(database odb: OpaquePointer) {
+        /// The database, handed to the thread that frees it (no other holds it).
+        struct Unused: @unchecked Sendable { let odb: OpaquePointer }
+        let unused = Unused(odb: odb)
+        queue.async { [self] in
+            pause()
+            git_odb_free(unused.odb)
         }
     }
 
