@@ -12,32 +12,52 @@ import Testing
         var all: [String] { lock.withLock { entries } }
     }
 
-    @Test func blocksRunInOrderAtIdlePriorityAndSyncWaitsForThem() {
+    @Test func blocksRunInOrderAtIdlePriority() {
         let thread = IdleThread(name: "test-idle")
         let log = Log()
-        for i in 0..<200 {
-            thread.async {
-                if i == 0 { usleep(20_000) }
-                log.add("\(i)")
-            }
-        }
+        let done = DispatchSemaphore(value: 0)
+        for i in 0..<200 { thread.async { log.add("\(i)") } }
         #if os(Linux)
         thread.async { log.add("policy \(sched_getscheduler(0))") }
         #endif
-        // Runs after all 200 (the first of which sleeps), with the thread held: nothing runs meanwhile.
+        thread.async { done.signal() }
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        var expected = (0..<200).map { "\($0)" }
+        #if os(Linux)
+        expected.append("policy 5")  // SCHED_IDLE
+        #endif
+        #expect(log.all == expected)
+    }
+
+    /// `sync` waits for the block the thread is running, runs the blocks it has not started on the caller's
+    /// thread, in order, then its body, with nothing else running meanwhile; the thread then goes on.
+    @Test func syncRunsWhatWaitsOnTheCallersThread() {
+        let thread = IdleThread(name: "test-idle-sync")
+        let log = Log()
+        let release = DispatchSemaphore(value: 0), started = DispatchSemaphore(value: 0)
+        // The thread is held in a block (as a starved one would be) while blocks queue behind it.
+        thread.async {
+            started.signal()
+            release.wait()
+            log.add("first")
+        }
+        #expect(started.wait(timeout: .now() + 30) == .success)
+        let caller = pthread_self()
+        for i in 0..<50 { thread.async { log.add(pthread_equal(pthread_self(), caller) != 0 ? "caller \(i)" : "thread \(i)") } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { release.signal() }
         let seen = thread.sync { () -> [String] in
             let before = log.all
             usleep(10_000)
             #expect(log.all == before)
             return before
         }
-        var expected = (0..<200).map { "\($0)" }
-        #if os(Linux)
-        expected.append("policy 5")  // SCHED_IDLE
-        #endif
-        #expect(seen == expected)
-        thread.async { log.add("after") }
-        thread.sync {}
+        #expect(seen == ["first"] + (0..<50).map { "caller \($0)" })
+        let after = DispatchSemaphore(value: 0)
+        thread.async {
+            log.add("after")
+            after.signal()
+        }
+        #expect(after.wait(timeout: .now() + 30) == .success)
         #expect(log.all.last == "after")
     }
 
