@@ -12,6 +12,15 @@ import Testing
         return PackWriter.Object(id: GitRepository.blobID(bytes), type: 3, bytes: bytes)
     }
 
+    /// Makes the journal's descriptor name a pipe, which cannot be flushed: a disk that fails.
+    func failFlushes(of journal: Journal) {
+        var pipeEnds: [Int32] = [0, 0]
+        #expect(pipe(&pipeEnds) == 0)
+        #expect(dup2(pipeEnds[0], journal.fd) == journal.fd)
+        close(pipeEnds[0])
+        close(pipeEnds[1])
+    }
+
     @Test func recordsWrittenWithoutAFlushAreAnsweredOnceFlushedAndReadBack() async throws {
         let dir = Fixtures.temporaryDirectory()
         let journal = try Journal(repository: dir)
@@ -37,12 +46,7 @@ import Testing
         let dir = Fixtures.temporaryDirectory()
         let journal = try Journal(repository: dir)
         let offset = try journal.append(objects: [object("not flushed")], moves: [], flush: false)
-        // The journal's descriptor now names a pipe, which cannot be flushed: a disk that fails.
-        var pipeEnds: [Int32] = [0, 0]
-        #expect(pipe(&pipeEnds) == 0)
-        #expect(dup2(pipeEnds[0], journal.fd) == journal.fd)
-        close(pipeEnds[0])
-        close(pipeEnds[1])
+        failFlushes(of: journal)
         let flusher = journal.flusher
         await #expect(throws: HistoryError.self) { try await flusher.waitUntilDurable(offset) }
         #expect(flusher.failure != nil)
@@ -64,11 +68,7 @@ import Testing
         try journal.flusher.waitUntilDurableBlocking(offset)
         // A flush that fails fails the wait.
         let later = try journal.append(objects: [object("never flushed")], moves: [], flush: false)
-        var pipeEnds: [Int32] = [0, 0]
-        #expect(pipe(&pipeEnds) == 0)
-        #expect(dup2(pipeEnds[0], journal.fd) == journal.fd)
-        close(pipeEnds[0])
-        close(pipeEnds[1])
+        failFlushes(of: journal)
         #expect(throws: HistoryError.self) { try journal.flusher.waitUntilDurableBlocking(later) }
     }
 }
