@@ -470,8 +470,8 @@ package final class GitRepository {
     /// journal's flusher; a flush here, on the writer, held up the request that started the pack by 0.3-1 ms).
     ///
     /// `moves` (in the order to write them): branch moves whose objects the pack holds, written by the background
-    /// once the pack is, as ``updateLooseReference(in:_:to:expecting:)`` can (a rename over a branch's file took
-    /// 0.15-0.75 ms here: ext4 starts writing the new file's block first). ``takePublishedReferences()`` tells
+    /// once the pack is, as ``updateLooseReference(in:_:to:expecting:)`` can (the rename over a branch's file
+    /// took 0.15-0.75 ms of the landing request here, traced). ``takePublishedReferences()`` tells
     /// which were written; the writer writes the others.
     package func startPublishing(alone: Bool = false, moves: [(reference: String, from: ObjectID?, to: ObjectID)] = []) -> Bool {
         guard let journal, sealing == nil, !unpublished.isEmpty else { return false }
@@ -989,6 +989,9 @@ final class BackgroundCompressor: @unchecked Sendable {
     /// Between two parts of a pack's writing: waits until no request is being served (at most ``pauseLimit``).
     private func pause() { activity.waitUntilIdle(atMost: Self.pauseLimit) }
 
+    /// Runs `body` once the thread's work given so far is done (the writer waiting: that work no longer pauses).
+    private func waitForQueue<T>(_ body: () -> T) -> T { activity.hurrying { queue.sync(body) } }
+
     func add(_ objects: [PackWriter.Object]) {
         queue.async { [self] in
             let entries = try? PackWriter.compress(objects, durable: false, parallel: objects.count >= Self.parallelFrom)
@@ -1033,7 +1036,7 @@ final class BackgroundCompressor: @unchecked Sendable {
     /// Everything added so far, compressed, in the order added (each delta's base moved with its part);
     /// `nil` if a part failed (the caller compresses it all again).
     func take() -> [PackWriter.Entry]? {
-        activity.hurrying { queue.sync {} }
+        waitForQueue {}
         return takeDone()
     }
 
@@ -1103,7 +1106,7 @@ final class BackgroundCompressor: @unchecked Sendable {
 
     /// How the last ``seal(folder:)`` went, once it is done (with `wait`, waiting for it); `nil` before.
     func takeSealed(wait: Bool) -> Result<Sealed, HistoryError>? {
-        if wait { activity.hurrying { queue.sync {} } }
+        if wait { waitForQueue {} }
         return lock.withLock {
             defer { sealed = nil }
             return sealed
@@ -1122,10 +1125,10 @@ final class BackgroundCompressor: @unchecked Sendable {
     /// The packs that were combined into others and wait for a checkpoint to be removed: called once the
     /// checkpoint has flushed everything (nothing is combined meanwhile: publishing waits for the checkpoint).
     func takeReplacedBeforeCheckpoint() -> [String] {
-        activity.hurrying { queue.sync {
+        waitForQueue {
             defer { replacedBeforeCheckpoint = [] }
             return replacedBeforeCheckpoint
-        } }
+        }
     }
 
     /// Keeps a pack written here for combining, and combines a level's packs once there are
@@ -1133,14 +1136,14 @@ final class BackgroundCompressor: @unchecked Sendable {
     /// thousands. Returns the names of the packs a combined one replaces: they are removed once libgit2 knows
     /// the combined one.
     func keepRecentNow(_ name: String, _ entries: [PackWriter.Entry], folder: String) -> [String] {
-        activity.hurrying { queue.sync { keepRecent(name, entries, folder: folder) } }
+        waitForQueue { keepRecent(name, entries, folder: folder) }
     }
 
     /// Before the journal is emptied: the packs written so far outlive what it holds. (Once they were never
     /// combined again, and every checkpoint left up to a few dozen packs behind: past
     /// ``InventoryStore/packLimit`` the whole database was repacked, tens of seconds on a large history.)
     func outliveJournal() {
-        activity.hurrying { queue.sync { for i in recent.indices { recent[i].outlived = true } } }
+        waitForQueue { for i in recent.indices { recent[i].outlived = true } }
     }
 
     private func keepRecent(_ name: String, _ entries: [PackWriter.Entry], folder: String, pause: () -> Void = {}) -> [String] {

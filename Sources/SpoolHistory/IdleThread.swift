@@ -84,8 +84,8 @@ final class IdleThread: @unchecked Sendable {
     /// Runs `body` on the calling thread once every block given before has run, with the thread held meanwhile
     /// (as `DispatchQueue.sync` does). The blocks the thread has not started yet are run here, on the caller's
     /// thread: at idle priority, on cores other processes keep busy, the thread gets a few thousandths of one
-    /// (a shutdown under two busy loops waited 260 s for it, 40 s once the caller ran them), so a caller waits
-    /// for the block running at most.
+    /// (under two busy loops, a quick drive.py run that ends with the server's shutdown took 280 s, 57 s once the
+    /// caller ran them, 18.5 s at normal priority), so a caller waits for the block running at most.
     func sync<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         callers.lock()
         defer { callers.unlock() }

@@ -37,8 +37,9 @@ public actor SyncService {
     let answerFiles = AnswerFiles()
     let listing = MainListing()
     let mainLog = MainLog()
-    /// Requests between arriving and being answered.
-    var inFlight = 0
+    /// Requests between arriving and being answered (counted by the store's ``WriterActivity``, which the
+    /// repository's background work reads too).
+    var inFlight: Int { store.activity.requests }
 
     public static let systemClock: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
@@ -55,12 +56,8 @@ public actor SyncService {
         if entries > configuration.batchLimit {
             throw SyncFailure(.tooLarge, "\(entries) changes and deletions in one request; the limit is \(configuration.batchLimit): upload in batches")
         }
-        inFlight += 1
         store.activity.begin()
-        defer {
-            inFlight -= 1
-            store.activity.end()
-        }
+        defer { store.activity.end() }
         let device = ExactString(request.deviceId)
         let digest = request.digest
         // The device's last request sent again with a cursor that answer moved it from: the answer was lost, and is
