@@ -243,7 +243,7 @@ struct SyncEngine: Sendable {
         // changed since that place only in what the device sent.
         let fastForward = position.base == main
         // A first sync of a device that has no state here and sends nothing: every live file at the target as
-        // every such device gets it while main stays there, kept from the last one (``MainListing/plainAnswer(at:)``).
+        // every such device gets it while main stays there, kept from the last one (``MainListing/plainAnswer(at:limit:)``).
         let plain = position.base == nil && position.page == nil && mine.isEmpty && !state.exists
         let kept = plain ? target.flatMap { listing.plainAnswer(at: $0, limit: request.limit) } : nil
         // From nothing (a first sync, a full resync): every file at the target, from the listing kept in order.
