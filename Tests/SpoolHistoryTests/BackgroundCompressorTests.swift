@@ -54,9 +54,10 @@ import Testing
         #expect(listed.split(separator: "\n").count == written)
     }
 
-    /// A pack of a few megabytes, written while "requests" come and go: it is written in parts, each once no
-    /// request is being served (or after the longest wait), then the branches it was given are moved, main last.
-    @Test func aPackIsWrittenBetweenRequestsThenItsBranchesMoved() throws {
+    /// A pack of a few megabytes, sealed while "requests" come and go (its parts pausing for them: the pauses
+    /// themselves are checked in PackWriterTests and below), is written whole, then the branches it was given
+    /// are moved, main last.
+    @Test func aPackSealedWhileRequestsComeAndGoIsWrittenThenItsBranchesMoved() throws {
         let dir = Fixtures.temporaryDirectory()
         let repository = dir + "/repo.git"
         #expect(try git(["init", "-q", "--bare", repository], in: dir).status == 0)
