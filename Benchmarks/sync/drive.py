@@ -16,7 +16,7 @@ through the protocol of shared/SYNC-PROTOCOL.md and measures, in this order:
 
 Each device keeps one keep-alive connection (http.client, TCP_NODELAY). The spools are shaped like the web app's
 (22 fields). Every device changes only its own share of the serials, so the last value it was acknowledged for
-each is known: `--expect FILE` writes those, and `drive.py verify` checks them against the server's inventory
+each is known (what it sent, or the server's copy when the answer sends one back): `--expect FILE` writes those, and `drive.py verify` checks them against the server's inventory
 (run after restarting the server on the same data: every acknowledged sync must still be there).
 
 usage: drive.py --url http://127.0.0.1:PORT --key KEY [--floor-dir DIR] [--quick] [--json] [--expect FILE]
@@ -47,6 +47,26 @@ T0 = 1_700_000_000_000
 
 def serial(i):
     return "SPOOL-%06d-%06X" % (i, (i * 2654435761) & 0xFFFFFF)
+
+
+def index(serial_text):
+    """The number of a spool `serial` names, or None."""
+    try:
+        return int(serial_text.split("-")[1])
+    except (AttributeError, IndexError, ValueError):
+        return None
+
+
+def took_back(ans, mine, weights, acked):
+    """What an answer sends back of the device's own spools is what the server kept for them: a server that
+    overrules a change (its copy is newer: the baseline's whole-record last-write-wins) or merges it says so
+    by sending its copy, and the device takes that copy. So that copy, not what the device sent, is what the
+    server acknowledged, and what must still be there after a restart."""
+    for s in ans.get("changes") or []:
+        i = index(s.get("serial"))
+        if i is not None and mine(i) and "weightRemaining" in s:
+            weights[i] = s["weightRemaining"]
+            acked[s["serial"]] = s["weightRemaining"]
 
 
 def spool(i, weight=None, last_updated=None):
@@ -223,6 +243,7 @@ def sustained_worker(url, key, k, devices, seconds, server_spools, cursor, last_
             if ok(status, ans):
                 for s in changes:
                     result["acked"][s["serial"]] = s["weightRemaining"]
+                took_back(ans, lambda i: i % devices == k, weights, result["acked"])
                 result["received"] += len(ans["changes"])
             else:
                 result["errors"] += 1
@@ -295,6 +316,7 @@ def run(a):
             changes.append(spool(i, weight=w, last_updated=now))
         t = time.perf_counter()
         ans = must(*up.sync(changes), "delta sync")
+        took_back(ans, lambda i: i in weights, weights, {})
         if r >= 10:
             lat.append(time.perf_counter() - t)
             returned += len(ans["changes"])
