@@ -159,23 +159,30 @@ public func utf8Ordered(_ a: String, _ b: String) -> Bool {
 /// filamentdb gathers keys or serials across records it uses this, so distinct spellings stay distinct.
 public struct ExactString: Hashable, Sendable, Comparable, CustomStringConvertible {
     public let string: String
+    /// The string's hash (Swift's seeded hasher over its UTF-8 bytes), worked out once: a dictionary's probe
+    /// compares it before the bytes, so a key that is not the one looked up is passed over without reading its
+    /// string (in a large dictionary, each string read is a cache miss).
+    private let code: Int
 
     /// The string, made native UTF-8 if it is not (a bridged one): its bytes are then read in place, with no
     /// copy per key.
     public init(_ string: String) {
         var string = string
         string.makeContiguousUTF8()
+        var hasher = Hasher()
+        string.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        self.code = hasher.finalize()
         self.string = string
     }
 
     public static func == (a: ExactString, b: ExactString) -> Bool {
+        guard a.code == b.code else { return false }
         var (x, y) = (a.string, b.string)
         return x.withUTF8 { p in y.withUTF8 { q in p.count == q.count && (p.count == 0 || memcmp(p.baseAddress!, q.baseAddress!, p.count) == 0) } }
     }
 
     public func hash(into hasher: inout Hasher) {
-        var s = string
-        s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        hasher.combine(code)
     }
 
     public static func < (a: ExactString, b: ExactString) -> Bool { a.string.utf8.lexicographicallyPrecedes(b.string.utf8) }
