@@ -125,9 +125,15 @@ extension InventoryRepository {
             let theirSpool: Spool?
             if let known = theirSpools?[serial] { theirSpool = known } else { theirSpool = try spool(serial, inTree: theirTree) }
             // Histories with no common commit (a file whose base is not known) have no base to compare with.
-            let result = SpoolMerge.merge(base: baseSpool, ours: current, theirs: theirSpool,
-                                          baseKnown: base != nil, theirsFollowsBase: theirsFollowsBase,
-                                          names: SpoolMerge.Names(ours: "main", theirs: JSONValue.string(device).jsonText))
+            let names = SpoolMerge.Names(ours: "main", theirs: JSONValue.string(device).jsonText)
+            let result: SpoolMergeResult
+            if baseFile == ourFile, let current {
+                // main did not change the spool since the base (the same file).
+                result = SpoolMerge.merge(unchanged: current, theirs: theirSpool, baseKnown: base != nil, theirsFollowsBase: theirsFollowsBase, names: names)
+            } else {
+                result = SpoolMerge.merge(base: baseSpool, ours: current, theirs: theirSpool, baseKnown: base != nil,
+                                          theirsFollowsBase: theirsFollowsBase, names: names)
+            }
             conflicts += result.conflicts
             let merged = adjust.map { $0(serial, result.spool) } ?? result.spool
             // Written when it is not main's spool, nor its file (main's files are canonical documents, compared by id).
