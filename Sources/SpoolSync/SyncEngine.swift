@@ -24,6 +24,39 @@ struct SyncEngine: Sendable {
     /// Whether the request's journal record is flushed with others' (``SyncConfiguration/groupCommit``), rather
     /// than before the next request starts.
     let groupCommit: Bool
+    /// The request's spools checked and migrated before it reached the history (``prepare(_:)``), when that
+    /// could be done without it.
+    let prepared: Prepared?
+
+    /// The request's spools as ``SpoolNormalizer`` makes them, worked out before the request waits for the
+    /// history (while other requests are applied): it needs nothing the history holds unless the device's ids
+    /// rename a spool, or a spool has no time of its own (it then takes the request's arrival). ``run(_:)`` uses
+    /// them when neither happened, and normalises again otherwise.
+    struct Prepared: Sendable {
+        let spools: [Spool]
+        let outcome: ImportOutcome
+    }
+
+    static func prepare(_ request: SyncRequest) -> Prepared? {
+        let records = rawRecords(request)
+        guard !records.isEmpty else { return nil }
+        // The time is a stand-in: a record that needs it is normalised again with the request's arrival.
+        let (spools, outcome) = SpoolNormalizer(now: 0).normalize(records)
+        guard outcome.rejected.isEmpty, outcome.migrated[MigrationRule.lastUpdatedFromImportTime.rawValue] == nil else { return nil }
+        return Prepared(spools: spools, outcome: outcome)
+    }
+
+    /// The request's changes as records for the normaliser (those without a serial are the request's checks' to
+    /// refuse).
+    static func rawRecords(_ request: SyncRequest) -> [RawRecord] {
+        var records: [RawRecord] = []
+        records.reserveCapacity(request.changes.count)
+        for (i, change) in request.changes.enumerated() {
+            guard let object = change.objectValue, object["serial"]?.stringValue != nil else { continue }
+            records.append(RawRecord(object: .object(object), row: i + 1))
+        }
+        return records
+    }
 
     enum Outcome: Sendable {
         case refused(SyncFailure)
@@ -69,10 +102,9 @@ struct SyncEngine: Sendable {
 
         // The spools as sent: the device's own ids mapped to the serials they stand for, checked and migrated.
         var renamed: [SyncRename] = []
-        var records: [RawRecord] = []
-        records.reserveCapacity(request.changes.count)
+        var mappedSerials: [Int: String] = [:]
         for (i, change) in request.changes.enumerated() {
-            guard var object = change.objectValue, let serial = object["serial"]?.stringValue else { continue }
+            guard let object = change.objectValue, let serial = object["serial"]?.stringValue else { continue }
             if case .int(let id)? = object["id"] {
                 var mapped: String?
                 if let s = try repo.syncSerial(ofID: String(id), in: state), s != serial, s.hasPrefix(serial + "~") {
@@ -83,13 +115,23 @@ struct SyncEngine: Sendable {
                     mapped = serial + "~id-\(id)"
                 }
                 if let mapped {
-                    object["serial"] = .string(mapped)
+                    mappedSerials[i] = mapped
                     renamed.append(SyncRename(id: id, serial: serial, newSerial: mapped))
                 }
             }
-            records.append(RawRecord(object: .object(object), row: i + 1))
         }
-        let (spools, outcome) = SpoolNormalizer(now: arrival).normalize(records)
+        let spools: [Spool], outcome: ImportOutcome
+        if renamed.isEmpty, let prepared {
+            (spools, outcome) = (prepared.spools, prepared.outcome)
+        } else {
+            var records = Self.rawRecords(request)
+            for (n, record) in records.enumerated() {
+                guard let mapped = mappedSerials[record.row - 1], var object = record.object.objectValue else { continue }
+                object["serial"] = .string(mapped)
+                records[n].object = .object(object)
+            }
+            (spools, outcome) = SpoolNormalizer(now: arrival).normalize(records)
+        }
         if !outcome.rejected.isEmpty {
             let details = outcome.rejected.flatMap { r in
                 r.problems.map { SyncFailure.Detail(path: "changes[\(r.location.row - 1)]" + ($0.field.isEmpty ? "" : "." + $0.field), message: $0.message) }

@@ -50,16 +50,20 @@ public actor SyncService {
         self.clock = ServerClock(clock)
     }
 
-    /// Applies one request and answers it.
-    public func sync(_ request: SyncRequest) async throws(SyncFailure) -> SyncResponse {
+    /// Applies one request and answers it. What needs nothing from the history (the request's digest, its
+    /// spools checked and migrated) is worked out first, outside the service, while other requests are applied.
+    public nonisolated func sync(_ request: SyncRequest) async throws(SyncFailure) -> SyncResponse {
         let entries = request.changes.count + request.deletions.count
         if entries > configuration.batchLimit {
             throw SyncFailure(.tooLarge, "\(entries) changes and deletions in one request; the limit is \(configuration.batchLimit): upload in batches")
         }
         store.activity.begin()
         defer { store.activity.end() }
+        return try await apply(request, digest: request.digest, prepared: SyncEngine.prepare(request))
+    }
+
+    private func apply(_ request: SyncRequest, digest: String, prepared: SyncEngine.Prepared?) async throws(SyncFailure) -> SyncResponse {
         let device = ExactString(request.deviceId)
-        let digest = request.digest
         // The device's last request sent again with a cursor that answer moved it from: the answer was lost, and is
         // sent again as it was (nothing applied again). The same request from the cursor it was answered with is a
         // device asking again (nothing was new then): it is answered afresh, as is every request without a cursor.
@@ -71,7 +75,7 @@ public actor SyncService {
             // A request alone flushes its own record at once; with others in flight, records are flushed together.
             let engine = SyncEngine(request: request, digest: digest, configuration: configuration, author: await store.signature(request.deviceId),
                                     clock: clock, counter: counter, files: answerFiles, listing: listing, mainLog: mainLog,
-                                    groupCommit: configuration.groupCommit && inFlight > 1)
+                                    groupCommit: configuration.groupCommit && inFlight > 1, prepared: prepared)
             switch try await store.write({ (repo) throws(HistoryError) -> SyncEngine.Outcome in try engine.run(repo) }) {
             case .refused(let failure):
                 throw failure

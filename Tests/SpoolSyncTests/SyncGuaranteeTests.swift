@@ -261,6 +261,20 @@ import Testing
         #expect(a.spools["S1"] == nil)
     }
 
+    /// A spool sent with no time at all (no lastUpdated, lastScanned or createdAt) takes the request's arrival, as
+    /// an imported one takes the import's time; a spool beside it keeps its own. (A request's spools are checked
+    /// before it reaches the history, with no arrival yet: such a request is checked again with it.)
+    @Test func aSpoolWithoutATimeIsAsOfItsRequest() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let answer = try await service.sync(SyncRequest(deviceId: "a", changes: [
+            .object(["serial": .string("T1"), "color": .string("red")]), record("T2", 5, ["color": .string("blue")]),
+        ]))
+        #expect(try await store.spool("T1")?.lastUpdated == answer.serverTime)
+        #expect(try await store.spool("T2")?.lastUpdated == 5)
+        #expect(answer.serverTime >= clock.read())
+    }
+
     /// A device that saw a spool deleted brings it back with an edit; another device, which had it still, deleted
     /// it later than that edit. The later deletion wins, as it does when the two arrive the other way round; an edit
     /// later than both brings the spool back. The edit once won, because the other deletion only moved the time of
