@@ -21,6 +21,8 @@ struct SyncEngine: Sendable {
     let listing: MainListing
     /// How main changed at each state this server moved it to.
     let mainLog: MainLog
+    /// Each device's state as last read or written.
+    let states: DeviceStates
     /// Whether the request's journal record is flushed with others' (``SyncConfiguration/groupCommit``), rather
     /// than before the next request starts.
     let groupCommit: Bool
@@ -69,7 +71,7 @@ struct SyncEngine: Sendable {
         let device = request.deviceId
         let serverTime = clock.next()
         let state = try repo.syncState(of: device)
-        let known = state.exists ? DeviceSyncState(json: state.document) : nil
+        let known = state.exists ? states.state(of: device, document: state.document) : nil
         let main = try repo.head()
 
         // Where the device stands, and when the request arrived (a retry keeps the first arrival's time).
@@ -408,8 +410,10 @@ struct SyncEngine: Sendable {
         newState.answers.append((serverTime, response.cursor))
         if newState.answers.count > DeviceSyncState.kept { newState.answers.removeFirst(newState.answers.count - DeviceSyncState.kept) }
         newState.request = .init(lastSyncTime: request.lastSyncTime, digest: digest, from: position.cursor, arrival: arrival)
-        let journalOffset = try repo.landSync(prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, state: newState.json, author: author,
+        let document = newState.json
+        let journalOffset = try repo.landSync(prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, state: document, author: author,
                                               deferringDurability: groupCommit)
+        states.keep(newState, document: document, of: device)
         files.add(zip(sentFiles.map(\.file), encoded.map(\.0)).map { ($0.0, $0.1) })
         // This request's step of main, for later answers.
         if let head, head != main {
@@ -470,6 +474,27 @@ struct SyncEngine: Sendable {
             if !CanonicalFile.isTombstone(try repo.git.readBlob(blob)) { n += 1 }
         }
         return SpoolCount(commit: head, spools: n)
+    }
+}
+
+/// Each device's sync state (``DeviceSyncState``) with the document it was read from or written as: the next
+/// request of the device finds it here while its document is that one, rather than parsing it again. Used only
+/// on the history's actor; up to ``limit`` devices, then emptied.
+final class DeviceStates: @unchecked Sendable {
+    private var known: [ExactString: (document: [UInt8], state: DeviceSyncState)] = [:]
+    static let limit = 10_000
+
+    func state(of device: String, document: [UInt8]?) -> DeviceSyncState? {
+        guard let document else { return nil }
+        if let kept = known[ExactString(device)], kept.document == document { return kept.state }
+        guard let state = DeviceSyncState(json: document) else { return nil }
+        keep(state, document: document, of: device)
+        return state
+    }
+
+    func keep(_ state: DeviceSyncState, document: [UInt8], of device: String) {
+        if known.count >= Self.limit, known[ExactString(device)] == nil { known.removeAll() }
+        known[ExactString(device)] = (document, state)
     }
 }
 

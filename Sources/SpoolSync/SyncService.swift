@@ -37,6 +37,7 @@ public actor SyncService {
     let answerFiles = AnswerFiles()
     let listing = MainListing()
     let mainLog = MainLog()
+    let deviceStates = DeviceStates()
     /// Requests between arriving and being answered (counted by the store's ``WriterActivity``, which the
     /// repository's background work reads too).
     var inFlight: Int { store.activity.requests }
@@ -74,7 +75,7 @@ public actor SyncService {
             try await start()
             // A request alone flushes its own record at once; with others in flight, records are flushed together.
             let engine = SyncEngine(request: request, digest: digest, configuration: configuration, author: await store.signature(request.deviceId),
-                                    clock: clock, counter: counter, files: answerFiles, listing: listing, mainLog: mainLog,
+                                    clock: clock, counter: counter, files: answerFiles, listing: listing, mainLog: mainLog, states: deviceStates,
                                     groupCommit: configuration.groupCommit && inFlight > 1, prepared: prepared)
             switch try await store.write({ (repo) throws(HistoryError) -> SyncEngine.Outcome in try engine.run(repo) }) {
             case .refused(let failure):
