@@ -49,6 +49,12 @@ package final class SyncStateRecord {
     var readSent: [ExactString: ObjectID?] = [:]
     static let readLimit = 1 << 20
 
+    /// The shard folders (`<a>/<b>/<c>`, 4,096 of them) under each of `ids`, `serials` and `sent` in the commit's
+    /// tree, as looked up (`nil`: not yet; `.some(nil)`: absent). Most keys a device is asked about it never sent
+    /// (the spools other devices changed, in each answer); a folder known absent answers those without reading
+    /// a tree, and a known one saves the four trees above it.
+    var shardFolders: [String: [ObjectID??]] = [:]
+
     /// How many updates are not in the commit yet.
     var waiting: Int { ids.count + serials.count + sent.count }
 
@@ -105,7 +111,7 @@ extension InventoryRepository {
         } else if let read = state.readIDs[key] {
             text = read
         } else {
-            if let blob = try objectID(at: ["ids"] + SpoolPaths.components(for: serial), in: state.tree) { text = try git.readBlob(blob) }
+            if let blob = try stateEntry("ids", serial, in: state) { text = try git.readBlob(blob) }
             if state.readIDs.count >= SyncStateRecord.readLimit { state.readIDs.removeAll() }
             state.readIDs[key] = .some(text)
         }
@@ -117,7 +123,7 @@ extension InventoryRepository {
         let key = ExactString(serial)
         if let updated = state.sent[key] { return updated }
         if let read = state.readSent[key] { return read }
-        let file = try objectID(at: ["sent"] + SpoolPaths.components(for: serial), in: state.tree)
+        let file = try stateEntry("sent", serial, in: state)
         if state.readSent.count >= SyncStateRecord.readLimit { state.readSent.removeAll() }
         state.readSent[key] = .some(file)
         return file
@@ -129,12 +135,44 @@ extension InventoryRepository {
         if let updated = state.serials[key] { return updated }
         if let read = state.readSerials[key] { return read }
         var serial: String?
-        if let blob = try objectID(at: ["serials"] + SpoolPaths.components(for: id), in: state.tree) {
+        if let blob = try stateEntry("serials", id, in: state) {
             serial = String(validating: try git.readBlob(blob), as: UTF8.self)
         }
         if state.readSerials.count >= SyncStateRecord.readLimit { state.readSerials.removeAll() }
         state.readSerials[key] = .some(serial)
         return serial
+    }
+
+    /// The id at `folder` and `key`'s path (``SpoolPaths/components(for:)``) in the state's commit, through its
+    /// ``SyncStateRecord/shardFolders``.
+    func stateEntry(_ folder: String, _ key: String, in state: SyncStateRecord) throws(HistoryError) -> ObjectID? {
+        guard let tree = state.tree else { return nil }
+        let components = SpoolPaths.components(for: key)
+        // `spools/<a>/<b>/<c>/` then the name (cut in folders when long).
+        guard components.count >= 5, let shard = Self.shardIndex(components[1], components[2], components[3]) else {
+            return try objectID(at: [folder] + components, in: tree)
+        }
+        let folderID: ObjectID?
+        if let known = state.shardFolders[folder]?[shard] {
+            folderID = known
+        } else {
+            folderID = try objectID(at: [folder] + components.prefix(4), in: tree)
+            state.shardFolders[folder, default: Array(repeating: nil, count: 4096)][shard] = .some(folderID)
+        }
+        guard let folderID else { return nil }
+        do {
+            return try objectID(at: Array(components.dropFirst(4)), in: folderID)
+        } catch {
+            // Not a folder after all (a history edited by hand): the whole path, as before.
+            return try objectID(at: [folder] + components, in: tree)
+        }
+    }
+
+    /// A shard folder's number (0 to 4,095) from its three hexadecimal digits.
+    static func shardIndex(_ a: String, _ b: String, _ c: String) -> Int? {
+        guard a.utf8.count == 1, b.utf8.count == 1, c.utf8.count == 1,
+              let x = Int(a, radix: 16), let y = Int(b, radix: 16), let z = Int(c, radix: 16) else { return nil }
+        return x << 8 | y << 4 | z
     }
 
     /// How many sync-state updates are in no state commit yet.
