@@ -34,8 +34,13 @@ int filamentdb_git_verify_reads(int on) {
 #include <stdlib.h>
 #include <stdio.h>
 
+/* Through the context calls, not the one-shot SHA1(): that one fetches the digest from OpenSSL's library context,
+   which its exit handler frees, and a thread still hashing a pack while the process exits then crashed. */
 void filamentdb_sha1(const void *data, size_t length, unsigned char *out) {
-    SHA1((const unsigned char *)data, length, out);
+    SHA_CTX context;
+    SHA1_Init(&context);
+    SHA1_Update(&context, data, length);
+    SHA1_Final(out, &context);
 }
 
 void *filamentdb_sha1_begin(void) {
