@@ -141,7 +141,9 @@ public actor SyncService {
             repeat {
                 try? await Task.sleep(nanoseconds: InventoryRepository.publishWhenIdle)
                 idle = self.inFlight == 0 && DispatchTime.now().uptimeNanoseconds - self.lastRequest >= InventoryRepository.publishWhenIdle
-            } while !idle && DispatchTime.now().uptimeNanoseconds - first < InventoryRepository.publishInterval
+            } while !idle && !Task.isCancelled && DispatchTime.now().uptimeNanoseconds - first < InventoryRepository.publishInterval
+            // Cancelled by `close()`, which writes everything itself.
+            if Task.isCancelled { return }
             let whole = idle
             _ = try? await store.write { (repo) throws(HistoryError) in
                 if whole { try repo.maintainWhileIdle() } else { try repo.publishInBackground() }
@@ -150,7 +152,7 @@ public actor SyncService {
             if whole, self.inFlight == 0 { await store.collectGarbageIfDue() }
             self.published()
             // A pack started under load lands with a later request, or here once requests stop.
-            if !whole { self.startPublishing() }
+            if !whole, !Task.isCancelled { self.startPublishing() }
         }
     }
 
@@ -188,7 +190,16 @@ public actor SyncService {
 
     /// Flushes everything the journal holds to the repository and empties it (at shutdown; a journal left
     /// full is read back when the history is next served).
+    ///
+    /// The timed publish is stopped first (and waited for, if it is writing): nothing is written after this
+    /// returns unless another request comes. A process that exits with a publish still writing crashed: OpenSSL,
+    /// which hashes the pack, is torn down at exit.
     public func close() async {
+        if let publishing {
+            publishing.cancel()
+            await publishing.value
+            self.publishing = nil
+        }
         _ = try? await store.write { (repo) throws(HistoryError) in try repo.checkpoint() }
     }
 

@@ -159,5 +159,17 @@ import Testing
         #expect(try await mainContents(store) == a.contents)
         await service.close()
     }
-}
 
+    /// `close()` stops the publish a request scheduled (and waits for it if it is writing) before its own
+    /// checkpoint: nothing is left to write the history after it, while a process exits.
+    @Test func closeStopsTheScheduledPublish() async throws {
+        let (service, store, _) = try newService()
+        _ = try await service.sync(SyncRequest(deviceId: "a", changes: [record("S1", 5)]))
+        #expect(await service.publishing != nil)
+        await service.close()
+        #expect(await service.publishing == nil)
+        try await Task.sleep(nanoseconds: 3 * InventoryRepository.publishWhenIdle)
+        #expect(await service.publishing == nil)
+        #expect(try await store.spool("S1")?.lastUpdated == 5)
+    }
+}
