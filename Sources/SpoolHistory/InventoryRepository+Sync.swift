@@ -49,11 +49,17 @@ package final class SyncStateRecord {
     var readSent: [ExactString: ObjectID?] = [:]
     static let readLimit = 1 << 20
 
-    /// The shard folders (`<a>/<b>/<c>`, 4,096 of them) under each of `ids`, `serials` and `sent` in the commit's
-    /// tree, as looked up (`nil`: not yet; `.some(nil)`: absent). Most keys a device is asked about it never sent
-    /// (the spools other devices changed, in each answer); a folder known absent answers those without reading
-    /// a tree, and a known one saves the four trees above it.
-    var shardFolders: [String: [ObjectID??]] = [:]
+    /// The shard folders (`spools/<a>/<b>/<c>`) under `ids`, `serials` and `sent` in the commit's tree, as
+    /// looked up, by ``StateFolder`` and ``SpoolPaths/shard(of:)`` (`nil` values: absent). Most keys a device is
+    /// asked about it never sent (the spools other devices changed, in each answer); a folder known absent
+    /// answers those without reading a tree, and a known one saves the four trees above it.
+    var shardFolders: [Int: ObjectID?] = [:]
+
+    /// The folders of a state commit that hold one file per key.
+    enum StateFolder: Int {
+        case ids, serials, sent
+        var name: String { ["ids", "serials", "sent"][rawValue] }
+    }
 
     /// How many updates are not in the commit yet.
     var waiting: Int { ids.count + serials.count + sent.count }
@@ -111,7 +117,7 @@ extension InventoryRepository {
         } else if let read = state.readIDs[key] {
             text = read
         } else {
-            if let blob = try stateEntry("ids", serial, in: state) { text = try git.readBlob(blob) }
+            if let blob = try stateEntry(.ids, serial, in: state) { text = try git.readBlob(blob) }
             if state.readIDs.count >= SyncStateRecord.readLimit { state.readIDs.removeAll() }
             state.readIDs[key] = .some(text)
         }
@@ -123,7 +129,7 @@ extension InventoryRepository {
         let key = ExactString(serial)
         if let updated = state.sent[key] { return updated }
         if let read = state.readSent[key] { return read }
-        let file = try stateEntry("sent", serial, in: state)
+        let file = try stateEntry(.sent, serial, in: state)
         if state.readSent.count >= SyncStateRecord.readLimit { state.readSent.removeAll() }
         state.readSent[key] = .some(file)
         return file
@@ -135,7 +141,7 @@ extension InventoryRepository {
         if let updated = state.serials[key] { return updated }
         if let read = state.readSerials[key] { return read }
         var serial: String?
-        if let blob = try stateEntry("serials", id, in: state) {
+        if let blob = try stateEntry(.serials, id, in: state) {
             serial = String(validating: try git.readBlob(blob), as: UTF8.self)
         }
         if state.readSerials.count >= SyncStateRecord.readLimit { state.readSerials.removeAll() }
@@ -145,34 +151,25 @@ extension InventoryRepository {
 
     /// The id at `folder` and `key`'s path (``SpoolPaths/components(for:)``) in the state's commit, through its
     /// ``SyncStateRecord/shardFolders``.
-    func stateEntry(_ folder: String, _ key: String, in state: SyncStateRecord) throws(HistoryError) -> ObjectID? {
+    func stateEntry(_ folder: SyncStateRecord.StateFolder, _ key: String, in state: SyncStateRecord) throws(HistoryError) -> ObjectID? {
         guard let tree = state.tree else { return nil }
+        // `spools/<a>/<b>/<c>`, then the name (cut in folders when long).
         let components = SpoolPaths.components(for: key)
-        // `spools/<a>/<b>/<c>/` then the name (cut in folders when long).
-        guard components.count >= 5, let shard = Self.shardIndex(components[1], components[2], components[3]) else {
-            return try objectID(at: [folder] + components, in: tree)
-        }
-        let folderID: ObjectID?
-        if let known = state.shardFolders[folder]?[shard] {
-            folderID = known
+        let slot = folder.rawValue * SpoolPaths.shardCount + SpoolPaths.shard(of: key)
+        let shardFolder: ObjectID?
+        if let known = state.shardFolders[slot] {
+            shardFolder = known
         } else {
-            folderID = try objectID(at: [folder] + components.prefix(4), in: tree)
-            state.shardFolders[folder, default: Array(repeating: nil, count: 4096)][shard] = .some(folderID)
+            shardFolder = try objectID(at: [folder.name] + components.prefix(4), in: tree)
+            state.shardFolders[slot] = .some(shardFolder)
         }
-        guard let folderID else { return nil }
+        guard let shardFolder else { return nil }
         do {
-            return try objectID(at: Array(components.dropFirst(4)), in: folderID)
+            return try objectID(at: Array(components.dropFirst(4)), in: shardFolder)
         } catch {
-            // Not a folder after all (a history edited by hand): the whole path, as before.
-            return try objectID(at: [folder] + components, in: tree)
+            // Not a folder after all (a history edited by hand): the whole path, which finds nothing there.
+            return try objectID(at: [folder.name] + components, in: tree)
         }
-    }
-
-    /// A shard folder's number (0 to 4,095) from its three hexadecimal digits.
-    static func shardIndex(_ a: String, _ b: String, _ c: String) -> Int? {
-        guard a.utf8.count == 1, b.utf8.count == 1, c.utf8.count == 1,
-              let x = Int(a, radix: 16), let y = Int(b, radix: 16), let z = Int(c, radix: 16) else { return nil }
-        return x << 8 | y << 4 | z
     }
 
     /// How many sync-state updates are in no state commit yet.

@@ -133,6 +133,12 @@ public enum SpoolPaths {
         return [hexCharacters[Int(h >> 60)], hexCharacters[Int((h >> 56) & 0xF)], hexCharacters[Int((h >> 52) & 0xF)]]
     }
 
+    /// How many shard folders there are (``shard(of:)``).
+    public static let shardCount = 4096
+
+    /// The number of `serial`'s shard folder, `<a>/<b>/<c>` read as one hexadecimal number (0 to 4,095).
+    public static func shard(of serial: String) -> Int { Int(shardHash(serial) >> 52) }
+
     /// The hash whose top three hex digits are the shard folders.
     static func shardHash(_ serial: String) -> UInt64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
