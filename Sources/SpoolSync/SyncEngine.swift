@@ -44,7 +44,8 @@ struct SyncEngine: Sendable {
         guard !records.isEmpty else { return nil }
         // The time is a stand-in: a record that needs it is normalised again with the request's arrival.
         let (spools, outcome) = SpoolNormalizer(now: 0).normalize(records)
-        guard outcome.rejected.isEmpty, outcome.migrated[MigrationRule.lastUpdatedFromImportTime.rawValue] == nil else { return nil }
+        // Rejected records stay in the outcome: the request is refused with them, not normalised again to find them.
+        guard outcome.migrated[MigrationRule.lastUpdatedFromImportTime.rawValue] == nil else { return nil }
         return Prepared(spools: spools, outcome: outcome)
     }
 
