@@ -40,6 +40,7 @@ package final class SyncStateRecord {
 
     init(reference: String, head: ObjectID?, tree: ObjectID?, document: [UInt8]? = nil) {
         (self.reference, self.head, self.tree, self.document) = (reference, head, tree, document)
+        filterHasCommit = head == nil
     }
 
     /// Values read from the commit's tree (`nil`: absent there), kept: a device names the same serials and
@@ -49,11 +50,53 @@ package final class SyncStateRecord {
     var readSent: [ExactString: ObjectID?] = [:]
     static let readLimit = 1 << 20
 
-    /// The shard folders (`spools/<a>/<b>/<c>`) under `ids`, `serials` and `sent` in the commit's tree, as
-    /// looked up, by ``StateFolder`` and ``SpoolPaths/shard(of:)`` (`nil` values: absent). Most keys a device is
-    /// asked about it never sent (the spools other devices changed, in each answer); a folder known absent
-    /// answers those without reading a tree, and a known one saves the four trees above it.
-    var shardFolders: [Int: ObjectID?] = [:]
+    /// The shard folders (`spools/<a>/<b>/<c>`) under `ids`, `serials` and `sent` in the commit's tree that were
+    /// looked up and found, by slot (``slot(_:_:)``: ``StateFolder`` and ``SpoolPaths/shard(of:)``); those found
+    /// absent are in ``shardKnownAbsent``. Most keys a device is asked about it never sent (the spools other
+    /// devices changed, in each answer); a folder known absent answers those without reading a tree, and a
+    /// known one saves the four trees above it.
+    var shardFolders: [Int: ObjectID] = [:]
+
+    /// By slot: whether the commit has no such shard folder (looked up).
+    var shardKnownAbsent = Bits(count: 3 * SpoolPaths.shardCount)
+
+    /// A filter of the keys of each folder (``Key/filter``): a clear bit means no update has the key, and,
+    /// when ``filterHasCommit``, nor has the commit. A key it rules out is answered without a probe in a
+    /// dictionary of strings (``absent(_:)``): the keys of most answers are such keys (spools other devices
+    /// changed), and in a dictionary of thousands of keys each probe is a cache miss; nor is such a miss kept
+    /// in ``readIDs``, ``readSerials`` or ``readSent``. 12 KB per state.
+    var filter = Bits(count: 3 << Key.filterBits)
+    /// Whether ``filter`` has every key of the commit: a state that began in this process (no commit, or one
+    /// written from such a state). One read from the history has only its shard folders to rule keys out.
+    var filterHasCommit: Bool
+
+    /// A key of one of the folders, hashed once.
+    struct Key {
+        let folder: StateFolder
+        let string: String
+        let hash: UInt64
+        static let filterBits = 15
+        init(_ folder: StateFolder, _ string: String) { (self.folder, self.string, self.hash) = (folder, string, SpoolPaths.shardHash(string)) }
+        /// ``shardFolders``' slot.
+        var slot: Int { folder.rawValue * SpoolPaths.shardCount + Int(hash >> 52) }
+        /// The bit of ``filter`` (the hash's low bits; its high bits are the shard folder).
+        var filter: Int { folder.rawValue << Self.filterBits + Int(hash & (1 << UInt64(Self.filterBits) - 1)) }
+    }
+
+    /// Bits, all clear at first.
+    struct Bits {
+        private var words: [UInt64]
+        init(count: Int) { words = [UInt64](repeating: 0, count: (count + 63) / 64) }
+        subscript(_ i: Int) -> Bool {
+            get { words[i >> 6] & (1 << UInt64(i & 63)) != 0 }
+            set { if newValue { words[i >> 6] |= 1 << UInt64(i & 63) } else { words[i >> 6] &= ~(1 << UInt64(i & 63)) } }
+        }
+    }
+
+    /// Whether `key` is certainly in no update and not in the commit (known without a dictionary or a tree).
+    func absent(_ key: Key) -> Bool {
+        !filter[key.filter] && (filterHasCommit || tree == nil || shardKnownAbsent[key.slot])
+    }
 
     /// The folders of a state commit that hold one file per key.
     enum StateFolder: Int {
@@ -69,9 +112,18 @@ package final class SyncStateRecord {
 
     func apply(_ update: Journal.StateUpdate) {
         document = update.document
-        for (k, v) in update.ids { ids[ExactString(k)] = .some(v) }
-        for (k, v) in update.serials { serials[ExactString(k)] = .some(v) }
-        for (k, v) in update.sent { sent[ExactString(k)] = v }
+        for (k, v) in update.ids {
+            ids[ExactString(k)] = .some(v)
+            filter[Key(.ids, k).filter] = true
+        }
+        for (k, v) in update.serials {
+            serials[ExactString(k)] = .some(v)
+            filter[Key(.serials, k).filter] = true
+        }
+        for (k, v) in update.sent {
+            sent[ExactString(k)] = v
+            filter[Key(.sent, k).filter] = true
+        }
         updated = true
     }
 }
@@ -110,6 +162,8 @@ extension InventoryRepository {
 
     /// The id the device last sent for `serial`.
     package func syncID(of serial: String, in state: SyncStateRecord) throws(HistoryError) -> JSONValue? {
+        let entry = SyncStateRecord.Key(.ids, serial)
+        if state.absent(entry) { return nil }
         let key = ExactString(serial)
         var text: [UInt8]?
         if let updated = state.ids[key] {
@@ -117,7 +171,7 @@ extension InventoryRepository {
         } else if let read = state.readIDs[key] {
             text = read
         } else {
-            if let blob = try stateEntry(.ids, serial, in: state) { text = try git.readBlob(blob) }
+            if let blob = try stateEntry(entry, in: state) { text = try git.readBlob(blob) }
             if state.readIDs.count >= SyncStateRecord.readLimit { state.readIDs.removeAll() }
             state.readIDs[key] = .some(text)
         }
@@ -126,10 +180,12 @@ extension InventoryRepository {
 
     /// The file of the version of `serial` the device last sent.
     package func syncSentFile(of serial: String, in state: SyncStateRecord) throws(HistoryError) -> ObjectID? {
+        let entry = SyncStateRecord.Key(.sent, serial)
+        if state.absent(entry) { return nil }
         let key = ExactString(serial)
         if let updated = state.sent[key] { return updated }
         if let read = state.readSent[key] { return read }
-        let file = try stateEntry(.sent, serial, in: state)
+        let file = try stateEntry(entry, in: state)
         if state.readSent.count >= SyncStateRecord.readLimit { state.readSent.removeAll() }
         state.readSent[key] = .some(file)
         return file
@@ -137,11 +193,13 @@ extension InventoryRepository {
 
     /// The serial the device's id (its JSON text) stands for.
     package func syncSerial(ofID id: String, in state: SyncStateRecord) throws(HistoryError) -> String? {
+        let entry = SyncStateRecord.Key(.serials, id)
+        if state.absent(entry) { return nil }
         let key = ExactString(id)
         if let updated = state.serials[key] { return updated }
         if let read = state.readSerials[key] { return read }
         var serial: String?
-        if let blob = try stateEntry(.serials, id, in: state) {
+        if let blob = try stateEntry(entry, in: state) {
             serial = String(validating: try git.readBlob(blob), as: UTF8.self)
         }
         if state.readSerials.count >= SyncStateRecord.readLimit { state.readSerials.removeAll() }
@@ -151,19 +209,23 @@ extension InventoryRepository {
 
     /// The id at `folder` and `key`'s path (``SpoolPaths/components(for:)``) in the state's commit, through its
     /// ``SyncStateRecord/shardFolders``.
-    func stateEntry(_ folder: SyncStateRecord.StateFolder, _ key: String, in state: SyncStateRecord) throws(HistoryError) -> ObjectID? {
+    func stateEntry(_ key: SyncStateRecord.Key, in state: SyncStateRecord) throws(HistoryError) -> ObjectID? {
         guard let tree = state.tree else { return nil }
+        let (folder, slot) = (key.folder, key.slot)
+        if state.shardKnownAbsent[slot] { return nil }
         // `spools/<a>/<b>/<c>`, then the name (cut in folders when long).
-        let components = SpoolPaths.components(for: key)
-        let slot = folder.rawValue * SpoolPaths.shardCount + SpoolPaths.shard(of: key)
-        let shardFolder: ObjectID?
+        let components = SpoolPaths.components(for: key.string)
+        let shardFolder: ObjectID
         if let known = state.shardFolders[slot] {
             shardFolder = known
         } else {
-            shardFolder = try objectID(at: [folder.name] + components.prefix(4), in: tree)
-            state.shardFolders[slot] = .some(shardFolder)
+            guard let found = try objectID(at: [folder.name] + components.prefix(4), in: tree) else {
+                state.shardKnownAbsent[slot] = true
+                return nil
+            }
+            shardFolder = found
+            state.shardFolders[slot] = found
         }
-        guard let shardFolder else { return nil }
         do {
             return try objectID(at: Array(components.dropFirst(4)), in: shardFolder)
         } catch {
@@ -219,6 +281,9 @@ extension InventoryRepository {
         for (reference, commit, tree) in written {
             guard let old = syncStates[reference] else { continue }
             let record = SyncStateRecord(reference: reference, head: commit, tree: tree, document: old.document)
+            // The new commit's keys are the old one's and the updates: the filter has them all if it had the old one's.
+            record.filter = old.filter
+            record.filterHasCommit = old.filterHasCommit
             // What was read stays known, with the updates the commit now holds.
             record.readIDs = old.readIDs.merging(old.ids) { $1 }
             record.readSerials = old.readSerials.merging(old.serials) { $1 }

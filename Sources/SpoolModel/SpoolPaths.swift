@@ -140,7 +140,7 @@ public enum SpoolPaths {
     public static func shard(of serial: String) -> Int { Int(shardHash(serial) >> 52) }
 
     /// The hash whose top three hex digits are the shard folders.
-    static func shardHash(_ serial: String) -> UInt64 {
+    package static func shardHash(_ serial: String) -> UInt64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         for b in serial.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
         // FNV-1a's high bits barely change between similar serials; MurmurHash3's finaliser mixes them.
