@@ -121,6 +121,11 @@ package final class GitRepository {
     /// already (libgit2's own write path would look for it in every pack and loose folder, re-reading the pack
     /// folder each time, for every object).
     func writeObject(_ bytes: UnsafeRawBufferPointer, _ type: git_object_t) throws(HistoryError) -> ObjectID {
+        try writeObject(bytes, type, keeping: nil)
+    }
+
+    /// `kept`: `bytes` as an array, kept as it is in the pack's pending objects (not copied again).
+    private func writeObject(_ bytes: UnsafeRawBufferPointer, _ type: git_object_t, keeping kept: [UInt8]?) throws(HistoryError) -> ObjectID {
         var oid = ObjectID(hashing: bytes, type: type).oid
         let backend = UnsafeMutablePointer<git_odb_backend>(memory)
         try check(backend.pointee.write(backend, &oid, bytes.baseAddress, bytes.count, type), "git_mempack.write", path: path)
@@ -128,13 +133,13 @@ package final class GitRepository {
         let id = ObjectID(oid)
         if pendingIDs.insert(id).inserted {
             let code: UInt8 = type == GIT_OBJECT_COMMIT ? 1 : type == GIT_OBJECT_TREE ? 2 : 3
-            pending.append(PackWriter.Object(id: id, type: code, bytes: Array(bytes)))
+            pending.append(PackWriter.Object(id: id, type: code, bytes: kept ?? Array(bytes)))
         }
         return id
     }
 
     func writeObject(_ bytes: [UInt8], _ type: git_object_t) throws(HistoryError) -> ObjectID {
-        let result = bytes.withUnsafeBytes { raw in Result { () throws(HistoryError) in try writeObject(raw, type) } }
+        let result = bytes.withUnsafeBytes { raw in Result { () throws(HistoryError) in try writeObject(raw, type, keeping: bytes) } }
         return try result.get()
     }
 
