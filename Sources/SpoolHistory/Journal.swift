@@ -169,8 +169,14 @@ package final class Journal {
 
     /// A record's bytes: `FDBK`, the epoch, the payload's length, the payload, the CRC-32 of the epoch and payload.
     static func record(epoch: UInt64, objects: [PackWriter.Object], moves: [Move], states: [StateUpdate]) -> [UInt8] {
-        var payload: [UInt8] = []
-        payload.reserveCapacity(objects.reduce(64) { $0 + $1.bytes.count + 28 } + moves.count * 300)
+        // The header, with the payload's length filled in once known; the payload is written in place (not
+        // built apart and copied after the header: a request's record is tens of kilobytes).
+        var payload = Array("FDBK".utf8)
+        payload.reserveCapacity(objects.reduce(96) { $0 + $1.bytes.count + 28 } + moves.count * 300
+            + states.reduce(0) { $0 + $1.document.count + 64 * ($1.ids.count + $1.serials.count + $1.sent.count) })
+        Self.put(epoch, &payload)
+        Self.put(UInt64(0), &payload)
+        let start = payload.count
         Self.put(UInt32(objects.count), &payload)
         for o in objects {
             payload.append(o.type)
@@ -196,12 +202,10 @@ package final class Journal {
             for (key, value) in u.serials { Self.putEntry(2, key, value.map { Array($0.utf8) }, &payload) }
             for (key, value) in u.sent { Self.putEntry(3, key, value.bytes, &payload) }
         }
-        var record = Array("FDBK".utf8)
-        Self.put(epoch, &record)
-        Self.put(UInt64(payload.count), &record)
-        record += payload
-        Self.put(Self.crc(epoch: epoch, payload[...]), &record)
-        return record
+        let length = UInt64(payload.count - start)
+        for i in 0..<8 { payload[start - 8 + i] = UInt8((length >> UInt64(56 - 8 * i)) & 0xFF) }
+        Self.put(Self.crc(epoch: epoch, payload[start...]), &payload)
+        return payload
     }
 
     /// The CRC-32 of a record's epoch (8 bytes, big-endian; none in a record of an earlier version) and payload.
