@@ -13,7 +13,7 @@ public actor InventoryStore {
     /// Whether opening the store created the repository.
     public nonisolated let created: Bool
     let repository: InventoryRepository
-    let clock: HistoryClock
+    nonisolated let clock: HistoryClock
     /// Whether a request is being served: a sync server says so, and the repository's background work (its
     /// packs) waits for the gaps between requests.
     package nonisolated let activity: WriterActivity
@@ -41,7 +41,7 @@ public actor InventoryStore {
     }
 
     /// A signature for `device` at the store's clock's time.
-    public func signature(_ device: String) -> Signature { Signature(device: device, time: clock.seconds()) }
+    public nonisolated func signature(_ device: String) -> Signature { Signature(device: device, time: clock.seconds()) }
 
     // MARK: reading
 

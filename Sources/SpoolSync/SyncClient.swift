@@ -312,7 +312,7 @@ public struct SyncClient: Sendable {
         let message = "sync with \(server): \(changes) spool\(changes == 1 ? "" : "s") received, \(deletions) deleted\n\n"
             + "Filamentdb-Source: sync\n\(Trailer.device): \(JSONValue.string(Self.author).jsonText)\n\(Trailer.server): \(JSONValue.string(server).jsonText)\n"
             + "\(Trailer.cursor): \(last.cursor)\n\(Trailer.serverTime): \(last.serverTime)\nFilamentdb-Conflicts: \(exchange.conflicts.count)\n"
-        let author = await store.signature(Self.author)
+        let author = store.signature(Self.author)
         let outcome = try await local { () async throws(HistoryError) in
             try await store.write { (repo) throws(HistoryError) -> Applied? in
                 guard try repo.head() == start else { return nil }
