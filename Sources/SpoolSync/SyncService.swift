@@ -74,7 +74,7 @@ public actor SyncService {
         do {
             try await start()
             // A request alone flushes its own record at once; with others in flight, records are flushed together.
-            let engine = SyncEngine(request: request, digest: digest, configuration: configuration, author: await store.signature(request.deviceId),
+            let engine = SyncEngine(request: request, digest: digest, configuration: configuration, author: store.signature(request.deviceId),
                                     clock: clock, counter: counter, files: answerFiles, listing: listing, mainLog: mainLog, states: deviceStates,
                                     groupCommit: configuration.groupCommit && inFlight > 1, prepared: prepared)
             switch try await store.write({ (repo) throws(HistoryError) -> SyncEngine.Outcome in try engine.run(repo) }) {
