@@ -834,15 +834,6 @@ package final class GitRepository {
         return out.sorted()
     }
 
-    /// Moves `name` to `id` only if it still points to `expected` (`nil`: only if it does not exist yet).
-    /// Losing the race throws a retryable ``HistoryError/Code/contention``: the caller re-reads and retries,
-    /// so two writers never lose a commit.
-    ///
-    /// Written as git writes a reference, and as libgit2 does: `NAME.lock` created exclusively (the lock every
-    /// git writer takes), the current value compared, the new one written (flushed, unless a ``Journal`` holds
-    /// the move) and renamed over `NAME`. By hand rather than through libgit2, which also checks every other
-    /// reference for a name that would clash (ours cannot: ``DeviceBranch`` encodes names so none is a
-    /// folder of another) and took a third of a sync request's time doing so.
     /// ``updateReference(_:to:expecting:message:)`` for a thread other than the handle's: the branch's file is
     /// read directly, not through libgit2. Returns whether the branch now points at `id`; `false` (nothing
     /// written) whenever it cannot tell for sure: the branch is locked or not as expected, its file is missing
@@ -866,13 +857,28 @@ package final class GitRepository {
         close(reader)
         guard n == 41, current[40] == UInt8(ascii: "\n"),
               let hex = String(validating: current[0..<40], as: UTF8.self), ObjectID(hex: hex) == expected else { return false }
-        let line = Array((id.hex + "\n").utf8)
-        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == line.count, rename(lock, file) == 0 else { return false }
+        guard Self.writeReference(id, through: fd, lock: lock, to: file, flush: false) else { return false }
         done = true
         return true
     }
 
+    /// The end of a reference's update: `id` written to its lock file (and flushed, with `flush`), and the lock
+    /// renamed over the reference's file. Whether all of it succeeded (`errno` says why not).
+    private static func writeReference(_ id: ObjectID, through fd: Int32, lock: String, to file: String, flush: Bool) -> Bool {
+        let line = Array((id.hex + "\n").utf8)
+        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        return written == line.count && (!flush || fsync(fd) == 0) && rename(lock, file) == 0
+    }
+
+    /// Moves `name` to `id` only if it still points to `expected` (`nil`: only if it does not exist yet).
+    /// Losing the race throws a retryable ``HistoryError/Code/contention``: the caller re-reads and retries,
+    /// so two writers never lose a commit.
+    ///
+    /// Written as git writes a reference, and as libgit2 does: `NAME.lock` created exclusively (the lock every
+    /// git writer takes), the current value compared, the new one written (flushed, unless a ``Journal`` holds
+    /// the move) and renamed over `NAME`. By hand rather than through libgit2, which also checks every other
+    /// reference for a name that would clash (ours cannot: ``DeviceBranch`` encodes names so none is a
+    /// folder of another) and took a third of a sync request's time doing so.
     package func updateReference(_ name: String, to id: ObjectID, expecting expected: ObjectID?, message: String) throws(HistoryError) {
         let file = path + "/" + name
         let lock = file + ".lock"
@@ -904,13 +910,10 @@ package final class GitRepository {
             error.retryable = true
             throw error
         }
-        let line = Array((id.hex + "\n").utf8)
-        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let flushed = journal != nil || fsync(fd) == 0
+        let done = Self.writeReference(id, through: fd, lock: lock, to: file, flush: journal == nil)
+        let reason = String(cString: strerror(errno))
         close(fd)
-        guard written == line.count, flushed, rename(lock, file) == 0 else {
-            throw HistoryError(.io, "cannot write \(name): \(String(cString: strerror(errno)))", path: file)
-        }
+        guard done else { throw HistoryError(.io, "cannot write \(name): \(reason)", path: file) }
         locked = false
     }
 
