@@ -64,7 +64,7 @@ package final class SyncStateRecord {
     /// when ``filterHasCommit``, nor has the commit. A key it rules out is answered without a probe in a
     /// dictionary of strings (``absent(_:)``): the keys of most answers are such keys (spools other devices
     /// changed), and in a dictionary of thousands of keys each probe is a cache miss; nor is such a miss kept
-    /// in ``readIDs``, ``readSerials`` or ``readSent``. 12 KB per state.
+    /// in ``readIDs``, ``readSerials`` or ``readSent``. 12 KB per state that has keys.
     var filter = Bits(count: 3 << Key.filterBits)
     /// Whether ``filter`` has every key of the commit: a state that began in this process (no commit, or one
     /// written from such a state). One read from the history has only its shard folders to rule keys out.
@@ -83,13 +83,20 @@ package final class SyncStateRecord {
         var filter: Int { folder.rawValue << Self.filterBits + Int(hash & (1 << UInt64(Self.filterBits) - 1)) }
     }
 
-    /// Bits, all clear at first.
+    /// Bits, all clear at first (and no memory taken until one is set).
     struct Bits {
-        private var words: [UInt64]
-        init(count: Int) { words = [UInt64](repeating: 0, count: (count + 63) / 64) }
+        private let count: Int
+        private var words: [UInt64] = []
+        init(count: Int) { self.count = count }
         subscript(_ i: Int) -> Bool {
-            get { words[i >> 6] & (1 << UInt64(i & 63)) != 0 }
-            set { if newValue { words[i >> 6] |= 1 << UInt64(i & 63) } else { words[i >> 6] &= ~(1 << UInt64(i & 63)) } }
+            get { !words.isEmpty && words[i >> 6] & (1 << UInt64(i & 63)) != 0 }
+            set {
+                if words.isEmpty {
+                    guard newValue else { return }
+                    words = [UInt64](repeating: 0, count: (count + 63) / 64)
+                }
+                if newValue { words[i >> 6] |= 1 << UInt64(i & 63) } else { words[i >> 6] &= ~(1 << UInt64(i & 63)) }
+            }
         }
     }
 
