@@ -51,7 +51,7 @@ package final class SyncStateRecord {
     static let readLimit = 1 << 20
 
     /// The shard folders (`spools/<a>/<b>/<c>`) under `ids`, `serials` and `sent` in the commit's tree that were
-    /// looked up and found, by slot (``slot(_:_:)``: ``StateFolder`` and ``SpoolPaths/shard(of:)``); those found
+    /// looked up and found, by slot (``Key/slot``: ``StateFolder`` and ``SpoolPaths/shard(of:)``); those found
     /// absent are in ``shardKnownAbsent``. Most keys a device is asked about it never sent (the spools other
     /// devices changed, in each answer); a folder known absent answers those without reading a tree, and a
     /// known one saves the four trees above it.
