@@ -51,7 +51,7 @@ package final class SyncStateRecord {
     static let readLimit = 1 << 20
 
     /// The shard folders (`spools/<a>/<b>/<c>`) under `ids`, `serials` and `sent` in the commit's tree that were
-    /// looked up and found, by slot (``Key/slot``: ``StateFolder`` and ``SpoolPaths/shard(of:)``); those found
+    /// looked up and found, by slot (``Key/slot``: ``StateFolder`` and ``SpoolPaths/shard(ofHash:)``); those found
     /// absent are in ``shardKnownAbsent``. Most keys a device is asked about it never sent (the spools other
     /// devices changed, in each answer); a folder known absent answers those without reading a tree, and a
     /// known one saves the four trees above it.
@@ -60,7 +60,7 @@ package final class SyncStateRecord {
     /// By slot: whether the commit has no such shard folder (looked up).
     var shardKnownAbsent = Bits(count: 3 * SpoolPaths.shardCount)
 
-    /// A filter of the keys of each folder (``Key/filter``): a clear bit means no update has the key, and,
+    /// A filter of the keys of each folder (``Key/filterBit``): a clear bit means no update has the key, and,
     /// when ``filterHasCommit``, nor has the commit. A key it rules out is answered without a probe in a
     /// dictionary of strings (``absent(_:)``): the keys of most answers are such keys (spools other devices
     /// changed), and in a dictionary of thousands of keys each probe is a cache miss; nor is such a miss kept
@@ -78,31 +78,26 @@ package final class SyncStateRecord {
         static let filterBits = 15
         init(_ folder: StateFolder, _ string: String) { (self.folder, self.string, self.hash) = (folder, string, SpoolPaths.shardHash(string)) }
         /// ``shardFolders``' slot.
-        var slot: Int { folder.rawValue * SpoolPaths.shardCount + Int(hash >> 52) }
-        /// The bit of ``filter`` (the hash's low bits; its high bits are the shard folder).
-        var filter: Int { folder.rawValue << Self.filterBits + Int(hash & (1 << UInt64(Self.filterBits) - 1)) }
+        var slot: Int { folder.rawValue * SpoolPaths.shardCount + SpoolPaths.shard(ofHash: hash) }
+        /// The key's bit in ``SyncStateRecord/filter`` (the hash's low bits; its high bits are the shard folder).
+        var filterBit: Int { folder.rawValue << Self.filterBits + Int(hash & (1 << UInt64(Self.filterBits) - 1)) }
     }
 
-    /// Bits, all clear at first (and no memory taken until one is set).
+    /// Bits, all clear at first, that are only ever set (no memory taken until one is).
     struct Bits {
         private let count: Int
         private var words: [UInt64] = []
         init(count: Int) { self.count = count }
-        subscript(_ i: Int) -> Bool {
-            get { !words.isEmpty && words[i >> 6] & (1 << UInt64(i & 63)) != 0 }
-            set {
-                if words.isEmpty {
-                    guard newValue else { return }
-                    words = [UInt64](repeating: 0, count: (count + 63) / 64)
-                }
-                if newValue { words[i >> 6] |= 1 << UInt64(i & 63) } else { words[i >> 6] &= ~(1 << UInt64(i & 63)) }
-            }
+        subscript(_ i: Int) -> Bool { !words.isEmpty && words[i >> 6] & (1 << UInt64(i & 63)) != 0 }
+        mutating func set(_ i: Int) {
+            if words.isEmpty { words = [UInt64](repeating: 0, count: (count + 63) / 64) }
+            words[i >> 6] |= 1 << UInt64(i & 63)
         }
     }
 
     /// Whether `key` is certainly in no update and not in the commit (known without a dictionary or a tree).
     func absent(_ key: Key) -> Bool {
-        !filter[key.filter] && (filterHasCommit || tree == nil || shardKnownAbsent[key.slot])
+        !filter[key.filterBit] && (filterHasCommit || tree == nil || shardKnownAbsent[key.slot])
     }
 
     /// The folders of a state commit that hold one file per key.
@@ -121,15 +116,15 @@ package final class SyncStateRecord {
         document = update.document
         for (k, v) in update.ids {
             ids[ExactString(k)] = .some(v)
-            filter[Key(.ids, k).filter] = true
+            filter.set(Key(.ids, k).filterBit)
         }
         for (k, v) in update.serials {
             serials[ExactString(k)] = .some(v)
-            filter[Key(.serials, k).filter] = true
+            filter.set(Key(.serials, k).filterBit)
         }
         for (k, v) in update.sent {
             sent[ExactString(k)] = v
-            filter[Key(.sent, k).filter] = true
+            filter.set(Key(.sent, k).filterBit)
         }
         updated = true
     }
@@ -227,7 +222,7 @@ extension InventoryRepository {
             shardFolder = known
         } else {
             guard let found = try objectID(at: [folder.name] + components.prefix(4), in: tree) else {
-                state.shardKnownAbsent[slot] = true
+                state.shardKnownAbsent.set(slot)
                 return nil
             }
             shardFolder = found

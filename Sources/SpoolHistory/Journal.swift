@@ -169,43 +169,43 @@ package final class Journal {
 
     /// A record's bytes: `FDBK`, the epoch, the payload's length, the payload, the CRC-32 of the epoch and payload.
     static func record(epoch: UInt64, objects: [PackWriter.Object], moves: [Move], states: [StateUpdate]) -> [UInt8] {
-        // The header, with the payload's length filled in once known; the payload is written in place (not
-        // built apart and copied after the header: a request's record is tens of kilobytes).
-        var payload = Array("FDBK".utf8)
-        payload.reserveCapacity(objects.reduce(96) { $0 + $1.bytes.count + 28 } + moves.count * 300
+        // The header, with the payload's length filled in once known; the payload is written in place after it
+        // (not built apart and copied after the header: a request's record is tens of kilobytes).
+        var record = Array("FDBK".utf8)
+        record.reserveCapacity(objects.reduce(96) { $0 + $1.bytes.count + 28 } + moves.count * 300
             + states.reduce(0) { $0 + $1.document.count + 64 * ($1.ids.count + $1.serials.count + $1.sent.count) })
-        Self.put(epoch, &payload)
-        Self.put(UInt64(0), &payload)
-        let start = payload.count
-        Self.put(UInt32(objects.count), &payload)
+        Self.put(epoch, &record)
+        Self.put(UInt64(0), &record)
+        let start = record.count
+        Self.put(UInt32(objects.count), &record)
         for o in objects {
-            payload.append(o.type)
-            o.id.append(to: &payload)
-            Self.put(UInt32(o.bytes.count), &payload)
-            payload += o.bytes
+            record.append(o.type)
+            o.id.append(to: &record)
+            Self.put(UInt32(o.bytes.count), &record)
+            record += o.bytes
         }
-        Self.put(UInt32(moves.count), &payload)
+        Self.put(UInt32(moves.count), &record)
         for m in moves {
             let name = Array(m.reference.utf8)
-            Self.put(UInt32(name.count), &payload)
-            payload += name
-            payload.append(m.from == nil ? 0 : 1)
-            payload += m.from?.bytes ?? [UInt8](repeating: 0, count: 20)
-            payload += m.to.bytes
+            Self.put(UInt32(name.count), &record)
+            record += name
+            record.append(m.from == nil ? 0 : 1)
+            record += m.from?.bytes ?? [UInt8](repeating: 0, count: 20)
+            record += m.to.bytes
         }
-        Self.put(UInt32(states.count), &payload)
+        Self.put(UInt32(states.count), &record)
         for u in states {
-            Self.putBytes(Array(u.reference.utf8), &payload)
-            Self.putBytes(u.document, &payload)
-            Self.put(UInt32(u.ids.count + u.serials.count + u.sent.count), &payload)
-            for (key, value) in u.ids { Self.putEntry(1, key, value, &payload) }
-            for (key, value) in u.serials { Self.putEntry(2, key, value.map { Array($0.utf8) }, &payload) }
-            for (key, value) in u.sent { Self.putEntry(3, key, value.bytes, &payload) }
+            Self.putBytes(Array(u.reference.utf8), &record)
+            Self.putBytes(u.document, &record)
+            Self.put(UInt32(u.ids.count + u.serials.count + u.sent.count), &record)
+            for (key, value) in u.ids { Self.putEntry(1, key, value, &record) }
+            for (key, value) in u.serials { Self.putEntry(2, key, value.map { Array($0.utf8) }, &record) }
+            for (key, value) in u.sent { Self.putEntry(3, key, value.bytes, &record) }
         }
-        let length = UInt64(payload.count - start)
-        for i in 0..<8 { payload[start - 8 + i] = UInt8((length >> UInt64(56 - 8 * i)) & 0xFF) }
-        Self.put(Self.crc(epoch: epoch, payload[start...]), &payload)
-        return payload
+        let length = UInt64(record.count - start)
+        record.replaceSubrange(start - 8 ..< start, with: withUnsafeBytes(of: length.bigEndian, Array.init))
+        Self.put(Self.crc(epoch: epoch, record[start...]), &record)
+        return record
     }
 
     /// The CRC-32 of a record's epoch (8 bytes, big-endian; none in a record of an earlier version) and payload.

@@ -133,11 +133,12 @@ public enum SpoolPaths {
         return [hexCharacters[Int(h >> 60)], hexCharacters[Int((h >> 56) & 0xF)], hexCharacters[Int((h >> 52) & 0xF)]]
     }
 
-    /// How many shard folders there are (``shard(of:)``).
+    /// How many shard folders there are (``shard(ofHash:)``).
     public static let shardCount = 4096
 
-    /// The number of `serial`'s shard folder, `<a>/<b>/<c>` read as one hexadecimal number (0 to 4,095).
-    public static func shard(of serial: String) -> Int { Int(shardHash(serial) >> 52) }
+    /// The number of a serial's shard folder, `<a>/<b>/<c>` read as one hexadecimal number (0 to 4,095), from
+    /// its ``shardHash(_:)`` (a caller that also wants the hash's other bits hashes once).
+    package static func shard(ofHash h: UInt64) -> Int { Int(h >> 52) }
 
     /// The hash whose top three hex digits are the shard folders.
     package static func shardHash(_ serial: String) -> UInt64 {
