@@ -209,7 +209,7 @@ extension InventoryRepository {
         return serial
     }
 
-    /// The id at `folder` and `key`'s path (``SpoolPaths/components(for:)``) in the state's commit, through its
+    /// The id at `key`'s folder and path (``SpoolPaths/components(for:)``) in the state's commit, through its
     /// ``SyncStateRecord/shardFolders``.
     func stateEntry(_ key: SyncStateRecord.Key, in state: SyncStateRecord) throws(HistoryError) -> ObjectID? {
         guard let tree = state.tree else { return nil }
