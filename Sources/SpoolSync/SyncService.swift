@@ -107,16 +107,22 @@ public actor SyncService {
     /// Each device's last answer, with its request's digest, for a retry of that request (answers of up to
     /// ``answerKept`` bytes of spools; a larger one, or a retry after a restart, is worked out again from the
     /// device's state, with the same changes and no new commit while main has not moved).
-    var lastAnswers: [ExactString: (digest: String, response: SyncResponse)] = [:]
+    /// Up to ``answersKept`` bytes of spools in all (then emptied): device ids are the requests' to choose.
+    var lastAnswers: [ExactString: (digest: String, response: SyncResponse, bytes: Int)] = [:]
+    var lastAnswerBytes = 0
     static let answerKept = 256 << 10
+    static let answersKept = 32 << 20
 
     func remember(_ response: SyncResponse, of device: ExactString, digest: String) {
-        guard response.encodedChanges.reduce(0, { $0 + $1.count }) <= Self.answerKept else {
-            lastAnswers[device] = nil
-            return
+        let bytes = response.encodedChanges.reduce(0, { $0 + $1.count }) + 256
+        if let old = lastAnswers.removeValue(forKey: device) { lastAnswerBytes -= old.bytes }
+        guard bytes <= Self.answerKept else { return }
+        if lastAnswerBytes + bytes > Self.answersKept || lastAnswers.count >= 10_000 {
+            lastAnswers.removeAll()
+            lastAnswerBytes = 0
         }
-        if lastAnswers.count >= 10_000, lastAnswers[device] == nil { lastAnswers.removeAll() }
-        lastAnswers[device] = (digest, response)
+        lastAnswers[device] = (digest, response, bytes)
+        lastAnswerBytes += bytes
     }
 
     /// A request's packs and branch moves are written to disk (published) once no request is in flight and
