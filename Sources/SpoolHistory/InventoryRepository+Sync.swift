@@ -37,6 +37,8 @@ package final class SyncStateRecord {
     var serials: [ExactString: String?] = [:]
     var sent: [ExactString: ObjectID] = [:]
     var updated = false
+    /// When this handle last used it (``InventoryRepository/syncStateUses``).
+    var used: UInt64 = 0
 
     init(reference: String, head: ObjectID?, tree: ObjectID?, document: [UInt8]? = nil) {
         (self.reference, self.head, self.tree, self.document) = (reference, head, tree, document)
@@ -153,13 +155,34 @@ extension InventoryRepository {
     }
 
     package func syncState(reference: String) throws(HistoryError) -> SyncStateRecord {
-        if let known = syncStates[reference] { return known }
+        syncStateUses += 1
+        if let known = syncStates[reference] {
+            known.used = syncStateUses
+            return known
+        }
         let head = try head(reference)
         let tree = try tree(of: head)
         let record = SyncStateRecord(reference: reference, head: head, tree: tree)
         if let id = try objectID(atPath: "state.json", in: tree) { record.document = try git.readBlob(id) }
+        record.used = syncStateUses
         syncStates[reference] = record
         return record
+    }
+
+    /// Once more than ``syncStatesKept`` sync states are in memory, forgets the least recently used quarter of
+    /// them, all but `keeping`: those with updates get their commits first (through the journal, like a
+    /// request's), so nothing is lost and a forgotten device's next request reads its state from the history.
+    /// A server sees a new device id with each request if its clients want it to: without this, each would
+    /// stay in memory until the server stops. Returns how many were forgotten.
+    @discardableResult
+    func forgetIdleSyncStates(keeping: String) throws(HistoryError) -> Int {
+        guard syncStates.count > syncStatesKept else { return 0 }
+        let idle = syncStates.values.filter { $0.reference != keeping }.sorted { $0.used < $1.used }
+            .prefix(syncStates.count - syncStatesKept * 3 / 4).map(\.reference)
+        try writeSyncStates(only: idle.filter { syncStates[$0]?.updated == true })
+        for reference in idle { syncStates[reference] = nil }
+        syncStatesForgotten += idle.count
+        return idle.count
     }
 
     /// The id the device last sent for `serial`.
@@ -252,12 +275,12 @@ extension InventoryRepository {
         }
     }
 
-    /// Writes a commit for each sync state updated since its last one, or only for `only` (moving its reference
-    /// like a request's branches: through the journal, when there is one).
-    func writeSyncStates(only: String? = nil) throws(HistoryError) {
+    /// Writes a commit for each sync state updated since its last one, or only for those of `only` (moving their
+    /// references like a request's branches: through the journal, when there is one).
+    func writeSyncStates(only: [String]? = nil) throws(HistoryError) {
         var written: [(reference: String, commit: ObjectID, tree: ObjectID)] = []
         var moves: [(reference: String, from: ObjectID?, to: ObjectID)] = []
-        for reference in only.map({ [$0] }) ?? syncStates.keys.sorted() {
+        for reference in only ?? syncStates.keys.sorted() {
             guard let state = syncStates[reference], state.updated else { continue }
             var changes: [TreeChange] = []
             if let document = state.document { changes.append((["state.json"][...], try git.writeBlob(document))) }
@@ -351,6 +374,7 @@ extension InventoryRepository {
             for move in prepared.moves { try moveBranch(move.reference, to: move.to, from: move.from, message: move.message) }
             record.apply(update)
             try writeSyncStates()
+            try forgetIdleSyncStates(keeping: stateReference)
             return nil
         }
         // The journal's record of these objects, moves and state is the one flush that makes the request durable.
@@ -358,7 +382,8 @@ extension InventoryRepository {
         record.apply(update)
         // A state with many updates waiting (a device that uploaded its inventory) gets its commit now, at a
         // cost in proportion to this request, rather than all at once at the checkpoint.
-        if record.waiting >= Self.stateUpdatesWaiting { try writeSyncStates(only: stateReference) }
+        if record.waiting >= Self.stateUpdatesWaiting { try writeSyncStates(only: [stateReference]) }
+        try forgetIdleSyncStates(keeping: stateReference)
         for move in prepared.moves { try moveBranch(move.reference, to: move.to, from: move.from, message: move.message, deferred: true) }
         try publishIfDue()
         try checkpointIfFull()

@@ -23,8 +23,17 @@ package final class InventoryRepository {
     private var lastPublished = DispatchTime.now().uptimeNanoseconds
 
     /// The sync states of the devices this handle has served, with the updates not yet in their commits
-    /// (``syncState(of:)``, ``writeSyncStates()``).
+    /// (``syncState(of:)``, ``writeSyncStates()``): up to ``syncStatesKept``, then the least recently used are
+    /// written and forgotten (``forgetIdleSyncStates(keeping:)``).
     var syncStates: [String: SyncStateRecord] = [:]
+    /// How many sync states stay in memory at most (one per device id a server has seen since it started, at
+    /// up to 12 KB of filter each plus the updates waiting for their commit, and requests choose the device id).
+    package var syncStatesKept = 4_096
+    /// Counts uses of sync states, for ``SyncStateRecord/used``.
+    var syncStateUses: UInt64 = 0
+    /// How many sync states are in memory, and how many were forgotten since the handle opened.
+    package var syncStatesInMemory: Int { syncStates.count }
+    package internal(set) var syncStatesForgotten = 0
 
     /// The states of main this handle has seen, with the order it saw them in (``precedesOnMain(_:_:)``).
     private var mainStates: [ObjectID: Int] = [:]
