@@ -143,9 +143,11 @@ struct SyncEngine: Sendable {
         }
         for r in outcome.renamed { if let id = r.id { renamed.append(SyncRename(id: id, serial: r.serial, newSerial: r.newSerial)) } }
 
-        // Clock skew: with `clientTime`, every time shifts by the device's offset; without, a time more than the
-        // tolerance ahead of the server is the server's time. Either way the result is a time a spool may hold
-        // (0 to `Timestamps.limit`), whatever the request's clientTime or deletedAt: a time the server adds to
+        // Clock skew: with `clientTime`, every time shifts by the device's offset. Then, with or without it, a time
+        // more than the tolerance ahead of the server is the server's time (counted): a `clientTime` far in the past
+        // would otherwise shift the device's times decades ahead, to win every conflict and make its deletions
+        // final; and a correct `clientTime` does not make a wrong `lastUpdated` right. The result is a time a spool
+        // may hold (0 to `Timestamps.limit`), whatever the request's clientTime or deletedAt: a time the server adds to
         // (`+ 1` after what was sent) never overflows, and no device is sent a time JavaScript cannot hold.
         let offset = request.clientTime.map { (c: Int64) -> Int64 in
             let (difference, overflow) = arrival.subtractingReportingOverflow(c)
@@ -153,15 +155,16 @@ struct SyncEngine: Sendable {
         }
         var clamped = 0
         func corrected(_ t: Int64) -> Int64 {
+            var time = t
             if let offset {
                 let (sum, overflow) = t.addingReportingOverflow(offset)
-                return min(max(overflow ? (offset > 0 ? Timestamps.limit : 0) : sum, 0), Timestamps.limit)
+                time = overflow ? (offset > 0 ? Int64.max : 0) : sum
             }
-            if t > arrival &+ configuration.futureTolerance {
+            if time > arrival &+ configuration.futureTolerance {
                 clamped += 1
                 return arrival
             }
-            return max(t, 0)
+            return max(time, 0)
         }
 
         // What the device has now, by serial (the last of a serial wins): its ids out, the base's in.

@@ -120,10 +120,10 @@ public struct SyncRequest: Sendable {
             problemCount += 1
             if problems.count < SyncFailure.detailsShown { problems.append(.init(path: path, message: message)) }
         }
-        func integer(_ key: String, _ v: JSONValue?) -> Int64? {
+        func integer(_ key: String, _ v: JSONValue?, unit: String = " (milliseconds)") -> Int64? {
             guard let v else { return nil }
             if case .int(let n) = v { return n }
-            problem(key, "expected an integer (milliseconds), found \(v.kindDescription)")
+            problem(key, "expected an integer\(unit), found \(v.kindDescription)")
             return nil
         }
 
@@ -199,7 +199,8 @@ public struct SyncRequest: Sendable {
                     var at: Int64?
                     switch o["deletedAt"] {
                     case nil, .null?: break
-                    case .int(let n)?: at = n
+                    case .int(let n)? where (0...Timestamps.limit).contains(n): at = n
+                    case .int(let n)?: problem(path + ".deletedAt", "\(n) is out of range: a time is 0 to \(Timestamps.limit) milliseconds")
                     case let v?: problem(path + ".deletedAt", "expected an integer (milliseconds), found \(v.kindDescription)")
                     }
                     if let serial { deletions.append(.serial(serial, deletedAt: at)) }
@@ -212,7 +213,7 @@ public struct SyncRequest: Sendable {
 
         let clientTime = object["clientTime"] == .null ? nil : integer("clientTime", object["clientTime"])
         var limit: Int?
-        if let v = object["limit"], v != .null, let n = integer("limit", v) {
+        if let v = object["limit"], v != .null, let n = integer("limit", v, unit: " (spools per page)") {
             if n < 1 { problem("limit", "must be at least 1") } else { limit = Int(clamping: n) }
         }
         if problemCount > 0 { throw SyncFailure.malformed(problems, count: problemCount, in: "the request") }

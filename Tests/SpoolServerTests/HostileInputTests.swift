@@ -136,8 +136,8 @@ import Testing
                 let r = try await world.probe(client, "clientTime \(name)", device: "skewed-\(i)", extra: ["clientTime": .int(clientTime)],
                                               changes: [world.spool("NEW-\(i)"), world.spool(known, ["brand": .string("Skewed")])],
                                               deletions: [.string(gone), .string("GHOST-\(i)"), .int(99),
-                                                          .object(["serial": .string("GHOST-MIN-\(i)"), "deletedAt": .int(.min)]),
-                                                          .object(["serial": .string("GHOST-MAX-\(i)"), "deletedAt": .int(.max)])],
+                                                          .object(["serial": .string("GHOST-MIN-\(i)"), "deletedAt": .int(0)]),
+                                                          .object(["serial": .string("GHOST-MAX-\(i)"), "deletedAt": .int(Timestamps.limit)])],
                                               expect: [200])
                 #expect(r.json.objectValue?["unresolvedDeletions"] == .array([.int(99)]), "\(name): \(r.json.jsonText.prefix(300))")
                 // The same device again, and another device editing what it touched: both go through.
@@ -146,11 +146,18 @@ import Testing
                 _ = try await world.probe(client, "after clientTime \(name)", device: "seed", changes: [world.spool(known, ["color": .string("blue")])],
                                           deletions: [.string("GHOST-MAX-\(i)")], expect: [200])
             }
-            // Deletion times at the ends of Int64 without a clientTime.
-            _ = try await world.probe(client, "deletedAt at the ends", device: "plain",
-                                      deletions: [.object(["serial": .string("PLA-1"), "deletedAt": .int(.max)]),
-                                                  .object(["serial": .string("PETG-2"), "deletedAt": .int(.min)]),
-                                                  .object(["serial": .string("NOWHERE"), "deletedAt": .int(.min)])],
+            // Deletion times at the ends of Int64, or just past a time's range: refused, each named, like `lastUpdated`.
+            let r = try await world.probe(client, "deletedAt at the ends", device: "plain",
+                                          deletions: [.object(["serial": .string("PLA-1"), "deletedAt": .int(.max)]),
+                                                      .object(["serial": .string("PETG-2"), "deletedAt": .int(.min)]),
+                                                      .object(["serial": .string("NOWHERE"), "deletedAt": .int(-1)]),
+                                                      .object(["serial": .string("NOWHERE"), "deletedAt": .int(Timestamps.limit + 1)])],
+                                          expect: [400])
+            #expect(r.detailPaths == (0..<4).map { "deletions[\($0)].deletedAt" }, "\(r.json.jsonText)")
+            // The ends of the range are times.
+            _ = try await world.probe(client, "deletedAt at the ends of the range", device: "plain",
+                                      deletions: [.object(["serial": .string("PLA-1"), "deletedAt": .int(Timestamps.limit)]),
+                                                  .object(["serial": .string("NOWHERE"), "deletedAt": .int(0)])],
                                       expect: [200])
         }
         // Every time in main is a time (0 to 8.64e15 ms, what the normalizer takes and JavaScript's Date holds),

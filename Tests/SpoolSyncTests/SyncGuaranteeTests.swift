@@ -436,6 +436,44 @@ import Testing
         #expect(commit.trailer("Filamentdb-Clamped") == "1")
     }
 
+    /// `clientTime` corrects a device's skew; it cannot move its times into the server's future. A `clientTime` of
+    /// 0 (found by an attacker's probe) shifted every time of the request 56 years ahead: its edit won every later
+    /// conflict and its deletions could never be undone. Nor does a correct `clientTime` make a `lastUpdated` ten
+    /// years ahead right. Both are clamped to the server's time and counted, like times without `clientTime`.
+    @Test func aClientTimeCannotMoveTimesIntoTheServersFuture() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let honest = CursorDevice("honest"), zero = CursorDevice("zero"), ahead = CursorDevice("ahead")
+        for s in ["S1", "S2", "S3"] { honest.edit(s, at: clock.read(), ["weightRemaining": .int(1000)]) }
+        try await honest.sync(service, clientTime: clock.read())
+        try await zero.sync(service)
+        try await ahead.sync(service)
+        clock.advance(1000)
+        // clientTime 0: its offset is the server's whole time since 1970.
+        zero.edit("S1", at: clock.read(), ["weightRemaining": .int(1)])
+        zero.delete("S2", at: clock.read())
+        try await zero.sync(service, clientTime: 0)
+        // A correct clientTime, a lastUpdated ten years ahead.
+        ahead.edit("S3", at: clock.read() + 10 * 365 * 86_400_000, ["weightRemaining": .int(3)])
+        try await ahead.sync(service, clientTime: clock.read())
+        for s in ["S1", "S2", "S3"] {
+            let t = try #require(try await store.spool(s)?.lastUpdated)
+            #expect(t >= clock.read() && t < clock.read() + 100, "\(s): \(t)")
+        }
+        for device in ["zero", "ahead"] {
+            let commit = try await store.readCommit(try #require(try await store.head(device: device)))
+            #expect(commit.trailer("Filamentdb-Clamped") == (device == "zero" ? "2" : "1"), "\(device)")
+        }
+        // A minute later, honest edits win: the two spools get its weights, the deleted one comes back.
+        clock.advance(60_000)
+        for s in ["S1", "S2", "S3"] { honest.edit(s, at: clock.read(), ["weightRemaining": .int(500)]) }
+        try await honest.sync(service, clientTime: clock.read())
+        for s in ["S1", "S2", "S3"] {
+            let spool = try #require(try await store.spool(s))
+            #expect(spool["weightRemaining"] == .int(500) && !spool.isDeleted, "\(s): \(spool.jsonObject.jsonText)")
+        }
+    }
+
     @Test func anUnknownCursorGetsAFullResync() async throws {
         let (service, _, _) = try newService()
         let a = CursorDevice("a")
