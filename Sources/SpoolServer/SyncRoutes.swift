@@ -51,9 +51,17 @@ struct SyncRoutes: Sendable {
         var bytes: [UInt8] = []
         // What a client declares is not taken on trust beyond a first megabyte.
         bytes.reserveCapacity(min(declared ?? 0, 1 << 20))
-        for try await chunk in request.body {
-            if bytes.count + chunk.readableBytes > maxBodyBytes { throw tooLarge(nil) }
-            bytes.append(contentsOf: chunk.readableBytesView)
+        do {
+            for try await chunk in request.body {
+                if bytes.count + chunk.readableBytes > maxBodyBytes { throw tooLarge(nil) }
+                bytes.append(contentsOf: chunk.readableBytesView)
+            }
+        } catch let failure as SyncFailure {
+            throw failure
+        } catch {
+            // The body's stream breaks on what the client sent (a chunk's size that is not hexadecimal, a chunk
+            // without its CRLF): the client's fault, not the server's, so not a 5xx that says "send it again".
+            throw SyncFailure(.badRequest, "the request's body could not be read as HTTP/1.1 sends it (\(error)): nothing was applied")
         }
         return bytes
     }

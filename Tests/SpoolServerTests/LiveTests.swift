@@ -57,4 +57,22 @@ import Testing
             #expect(sent < 1_000, "the server read \(sent) pieces of 4 KiB without answering")
         }
     }
+
+    /// A chunked body the client broke (a chunk size that is not hexadecimal, a chunk without its CRLF) is the
+    /// client's fault: 400 in the API's shape, not a 503 that tells it to send the same bytes again.
+    @Test func aBrokenChunkedBodyGets400() async throws {
+        try await Harness().app().test(.live) { client in
+            let port = try #require(client.port)
+            for (name, body) in [("a size that is not hexadecimal", "zz\r\nabc\r\n0\r\n\r\n"), ("a chunk without its CRLF", "3\r\nabcXX0\r\n\r\n")] {
+                let answer = try await offTheCooperativePool {
+                    let connection = try LoopbackHTTP(port: port)
+                    connection.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(Harness.key)\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body)
+                    return try connection.readAnswer()
+                }
+                #expect(answer.status == 400, "\(name): \(answer.status) \(String(decoding: answer.body, as: UTF8.self))")
+                #expect(String(decoding: answer.body, as: UTF8.self).contains("could not be read"), "\(name)")
+                #expect(answer.headers["access-control-allow-origin"] == "*", "\(name)")
+            }
+        }
+    }
 }
