@@ -12,7 +12,7 @@ public func buildApplication(configuration: ServerConfiguration, service: SyncSe
                              onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }) -> some ApplicationProtocol {
     let router = Router(context: ServerRequestContext.self)
     // Outermost first: the log sees the final status, and CORS headers go on every answer, errors included.
-    router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: RequestLogMiddleware(key: APIKey(configuration.apiKey)))
     router.add(middleware: CORSHeadersMiddleware(allowedOrigin: configuration.allowedOrigin))
     router.add(middleware: ErrorResponseMiddleware())
 

@@ -1,5 +1,6 @@
 import Hummingbird
 import HummingbirdTesting
+import SpoolModel
 import Testing
 
 /// One structured line per request, and never a key, right or wrong, header or body.
@@ -40,5 +41,32 @@ import Testing
         }
         let refused = try #require(lines.last)
         #expect(refused.contains("status=400") && refused.contains("error="), "\(refused)")
+    }
+
+    /// What a request chose reaches the log with its control characters escaped (a device id holding a newline
+    /// forged a line of its own, found by an attacker's probe), and a key a client put in its URL's path is
+    /// written as `<key>`.
+    @Test func aRequestCannotForgeALineNorPutTheKeyInTheLog() async throws {
+        let harness = try Harness()
+        let forged = "x\n2026-11-30T00:00:00+0000 critical filamentdb.serve: FAKE"
+        let devices = [forged, "a\u{0}b", "\u{1B}[31mred", "line\u{2028}separator", "c1\u{85}control"]
+        try await harness.app().test(.router) { client in
+            for device in devices {
+                let r = try await client.sync(#"{"deviceId":\#(JSONValue.string(device).jsonText),"lastSyncTime":0,"changes":[],"deletions":[]}"#, bearer: Harness.key)
+                #expect(r.status == .ok, "\(device.debugDescription): \(r.status)")
+            }
+            for path in ["/\(Harness.key)", "/api/\(Harness.key)/sync", "/x\(Harness.key)\(Harness.key)y"] {
+                _ = try await client.execute(uri: path, method: .get)
+            }
+        }
+        let lines = harness.logs.all
+        #expect(lines.count >= devices.count + 3)
+        for line in lines {
+            #expect(!line.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0.value == 0x2028 },
+                    "a control character in \(line.debugDescription)")
+            #expect(!line.contains(Harness.key), "the key in \(line)")
+        }
+        #expect(lines.contains { $0.contains("deviceId=x\\u{a}2026-11-30T00:00:00+0000 critical") }, "\(lines)")
+        #expect(lines.contains { $0.contains("path=/x<key><key>y") }, "\(lines)")
     }
 }
