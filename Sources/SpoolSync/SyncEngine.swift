@@ -50,14 +50,36 @@ struct SyncEngine: Sendable {
     }
 
     /// The request's changes as records for the normaliser (those without a serial are the request's checks' to
-    /// refuse).
-    static func rawRecords(_ request: SyncRequest) -> [RawRecord] {
+    /// refuse). A record sent twice (the same serial and the same id, or none) is one record: its later version
+    /// (by `lastUpdated`, else the later in the request) is kept, the other superseded (counted by ``run(_:)``),
+    /// not renamed to a serial of its own as two records of one serial with different ids are (the
+    /// normaliser's derived-serial rule).
+    static func rawRecords(_ request: SyncRequest, keepingDuplicates: Bool = false) -> [RawRecord] {
         var records: [RawRecord] = []
         records.reserveCapacity(request.changes.count)
+        // The record of each serial, and (rarely) the others of that serial, with other ids.
+        var first: [ExactString: Int] = [:]
+        var others: [ExactString: [Int]] = [:]
+        var superseded = false
         for (i, change) in request.changes.enumerated() {
-            guard let object = change.objectValue, object["serial"]?.stringValue != nil else { continue }
+            guard let object = change.objectValue, let serial = object["serial"]?.stringValue else { continue }
+            let key = ExactString(serial)
+            if !keepingDuplicates, let n = first[key] {
+                let id = object["id"]
+                if let same = ([n] + (others[key] ?? [])).first(where: { records[$0].object.objectValue?["id"] == id }) {
+                    superseded = true
+                    func time(_ o: [String: JSONValue]?) -> Int64 { if case .int(let t)? = o?["lastUpdated"] { t } else { .min } }
+                    if time(object) >= time(records[same].object.objectValue) { records[same] = RawRecord(object: .object(object), row: i + 1) }
+                    continue
+                }
+                others[key, default: []].append(records.count)
+            } else {
+                first[key] = records.count
+            }
             records.append(RawRecord(object: .object(object), row: i + 1))
         }
+        // In the request's order, as the normaliser's renaming and the refusals' paths expect.
+        if superseded { records.sort { $0.row < $1.row } }
         return records
     }
 
@@ -106,6 +128,8 @@ struct SyncEngine: Sendable {
         // The spools as sent: the device's own ids mapped to the serials they stand for, checked and migrated.
         var renamed: [SyncRename] = []
         var mappedSerials: [Int: String] = [:]
+        // The rows whose serial is derived in this request (``unclaimed``).
+        var derivedRows = Set<Int>()
         for (i, change) in request.changes.enumerated() {
             guard let object = change.objectValue, let serial = object["serial"]?.stringValue else { continue }
             if case .int(let id)? = object["id"] {
@@ -116,14 +140,16 @@ struct SyncEngine: Sendable {
                           try repo.syncSerial(ofID: other.jsonText, in: state) == serial {
                     // Another of this device's records holds the serial: this one gets a serial of its own.
                     mapped = serial + "~id-\(id)"
+                    derivedRows.insert(i + 1)
                 }
                 if let mapped {
                     mappedSerials[i] = mapped
-                    renamed.append(SyncRename(id: id, serial: serial, newSerial: mapped))
+                    if !renamed.contains(where: { $0.id == id && $0.newSerial == mapped }) { renamed.append(SyncRename(id: id, serial: serial, newSerial: mapped)) }
                 }
             }
         }
-        let spools: [Spool], outcome: ImportOutcome
+        var spools: [Spool]
+        let outcome: ImportOutcome
         if renamed.isEmpty, let prepared {
             (spools, outcome) = (prepared.spools, prepared.outcome)
         } else {
@@ -136,12 +162,19 @@ struct SyncEngine: Sendable {
             (spools, outcome) = SpoolNormalizer(now: arrival).normalize(records)
         }
         if !outcome.rejected.isEmpty {
-            let details = outcome.rejected.flatMap { r in
+            // Every record's problems, those sent twice too (a refusal lists each entry it refuses).
+            let rejected = spools.count + outcome.rejected.count < request.changes.count
+                ? SpoolNormalizer(now: arrival).normalize(Self.rawRecords(request, keepingDuplicates: true)).outcome.rejected : outcome.rejected
+            let details = rejected.flatMap { r in
                 r.problems.map { SyncFailure.Detail(path: "changes[\(r.location.row - 1)]" + ($0.field.isEmpty ? "" : "." + $0.field), message: $0.message) }
             }
             return .refused(SyncFailure.malformed(details, count: details.count, in: "the request's spools"))
         }
         for r in outcome.renamed { if let id = r.id { renamed.append(SyncRename(id: id, serial: r.serial, newSerial: r.newSerial)) } }
+        // Records sent twice (``rawRecords(_:)``): applied as their later version.
+        let superseded = request.changes.count - spools.count
+        for r in outcome.renamed { derivedRows.insert(r.location.row) }
+        if !derivedRows.isEmpty { try unclaimed(&spools, &renamed, rows: derivedRows, repo, state, mainTree) }
 
         // Clock skew: with `clientTime`, every time shifts by the device's offset. Then, with or without it, a time
         // more than the tolerance ahead of the server is the server's time (counted): a `clientTime` far in the past
@@ -217,7 +250,7 @@ struct SyncEngine: Sendable {
         // Deletions: a tombstone at the deletion's time (corrected like `lastUpdated`).
         var unresolved: [Int64] = []
         var deletionsMovedLater = 0
-        var synced = spools.count
+        var synced = spools.count + superseded
         for deletion in request.deletions {
             let serial: String, time: Int64
             switch deletion {
@@ -273,12 +306,13 @@ struct SyncEngine: Sendable {
             if (merged.lastUpdated ?? 0) < floor { merged["lastUpdated"] = .int(floor) }
             return merged
         }
-        var message = "sync \(JSONValue.string(device).jsonText): \(spools.count) changed, \(synced - spools.count) deleted\n\n"
+        var message = "sync \(JSONValue.string(device).jsonText): \(spools.count) changed, \(synced - spools.count - superseded) deleted\n\n"
         message += "Filamentdb-Source: sync\nFilamentdb-Device: \(JSONValue.string(device).jsonText)\nFilamentdb-Server-Time: \(arrival)\n"
         if let offset, offset != 0 { message += "Filamentdb-Clock-Offset: \(offset)\n" }
         if clamped > 0 { message += "Filamentdb-Clamped: \(clamped)\n" }
         if deletionsMovedLater > 0 { message += "Filamentdb-Deletions-Moved-Later: \(deletionsMovedLater)\n" }
         if !renamed.isEmpty { message += "Filamentdb-Renamed: \(renamed.count)\n" }
+        if superseded > 0 { message += "Filamentdb-Superseded: \(superseded)\n" }
         let prepared = try repo.prepareSync(device: device, base: position.base, files: zip(changes, sentFiles).map { ($0.0.0, sentBytes[$0.0.0]!, $0.1.file) },
                                             message: message, author: author, adjust: adjust, spools: mine)
         let head = prepared.main
@@ -434,6 +468,37 @@ struct SyncEngine: Sendable {
         let durable = journalOffset.flatMap { o in repo.git.journal.map { (o, $0.flusher) } }
         counter.value = spoolCount
         return .answered(response, durable: durable)
+    }
+
+    /// Gives each spool whose serial this request derived (`rows`: the device's second record of a serial) a
+    /// serial no other spool holds: a derived serial already on main that is not this device's record of that id
+    /// (another device's spool, or one sent under that very name) becomes `~2`, `~3`… rather than overwriting it.
+    func unclaimed(_ spools: inout [Spool], _ renamed: inout [SyncRename], rows: Set<Int>, _ repo: InventoryRepository,
+                   _ state: SyncStateRecord, _ mainTree: ObjectID?) throws(HistoryError) {
+        // The spools are the request's records in order (``rawRecords(_:)``; a request with a refused one stops before).
+        let spoolRows = Self.rawRecords(request).map(\.row)
+        guard spoolRows.count == spools.count else { return }
+        var inRequest = Set(spools.map { ExactString($0.serial) })
+        for j in spools.indices where rows.contains(spoolRows[j]) {
+            let candidate = spools[j].serial
+            let id: Int64? = if case .int(let n)? = spools[j]["id"] { n } else { nil }
+            func claimed(_ name: String) throws(HistoryError) -> Bool {
+                guard try repo.spoolFile(name, inTree: mainTree) != nil else { return false }
+                if let id, try repo.syncSerial(ofID: String(id), in: state) == name { return false }
+                return true
+            }
+            guard try claimed(candidate) else { continue }
+            var k = 2
+            while true {
+                let name = "\(candidate)~\(k)"
+                if !inRequest.contains(ExactString(name)), try !claimed(name) { break }
+                k += 1
+            }
+            let name = "\(candidate)~\(k)"
+            spools[j]["serial"] = .string(name)
+            inRequest.insert(ExactString(name))
+            if let n = renamed.firstIndex(where: { $0.newSerial == candidate && $0.id == id }) { renamed[n].newSerial = name }
+        }
     }
 
     /// `position` if it names states of main (`nil` otherwise: the device is asked to resync in full).

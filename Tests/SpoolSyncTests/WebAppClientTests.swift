@@ -237,6 +237,78 @@ final class WebAppDevice {
         _ = first
     }
 
+    /// One record sent twice in a request (the same serial and id, or no id) is one spool at its later version,
+    /// counted as superseded, not two spools of which the newer edit got a made-up serial and the older stayed
+    /// on the real one (found by an attacker's probe).
+    @Test func aRecordSentTwiceInOneRequestIsOneSpoolAtItsLaterVersion() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let t = clock.read()
+        func row(_ serial: String, _ id: Int64?, _ time: Int64, _ weight: Int64) -> JSONValue {
+            .object(["serial": .string(serial), "lastUpdated": .int(time), "weightRemaining": .int(weight)].merging(id.map { ["id": .int($0)] } ?? [:]) { a, _ in a })
+        }
+        // In time order, against it, and without ids (a cursor client).
+        let answer = try await service.sync(SyncRequest(deviceId: "dup", lastSyncTime: 0, changes: [
+            row("DD", 1, t - 10, 100), row("DD", 1, t - 5, 80),
+            row("EE", 2, t - 5, 70), row("EE", 2, t - 10, 90),
+            row("FF", nil, t - 10, 60), row("FF", nil, t - 5, 50), row("FF", nil, t - 5, 40),
+        ]))
+        #expect(answer.renamed.isEmpty, "\(answer.renamed)")
+        #expect(answer.synced == 7)
+        for (serial, weight) in [("DD", 80), ("EE", 70), ("FF", 40)] {
+            #expect(try await store.spool(serial)?["weightRemaining"] == .int(Int64(weight)), "\(serial)")
+        }
+        #expect(try await store.spools(at: try await store.head()).count == 3)
+        let commit = try await store.readCommit(try #require(try await store.head(device: "dup")))
+        #expect(commit.trailer("Filamentdb-Superseded") == "4")
+        // A legacy deletion of the id then deletes the one spool.
+        let deletion = try await service.sync(SyncRequest(deviceId: "dup", lastSyncTime: 0, cursor: answer.cursor, deletions: [.legacyID(1)]))
+        #expect(deletion.unresolvedDeletions.isEmpty)
+        #expect(try await store.spool("DD")?.isDeleted == true)
+    }
+
+    /// A serial the server derives for a device's second record of a serial names a spool of its own: when
+    /// another spool already holds it, the derived serial takes `~2` rather than overwriting that spool (an
+    /// attacker's probe overwrote another device's spool this way). Later edits of the row follow it there.
+    @Test func aDerivedSerialNeverOverwritesAnotherSpool() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let t = clock.read()
+        _ = try await service.sync(SyncRequest(deviceId: "x", lastSyncTime: 0, changes: [
+            .object(["serial": .string("COL~id-2"), "lastUpdated": .int(t), "brand": .string("X-brand"), "weightRemaining": .int(5)]),
+            .object(["serial": .string("LATE~id-7"), "lastUpdated": .int(t), "brand": .string("X-brand"), "weightRemaining": .int(6)]),
+        ]))
+        let y = WebAppDevice("y", clock: clock)
+        clock.advance(1000)
+        // Two rows of one serial in one request (the normaliser derives the serial).
+        y.add("COL", ["weightRemaining": .int(1)])
+        let second = y.add("COL", ["weightRemaining": .int(2)])
+        let first = try await y.sync(service)
+        #expect(first.renamed == [SyncRename(id: second, serial: "COL", newSerial: "COL~id-2~2")])
+        #expect(try await store.spool("COL~id-2")?["brand"] == .string("X-brand"))
+        #expect(try await store.spool("COL~id-2")?["weightRemaining"] == .int(5))
+        #expect(try await store.spool("COL~id-2~2")?["weightRemaining"] == .int(2))
+        // The second row's next edit lands on its derived serial again.
+        clock.advance(1000)
+        y.edit(second, ["weightRemaining": .int(3)])
+        y.rows[second]?["serial"] = .string("COL")
+        _ = try await y.sync(service)
+        #expect(try await store.spool("COL~id-2~2")?["weightRemaining"] == .int(3))
+        #expect(try await store.spool("COL~id-2")?["weightRemaining"] == .int(5))
+        // A row added in a later request, whose serial another of the device's rows holds (the engine derives it).
+        clock.advance(1000)
+        let z = WebAppDevice("z", clock: clock)
+        z.add("LATE", ["weightRemaining": .int(10)])
+        _ = try await z.sync(service)
+        clock.advance(1000)
+        z.table.nextID = 7
+        z.add("LATE", ["weightRemaining": .int(11)])
+        let later = try await z.sync(service)
+        #expect(later.renamed == [SyncRename(id: 7, serial: "LATE", newSerial: "LATE~id-7~2")], "\(later.renamed)")
+        #expect(try await store.spool("LATE~id-7")?["weightRemaining"] == .int(6))
+        #expect(try await store.spool("LATE~id-7~2")?["weightRemaining"] == .int(11))
+    }
+
     @Test func aSpoolTheMergeChangedGoesBackLaterThanWhatTheDeviceSent() async throws {
         let clock = ManualClock()
         let (service, _, _) = try newService(clock: clock)
