@@ -12,17 +12,23 @@ public struct ServerConfiguration: Sendable {
     public var allowedOrigin: String
     /// The largest body read; a larger one gets 413 from its `Content-Length`, before it is read.
     public var maxBodyBytes: Int
+    /// How long a connection may stay open with no request in progress (before its first one, or between two)
+    /// before the server closes it: anyone who can reach the port can open connections, key or not, and each
+    /// open one holds a file descriptor. Keep-alive clients reconnect (nginx closes after 75 s).
+    public var idleTimeout: Duration
 
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 8080
     public static let defaultMaxBodyBytes = 32 << 20
+    public static let defaultIdleTimeout = Duration.seconds(60)
 
     public init(apiKey: String, host: String = defaultHost, port: Int = defaultPort, allowedOrigin: String = "*",
-                maxBodyBytes: Int = defaultMaxBodyBytes) {
+                maxBodyBytes: Int = defaultMaxBodyBytes, idleTimeout: Duration = defaultIdleTimeout) {
         self.apiKey = apiKey
         self.host = host
         self.port = port
         self.allowedOrigin = allowedOrigin
         self.maxBodyBytes = maxBodyBytes
+        self.idleTimeout = idleTimeout
     }
 }

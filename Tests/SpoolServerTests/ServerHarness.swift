@@ -22,10 +22,10 @@ struct Harness {
     let configuration: SpoolServer.ServerConfiguration
 
     init(maxBodyBytes: Int = SpoolServer.ServerConfiguration.defaultMaxBodyBytes, allowedOrigin: String = "*",
-         batchLimit: Int = SyncConfiguration().batchLimit) throws {
+         batchLimit: Int = SyncConfiguration().batchLimit, idleTimeout: Duration = SpoolServer.ServerConfiguration.defaultIdleTimeout) throws {
         store = try InventoryStore(dataFolder: dataDir)
         service = SyncService(store: store, configuration: SyncConfiguration(batchLimit: batchLimit))
-        configuration = .init(apiKey: Self.key, port: 0, allowedOrigin: allowedOrigin, maxBodyBytes: maxBodyBytes)
+        configuration = .init(apiKey: Self.key, port: 0, allowedOrigin: allowedOrigin, maxBodyBytes: maxBodyBytes, idleTimeout: idleTimeout)
     }
 
     func app() -> some ApplicationProtocol {
