@@ -490,7 +490,7 @@ public struct SpoolNormalizer: Sendable {
 extension SpoolNormalizer {
     /// `<serial>~<origin>`, with the serial cut (at a character) where that would leave no room for a `~k`
     /// under ``SpoolSchema/maxSerialBytes``: a renamed serial is read back like any other.
-    static func derivedSerial(_ serial: String, _ origin: String) -> String {
+    package static func derivedSerial(_ serial: String, _ origin: String) -> String {
         let room = SpoolSchema.maxSerialBytes - 1 - origin.utf8.count - 12
         guard serial.utf8.count > room else { return "\(serial)~\(origin)" }
         var end = serial.startIndex, bytes = 0

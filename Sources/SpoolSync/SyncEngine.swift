@@ -138,8 +138,9 @@ struct SyncEngine: Sendable {
                     mapped = s
                 } else if let other = try repo.syncID(of: serial, in: state), other != .int(id),
                           try repo.syncSerial(ofID: other.jsonText, in: state) == serial {
-                    // Another of this device's records holds the serial: this one gets a serial of its own.
-                    mapped = serial + "~id-\(id)"
+                    // Another of this device's records holds the serial: this one gets a serial of its own (by the
+                    // normaliser's rule, so that a serial at the length limit leaves room for it).
+                    mapped = SpoolNormalizer.derivedSerial(serial, "id-\(id)")
                     derivedRows.insert(i + 1)
                 }
                 if let mapped {

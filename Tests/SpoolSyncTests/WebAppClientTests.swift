@@ -309,6 +309,31 @@ final class WebAppDevice {
         #expect(try await store.spool("LATE~id-7~2")?["weightRemaining"] == .int(11))
     }
 
+    /// A serial at the length limit, whose second row comes in a later request: its derived serial is cut to fit
+    /// (as the normaliser cuts one within a request), not refused as too long.
+    @Test func aSecondRowOfASerialAtTheLengthLimitGetsASerialThatFits() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = WebAppDevice("a", clock: clock)
+        let long = String(repeating: "s", count: SpoolSchema.maxSerialBytes)
+        a.add(long, ["color": .string("red")])
+        _ = try await a.sync(service)
+        clock.advance(1000)
+        let second = a.add(long, ["color": .string("blue")])
+        let answer = try await a.sync(service)
+        let renamed = try #require(answer.renamed.first)
+        #expect(renamed.id == second && renamed.serial == long)
+        #expect(renamed.newSerial.utf8.count <= SpoolSchema.maxSerialBytes && renamed.newSerial.hasSuffix("~id-\(second)"), "\(renamed.newSerial)")
+        #expect(try await store.spool(renamed.newSerial)?["color"] == .string("blue"))
+        #expect(try await store.spool(long)?["color"] == .string("red"))
+        // Its next edit lands there again.
+        clock.advance(1000)
+        a.edit(second, ["color": .string("green")])
+        a.rows[second]?["serial"] = .string(long)
+        _ = try await a.sync(service)
+        #expect(try await store.spool(renamed.newSerial)?["color"] == .string("green"))
+    }
+
     @Test func aSpoolTheMergeChangedGoesBackLaterThanWhatTheDeviceSent() async throws {
         let clock = ManualClock()
         let (service, _, _) = try newService(clock: clock)
