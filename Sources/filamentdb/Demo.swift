@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SpoolFormats
 import SpoolHistory
+import SpoolModel
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,6 +44,30 @@ struct Demo: AsyncParsableCommand {
         }
         FileHandle.standardOutput.write(Data("data folder: \(dir)\n".utf8))
         let sample = dir + "/" + SampleInventory.fileName
+        let history = DataFolder.historyPath(in: dir)
+        // The sample goes into a new history, or one that holds nothing but the sample's spools (an earlier demo's,
+        // a walk-through's): never into an inventory of the user's, whose folder is the default data folder too.
+        if FileManager.default.fileExists(atPath: history) {
+            let sampleSerials: Set<String>
+            do {
+                sampleSerials = Set(try Conversion.load(Array(SampleInventory.dexieExport.utf8), path: SampleInventory.fileName,
+                                                        options: ConversionOptions(now: Self.importTime)).spools.map(\.serial))
+            } catch {
+                throw Output.fail(error)
+            }
+            let foreign = try await historyCall { () async throws(HistoryError) -> [String] in
+                let store = try InventoryStore(dataFolder: dir, create: false)
+                return try await store.spools(at: try await store.head()).map(\.serial).filter { !sampleSerials.contains($0) }
+            }
+            if !foreign.isEmpty {
+                FileHandle.standardError.write(Data("""
+                    filamentdb demo: \(history) holds an inventory of its own (\(foreign.count) spool\(foreign.count == 1 ? "" : "s") the sample \
+                    does not have, such as \(JSONValue.string(foreign.sorted()[0]).jsonText)): the demo writes nothing there. Run it on a \
+                    new folder: filamentdb demo --data-dir /tmp/filamentdb-demo\n
+                    """.utf8))
+                throw ExitCode(ExitStatus.usage)
+            }
+        }
         do {
             try FileIO.writeAtomically(Array(SampleInventory.dexieExport.utf8), to: sample)
             // A fixed import time, so the demo gives the same spools (and makes no new commit) every run.
@@ -52,7 +77,6 @@ struct Demo: AsyncParsableCommand {
                 try Output.report(report, json: json, toStderr: false)
             }
             let spools = try Conversion.load(try FileIO.read(sample), path: sample, options: options, isFile: true).spools
-            let history = DataFolder.historyPath(in: dir)
             let outcome = try await historyCall { () async throws(HistoryError) in
                 let store = try InventoryStore(dataFolder: dir, clock: .fixed(Self.importTime / 1000))
                 return try await store.importSpools(spools, mode: .merge(device: "demo"), source: SampleInventory.fileName)

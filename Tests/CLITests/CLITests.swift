@@ -180,6 +180,21 @@ struct CLI {
         let again = try CLI.run(["demo"], environment: ["SYNC_DATA_DIR": data])
         #expect(again.stdout.contains("already holds the sample, no commit"))
     }
+
+    /// The default data folder of `demo` is the user's own: a history holding other spools than the sample's gets
+    /// nothing from it (a new user's probe found the sample merged into an inventory, with conflicts).
+    @Test func demoLeavesAnInventoryOfTheUsersAlone() throws {
+        let data = dir + "/mine"
+        let imported = try CLI.run(["import", Fixtures.path("dexie/webapp-v1-2022.dexie.json"), "--data-dir", data, "--now", "2024-06-01T00:00:00Z"])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let before = try Command.git(["-C", data + "/history.git", "rev-parse", "main"]).output
+        let r = try CLI.run(["demo"], environment: ["SYNC_DATA_DIR": data])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("holds an inventory of its own") && r.stderr.contains("--data-dir"), "\(r.stderr)")
+        #expect(try Command.git(["-C", data + "/history.git", "rev-parse", "main"]).output == before)
+        #expect(!FileManager.default.fileExists(atPath: data + "/filamentdb-sample-export.json"))
+        #expect(!FileManager.default.fileExists(atPath: data + "/demo-sync"))
+    }
 }
 
 @Suite(.serialized) struct HistoryCLITests {
