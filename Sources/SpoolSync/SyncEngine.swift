@@ -183,9 +183,11 @@ struct SyncEngine: Sendable {
         // final; and a correct `clientTime` does not make a wrong `lastUpdated` right. The result is a time a spool
         // may hold (0 to `Timestamps.limit`), whatever the request's clientTime or deletedAt: a time the server adds to
         // (`+ 1` after what was sent) never overflows, and no device is sent a time JavaScript cannot hold.
-        let offset = request.clientTime.map { (c: Int64) -> Int64 in
+        // An offset under `skewTolerance` is the request's travel time, not the device's clock: none.
+        let offset = request.clientTime.flatMap { (c: Int64) -> Int64? in
             let (difference, overflow) = arrival.subtractingReportingOverflow(c)
-            return overflow ? (c < 0 ? Int64.max : Int64.min) : difference
+            if overflow { return c < 0 ? Int64.max : Int64.min }
+            return difference.magnitude < configuration.skewTolerance.magnitude ? nil : difference
         }
         var clamped = 0
         func corrected(_ t: Int64) -> Int64 {

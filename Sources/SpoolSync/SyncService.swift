@@ -6,8 +6,15 @@ import SpoolModel
 public struct SyncConfiguration: Sendable {
     /// Most changes plus deletions in one request (more gets 413, "upload in batches").
     public var batchLimit: Int
-    /// How far ahead of the server's clock a timestamp may be, when the request has no `clientTime`.
+    /// How far ahead of the server's clock a timestamp may be (after the skew correction, when the request has
+    /// a `clientTime`).
     public var futureTolerance: Int64
+    /// The smallest offset between a request's `clientTime` and the server's clock that counts as the device's
+    /// clock being off. A smaller one is the request's time on the network and in the server's queue (milliseconds
+    /// on a loopback, seconds for a large batch on a slow link): shifting every time by it made the same spool
+    /// differ by a few milliseconds from device to device, and a device that sent what the server held anew
+    /// (a first sync to a new server) made a commit of `lastUpdated` changes alone.
+    public var skewTolerance: Int64
     /// Whether requests are made durable through the history's journal (one flush each; see `Journal`)
     /// rather than by flushing every file they write.
     public var journal: Bool
@@ -16,9 +23,10 @@ public struct SyncConfiguration: Sendable {
     /// its record is on disk. Otherwise each request flushes its own record before the next one starts.
     public var groupCommit: Bool
 
-    public init(batchLimit: Int = 50_000, futureTolerance: Int64 = 60_000, journal: Bool = true, groupCommit: Bool = true) {
+    public init(batchLimit: Int = 50_000, futureTolerance: Int64 = 60_000, skewTolerance: Int64 = 5_000, journal: Bool = true, groupCommit: Bool = true) {
         self.batchLimit = batchLimit
         self.futureTolerance = futureTolerance
+        self.skewTolerance = skewTolerance
         self.journal = journal
         self.groupCommit = groupCommit
     }
