@@ -216,7 +216,22 @@ public struct SyncRequest: Sendable {
         if let v = object["limit"], v != .null, let n = integer("limit", v, unit: " (spools per page)") {
             if n < 1 { problem("limit", "must be at least 1") } else { limit = Int(clamping: n) }
         }
-        if problemCount > 0 { throw SyncFailure.malformed(problems, count: problemCount, in: "the request") }
+        if problemCount > 0 {
+            // The spools' own problems too (those the normaliser finds once the request's shape is right), so that
+            // one answer lists everything to mend: each spool checked with its serial and time set aside.
+            var records: [RawRecord] = []
+            for (i, change) in (object["changes"]?.arrayValue ?? []).enumerated() {
+                guard var spool = change.objectValue else { continue }
+                spool["serial"] = .string("s"); spool["lastUpdated"] = .int(0)
+                records.append(RawRecord(object: .object(spool), row: i + 1))
+            }
+            for rejected in SpoolNormalizer(now: 0).normalize(records).outcome.rejected {
+                for p in rejected.problems where p.field != "serial" && p.field != "lastUpdated" {
+                    problem("changes[\(rejected.location.row - 1)]" + (p.field.isEmpty ? "" : "." + p.field), p.message)
+                }
+            }
+            throw SyncFailure.malformed(problems, count: problemCount, in: "the request")
+        }
         self.init(deviceId: deviceId, lastSyncTime: lastSyncTime, cursor: cursor, changes: changes, deletions: deletions,
                   clientTime: clientTime, limit: limit)
     }
