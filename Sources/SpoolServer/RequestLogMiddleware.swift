@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import SpoolModel
 
 /// One structured log line per request, when it is answered: method, path (without the query), status, duration
 /// in milliseconds, and what the route noted (device, counts, the failure's message). Headers and bodies are
@@ -26,23 +27,12 @@ struct RequestLogMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - start
         let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         var metadata = context.notes.all
-        for (name, value) in metadata { if case .string(let s) = value { metadata[name] = .string(Self.printable(s)) } }
-        let path = Self.printable(key.redacted(request.uri.path))
+        for (name, value) in metadata { if case .string(let s) = value { metadata[name] = .string(printableText(s)) } }
+        let path = printableText(key.redacted(request.uri.path))
         metadata["method"] = .string(request.method.rawValue)
         metadata["path"] = .string(path)
         metadata["status"] = .stringConvertible(status)
         metadata["duration_ms"] = .string(String(Double(Int(ms * 10)) / 10))
         context.logger.info("\(request.method.rawValue) \(path) \(status)", metadata: metadata)
-    }
-
-    /// `text` with its control characters (C0, DEL, C1, the line and paragraph separators) written as `\u{…}`.
-    static func printable(_ text: String) -> String {
-        func control(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029 }
-        guard text.unicodeScalars.contains(where: control) else { return text }
-        var out = String.UnicodeScalarView()
-        for u in text.unicodeScalars {
-            if control(u) { out.append(contentsOf: "\\u{\(String(u.value, radix: 16))}".unicodeScalars) } else { out.append(u) }
-        }
-        return String(out)
     }
 }

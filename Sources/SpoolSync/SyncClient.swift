@@ -209,6 +209,8 @@ public struct SyncClient: Sendable {
     func upload(_ queue: [Entry], _ state: SyncClientState) async throws(SyncClientError) -> Exchange {
         var exchange = Exchange()
         var cursor = state.cursor, serverTime = state.lastServerTime
+        // The cursors of the pages followed: a server whose pages come back to one never ends.
+        var seenCursors = Set<String>()
         var pending = queue[...]
         var size = batchSize
         repeat {
@@ -255,8 +257,9 @@ public struct SyncClient: Sendable {
             }
             progress?(queue.count - pending.count, queue.count)
             guard final else { continue }
-            if response.hasMore, response.cursor == cursor {
-                throw SyncClientError(.badAnswer, "\(server) answered that it has more but gave the same cursor again: its pages would never end")
+            if response.hasMore, response.cursor == cursor || !seenCursors.insert(response.cursor).inserted
+                || response.encodedChanges.isEmpty && response.deletions.isEmpty || exchange.answers.count >= Self.pagesLimit {
+                throw SyncClientError(.badAnswer, "\(server) answered that it has more but gave a cursor it gave before, a page with nothing, or more than \(Self.pagesLimit) pages: its pages would never end")
             }
             exchange.answers.append(response)
             cursor = response.cursor
@@ -264,6 +267,9 @@ public struct SyncClient: Sendable {
         } while !pending.isEmpty || exchange.answers.last?.hasMore == true
         return exchange
     }
+
+    /// The most pages one run follows (at the server's page of ``batchSize`` spools, far more than any inventory).
+    static let pagesLimit = 100_000
 
     func refusal(_ failure: SyncFailure) -> SyncClientError {
         switch failure.kind {

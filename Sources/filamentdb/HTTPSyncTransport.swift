@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import SpoolModel
 import SpoolSync
 
 /// `POST <server>/api/sync` over HTTP(S) with URLSession. The key goes in the `Authorization` header, never
@@ -40,11 +41,59 @@ struct HTTPSyncTransport: SyncTransport {
         request.httpBody = Data(body)
         let (data, response): (Data, URLResponse)
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            (data, response) = try await Self.session.data(for: request)
+        } catch let error as URLError where error.code == .timedOut {
+            throw Failure(description: "no answer within \(Int(Self.timeout)) s (or the whole answer not within \(Int(Self.resourceTimeout / 60)) minutes)")
         } catch {
             throw Failure(description: error.localizedDescription)
         }
         guard let http = response as? HTTPURLResponse else { throw Failure(description: "the answer is not HTTP") }
-        return (http.statusCode, [UInt8](data))
+        if (300..<400).contains(http.statusCode) {
+            // Not followed: the key would go to whatever host the answer names (and a 307 sent the body nowhere).
+            let location = http.value(forHTTPHeaderField: "Location").map { " to \(printableText($0, limit: 200))" } ?? ""
+            throw Failure(description: "the server answered \(http.statusCode), a redirect\(location), which sync does not follow (the key would go with it): give that address with --server if it is the right one")
+        }
+        var body = [UInt8](data)
+        // A server that echoes the key in its error does not get it printed, nor kept in the sync state's last error.
+        if !(200..<300).contains(http.statusCode) { body = Self.redacting(key, in: body) }
+        return (http.statusCode, body)
+    }
+
+    /// The longest a whole exchange may take (a slow server sending its answer a byte at a time held the command
+    /// for as long as it liked: ``timeout`` counts only silence).
+    static let resourceTimeout: TimeInterval = 30 * 60
+
+    /// The session: no redirect followed (``NoRedirects``), nothing kept on disk.
+    static let session: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.urlCache = nil
+        configuration.timeoutIntervalForRequest = timeout
+        configuration.timeoutIntervalForResource = resourceTimeout
+        return URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
+    }()
+
+    final class NoRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+        func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                        newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
+            completionHandler(nil)
+        }
+    }
+
+    /// `body` with each occurrence of `key` replaced by `<key>`.
+    static func redacting(_ key: String, in body: [UInt8]) -> [UInt8] {
+        let k = Array(key.utf8)
+        guard !k.isEmpty, body.count >= k.count else { return body }
+        var out: [UInt8] = []
+        var i = 0
+        while i < body.count {
+            if i + k.count <= body.count, body[i] == k[0], Array(body[i..<(i + k.count)]) == k {
+                out += Array("<key>".utf8)
+                i += k.count
+            } else {
+                out.append(body[i])
+                i += 1
+            }
+        }
+        return out
     }
 }

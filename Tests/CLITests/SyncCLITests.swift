@@ -54,6 +54,71 @@ import Testing
         #expect(try status()["queue"] == .int(2))
     }
 
+    /// A server of the test's own (Python), answering every request with `status`, `headers` and `body`, and
+    /// counting them (``count()``). ``stop()`` ends it.
+    final class FixedServer {
+        let process = Process()
+        let folder = Fixtures.temporaryDirectory()
+        var port = 0
+        init(status: Int, headers: [String: String] = [:], body: String) throws {
+            let script = """
+            import http.server, json, sys, os
+            status, headers, body, folder = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3].encode(), sys.argv[4]
+            class H(http.server.BaseHTTPRequestHandler):
+                def log_message(self, *a): pass
+                def do_POST(self):
+                    self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                    open(folder + "/requests", "a").write("x")
+                    self.send_response(status)
+                    for k, v in headers.items(): self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+            s = http.server.HTTPServer(("127.0.0.1", 0), H)
+            open(folder + "/port.tmp", "w").write(str(s.server_address[1])); os.rename(folder + "/port.tmp", folder + "/port")
+            s.serve_forever()
+            """
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-c", script, String(status), JSONValue.object(headers.mapValues { .string($0) }).jsonText, body, folder]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            for _ in 0..<200 where port == 0 {
+                port = (try? String(contentsOfFile: folder + "/port", encoding: .utf8)).flatMap { Int($0) } ?? 0
+                if port == 0 { Thread.sleep(forTimeInterval: 0.05) }
+            }
+        }
+        var url: String { "http://127.0.0.1:\(port)" }
+        func count() -> Int { (try? String(contentsOfFile: folder + "/requests", encoding: .utf8))?.count ?? 0 }
+        func stop() {
+            // SIGKILL: the test process's children inherit SIGTERM ignored.
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// A redirect is not followed (the key would go to whatever host it names; a 307 sent the body nowhere, and the
+    /// queue was emptied), and a server that echoes the key in its error gets it neither printed nor kept.
+    @Test func redirectsAreNotFollowedAndAnEchoedKeyIsNotShown() throws {
+        try importTwo()
+        let key = "the-key-of-this-test-0123456789"
+        let elsewhere = try FixedServer(status: 200, body: #"{"success":true}"#)
+        defer { elsewhere.stop() }
+        let redirect = try FixedServer(status: 307, headers: ["Location": elsewhere.url + "/api/sync"], body: "")
+        defer { redirect.stop() }
+        #expect(redirect.port > 0 && elsewhere.port > 0)
+        let r = try CLI.run(["sync", "--server", redirect.url, "--device", "desk", "--data-dir", data], environment: ["SYNC_API_KEY": key])
+        #expect(r.status == 69, "\(r.stderr)")
+        #expect(r.stderr.contains("a redirect to \(elsewhere.url)/api/sync, which sync does not follow"), "\(r.stderr)")
+        #expect(redirect.count() == 1 && elsewhere.count() == 0)
+        #expect(try status()["queue"] == .int(2))
+        let echo = try FixedServer(status: 401, body: #"{"success":false,"error":"wrong key: Bearer \#(key)"}"#)
+        defer { echo.stop() }
+        let refused = try CLI.run(["sync", "--server", echo.url, "--device", "desk", "--data-dir", data], environment: ["SYNC_API_KEY": key])
+        #expect(refused.status == 77, "\(refused.stderr)")
+        #expect(refused.stderr.contains("wrong key: Bearer <key>") && !refused.stderr.contains(key), "\(refused.stderr)")
+        let json = try status()
+        #expect(json["lastError"]?.stringValue?.contains(key) == false && json["queue"] == .int(2))
+    }
+
     @Test func theKeyIsNeverTakenFromTheCommandLine() throws {
         try importTwo()
         for arguments in [["--key", "s3cret"], ["--api-key", "s3cret"], ["--key=s3cret"]] {

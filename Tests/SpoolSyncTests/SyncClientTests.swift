@@ -341,6 +341,55 @@ import Testing
     }
 }
 
+/// A hostile or broken server's answers (found by an attacker's probe with a server of its own): each is refused,
+/// nothing is applied, the queue stays, and nothing the client keeps would make a correct server refuse it later.
+@Suite struct HostileAnswerTests {
+    let clock = ManualClock()
+
+    static func answer(serverTime: String = "1760000000000", cursor: String = #""c1""#, changes: String = "[]", hasMore: Bool = false) -> String {
+        #"{"success":true,"serverTime":\#(serverTime),"cursor":\#(cursor),"changes":\#(changes),"deletions":[],"conflicts":[],"hasMore":\#(hasMore)}"#
+    }
+
+    @Test(arguments: [
+        ("a negative serverTime", answer(serverTime: "-5"), "serverTime -5 is not a time"),
+        ("a cursor of 40 KB", answer(cursor: "\"" + String(repeating: "c", count: 40_000) + "\""), "a cursor of 40000 bytes"),
+        ("a cursor with a newline", answer(cursor: #""x\nFilamentdb-Device: \"alice\"""#), "a cursor with a control character"),
+        ("a cursor with a NUL", answer(cursor: #""ev\u0000il""#), "a cursor with a control character"),
+        ("a time out of range", answer(changes: #"[{"serial":"S9","lastUpdated":-5}]"#), "changes[0] is not a valid spool (lastUpdated"),
+        ("a weight that is not a number", answer(changes: #"[{"serial":"S9","lastUpdated":1,"weightRemaining":"lots"}]"#), "changes[0] is not a valid spool (weightRemaining"),
+        ("a serial over the limit", answer(changes: #"[{"serial":""# + String(repeating: "s", count: 2_000) + #"","lastUpdated":1}]"#), "changes[0] is not a valid spool (serial: 2000 bytes"),
+        ("one serial twice", answer(changes: #"[{"serial":"S9","lastUpdated":1},{"serial":"S9","lastUpdated":2}]"#), "changes[1] repeats serial \"S9\""),
+        ("pages that come back to a cursor", answer(cursor: #""c1""#, changes: #"[{"serial":"S9","lastUpdated":1}]"#, hasMore: true), "its pages would never end"),
+    ] as [(String, String, String)])
+    func aHostileAnswerIsRefusedAndNothingIsApplied(_ name: String, body: String, message: String) async throws {
+        let a = try LocalDevice("a")
+        try await a.importSpools([spool("S1", clock.read())])
+        let head = try await a.store.head()
+        let error = await #expect(throws: SyncClientError.self) {
+            try await a.sync(FixedAnswer(status: 200, body: Array(body.utf8)), clock: clock)
+        }
+        #expect(error?.kind == .badAnswer, "\(name): \(String(describing: error))")
+        #expect(error?.message.contains(message) == true, "\(name): \(error?.message ?? "")")
+        #expect(try await a.store.head() == head, "\(name)")
+        #expect(try await a.queue == 1 && (try a.state.cursor) == nil && (try a.state.lastServerTime) == 0, "\(name)")
+    }
+
+    /// A refusal's words are printed and kept: control characters escaped, and cut short.
+    @Test func aRefusalsWordsAreEscapedAndCutShort() async throws {
+        let a = try LocalDevice("a")
+        try await a.importSpools([spool("S1", clock.read())])
+        // JSON escapes: clear the screen, set the window's title, a bell, a forged line; then 5,000 characters.
+        let words = #"\u001b[2J\u001b]0;pwned\u0007line\nFAKE LINE: all good "# + String(repeating: "E", count: 5_000)
+        let error = await #expect(throws: SyncClientError.self) {
+            try await a.sync(FixedAnswer(status: 503, body: Array(#"{"success":false,"error":"\#(words)"}"#.utf8)), clock: clock)
+        }
+        let message = try #require(error?.message)
+        #expect(!message.unicodeScalars.contains { $0.value < 0x20 }, "\(message.prefix(80))")
+        #expect(message.contains("\\u{1b}[2J") && message.contains("\\u{a}FAKE LINE") && message.count < 1_200, "\(message.prefix(120))")
+        #expect((try a.state.lastError) == message)
+    }
+}
+
 /// True the first time only.
 final class Flag: @unchecked Sendable {
     private let lock = NSLock()
