@@ -34,6 +34,17 @@ struct FilamentDB: AsyncParsableCommand {
 
 extension InventoryFormat: ExpressibleByArgument {}
 
+/// `--to`: a format that can be written (Spoolman's and OctoPrint's are read only), so that help offers only those
+/// and any other is refused as a usage error naming the choices.
+struct OutputFormat: ExpressibleByArgument {
+    let format: InventoryFormat
+    init?(argument: String) {
+        guard let f = InventoryFormat(rawValue: argument), f.canWrite else { return nil }
+        format = f
+    }
+    static var allValueStrings: [String] { InventoryFormat.allCases.filter(\.canWrite).map(\.rawValue) }
+}
+
 /// Options shared by the commands that read an inventory.
 struct ReadOptions: ParsableArguments {
     @Option(help: "Input format (\(InventoryFormat.allCases.map(\.rawValue).joined(separator: ", "))); default: from the extension and the content.")
@@ -88,13 +99,13 @@ struct Convert: ParsableCommand {
     @Argument(help: "The file to write ('-' for standard output).")
     var output: String
 
-    @Option(help: "Output format (\(InventoryFormat.allCases.map(\.rawValue).joined(separator: ", "))); default: from the output extension.")
-    var to: InventoryFormat?
+    @Option(help: "Output format; default: from the output extension.")
+    var to: OutputFormat?
 
     @OptionGroup var read: ReadOptions
 
     func run() throws {
-        let options = read.conversionOptions(to: to)
+        let options = read.conversionOptions(to: to?.format)
         let progress = TerminalProgress.forInput(input)
         do {
             let report = try Conversion.convert(input: input, output: output, options: options, progress: progress)

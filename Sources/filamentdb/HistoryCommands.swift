@@ -315,7 +315,7 @@ struct Export: AsyncParsableCommand {
 
     @Argument(help: "The file to write; its extension (or --to) picks the format.") var output: String
     @Option(help: "A revision or a date (ISO 8601).") var at: String = "main"
-    @Option(help: "Output format.") var to: InventoryFormat?
+    @Option(help: "Output format; default: from the output extension.") var to: OutputFormat?
     @OptionGroup var history: HistoryOptions
 
     func run() async throws {
@@ -323,7 +323,7 @@ struct Export: AsyncParsableCommand {
         let commit = try await commit(named: at, in: store)
         let spools = try await historyCall { () async throws(HistoryError) in try await store.spools(at: commit, progress: PercentProgress("reading the history").report) }
         do {
-            let format = try Conversion.outputFormat(for: output, options: ConversionOptions(to: to, now: 0))
+            let format = try Conversion.outputFormat(for: output, options: ConversionOptions(to: to?.format, now: 0))
             _ = try Conversion.write(StoredInventory(spools), as: format, to: output)
             FileHandle.standardError.write(Data("wrote \(spools.count) spools as of \(commit.hex.prefix(12)) to \(output) (\(format.rawValue))\n".utf8))
         } catch {

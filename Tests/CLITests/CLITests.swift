@@ -163,6 +163,13 @@ struct CLI {
     @Test func helpListsTheExitCodesAndFormatsListsTheFormats() throws {
         let help = try CLI.run(["--help"])
         #expect(help.stdout.contains("Exit status:") && help.stdout.contains("74  a file could not be read or written"))
+        // `--to` offers only the formats that can be written (Spoolman's and OctoPrint's are read only).
+        for command in ["convert", "export"] {
+            let usage = try CLI.run([command, "--help"]).stdout.replacingOccurrences(of: "\n", with: " ")
+            #expect(usage.contains("(values: dexie, json, jsonl, csv, sqlite, zip)"), "\(command): \(usage)")
+        }
+        let readOnly = try CLI.run(["convert", Fixtures.path("dexie/webapp-v1-2022.dexie.json"), "-", "--to", "spoolman"])
+        #expect(readOnly.status == 64 && readOnly.stderr.contains("--to") && readOnly.stdout.isEmpty, "\(readOnly.stderr)")
         let formats = try CLI.run(["formats"])
         #expect(formats.status == 0)
         #expect(formats.stdout.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) } == ["dexie", "json", "jsonl", "csv", "sqlite", "zip", "spoolman", "octoprint"])
