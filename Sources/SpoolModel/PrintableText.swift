@@ -12,3 +12,22 @@ public func printableText(_ text: String, limit: Int = .max) -> String {
     }
     return String(out)
 }
+
+/// `text` with each occurrence of `secret` replaced by `<key>` (a key a client put in its URL's path, a key a
+/// server echoed in its error). Every window of the secret's length is compared in full, with no early exit, so
+/// the time taken says nothing of how much of the secret a window matched.
+public func redacting(_ secret: [UInt8], in text: [UInt8]) -> [UInt8] {
+    guard !secret.isEmpty, text.count >= secret.count else { return text }
+    var out: [UInt8] = []
+    var at = 0
+    for start in 0...(text.count - secret.count) {
+        var difference: UInt8 = 0
+        for i in secret.indices { difference |= secret[i] ^ text[start + i] }
+        if difference == 0, start >= at {
+            out += text[at..<start]
+            out += Array("<key>".utf8)
+            at = start + secret.count
+        }
+    }
+    return at == 0 ? text : out + text[at...]
+}

@@ -20,24 +20,15 @@ struct APIKey: Sendable {
         return difference == 0
     }
 
-    /// `text` with each occurrence of the key replaced by `<key>`, for a log line (a client that put the key in
-    /// its URL's path). Every window of the key's length is compared in full, as in ``matches(_:)``; a text longer
-    /// than ``redactionLimit`` bytes is not searched, and is replaced whole.
+    /// `text` with each occurrence of the key replaced by `<key>` (``redacting(_:in:)``), for a log line (a client
+    /// that put the key in its URL's path); a text longer than ``redactionLimit`` bytes is not searched, and is
+    /// replaced whole.
     func redacted(_ text: String) -> String {
         let given = Array(text.utf8)
-        guard !bytes.isEmpty, given.count >= bytes.count else { return text }
+        guard given.count >= bytes.count else { return text }
         guard given.count <= Self.redactionLimit else { return "(\(given.count) bytes, not logged)" }
-        var out: [UInt8] = []
-        var at = 0
-        for start in 0...(given.count - bytes.count) {
-            var difference: UInt8 = 0
-            for i in bytes.indices { difference |= bytes[i] ^ given[start + i] }
-            if difference == 0, start >= at {
-                out += given[at..<start] + Array("<key>".utf8)
-                at = start + bytes.count
-            }
-        }
-        return at == 0 ? text : String(decoding: out + given[at...], as: UTF8.self)
+        let out = redacting(bytes, in: given)
+        return out == given ? text : String(decoding: out, as: UTF8.self)
     }
 
     static let redactionLimit = 4_096

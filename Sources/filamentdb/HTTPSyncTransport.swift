@@ -55,7 +55,7 @@ struct HTTPSyncTransport: SyncTransport {
         }
         var body = [UInt8](data)
         // A server that echoes the key in its error does not get it printed, nor kept in the sync state's last error.
-        if !(200..<300).contains(http.statusCode) { body = Self.redacting(key, in: body) }
+        if !(200..<300).contains(http.statusCode) { body = redacting(Array(key.utf8), in: body) }
         return (http.statusCode, body)
     }
 
@@ -77,23 +77,5 @@ struct HTTPSyncTransport: SyncTransport {
                         newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
             completionHandler(nil)
         }
-    }
-
-    /// `body` with each occurrence of `key` replaced by `<key>`.
-    static func redacting(_ key: String, in body: [UInt8]) -> [UInt8] {
-        let k = Array(key.utf8)
-        guard !k.isEmpty, body.count >= k.count else { return body }
-        var out: [UInt8] = []
-        var i = 0
-        while i < body.count {
-            if i + k.count <= body.count, body[i] == k[0], Array(body[i..<(i + k.count)]) == k {
-                out += Array("<key>".utf8)
-                i += k.count
-            } else {
-                out.append(body[i])
-                i += 1
-            }
-        }
-        return out
     }
 }
