@@ -45,19 +45,23 @@ struct Demo: AsyncParsableCommand {
         FileHandle.standardOutput.write(Data("data folder: \(dir)\n".utf8))
         let sample = dir + "/" + SampleInventory.fileName
         let history = DataFolder.historyPath(in: dir)
+        // The sample's spools, read once: for the check below and for the import. A fixed import time, so the demo
+        // gives the same spools (and makes no new commit) every run.
+        let options = ConversionOptions(now: Self.importTime)
+        let spools: [Spool]
+        do {
+            spools = try Conversion.load(Array(SampleInventory.dexieExport.utf8), path: sample, options: options, isFile: true).spools
+        } catch {
+            throw Output.fail(error)
+        }
         // The sample goes into a new history, or one that holds nothing but the sample's spools (an earlier demo's,
         // a walk-through's): never into an inventory of the user's, whose folder is the default data folder too.
         if FileManager.default.fileExists(atPath: history) {
-            let sampleSerials: Set<String>
-            do {
-                sampleSerials = Set(try Conversion.load(Array(SampleInventory.dexieExport.utf8), path: SampleInventory.fileName,
-                                                        options: ConversionOptions(now: Self.importTime)).spools.map(\.serial))
-            } catch {
-                throw Output.fail(error)
-            }
+            let sampleSerials = Set(spools.map(\.serial))
             let foreign = try await historyCall { () async throws(HistoryError) -> [String] in
                 let store = try InventoryStore(dataFolder: dir, create: false)
-                return try await store.spools(at: try await store.head()).map(\.serial).filter { !sampleSerials.contains($0) }
+                // main's serials from its folders alone (no file read).
+                return try await store.changedSerials(from: nil, to: try await store.head()).filter { !sampleSerials.contains($0) }
             }
             if !foreign.isEmpty {
                 FileHandle.standardError.write(Data("""
@@ -70,13 +74,10 @@ struct Demo: AsyncParsableCommand {
         }
         do {
             try FileIO.writeAtomically(Array(SampleInventory.dexieExport.utf8), to: sample)
-            // A fixed import time, so the demo gives the same spools (and makes no new commit) every run.
-            let options = ConversionOptions(now: Self.importTime)
             for out in ["inventory.jsonl", "inventory.dexie.json"] {
                 let report = try Conversion.convert(input: sample, output: dir + "/" + out, options: options)
                 try Output.report(report, json: json, toStderr: false)
             }
-            let spools = try Conversion.load(try FileIO.read(sample), path: sample, options: options, isFile: true).spools
             let outcome = try await historyCall { () async throws(HistoryError) in
                 let store = try InventoryStore(dataFolder: dir, clock: .fixed(Self.importTime / 1000))
                 return try await store.importSpools(spools, mode: .merge(device: "demo"), source: SampleInventory.fileName)
