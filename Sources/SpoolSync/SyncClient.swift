@@ -115,6 +115,7 @@ public struct SyncClient: Sendable {
             report.receivedChanges = applied.changes
             report.receivedDeletions = applied.deletions
             report.conflicts = exchange.conflicts
+            report.normalized = exchange.normalized
             report.commit = applied.commit
             report.head = applied.commit ?? start
             report.serverTime = last.serverTime
@@ -196,6 +197,8 @@ public struct SyncClient: Sendable {
         var fullResync = false
         /// Each serial the server accepted, with the spool sent (`nil`: a deletion).
         var sent: [ExactString: Spool?] = [:]
+        /// What the checks changed in the applied answers' spools to store them.
+        var normalized = NormalizerCounts()
     }
 
     /// Sends the queue in batches, then follows the pages of the last batch's answer. Every batch carries the
@@ -262,6 +265,7 @@ public struct SyncClient: Sendable {
                 throw SyncClientError(.badAnswer, "\(server) answered that it has more but gave a cursor it gave before, a page with nothing, or more than \(Self.pagesLimit) pages: its pages would never end")
             }
             exchange.answers.append(response)
+            exchange.normalized.add(response.normalized)
             cursor = response.cursor
             serverTime = response.serverTime
         } while !pending.isEmpty || exchange.answers.last?.hasMore == true
@@ -318,6 +322,7 @@ public struct SyncClient: Sendable {
         let message = "sync with \(server): \(changes) spool\(changes == 1 ? "" : "s") received, \(deletions) deleted\n\n"
             + "Filamentdb-Source: sync\n\(Trailer.device): \(JSONValue.string(Self.author).jsonText)\n\(Trailer.server): \(JSONValue.string(server).jsonText)\n"
             + "\(Trailer.cursor): \(last.cursor)\n\(Trailer.serverTime): \(last.serverTime)\nFilamentdb-Conflicts: \(exchange.conflicts.count)\n"
+            + exchange.normalized.trailers
         let author = store.signature(Self.author)
         let outcome = try await local { () async throws(HistoryError) in
             try await store.write { (repo) throws(HistoryError) -> Applied? in

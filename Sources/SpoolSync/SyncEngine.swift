@@ -316,6 +316,7 @@ struct SyncEngine: Sendable {
         if deletionsMovedLater > 0 { message += "Filamentdb-Deletions-Moved-Later: \(deletionsMovedLater)\n" }
         if !renamed.isEmpty { message += "Filamentdb-Renamed: \(renamed.count)\n" }
         if superseded > 0 { message += "Filamentdb-Superseded: \(superseded)\n" }
+        message += NormalizerCounts(outcome).trailers
         let prepared = try repo.prepareSync(device: device, base: position.base, files: zip(changes, sentFiles).map { ($0.0.0, sentBytes[$0.0.0]!, $0.1.file) },
                                             message: message, author: author, adjust: adjust, spools: mine)
         let head = prepared.main

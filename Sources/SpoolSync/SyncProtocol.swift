@@ -307,6 +307,8 @@ public struct SyncResponse: Sendable {
     public var fullResync: Bool
     /// The main commit the answer was computed from (the state the device now has when `hasMore` is false).
     public var head: String?
+    /// What a client's checks changed in the answer's spools to store them (``parse(_:)``; not sent).
+    public var normalized = NormalizerCounts()
 
     public init(serverTime: Int64, cursor: String, changes: [Spool] = [], deletions: [String] = [], conflicts: [SyncConflict] = [],
                 totalSpools: Int = 0, synced: Int = 0, hasMore: Bool = false, unresolvedDeletions: [Int64] = [],

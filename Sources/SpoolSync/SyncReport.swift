@@ -14,6 +14,9 @@ public struct SyncReport: Sendable {
     public var receivedDeletions = 0
     /// Every decision of last-write-wins the server reported, `winner` `client` meaning this device's value.
     public var conflicts: [SyncConflict] = []
+    /// What the checks changed in the server's spools to store them (each migration rule's count, and each value
+    /// left empty), also recorded in the sync commit's trailers.
+    public var normalized = NormalizerCounts()
     /// The local commit that applied the answers; `nil` when they changed nothing here.
     public var commit: ObjectID?
     /// Local main after the sync.

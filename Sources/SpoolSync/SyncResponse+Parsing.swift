@@ -37,6 +37,8 @@ extension SyncResponse {
         if let twice = outcome.renamed.first { throw bad("changes[\(twice.location.row - 1)] repeats serial \(JSONValue.string(twice.serial).jsonText)") }
         // Appended as encoded: appending to `changes` would decode and encode every spool before it (quadratic).
         for spool in spools { response.encodedChanges.append(spool.compactJSON) }
+        // What the checks changed to store them (a null field removed, a date string read), counted for the report.
+        response.normalized = NormalizerCounts(outcome)
         for (i, deletion) in deletions.enumerated() {
             guard let serial = deletion.stringValue, !serial.isEmpty else { throw bad("deletions[\(i)] is not a serial") }
             response.deletions.append(serial)

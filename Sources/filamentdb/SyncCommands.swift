@@ -130,6 +130,9 @@ struct Sync: AsyncParsableCommand {
             let values = c.winner == "client" ? (c.clientValue, c.serverValue) : (c.serverValue, c.clientValue)
             say("  conflict \(c.id) \(quoted(c.serial)) \(c.field): \(won) \(values.0?.jsonText ?? "(absent)") won over \(lost) \(values.1?.jsonText ?? "(absent)"); \(c.reason)")
         }
+        if !r.normalized.migrated.isEmpty { say("changed to store the server's spools: \(r.normalized.migratedText)") }
+        for line in r.normalized.warnings.prefix(20) { say("  left empty: \(line)") }
+        if r.normalized.warnings.count > 20 { say("  … and \(r.normalized.warnings.count - 20) more values left empty") }
         let head = r.head.map { String($0.hex.prefix(12)) } ?? "(empty)"
         say(r.commit == nil ? "main unchanged at \(head)" : "main is now \(head) (committed by sync)")
     }

@@ -374,6 +374,21 @@ import Testing
         #expect(try await a.queue == 1 && (try a.state.cursor) == nil && (try a.state.lastServerTime) == 0, "\(name)")
     }
 
+    /// What the client's checks change in a server's spools to store them (a server other than this one may send
+    /// `null` fields, date strings, `deleted: 0`) is counted: in the report, which the CLI prints, and in the sync
+    /// commit's trailers. Before, the values were changed without a word.
+    @Test func whatTheChecksChangeInAnAnswerIsCounted() async throws {
+        let a = try LocalDevice("a")
+        let body = Self.answer(changes: #"[{"serial":"S9","lastUpdated":1760000000000,"brand":null,"createdAt":"2025-01-02T03:04:05.000Z","deleted":0},{"serial":"S8","lastUpdated":1760000000000}]"#)
+        let report = try await a.sync(FixedAnswer(status: 200, body: Array(body.utf8)), clock: clock)
+        #expect(report.receivedChanges == 2)
+        #expect(report.normalized.migrated == ["null-known-field-removed": 1, "timestamp-from-iso-string": 1, "deleted-from-0-or-1": 1])
+        let commit = try await a.store.readCommit(try #require(report.commit))
+        #expect(commit.trailer("Filamentdb-Migrated") == "deleted-from-0-or-1=1, null-known-field-removed=1, timestamp-from-iso-string=1", "\(commit.message)")
+        let stored = try #require(try await a.store.spool("S9"))
+        #expect(stored["brand"] == nil && stored["createdAt"] == .int(1_735_787_045_000) && stored["deleted"] == .bool(false))
+    }
+
     /// A refusal's words are printed and kept: control characters escaped, and cut short.
     @Test func aRefusalsWordsAreEscapedAndCutShort() async throws {
         let a = try LocalDevice("a")

@@ -267,6 +267,26 @@ final class WebAppDevice {
         #expect(try await store.spool("DD")?.isDeleted == true)
     }
 
+    /// What the checks change in a request's spools to store them (a `null` field removed, a date string read as
+    /// milliseconds, `deleted: 0`) is counted in the device commit's trailers: the history never holds a value
+    /// other than what was sent without a count of it.
+    @Test func whatTheChecksChangeInARequestIsCountedInItsCommit() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let row: JSONValue = .object(["id": .int(1), "serial": .string("NN"), "lastUpdated": .int(clock.read() - 10), "brand": .null,
+                                      "color": .null, "createdAt": .string("2025-01-02T03:04:05.000Z"), "deleted": .int(0)])
+        _ = try await service.sync(SyncRequest(deviceId: "old-app", lastSyncTime: 0, changes: [row]))
+        let commit = try await store.readCommit(try #require(try await store.head(device: "old-app")))
+        #expect(commit.trailer("Filamentdb-Migrated") == "deleted-from-0-or-1=1, null-known-field-removed=2, timestamp-from-iso-string=1", "\(commit.message)")
+        let stored = try #require(try await store.spool("NN"))
+        #expect(stored["brand"] == nil && stored["createdAt"] == .int(1_735_787_045_000) && stored["deleted"] == .bool(false))
+        // A request that needed nothing has no such trailer.
+        let plain: JSONValue = .object(["id": .int(2), "serial": .string("PP"), "lastUpdated": .int(clock.read() - 5)])
+        _ = try await service.sync(SyncRequest(deviceId: "new-app", lastSyncTime: 0, changes: [plain]))
+        let other = try await store.readCommit(try #require(try await store.head(device: "new-app")))
+        #expect(other.trailer("Filamentdb-Migrated") == nil && other.trailer("Filamentdb-Emptied") == nil)
+    }
+
     /// A serial the server derives for a device's second record of a serial names a spool of its own: when
     /// another spool already holds it, the derived serial takes `~2` rather than overwriting that spool (an
     /// attacker's probe overwrote another device's spool this way). Later edits of the row follow it there.
