@@ -22,6 +22,16 @@ int filamentdb_git_cache_objects(size_t tree_limit, size_t blob_limit, long tota
     return rc;
 }
 
+int filamentdb_git_cache_max_size(long total) {
+    return git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)total);
+}
+
+long filamentdb_git_cache_allowed(void) {
+    ssize_t current = 0, allowed = 0;
+    if (git_libgit2_opts(GIT_OPT_GET_CACHED_MEMORY, &current, &allowed) != 0) return -1;
+    return (long)allowed;
+}
+
 int filamentdb_git_verify_reads(int on) {
     return git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, on);
 }

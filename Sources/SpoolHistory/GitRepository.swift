@@ -37,9 +37,28 @@ let gitLibrary: Int32 = {
     // Path lookups read the same few trees again and again (a shard folder of a large inventory is over
     // libgit2's default 4 KiB limit), and a server sends the same spool files to many devices: both stay
     // parsed in libgit2's cache, within 256 MiB.
-    _ = filamentdb_git_cache_objects(1 << 20, 16 << 10, 256 << 20)
+    _ = filamentdb_git_cache_objects(1 << 20, 16 << 10, Int(GitRepository.defaultCacheBytes))
     return filamentdb_git_enable_fsync()
 }()
+
+extension GitRepository {
+    /// The default budget of libgit2's cache of parsed objects, for the whole process.
+    package static let defaultCacheBytes = 256 << 20
+
+    /// The budget of libgit2's cache of parsed objects, for the whole process (`filamentdb serve --cache-mb`).
+    /// libgit2 counts the objects' raw bytes: parsed trees take two to three times that in memory. A smaller
+    /// budget makes a server on a small machine read trees again more often.
+    package static var cacheBytes: Int {
+        get {
+            _ = gitLibrary
+            return filamentdb_git_cache_allowed()
+        }
+        set {
+            _ = gitLibrary
+            _ = filamentdb_git_cache_max_size(newValue)
+        }
+    }
+}
 
 /// A repository, owned by one holder at a time: libgit2 handles are not thread-safe, so this class is not
 /// `Sendable`; ``InventoryStore`` keeps one per repository behind an actor.

@@ -116,3 +116,10 @@ final class PercentProgress: @unchecked Sendable {
         FileHandle.standardError.write(Data((terminal && !forced ? "\r" + text + "\u{1B}[K" + (done == total ? "\n" : "") : text + "\n").utf8))
     }
 }
+
+/// Warns on standard error, after `prefix`, when users other than the owner may read the key file at `path`:
+/// the key is the whole of the server's protection.
+func warnIfOthersCanRead(keyFile path: String, prefix: String) {
+    guard let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int, mode & 0o077 != 0 else { return }
+    FileHandle.standardError.write(Data("\(prefix): warning: \(path): other users can read the key file (chmod 600 it)\n".utf8))
+}

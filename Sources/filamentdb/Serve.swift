@@ -39,6 +39,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The most changes plus deletions in one request (more gets 413: upload in batches).")
     var batchLimit = SyncConfiguration().batchLimit
 
+    @Option(help: "The budget of the cache of parsed git objects, in MiB (counted as their raw size: the memory they take is two to three times that). Smaller for a small machine, at the cost of reading trees again.")
+    var cacheMb = GitRepository.defaultCacheBytes >> 20
+
     @Flag(help: "Print a new random key (64 hexadecimal digits) and exit.")
     var generateKey = false
 
@@ -48,6 +51,7 @@ struct Serve: AsyncParsableCommand {
         guard (0...65_535).contains(port) else { throw ValidationError("--port \(port): expected 0 to 65535 (0 for any free port)") }
         guard (1...4_096).contains(maxBodyMb) else { throw ValidationError("--max-body-mb \(maxBodyMb): expected 1 to 4096") }
         guard batchLimit >= 1 else { throw ValidationError("--batch-limit \(batchLimit): expected at least 1") }
+        guard (0...65_536).contains(cacheMb) else { throw ValidationError("--cache-mb \(cacheMb): expected 0 to 65536") }
         guard !allowOrigin.isEmpty else { throw ValidationError("--allow-origin: expected '*' or an origin such as https://spools.example.org") }
     }
 
@@ -57,6 +61,7 @@ struct Serve: AsyncParsableCommand {
             return
         }
         let key = try readKey()
+        GitRepository.cacheBytes = cacheMb << 20
         let folder = history.folder
         let store = try historyCall { () throws(HistoryError) in try InventoryStore(dataFolder: folder) }
         let service = SyncService(store: store, configuration: SyncConfiguration(batchLimit: batchLimit))
@@ -97,6 +102,7 @@ struct Serve: AsyncParsableCommand {
             }
             key = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             source = keyFile
+            warnIfOthersCanRead(keyFile: keyFile, prefix: "filamentdb serve")
         }
         if let problem = APIKeyPolicy.problem(with: key) {
             let origin = key.map { $0.isEmpty ? "" : " (from \(source))" } ?? ""

@@ -85,9 +85,7 @@ struct Sync: AsyncParsableCommand {
             FileHandle.standardError.write(Data("filamentdb: \(path): the key file is empty\n".utf8))
             throw ExitCode(ExitStatus.keyRefused)
         }
-        if let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int, mode & 0o077 != 0 {
-            FileHandle.standardError.write(Data("filamentdb: warning: \(path): other users can read the key file (chmod 600 it)\n".utf8))
-        }
+        warnIfOthersCanRead(keyFile: path, prefix: "filamentdb")
         // Remembered whole, so the next run finds it from any folder.
         return (key, URL(fileURLWithPath: path).standardizedFileURL.path)
     }

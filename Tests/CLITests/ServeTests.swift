@@ -65,6 +65,8 @@ import Testing
         #expect(line.hasSuffix("(history: \(dir)/data/history.git)"), "\(line)")
         let port = try #require(Int(line.dropFirst(prefix.count).prefix { $0.isNumber }))
         #expect(port > 0)
+        // The key file was written with the usual umask: other users can read it.
+        #expect(server.stderr.contains("filamentdb serve: warning: \(keyFile): other users can read the key file (chmod 600 it)"), "\(server.stderr)")
 
         let health = try LoopbackHTTP(host: "127.0.0.1", port: port)
         health.send("GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
@@ -85,6 +87,32 @@ import Testing
         let status = try server.waitForExit(timeout: 20)
         #expect(status == 0, "\(server.stderr)")
         #expect(!server.stderr.contains(Self.goodKey), "the key was printed")
+    }
+}
+
+extension ServeTests {
+    /// --cache-mb takes 0 to 65536 MiB (the server started with a small budget serves).
+    @Test func theCacheBudgetIsChecked() throws {
+        for bad in ["-1", "70000", "lots"] {
+            let r = try CLI.run(["serve", "--data-dir", dir + "/data", "--cache-mb", bad], timeout: 30, environment: ["SYNC_API_KEY": Self.goodKey])
+            #expect(r.status == 64 && r.stderr.contains("--cache-mb"), "\(bad): \(r.summary)")
+        }
+        let keyFile = dir + "/small-key"
+        try (Self.goodKey + "\n").write(toFile: keyFile, atomically: false, encoding: .utf8)
+        let server = try ServerProcess(["serve", "--data-dir", dir + "/data", "--port", "0", "--key-file", keyFile, "--cache-mb", "16"])
+        defer { server.stop() }
+        _ = try server.waitForLine(containing: "filamentdb serve: listening on", timeout: 30)
+    }
+
+    /// A key file only its owner can read gets no warning.
+    @Test func aPrivateKeyFileGetsNoWarning() throws {
+        let keyFile = dir + "/private-key"
+        try (Self.goodKey + "\n").write(toFile: keyFile, atomically: false, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keyFile)
+        let server = try ServerProcess(["serve", "--data-dir", dir + "/data", "--port", "0", "--key-file", keyFile])
+        defer { server.stop() }
+        _ = try server.waitForLine(containing: "filamentdb serve: listening on", timeout: 30)
+        #expect(!server.stderr.contains("warning"), "\(server.stderr)")
     }
 }
 

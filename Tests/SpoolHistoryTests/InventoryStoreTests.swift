@@ -388,3 +388,14 @@ final class Counter: @unchecked Sendable {
         #expect(try await store.spools(at: try await store.head()).count == 6)
     }
 }
+
+/// `serve --cache-mb` sets the budget of libgit2's object cache for the process (restored after).
+@Suite struct ObjectCacheBudgetTests {
+    @Test func theBudgetIsSetForTheProcess() {
+        #expect(GitRepository.cacheBytes == GitRepository.defaultCacheBytes)
+        GitRepository.cacheBytes = 48 << 20
+        #expect(GitRepository.cacheBytes == 48 << 20)
+        GitRepository.cacheBytes = GitRepository.defaultCacheBytes
+        #expect(GitRepository.cacheBytes == GitRepository.defaultCacheBytes)
+    }
+}
