@@ -411,6 +411,9 @@ struct GC: AsyncParsableCommand {
                 ?? "no tombstone older than \(days) days")
         }
         let (before, after) = try await historyCall { () async throws(HistoryError) in try await store.collectGarbage() }
-        say("\(before) pack\(before == 1 ? "" : "s") rewritten as \(after)")
+        // Packs written in the last minute are kept beside the new one (a reader may have just found an object in one).
+        let kept = max(0, after - 1)
+        say("\(before) pack\(before == 1 ? "" : "s") before, \(after) now" + (after == 0 ? "" : ": every reachable object in one new pack")
+            + (kept > 0 ? ", and \(kept) pack\(kept == 1 ? "" : "s") written in the last \(Int(InventoryStore.garbageGrace)) s kept until a later gc" : ""))
     }
 }
