@@ -480,6 +480,13 @@ package final class GitRepository {
         try landed(unpublished.count, replacing: replaced)
     }
 
+    /// Waits until the pack being written in the background, if any, is written or has failed (a test's way to
+    /// have the next write find it done).
+    package func waitForBackgroundPack() { compressor.waitUntilIdle() }
+
+    /// Whether `id` is an object the journal holds, or memory, that no pack has yet.
+    package func holdsUnpublished(_ id: ObjectID) -> Bool { pendingIDs.contains(id) }
+
     /// How many of `unpublished`'s first objects the background is writing as one pack (``startPublishing()``).
     private var sealing: Int?
 
@@ -769,7 +776,7 @@ package final class GitRepository {
     /// Another process may have written a pack and not yet moved its branch: packs, loose objects and
     /// temporary files younger than `grace` seconds are kept (their objects are copied, not lost), and a
     /// temporary file of filamentdb's is removed only once the process that wrote it is gone.
-    package func repack(references: [ObjectID], grace: TimeInterval) throws(HistoryError) {
+    package func repack(references: [ObjectID], grace: TimeInterval, givingWay: (@Sendable () -> Bool)? = nil) throws(HistoryError) {
         let packFolder = path + "/objects/pack"
         let objects = path + "/objects"
         let fm = FileManager.default
@@ -782,6 +789,17 @@ package final class GitRepository {
         try check(git_packbuilder_new(&builder, handle), "git_packbuilder_new", path: path)
         defer { git_packbuilder_free(builder) }
         git_packbuilder_set_threads(builder, 0)
+        // `givingWay` is asked at libgit2's progress reports (every half second at most, while objects are added,
+        // compressed and written): true stops the repack, which then leaves everything as it was.
+        let stop = Unmanaged.passRetained(GivingWay(givingWay ?? { false }))
+        defer { stop.release() }
+        let asked: git_packbuilder_progress = { _, _, _, payload in
+            Unmanaged<GivingWay>.fromOpaque(payload!).takeUnretainedValue().body() ? -1 : 0
+        }
+        let askedWhileWriting: git_indexer_progress_cb = { _, payload in
+            Unmanaged<GivingWay>.fromOpaque(payload!).takeUnretainedValue().body() ? -1 : 0
+        }
+        if givingWay != nil { git_packbuilder_set_callbacks(builder, asked, stop.toOpaque()) }
         var walk: OpaquePointer?
         try check(git_revwalk_new(&walk, handle), "git_revwalk_new", path: path)
         defer { git_revwalk_free(walk) }
@@ -790,7 +808,7 @@ package final class GitRepository {
             try check(git_revwalk_push(walk, &oid), "git_revwalk_push", path: path)
         }
         try check(git_packbuilder_insert_walk(builder, walk), "git_packbuilder_insert_walk", path: path)
-        try check(git_packbuilder_write(builder, nil, 0, nil, nil), "git_packbuilder_write", path: path)
+        try check(git_packbuilder_write(builder, nil, 0, givingWay == nil ? nil : askedWhileWriting, stop.toOpaque()), "git_packbuilder_write", path: path)
         let written = git_packbuilder_name(builder).map { "pack-" + String(cString: $0) } ?? ""
         // With a journal, libgit2 wrote the pack without flushing: everything reaches the disk before what it
         // replaces goes.
@@ -1019,6 +1037,9 @@ final class BackgroundCompressor: @unchecked Sendable {
     /// Runs `body` once the thread's work given so far is done (the writer waiting: that work no longer pauses).
     private func waitForQueue<T>(_ body: () -> T) -> T { activity.hurrying { queue.sync(body) } }
 
+    /// Waits until the work handed to this thread so far is done (its results are left to be taken).
+    func waitUntilIdle() { waitForQueue {} }
+
     func add(_ objects: [PackWriter.Object]) {
         queue.async { [self] in
             let entries = try? PackWriter.compress(objects, durable: false, parallel: objects.count >= Self.parallelFrom)
@@ -1216,4 +1237,10 @@ final class BackgroundCompressor: @unchecked Sendable {
         }
         return replaced
     }
+}
+
+/// A repack's question whether to stop (``GitRepository/repack(references:grace:givingWay:)``), handed to libgit2's callbacks.
+private final class GivingWay {
+    let body: @Sendable () -> Bool
+    init(_ body: @escaping @Sendable () -> Bool) { self.body = body }
 }

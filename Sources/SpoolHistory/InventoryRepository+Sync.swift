@@ -385,8 +385,15 @@ extension InventoryRepository {
         if record.waiting >= Self.stateUpdatesWaiting { try writeSyncStates(only: [stateReference]) }
         try forgetIdleSyncStates(keeping: stateReference)
         for move in prepared.moves { try moveBranch(move.reference, to: move.to, from: move.from, message: move.message, deferred: true) }
-        try publishIfDue()
-        try checkpointIfFull()
+        // The request is in the journal and in memory: it is applied, whatever happens to the packs now. A pack
+        // that cannot be written (a full disk) is the repository's to write later (the next publish, or the
+        // journal's recovery), not a reason to tell the device that nothing was applied.
+        do {
+            try publishIfDue()
+            try checkpointIfFull()
+        } catch {
+            lastPublishFailure = error
+        }
         return offset
     }
 }

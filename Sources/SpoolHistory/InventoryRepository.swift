@@ -378,6 +378,10 @@ package final class InventoryRepository {
         }
     }
 
+    /// The last failure to publish or checkpoint after a request had landed (a full disk): the request stood,
+    /// and the next publish tries again.
+    package var lastPublishFailure: HistoryError?
+
     /// The branch moves waiting for the pack being written in the background: written once it lands.
     private var movesAwaitingPack: [String: (from: ObjectID?, to: ObjectID)]?
 
@@ -404,8 +408,14 @@ package final class InventoryRepository {
     /// the branch moves that waited for it.
     package func landPublished(wait: Bool) throws(HistoryError) {
         // (A pack another call landed, a checkpoint's, counts too.)
-        guard let moves = movesAwaitingPack, try git.finishPublishing(wait: wait) || !git.isPublishing else { return }
+        guard let moves = movesAwaitingPack else { return }
+        let landed = try git.finishPublishing(wait: wait)
+        guard landed || !git.isPublishing else { return }
         movesAwaitingPack = nil
+        // A pack that could not be written (a full disk: the background's attempt and the one here both failed,
+        // and the error went to an earlier call) leaves its objects waiting: so do its moves, in
+        // ``unpublishedMoves``, for the next pack. A branch on disk never names a commit no pack holds.
+        if !landed, moves.values.contains(where: { git.holdsUnpublished($0.to) }) { return }
         try writeMoves(moves, written: git.takePublishedReferences())
     }
 

@@ -258,11 +258,11 @@ public actor InventoryStore {
     /// temporary files of writers that were stopped. Packs younger than `grace` seconds are kept (another
     /// process may be about to move its branch to what they hold). Returns the number of packs before and after.
     @discardableResult
-    public func collectGarbage(grace: TimeInterval = garbageGrace) throws(HistoryError) -> (before: Int, after: Int) {
+    public func collectGarbage(grace: TimeInterval = garbageGrace, givingWay: (@Sendable () -> Bool)? = nil) throws(HistoryError) -> (before: Int, after: Int) {
         // What a journal holds goes to disk first: branch moves not published yet would not be counted.
         try repository.checkpoint()
         let before = repository.git.packCount
-        try repository.git.repack(references: try repository.branchHeads(), grace: grace)
+        try repository.git.repack(references: try repository.branchHeads(), grace: grace, givingWay: givingWay)
         return (before, repository.git.packCount)
     }
 
@@ -279,7 +279,10 @@ public actor InventoryStore {
         guard packsPastLimit, Date().timeIntervalSince(lastCollection) > Self.garbageGrace else { return false }
         packsPastLimit = false
         lastCollection = Date()
-        return (try? collectGarbage()) != nil
+        // A request that comes (or a SIGTERM) stops it, within half a second: a repack of a large history took
+        // 50 s, which the request, and a shutdown, waited for. It is tried again after `garbageGrace`.
+        let activity = self.activity
+        return (try? collectGarbage(givingWay: { activity.wantsTheHistory })) != nil
     }
 
     /// Runs one write of `body` on the repository engine, again after each lost race (the sync server's

@@ -12,7 +12,7 @@ import SpoolModel
 /// indexer then inflates and hashes every object again to build an index this writer already knows
 /// (measured in `Benchmarks/run-history`). The format is git's documented one; every test checks the result
 /// with `git fsck --strict`.
-enum PackWriter {
+package enum PackWriter {
     struct Object {
         var id: ObjectID
         var type: UInt8
@@ -197,14 +197,30 @@ enum PackWriter {
     static let partBytes = 256 << 10
 
     /// A new file in a folder, written in parts, then renamed into place (or removed).
+    /// Folders whose pack writes fail as on a full disk: what tests make happen (a full file system cannot be
+    /// had in every test run).
+    package final class FailingFolders: @unchecked Sendable {
+        private let lock = NSLock()
+        private var folders = Set<String>()
+        package func fail(_ folder: String, _ on: Bool) { lock.withLock { if on { folders.insert(folder) } else { folders.remove(folder) } } }
+        func fails(_ folder: String) -> Bool { lock.withLock { !folders.isEmpty && folders.contains(folder) } }
+    }
+    package static let failingFolders = FailingFolders()
+
+    /// A pack being written, under a temporary name in its folder. Errors name the folder: the file is removed.
     private struct TemporaryFile {
         let path: String
+        let folder: String
         let fd: Int32
 
         init(in folder: String) throws(HistoryError) {
+            self.folder = folder
             path = folder + "/tmp_pack_filamentdb_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
+            if PackWriter.failingFolders.fails(folder) {
+                throw HistoryError(.io, "cannot write a pack file: No space left on device (made to fail)", path: folder)
+            }
             fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
-            guard fd >= 0 else { throw HistoryError(.io, "cannot create a pack file: \(String(cString: strerror(errno)))", path: path) }
+            guard fd >= 0 else { throw HistoryError(.io, "cannot create a pack file: \(String(cString: strerror(errno)))", path: folder) }
         }
 
         /// Appends `bytes` (on failure, the caller discards the file).
@@ -222,7 +238,7 @@ enum PackWriter {
                     written += n
                 }
             }
-            if let failure { throw HistoryError(.io, "cannot write a pack file: \(failure)", path: path) }
+            if let failure { throw HistoryError(.io, "cannot write a pack file: \(failure)", path: folder) }
         }
 
         /// Flushes it (unless `flush` is false), closes it and renames it to `destination`; on failure removes it.

@@ -22,6 +22,23 @@ package final class WriterActivity: @unchecked Sendable {
         return busy
     }
 
+    private var stopped = false
+
+    /// The writer is stopping (a server's SIGTERM): work that can be given up (a garbage collection) is.
+    package func stop() {
+        condition.lock()
+        stopped = true
+        condition.unlock()
+    }
+
+    /// Whether a request is being served or the writer is stopping: what a garbage collection, which holds up
+    /// everything, gives way to.
+    package var wantsTheHistory: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return busy > 0 || stopped
+    }
+
     /// A request starts being served.
     package func begin() {
         condition.lock()

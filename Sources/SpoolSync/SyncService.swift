@@ -209,6 +209,8 @@ public actor SyncService {
     /// returns unless another request comes. A process that exits with a publish still writing crashed: OpenSSL,
     /// which hashes the pack, is torn down at exit.
     public func close() async {
+        // A garbage collection under way gives up (the next one starts over).
+        store.activity.stop()
         if let publishing {
             publishing.cancel()
             await publishing.value

@@ -389,6 +389,38 @@ final class Counter: @unchecked Sendable {
     }
 }
 
+extension InventoryStoreTests {
+    /// A garbage collection gives way when asked (a sync server's request, or its SIGTERM: a repack of a large
+    /// history held both up for 50 s): it stops, whichever phase it is in, and leaves the history as it was.
+    @Test(arguments: [0, 1, 3])
+    func aGarbageCollectionGivesWay(afterQuestions: Int) async throws {
+        let (store, path) = try newStore()
+        for n in 0..<4 { _ = try await store.importSpools([spool("S\(n)", at: Int64(n))], mode: .merge(device: "d"), source: "\(n)") }
+        let packs = { () throws -> Set<String> in Set(try FileManager.default.contentsOfDirectory(atPath: path + "/objects/pack")) }
+        let before = try packs()
+        let asked = QuestionCount()
+        await #expect(throws: HistoryError.self) {
+            try await store.collectGarbage(grace: 0, givingWay: { asked.next() >= afterQuestions })
+        }
+        #expect(asked.value > afterQuestions, "asked \(asked.value) times")
+        // Nothing changed: no pack removed or added, nothing temporary left behind.
+        #expect(try packs() == before)
+        #expect(try git(["fsck", "--strict", "--no-dangling"], in: path).status == 0)
+        #expect(try await store.spools(at: try await store.head()).count == 4)
+        // Not asked to give way, it collects.
+        let (_, after) = try await store.collectGarbage(grace: 0, givingWay: { false })
+        #expect(after == 1)
+    }
+}
+
+/// A count taken from several threads.
+final class QuestionCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    var value: Int { lock.withLock { n } }
+    func next() -> Int { lock.withLock { defer { n += 1 }; return n } }
+}
+
 /// `serve --cache-mb` sets the budget of libgit2's object cache for the process (restored after).
 @Suite struct ObjectCacheBudgetTests {
     @Test func theBudgetIsSetForTheProcess() {

@@ -46,6 +46,56 @@ import Testing
         #expect(a.contents.count == 5 + rounds * 2)
     }
 
+    /// On a full disk (every pack write fails) requests are still applied through the journal, and no branch on
+    /// disk names a commit no pack holds: the moves wait with their objects for a pack that can be written.
+    /// Before, the second attempt to land a failed pack wrote its moves all the same, and stock git (and
+    /// `filamentdb log`) saw a broken history until the server restarted (found by probing a full disk).
+    @Test func aPackThatCannotBeWrittenKeepsItsBranchesOffTheDisk() async throws {
+        let clock = ManualClock()
+        let (service, store, path) = try newService(clock: clock)
+        let a = CursorDevice("a")
+        clock.advance(1000)
+        a.edit("S0", at: clock.read(), ["weightRemaining": .int(900)])
+        try await a.sync(service)
+        try await store.write { (repo) throws(HistoryError) in try repo.publish() }
+        func mainOnDisk() throws -> String { try git(["-C", path, "rev-parse", "refs/heads/main"]).output.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let before = try mainOnDisk()
+        PackWriter.failingFolders.fail(path + "/objects/pack", true)
+        defer { PackWriter.failingFolders.fail(path + "/objects/pack", false) }
+        for round in 1...4 {
+            clock.advance(1000)
+            a.edit("S\(round)", at: clock.read(), ["weightRemaining": .int(Int64(900 - round))])
+            try await a.sync(service)
+            // The background's pack fails, and so does the writer's attempt; then the pack is asked for again.
+            _ = try? await store.write { (repo) throws(HistoryError) in try repo.publishInBackground() }
+            for _ in 0..<2 { _ = try? await store.write { (repo) throws(HistoryError) in try repo.landPublished(wait: true) } }
+            let fsck = try git(["-C", path, "fsck", "--strict", "--no-dangling"])
+            #expect(fsck.status == 0, "round \(round): \(fsck.output)")
+            #expect(try mainOnDisk() == before, "round \(round)")
+        }
+        // A large write starts its pack at once, which fails; the request after it finds that failure as it lands
+        // and is applied and answered all the same (it was in the journal: before, it got 503 "nothing was applied").
+        clock.advance(1000)
+        let note = JSONValue.string(String(repeating: "n", count: 300))
+        for i in 0..<5_000 { a.edit("L\(i)", at: clock.read(), ["notes": note]) }
+        try await a.sync(service)
+        try await store.write { (repo) throws(HistoryError) in repo.git.waitForBackgroundPack() }
+        clock.advance(1000)
+        a.edit("S9", at: clock.read(), ["weightRemaining": .int(1)])
+        try await a.sync(service)
+        #expect(try await store.spool("S9")?["weightRemaining"] == .int(1))
+        #expect(try git(["-C", path, "fsck", "--strict", "--no-dangling"]).status == 0)
+        await #expect(throws: HistoryError.self) { try await store.write { (repo) throws(HistoryError) in try repo.publish() } }
+        // Room again: everything reaches the disk.
+        PackWriter.failingFolders.fail(path + "/objects/pack", false)
+        try await store.write { (repo) throws(HistoryError) in try repo.publish() }
+        #expect(try mainOnDisk() == (try await store.head())?.hex)
+        #expect(try git(["-C", path, "fsck", "--strict"]).status == 0)
+        #expect(try await mainContents(store) == a.contents)
+        #expect(a.contents.count == 5_006)
+        await service.close()
+    }
+
     /// A checkpoint does not end the combining of the packs written before it (once combined, they go after the
     /// next checkpoint): a server that checkpoints every few publishes keeps a few packs, not one per publish (past
     /// `InventoryStore.packLimit` of them the whole database was repacked, tens of seconds on a large history).
