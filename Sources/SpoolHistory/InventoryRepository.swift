@@ -67,7 +67,12 @@ package final class InventoryRepository {
                 throw HistoryError(.io, "cannot create the folder: \((error as NSError).localizedDescription)", path: parent)
             }
             let temporary = folder + ".creating-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            _ = try GitRepository.create(temporary)
+            do {
+                _ = try GitRepository.create(temporary)
+            } catch {
+                try? FileManager.default.removeItem(atPath: temporary)
+                throw error
+            }
             if rename(temporary, folder) != 0 {
                 let reason = String(cString: strerror(errno))
                 try? FileManager.default.removeItem(atPath: temporary)

@@ -27,6 +27,14 @@ struct HistoryOptions: ParsableArguments {
     }
 }
 
+/// After a failed first write (a full disk): the history this run created is removed if it still holds no branch,
+/// so the data folder is left as it was found (an empty history made `verify` say "0 spools checked").
+func removeIfEmpty(_ store: InventoryStore) async {
+    guard store.created, (try? await store.withRepository { try $0.git.references(under: "refs/").isEmpty }) == true else { return }
+    try? FileManager.default.removeItem(atPath: store.path)
+    FileHandle.standardError.write(Data("removed the empty history it had created: \(store.path)\n".utf8))
+}
+
 /// The exit status of each kind of history failure, in one place (listed in `filamentdb --help`).
 func exitStatus(_ code: HistoryError.Code) -> Int32 {
     switch code {
@@ -109,15 +117,21 @@ struct Import: AsyncParsableCommand {
         let bytes: [UInt8]
         do { bytes = try FileIO.read(input) } catch { throw Output.fail(error) }
         let existing = history.openIfPresent()
+        var created: InventoryStore?
         let outcome: ImportResult, report: ConversionReport
         do {
             (outcome, report) = try await FileImport.run(bytes, path: input, isFile: input != "-", options: options, mode: mode,
                                                          source: URL(fileURLWithPath: input).lastPathComponent, store: existing,
-                                                         open: { try history.open(create: true) }, progress: PercentProgress("importing").report)
+                                                         open: {
+                                                             let store = try history.open(create: true)
+                                                             created = store
+                                                             return store
+                                                         }, progress: PercentProgress("importing").report)
         } catch let error as ConversionError {
             throw Output.fail(error)
         } catch let error as HistoryError {
-            FileHandle.standardError.write(Data("filamentdb: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("filamentdb: importing \(input): \(error)\n".utf8))
+            if let created { await removeIfEmpty(created) }
             throw ExitCode(exitStatus(error.code))
         }
         if read.json {

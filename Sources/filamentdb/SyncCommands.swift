@@ -64,7 +64,9 @@ struct Sync: AsyncParsableCommand {
         do {
             report = try await client.run()
         } catch {
-            throw await fail(error, store: store, folder: folder)
+            let status = await fail(error, store: store, folder: folder)
+            await removeIfEmpty(store)
+            throw status
         }
         describe(report)
     }
