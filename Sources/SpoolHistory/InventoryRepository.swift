@@ -498,7 +498,10 @@ package final class InventoryRepository {
         // The sync states the journal updated since its last checkpoint (updates set values: one already in a
         // state commit is set again to the same value).
         for update in states { try syncState(reference: update.reference).apply(update) }
-        try checkpoint()
+        // The states' updates are carried into the emptied journal, as under load, rather than written as commits:
+        // a server that stopped on a full disk then needs no more room to start than it had (a device that had
+        // uploaded 20,000 spools made a 4.5 MB state commit here). They get their commits once it is idle.
+        try checkpoint(carryingStates: uncommittedStateUpdateCount <= Self.stateUpdatesCarried)
     }
 
     /// Work that would hold up the requests it fell on, for a writer with nothing else to do (the sync server,
