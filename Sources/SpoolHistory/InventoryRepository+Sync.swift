@@ -387,13 +387,13 @@ extension InventoryRepository {
         for move in prepared.moves { try moveBranch(move.reference, to: move.to, from: move.from, message: move.message, deferred: true) }
         // The request is in the journal and in memory: it is applied, whatever happens to the packs now. A pack
         // that cannot be written (a full disk) is the repository's to write later (the next publish, or the
-        // journal's recovery), not a reason to tell the device that nothing was applied.
+        // journal's recovery), not a reason to tell the device that nothing was applied. (A journal that could not
+        // be emptied grows until a checkpoint can be made; on a full disk the next request's record fails, with the
+        // reason, before anything of that request is applied.)
         do {
             try publishIfDue()
             try checkpointIfFull()
-        } catch {
-            lastPublishFailure = error
-        }
+        } catch {}
         return offset
     }
 }

@@ -383,10 +383,6 @@ package final class InventoryRepository {
         }
     }
 
-    /// The last failure to publish or checkpoint after a request had landed (a full disk): the request stood,
-    /// and the next publish tries again.
-    package var lastPublishFailure: HistoryError?
-
     /// The branch moves waiting for the pack being written in the background: written once it lands.
     private var movesAwaitingPack: [String: (from: ObjectID?, to: ObjectID)]?
 
