@@ -507,7 +507,7 @@ package final class GitRepository {
     package func startPublishing(alone: Bool = false, moves: [(reference: String, from: ObjectID?, to: ObjectID)] = []) -> Bool {
         guard let journal, sealing == nil, !unpublished.isEmpty else { return false }
         sealing = unpublished.count
-        compressor.seal(folder: path + "/objects/pack", alone: alone, after: (journal.flusher, journal.appended), repository: path, moves: moves)
+        compressor.seal(unpublished, folder: path + "/objects/pack", alone: alone, after: (journal.flusher, journal.appended), repository: path, moves: moves)
         return true
     }
 
@@ -1128,11 +1128,20 @@ final class BackgroundCompressor: @unchecked Sendable {
     /// `moves`: branches of the repository at `repository` to move once the pack is written, in order, as far as
     /// ``GitRepository/updateLooseReference(in:_:to:expecting:)`` can (it stops at the first it cannot: a
     /// branch is not to point at a commit that a branch written before it names and is not moved yet).
-    func seal(folder: String, alone: Bool = false, after journal: (flusher: JournalFlusher, offset: Int)? = nil,
+    ///
+    /// `objects`: what the pack is to hold. The entries compressed as they were added are used when they are
+    /// exactly those (a pack that could not be written, a full disk, took its entries with it: the next pack
+    /// compresses everything again, or it would have left those objects out and its branches named commits no
+    /// pack holds).
+    func seal(_ objects: [PackWriter.Object], folder: String, alone: Bool = false, after journal: (flusher: JournalFlusher, offset: Int)? = nil,
               repository: String = "", moves: [(reference: String, from: ObjectID?, to: ObjectID)] = []) {
         queue.async { [self] in
             let result: Result<Sealed, HistoryError>
-            if let entries = takeDone(pause: pause) {
+            var compressed = takeDone(pause: pause)
+            if compressed.map({ $0.count != objects.count || $0.last?.id != objects.last?.id }) ?? true {
+                compressed = try? PackWriter.compress(objects, durable: false)
+            }
+            if let entries = compressed {
                 do throws(HistoryError) {
                     if let journal { try journal.flusher.waitUntilDurableBlocking(journal.offset) }
                     let name = try PackWriter.write(entries: entries, to: folder, durable: false, pause: pause)

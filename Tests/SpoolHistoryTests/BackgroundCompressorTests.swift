@@ -19,7 +19,7 @@ import Testing
     /// (as a landing does). Returns how many it replaced.
     func seal(_ compressor: BackgroundCompressor, _ batch: [PackWriter.Object], folder: String, alone: Bool) throws -> Int {
         compressor.add(batch)
-        compressor.seal(folder: folder, alone: alone)
+        compressor.seal(batch, folder: folder, alone: alone)
         let replaced = try compressor.takeSealed(wait: true)!.get().replaced
         for name in replaced {
             unlink(folder + "/" + name + ".idx")
@@ -91,7 +91,7 @@ import Testing
         // A request is being served when the pack starts: its first part waits for the request to end.
         activity.begin()
         compressor.add(objects)
-        compressor.seal(folder: repository + "/objects/pack", repository: repository,
+        compressor.seal(objects, folder: repository + "/objects/pack", repository: repository,
                         moves: [("refs/heads/devices/a", before[0].id, after[0].id), ("refs/heads/main", before[1].id, after[1].id)])
         var served = 1
         while compressor.takeSealed(wait: false) == nil, served < 100_000 {
