@@ -20,6 +20,13 @@ public actor InventoryStore {
     var lastCollection = Date.distantPast
     var lastPackCount = Date.distantPast
     var packsPastLimit = false
+    /// Whether the last collection of ``collectGarbageIfDue()`` gave way (to a request, or a SIGTERM) before it
+    /// was done: the packs are still there, for a later one.
+    public private(set) var lastCollectionGaveWay = false
+    /// Also asked whether a collection is to give way (tests make one give way without racing a request).
+    package var givingWayToo: (@Sendable () -> Bool)?
+    /// The least time between two collections of ``collectGarbageIfDue()`` (shorter in tests).
+    package var collectionInterval = garbageGrace
 
     /// After how many packs the object database is rewritten as one (``collectGarbage()``).
     public static let packLimit = 50
@@ -275,14 +282,36 @@ public actor InventoryStore {
         if Date().timeIntervalSince(lastPackCount) >= 1 {
             lastPackCount = Date()
             packsPastLimit = repository.git.packCount > Self.packLimit
+            // (Collected meanwhile, by hand: nothing waits for a collection any more.)
+            if !packsPastLimit { lastCollectionGaveWay = false }
         }
-        guard packsPastLimit, Date().timeIntervalSince(lastCollection) > Self.garbageGrace else { return false }
+        guard packsPastLimit, Date().timeIntervalSince(lastCollection) > collectionInterval else { return false }
         packsPastLimit = false
         lastCollection = Date()
         // A request that comes (or a SIGTERM) stops it, within half a second: a repack of a large history took
         // 50 s, which the request, and a shutdown, waited for. It is tried again after `garbageGrace`.
-        let activity = self.activity
-        return (try? collectGarbage(givingWay: { activity.wantsTheHistory })) != nil
+        let activity = self.activity, alsoAsked = givingWayToo
+        let gaveWay = Flag()
+        let collected = (try? collectGarbage(givingWay: {
+            let yes = activity.wantsTheHistory || alsoAsked?() == true
+            if yes { gaveWay.set() }
+            return yes
+        })) != nil
+        lastCollectionGaveWay = gaveWay.isSet
+        return collected
+    }
+
+    /// A flag set from the thread a collection runs on.
+    final class Flag: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = false
+        func set() { lock.withLock { value = true } }
+        var isSet: Bool { lock.withLock { value } }
+    }
+
+    package func setGivingWayToo(_ body: (@Sendable () -> Bool)?, collectionInterval: TimeInterval) {
+        givingWayToo = body
+        self.collectionInterval = collectionInterval
     }
 
     /// Runs one write of `body` on the repository engine, again after each lost race (the sync server's

@@ -163,7 +163,11 @@ public actor SyncService {
                 if whole { try repo.maintainWhileIdle() } else { try repo.publishInBackground() }
             }
             // Garbage is collected only here, with nothing in flight (a repack holds up every request meanwhile).
-            if whole, self.inFlight == 0 { await store.collectGarbageIfDue() }
+            // One that gave way to a request is tried again once it may be (idle or not, nothing else would start it).
+            if whole, self.inFlight == 0 {
+                await store.collectGarbageIfDue()
+                if await store.lastCollectionGaveWay { self.retryCollection() }
+            }
             self.published()
             // A pack started under load lands with a later request, or here once requests stop.
             if !whole, !Task.isCancelled { self.startPublishing() }
@@ -171,6 +175,33 @@ public actor SyncService {
     }
 
     func published() { publishing = nil }
+
+    /// A garbage collection that gave way is tried again after this long (``InventoryStore/garbageGrace``, the
+    /// least time between two; a second more), at the next moment no request is in flight.
+    var collectionRetry: UInt64 = UInt64((InventoryStore.garbageGrace + 1) * 1e9)
+    var retrying: Task<Void, Never>?
+
+    func retryCollection() {
+        guard retrying == nil else { return }
+        let store = self.store, delay = collectionRetry
+        retrying = Task {
+            try? await Task.sleep(nanoseconds: delay)
+            while !Task.isCancelled {
+                if self.inFlight == 0 {
+                    await store.collectGarbageIfDue()
+                    if !(await store.lastCollectionGaveWay) { break }
+                    try? await Task.sleep(nanoseconds: delay)
+                } else {
+                    try? await Task.sleep(nanoseconds: InventoryRepository.publishWhenIdle)
+                }
+            }
+            self.retried()
+        }
+    }
+
+    func retried() { retrying = nil }
+
+    func setCollectionRetry(_ nanoseconds: UInt64) { collectionRetry = nanoseconds }
 
     /// Writes what requests committed through the journal to the repository's packs and branches now (it
     /// happens by itself, within `InventoryRepository.publishWhenIdle` of the last request): for a reader in
@@ -211,6 +242,7 @@ public actor SyncService {
     public func close() async {
         // A garbage collection under way gives up (the next one starts over).
         store.activity.stop()
+        retrying?.cancel()
         if let publishing {
             publishing.cancel()
             await publishing.value

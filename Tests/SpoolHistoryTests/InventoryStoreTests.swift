@@ -413,14 +413,6 @@ extension InventoryStoreTests {
     }
 }
 
-/// A count taken from several threads.
-final class QuestionCount: @unchecked Sendable {
-    private let lock = NSLock()
-    private var n = 0
-    var value: Int { lock.withLock { n } }
-    func next() -> Int { lock.withLock { defer { n += 1 }; return n } }
-}
-
 /// `serve --cache-mb` sets the budget of libgit2's object cache for the process (restored after).
 @Suite struct ObjectCacheBudgetTests {
     @Test func theBudgetIsSetForTheProcess() {

@@ -135,13 +135,11 @@ import Testing
         #expect(a.contents.count == rounds)
     }
 
-    /// A sync server never repacks its history in the path of a request (tens of seconds on a large history,
-    /// during which nothing is answered, and at start-up after a crash before it listens): it does once it
-    /// falls idle.
-    @Test func aServerCollectsGarbageOnlyWhileIdle() async throws {
-        let clock = ManualClock()
+    /// A history a server left, with more than `InventoryStore.packLimit` packs, all written long ago (a
+    /// collection keeps packs younger than `InventoryStore.garbageGrace`: another process may be about to move a
+    /// branch to what they hold). Returns its path and a function counting its packs.
+    func historyPastThePackLimit(_ clock: ManualClock, _ a: CursorDevice) async throws -> (path: String, packs: () throws -> Int) {
         let (first, _, served) = try newService(clock: clock)
-        let a = CursorDevice("a")
         a.edit("S1", at: clock.read(), ["color": .string("red")])
         try await a.sync(first)
         await first.close()
@@ -161,14 +159,22 @@ import Testing
         func packs() throws -> Int {
             try FileManager.default.contentsOfDirectory(atPath: path + "/objects/pack").filter { $0.hasSuffix(".pack") }.count
         }
-        // Written long ago (a collection keeps packs younger than `InventoryStore.garbageGrace`: another process
-        // may be about to move a branch to what they hold).
         let folder = path + "/objects/pack"
         for name in try FileManager.default.contentsOfDirectory(atPath: folder) {
             try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)], ofItemAtPath: folder + "/" + name)
         }
         let made = try packs()
         #expect(made > InventoryStore.packLimit, "\(made) packs")
+        return (path, packs)
+    }
+
+    /// A sync server never repacks its history in the path of a request (tens of seconds on a large history,
+    /// during which nothing is answered, and at start-up after a crash before it listens): it does once it
+    /// falls idle.
+    @Test func aServerCollectsGarbageOnlyWhileIdle() async throws {
+        let clock = ManualClock()
+        let a = CursorDevice("a")
+        let (path, packs) = try await historyPastThePackLimit(clock, a)
         let store = try InventoryStore(path: path, create: false)
         let service = SyncService(store: store, clock: { clock.read() })
         clock.advance(1000)
@@ -180,6 +186,30 @@ import Testing
         // (Until the collection has removed what it repacked: the count passes the limit on the way down.)
         while try packs() >= 5, Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
         #expect(try packs() < 5)
+        #expect(try git(["-C", path, "fsck", "--strict"]).status == 0)
+        #expect(try await mainContents(store) == a.contents)
+        await service.close()
+    }
+
+    /// A collection that gave way to a request is tried again once it may be, with no request to start it
+    /// (before, a server that fell idle kept its packs until some later request).
+    @Test func aCollectionThatGaveWayIsTriedAgain() async throws {
+        let clock = ManualClock()
+        let a = CursorDevice("a")
+        let (path, packs) = try await historyPastThePackLimit(clock, a)
+        let store = try InventoryStore(path: path, create: false)
+        let service = SyncService(store: store, clock: { clock.read() })
+        await service.setCollectionRetry(200_000_000)
+        // The first collection gives way (as to a request that came); the ones after it do not.
+        let asked = QuestionCount()
+        await store.setGivingWayToo({ asked.next() == 0 }, collectionInterval: 0.1)
+        clock.advance(1000)
+        a.edit("S2", at: clock.read(), ["color": .string("blue")])
+        try await a.sync(service)
+        let deadline = Date().addingTimeInterval(10)
+        while try packs() >= 5, Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
+        #expect(try packs() < 5)
+        #expect(asked.value >= 2, "asked \(asked.value) times")
         #expect(try git(["-C", path, "fsck", "--strict"]).status == 0)
         #expect(try await mainContents(store) == a.contents)
         await service.close()
