@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <unistd.h>
+#include <fcntl.h>
 #include <git2.h>
 #include "CGit2Shim.h"
 
@@ -13,6 +14,11 @@ int filamentdb_git_set_fsync(int on) {
 
 int filamentdb_syncfs(int fd) {
     return syncfs(fd);
+}
+
+/* dup2 that keeps close-on-exec on the copy (Linux's dup3). */
+int filamentdb_dup_cloexec(int from, int to) {
+    return dup3(from, to, O_CLOEXEC);
 }
 
 int filamentdb_git_cache_objects(size_t tree_limit, size_t blob_limit, long total) {

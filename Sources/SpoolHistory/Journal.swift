@@ -310,7 +310,9 @@ package final class Journal {
         // From here on the journal is the new file, under the same descriptor (the flusher's), whose lock the
         // new file's open file holds. Should that fail, a record appended to the old, unlinked file would be lost
         // in a crash: every write after it fails instead, until the server is restarted.
-        guard dup2(nextFD, fd) >= 0 else {
+        // (dup3 with O_CLOEXEC: dup2's copy lost close-on-exec, so a program started meanwhile, stock git from a
+        // test beside it, held the journal's lock for as long as it ran, and reopening the journal was refused.)
+        guard filamentdb_dup_cloexec(nextFD, fd) >= 0 else {
             let message = String(cString: strerror(errno))
             flusher.fail("cannot switch to the new journal: \(message)")
             throw HistoryError(.io, "cannot switch to the new journal: \(message)", path: path)

@@ -69,6 +69,24 @@ import Testing
         #expect(texts(Journal.records(in: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))).count == 5)
     }
 
+    /// After a checkpoint the journal's descriptor is still closed on exec: a program started meanwhile (stock
+    /// git, from a test beside it) does not hold the journal's lock for as long as it runs. Before, dup2's copy
+    /// lost the flag, and reopening the journal then was refused ("another process holds this history's journal").
+    @Test func aProgramStartedAfterACheckpointDoesNotHoldTheJournal() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let marker = "filamentdb-journal-test-\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            let journal = try Journal(repository: dir)
+            try journal.append(objects: [object("before")], moves: [])
+            try journal.checkpoint()
+            // Started as a shell starts programs (Foundation's Process closes every other descriptor itself).
+            #expect(system("exec -a \(marker) sleep 5 &") == 0)
+        }
+        defer { _ = system("pkill -f \(marker)") }
+        let reopened = try Journal(repository: dir)
+        #expect(texts(try reopened.read()) == [[]])
+    }
+
     /// A checkpoint cut short by a crash can leave the journal under the spare's name too (linked, not yet
     /// renamed over): opening the journal removes that name, so the next checkpoint never writes into the journal.
     @Test func aSpareThatIsTheJournalIsRemovedWhenTheJournalIsOpened() throws {

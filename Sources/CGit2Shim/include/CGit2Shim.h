@@ -19,6 +19,7 @@ int filamentdb_syncfs(int fd);
 int filamentdb_git_cache_objects(size_t tree_limit, size_t blob_limit, long total);
 
 /// Turns libgit2's check of every object it reads against its id (hashing it again) on or off for the process.
+int filamentdb_dup_cloexec(int from, int to);
 int filamentdb_git_cache_max_size(long total);
 long filamentdb_git_cache_allowed(void);
 int filamentdb_git_verify_reads(int on);
