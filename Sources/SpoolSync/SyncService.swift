@@ -159,8 +159,13 @@ public actor SyncService {
             // Cancelled by `close()`, which writes everything itself.
             if Task.isCancelled { return }
             let whole = idle
-            _ = try? await store.write { (repo) throws(HistoryError) in
-                if whole { try repo.maintainWhileIdle() } else { try repo.publishInBackground() }
+            do throws(HistoryError) {
+                try await store.write { (repo) throws(HistoryError) in
+                    if whole { try repo.maintainWhileIdle() } else { try repo.publishInBackground() }
+                }
+                self.publishWorked()
+            } catch {
+                self.publishFailed(error)
             }
             // Garbage is collected only here, with nothing in flight (a repack holds up every request meanwhile).
             // One that gave way to a request is tried again once it may be (idle or not, nothing else would start it).
@@ -175,6 +180,27 @@ public actor SyncService {
     }
 
     func published() { publishing = nil }
+
+    /// Told when writing the journal's objects to packs and branches fails (a full disk) and when it works again:
+    /// each failure once until it changes, then the recovery. The requests go on through the journal meanwhile;
+    /// what waits is what another process sees (`filamentdb serve` logs it).
+    var publishReport: (@Sendable (_ failure: String?) -> Void)?
+    var reportedFailure: String?
+
+    public func onPublishReport(_ report: @escaping @Sendable (_ failure: String?) -> Void) { publishReport = report }
+
+    func publishFailed(_ error: HistoryError) {
+        let message = (error.path.map { $0 + ": " } ?? "") + error.message
+        guard message != reportedFailure else { return }
+        reportedFailure = message
+        publishReport?(message)
+    }
+
+    func publishWorked() {
+        guard reportedFailure != nil else { return }
+        reportedFailure = nil
+        publishReport?(nil)
+    }
 
     /// A garbage collection that gave way is tried again after this long (``InventoryStore/garbageGrace``, the
     /// least time between two; a second more), at the next moment no request is in flight.

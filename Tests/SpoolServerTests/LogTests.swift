@@ -1,6 +1,7 @@
 import Hummingbird
 import HummingbirdTesting
 import SpoolModel
+import SpoolHistory
 import Testing
 
 /// One structured line per request, and never a key, right or wrong, header or body.
@@ -24,6 +25,32 @@ import Testing
         #expect(lines.count >= 9)
         for secret in [Harness.key, Self.wrongKey] {
             #expect(!lines.contains { $0.contains(secret) }, "\(secret) logged: \(lines.filter { $0.contains(secret) })")
+        }
+    }
+
+    /// A history whose packs cannot be written (a full disk) is said in the log, once, and so is its recovery:
+    /// requests go on through the journal meanwhile, so nothing else would show it (found by probing a full disk).
+    @Test func aHistoryThatCannotBeWrittenIsLoggedOnceAndSoIsItsRecovery() async throws {
+        let harness = try Harness()
+        let packs = harness.store.path + "/objects/pack"
+        PackWriter.failingFolders.fail(packs, true)
+        defer { PackWriter.failingFolders.fail(packs, false) }
+        @Sendable func change(_ n: Int) -> String {
+            #"{"deviceId":"laptop","lastSyncTime":0,"changes":[{"serial":"LOG-\#(n)","lastUpdated":\#(1_717_200_000_000 + n)}],"deletions":[]}"#
+        }
+        @Sendable func logged(_ text: String) -> Int { harness.logs.all.filter { $0.contains(text) }.count }
+        try await harness.app().test(.router) { client in
+            for n in 0..<3 {
+                #expect(try await client.sync(change(n), bearer: Harness.key).status == .ok)
+                // The server's own publish, once it is idle.
+                try await Task.sleep(nanoseconds: 150_000_000)
+            }
+            #expect(logged("cannot write the history's packs") == 1, "\(harness.logs.all)")
+            #expect(logged("No space left on device") == 1)
+            PackWriter.failingFolders.fail(packs, false)
+            #expect(try await client.sync(change(3), bearer: Harness.key).status == .ok)
+            try await Task.sleep(nanoseconds: 300_000_000)
+            #expect(logged("packs and branches are written again") == 1, "\(harness.logs.all)")
         }
     }
 
