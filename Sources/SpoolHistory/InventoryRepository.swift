@@ -71,7 +71,8 @@ package final class InventoryRepository {
                 _ = try GitRepository.create(temporary)
             } catch {
                 try? FileManager.default.removeItem(atPath: temporary)
-                throw error
+                // Named as the history it was to be, not the temporary folder that is gone.
+                throw HistoryError(error.code, "cannot create the history: \(error.message)", path: folder)
             }
             if rename(temporary, folder) != 0 {
                 let reason = String(cString: strerror(errno))

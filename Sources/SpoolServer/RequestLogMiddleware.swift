@@ -33,6 +33,7 @@ struct RequestLogMiddleware: RouterMiddleware {
         metadata["path"] = .string(path)
         metadata["status"] = .stringConvertible(status)
         metadata["duration_ms"] = .string(String(Double(Int(ms * 10)) / 10))
-        context.logger.info("\(request.method.rawValue) \(path) \(status)", metadata: metadata)
+        // A 5xx is the server's trouble (a full disk), not the request's: a warning, seen by whoever filters for them.
+        context.logger.log(level: status >= 500 ? .warning : .info, "\(request.method.rawValue) \(path) \(status)", metadata: metadata)
     }
 }

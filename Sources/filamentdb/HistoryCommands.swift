@@ -427,7 +427,7 @@ struct GC: AsyncParsableCommand {
         let (before, after) = try await historyCall { () async throws(HistoryError) in try await store.collectGarbage() }
         // Packs written in the last minute are kept beside the new one (a reader may have just found an object in one).
         let kept = max(0, after - 1)
-        say("\(before) pack\(before == 1 ? "" : "s") before, \(after) now" + (after == 0 ? "" : ": every reachable object in one new pack")
+        say("\(before) pack\(before == 1 ? "" : "s") before, \(after) now" + (after == 0 ? "" : ": one pack holds every object the branches reach")
             + (kept > 0 ? ", and \(kept) pack\(kept == 1 ? "" : "s") written in the last \(Int(InventoryStore.garbageGrace)) s kept until a later gc" : ""))
     }
 }

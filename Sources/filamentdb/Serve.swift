@@ -39,7 +39,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The most changes plus deletions in one request (more gets 413: upload in batches).")
     var batchLimit = SyncConfiguration().batchLimit
 
-    @Option(help: "The budget of the cache of parsed git objects, in MiB (counted as their raw size: the memory they take is two to three times that). Smaller for a small machine, at the cost of reading trees again.")
+    @Option(help: "The budget of the cache of parsed git objects, in MiB (counted as their raw size: the memory they take is two to three times that; 0: no cache). Smaller for a small machine, at the cost of reading trees again.")
     var cacheMb = GitRepository.defaultCacheBytes >> 20
 
     @Flag(help: "Print a new random key (64 hexadecimal digits) and exit.")

@@ -43,14 +43,20 @@ import Testing
     @Test func anUnexpectedErrorIs503AndLogged() async throws {
         let logs = LogCollector()
         let router = Router(context: ServerRequestContext.self)
+        router.add(middleware: RequestLogMiddleware(key: APIKey("route-test-key-0123456789")))
         router.add(middleware: ErrorResponseMiddleware())
         router.get("/breaks") { _, _ -> Response in throw Breakdown() }
+        router.get("/works") { _, _ -> Response in Response(status: .ok) }
         try await Application(router: router, logger: logs.logger).test(.router) { client in
             let r = try await client.execute(uri: "/breaks", method: .get)
             #expect(r.status == .serviceUnavailable)
             #expect(r.error?.contains("send the request again") == true)
             #expect(!(r.error ?? "").contains("Breakdown"), "the answer tells the cause only to the log")
+            #expect(try await client.execute(uri: "/works", method: .get).status == .ok)
         }
         #expect(logs.all.contains { $0.hasPrefix("error") && $0.contains("Breakdown") }, "\(logs.all)")
+        // The request's line: a warning for the 503 (the server's trouble), info for the 200.
+        #expect(logs.all.contains { $0.hasPrefix("warning GET /breaks 503") }, "\(logs.all)")
+        #expect(logs.all.contains { $0.hasPrefix("info GET /works 200") }, "\(logs.all)")
     }
 }
