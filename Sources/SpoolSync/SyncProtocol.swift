@@ -375,9 +375,18 @@ public struct SyncSummary: Sendable, Equatable {
     public var lastModified: Int64
     /// main's head commit, `nil` for an empty history.
     public var head: String?
+    /// Why the history's packs and branches cannot be written now (a full disk), while requests go on through the
+    /// journal; absent when they can.
+    public var publishError: String?
+
+    public init(totalSpools: Int, lastModified: Int64, head: String?, publishError: String? = nil) {
+        (self.totalSpools, self.lastModified, self.head, self.publishError) = (totalSpools, lastModified, head, publishError)
+    }
 
     public var json: JSONValue {
-        .object(["success": .bool(true), "totalSpools": .int(Int64(totalSpools)), "lastModified": .int(lastModified),
-                 "head": head.map { .string($0) } ?? .null])
+        var o: [String: JSONValue] = ["success": .bool(true), "totalSpools": .int(Int64(totalSpools)), "lastModified": .int(lastModified),
+                                      "head": head.map { .string($0) } ?? .null]
+        if let publishError { o["publishError"] = .string(publishError) }
+        return .object(o)
     }
 }

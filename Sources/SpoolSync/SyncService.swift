@@ -240,13 +240,13 @@ public actor SyncService {
     public func summary() async throws(SyncFailure) -> SyncSummary {
         do {
             try await start()
-            let counter = self.counter
+            let counter = self.counter, publishError = reportedFailure
             return try await store.write { (repo) throws(HistoryError) -> SyncSummary in
                 let head = try repo.head()
                 let counted = try SyncEngine.count(at: head, from: counter.value, repo)
                 counter.value = counted
                 let modified = try head.map { (h) throws(HistoryError) in try repo.git.readCommit(h).time * 1000 } ?? 0
-                return SyncSummary(totalSpools: counted.spools, lastModified: modified, head: head?.hex)
+                return SyncSummary(totalSpools: counted.spools, lastModified: modified, head: head?.hex, publishError: publishError)
             }
         } catch {
             throw SyncFailure(.unavailable, "the history could not be read (\(error.message))")

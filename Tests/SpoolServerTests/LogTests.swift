@@ -47,10 +47,15 @@ import Testing
             }
             #expect(logged("cannot write the history's packs") == 1, "\(harness.logs.all)")
             #expect(logged("No space left on device") == 1)
+            // GET /api/sync says it too, while it lasts.
+            let during = try await client.execute(uri: "/api/sync", method: .get, headers: [.authorization: "Bearer \(Harness.key)"])
+            #expect(String(buffer: during.body).contains(#""publishError":"#) && String(buffer: during.body).contains("No space left on device"), "\(String(buffer: during.body))")
             PackWriter.failingFolders.fail(packs, false)
             #expect(try await client.sync(change(3), bearer: Harness.key).status == .ok)
             try await Task.sleep(nanoseconds: 300_000_000)
             #expect(logged("packs and branches are written again") == 1, "\(harness.logs.all)")
+            let after = try await client.execute(uri: "/api/sync", method: .get, headers: [.authorization: "Bearer \(Harness.key)"])
+            #expect(after.status == .ok && !String(buffer: after.body).contains("publishError"), "\(String(buffer: after.body))")
         }
     }
 

@@ -45,7 +45,8 @@ import Testing
         for response in [full, SyncResponse(serverTime: 2, cursor: "c2", conflicts: [conflictWithoutValues])] {
             answers.append(.init(method: "post", path: "/api/sync", status: 200, body: try JSONParser.parse(response.jsonBytes)))
         }
-        for summary in [SyncSummary(totalSpools: 0, lastModified: 0, head: nil), SyncSummary(totalSpools: 3, lastModified: 1, head: "abc")] {
+        for summary in [SyncSummary(totalSpools: 0, lastModified: 0, head: nil), SyncSummary(totalSpools: 3, lastModified: 1, head: "abc"),
+                        SyncSummary(totalSpools: 3, lastModified: 1, head: "abc", publishError: "objects/pack: cannot write a pack file: No space left on device")] {
             answers.append(.init(method: "get", path: "/api/sync", status: 200, body: summary.json))
         }
 
