@@ -32,6 +32,22 @@ import Testing
         return stat(path, &s) == 0 ? UInt64(s.st_ino) : nil
     }
 
+    /// The journal opened again once its last holder in this process let it go. A program another test starts
+    /// holds a copy of every descriptor between its fork and its exec (close-on-exec acts only at the exec): on a
+    /// loaded machine that moment can fall just as a journal is let go, and its lock is then still held for it
+    /// (two one-off failures of these tests in full-suite runs). So a refusal is asked again, for up to 5 s.
+    func reopen(_ dir: String) throws -> Journal {
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            switch Result(catching: { () throws(HistoryError) -> Journal in try Journal(repository: dir) }) {
+            case .success(let journal): return journal
+            case .failure(let error) where error.code == .contention: usleep(10_000)
+            case .failure(let error): throw error
+            }
+        }
+        return try Journal(repository: dir)
+    }
+
     func size(_ path: String) -> Int {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? -1
     }
@@ -62,7 +78,7 @@ import Testing
             #expect(journal.records == 4)
         }
         // A process that opens it after a crash reads the same, and appends after them.
-        let reopened = try Journal(repository: dir)
+        let reopened = try reopen(dir)
         #expect(texts(try reopened.read()) == [[], ["third 00"], ["third 01"], ["third 02"]])
         try reopened.append(objects: [object("after the crash")], moves: [])
         #expect(texts(try reopened.read()).last == ["after the crash"])
@@ -84,6 +100,7 @@ import Testing
             #expect(system("\(marker) &") == 0)
         }
         defer { _ = system("pkill -f '^\(marker)$'") }
+        // Opened once, not asked again: the program holds the lock for seconds if it has the descriptor.
         let reopened = try Journal(repository: dir)
         #expect(texts(try reopened.read()) == [[]])
     }
@@ -98,7 +115,7 @@ import Testing
             try journal.append(objects: [object("kept")], moves: [])
         }
         #expect(link(path, path + Journal.spareSuffix) == 0)
-        let journal = try Journal(repository: dir)
+        let journal = try reopen(dir)
         #expect(!FileManager.default.fileExists(atPath: path + Journal.spareSuffix))
         #expect(texts(try journal.read()) == [["kept"]])
         try journal.checkpoint()
