@@ -18,7 +18,7 @@ import Testing
         await service.close()
         // The disk as the last checkpoint left it.
         let snapshot = Fixtures.temporaryDirectory() + "/history.git"
-        try FileManager.default.copyItem(atPath: path, toPath: snapshot)
+        try copyLiveHistory(path, to: snapshot)
         // (The emptied journal holds the one record of nothing a new epoch starts with.)
         let emptied = Journal.records(in: [UInt8](try Data(contentsOf: URL(fileURLWithPath: snapshot + "/filamentdb-journal"))))
         #expect(emptied.count == 1 && emptied[0].isEmpty, "\(emptied.count) records")
@@ -61,7 +61,7 @@ import Testing
         try await b.sync(service)
         await service.close()
         let snapshot = Fixtures.temporaryDirectory() + "/history.git"
-        try FileManager.default.copyItem(atPath: path, toPath: snapshot)
+        try copyLiveHistory(path, to: snapshot)
         // After the checkpoint: a adds spools (new ids), b edits one of them.
         clock.advance(1000)
         let s2 = a.add("S2", ["weightRemaining": .int(800)])
@@ -136,7 +136,7 @@ import Testing
 
         // The crash: the disk as it is, with a new journal that a crash left half written beside it.
         let snapshot = Fixtures.temporaryDirectory() + "/history.git"
-        try FileManager.default.copyItem(atPath: path, toPath: snapshot)
+        try copyLiveHistory(path, to: snapshot)
         try Data("FDBJ half".utf8).write(to: URL(fileURLWithPath: snapshot + "/filamentdb-journal.next"))
         let recovered = try InventoryStore(path: snapshot, create: false)
         let again = SyncService(store: recovered, clock: { clock.read() })

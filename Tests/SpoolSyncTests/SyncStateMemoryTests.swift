@@ -22,7 +22,7 @@ import Testing
         _ = try await bounded.summary()
         await bounded.close()
         let snapshot = Fixtures.temporaryDirectory() + "/history.git"
-        try FileManager.default.copyItem(atPath: path, toPath: snapshot)
+        try copyLiveHistory(path, to: snapshot)
 
         // Each device has its own rows twice over (one table per server), changed the same way.
         let names = (0..<24).map { "browser-\($0)" }
