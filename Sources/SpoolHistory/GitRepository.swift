@@ -480,10 +480,6 @@ package final class GitRepository {
         try landed(unpublished.count, replacing: replaced)
     }
 
-    /// Waits until the pack being written in the background, if any, is written or has failed (a test's way to
-    /// have the next write find it done).
-    package func waitForBackgroundPack() { compressor.waitUntilIdle() }
-
     /// Whether `id` is an object the journal holds, or memory, that no pack has yet.
     package func holdsUnpublished(_ id: ObjectID) -> Bool { pendingIDs.contains(id) }
 
@@ -1036,9 +1032,6 @@ final class BackgroundCompressor: @unchecked Sendable {
 
     /// Runs `body` once the thread's work given so far is done (the writer waiting: that work no longer pauses).
     private func waitForQueue<T>(_ body: () -> T) -> T { activity.hurrying { queue.sync(body) } }
-
-    /// Waits until the work handed to this thread so far is done (its results are left to be taken).
-    func waitUntilIdle() { waitForQueue {} }
 
     func add(_ objects: [PackWriter.Object]) {
         queue.async { [self] in

@@ -11,13 +11,11 @@ import SpoolSync
 public func buildApplication(configuration: ServerConfiguration, service: SyncService, logger: Logger,
                              onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }) -> some ApplicationProtocol {
     // A history that cannot be written to its packs (a full disk) is said once, and so is its recovery.
-    Task {
-        await service.onPublishReport { failure in
-            if let failure {
-                logger.warning("cannot write the history's packs and branches; requests are still made durable by the journal while it has room, and other programs see them once this is fixed", metadata: ["error": "\(failure)"])
-            } else {
-                logger.notice("the history's packs and branches are written again")
-            }
+    service.onPublishReport { failure in
+        if let failure {
+            logger.warning("cannot write the history's packs and branches; requests are still made durable by the journal while it has room, and other programs see them once this is fixed", metadata: ["error": "\(failure)"])
+        } else {
+            logger.notice("the history's packs and branches are written again")
         }
     }
     let router = Router(context: ServerRequestContext.self)

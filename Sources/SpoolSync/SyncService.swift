@@ -184,22 +184,30 @@ public actor SyncService {
     /// Told when writing the journal's objects to packs and branches fails (a full disk) and when it works again:
     /// each failure once until it changes, then the recovery. The requests go on through the journal meanwhile;
     /// what waits is what another process sees (`filamentdb serve` logs it).
-    var publishReport: (@Sendable (_ failure: String?) -> Void)?
+    nonisolated let publishReport = ReportHandler()
     var reportedFailure: String?
 
-    public func onPublishReport(_ report: @escaping @Sendable (_ failure: String?) -> Void) { publishReport = report }
+    /// Set before the first request (nonisolated, so that a server sets it as it is built, with nothing to await).
+    public nonisolated func onPublishReport(_ report: @escaping @Sendable (_ failure: String?) -> Void) { publishReport.set(report) }
+
+    final class ReportHandler: @unchecked Sendable {
+        private let lock = NSLock()
+        private var handler: (@Sendable (String?) -> Void)?
+        func set(_ h: @escaping @Sendable (String?) -> Void) { lock.withLock { handler = h } }
+        func callAsFunction(_ failure: String?) { lock.withLock { handler }?(failure) }
+    }
 
     func publishFailed(_ error: HistoryError) {
         let message = (error.path.map { $0 + ": " } ?? "") + error.message
         guard message != reportedFailure else { return }
         reportedFailure = message
-        publishReport?(message)
+        publishReport(message)
     }
 
     func publishWorked() {
         guard reportedFailure != nil else { return }
         reportedFailure = nil
-        publishReport?(nil)
+        publishReport(nil)
     }
 
     /// A garbage collection that gave way is tried again after this long (``InventoryStore/garbageGrace``, the

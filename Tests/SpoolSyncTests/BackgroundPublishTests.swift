@@ -73,13 +73,13 @@ import Testing
             #expect(fsck.status == 0, "round \(round): \(fsck.output)")
             #expect(try mainOnDisk() == before, "round \(round)")
         }
-        // A large write starts its pack at once, which fails; the request after it finds that failure as it lands
-        // and is applied and answered all the same (it was in the journal: before, it got 503 "nothing was applied").
+        // A large write starts its pack at once, which fails; it and the request after it are applied and answered
+        // all the same, through the journal. (Whether that request's landing meets the failed pack depends on the
+        // server's own publish, 20 ms after each request: this does not make it happen on demand.)
         clock.advance(1000)
         let note = JSONValue.string(String(repeating: "n", count: 300))
         for i in 0..<5_000 { a.edit("L\(i)", at: clock.read(), ["notes": note]) }
         try await a.sync(service)
-        try await store.write { (repo) throws(HistoryError) in repo.git.waitForBackgroundPack() }
         clock.advance(1000)
         a.edit("S9", at: clock.read(), ["weightRemaining": .int(1)])
         try await a.sync(service)
