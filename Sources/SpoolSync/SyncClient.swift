@@ -230,6 +230,8 @@ public struct SyncClient: Sendable {
             let answer: (status: Int, body: [UInt8])
             do {
                 answer = try await transport.send(request.json().jsonBytes)
+            } catch let tooLarge as SyncAnswerTooLarge {
+                throw SyncClientError(.answerTooLarge, "\(server) answered, but \(tooLarge): it was not read further (its pages hold up to \(batchSize) spools, this client's batch)")
             } catch {
                 throw SyncClientError(.unreachable, "cannot reach \(server): \(error)")
             }

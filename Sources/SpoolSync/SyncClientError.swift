@@ -9,6 +9,9 @@ public struct SyncClientError: Error, Sendable, CustomStringConvertible {
         case unreachable
         /// The server answered 200 with something that is not a sync response (a wrong URL, a proxy's page).
         case badAnswer
+        /// The server's answer was larger than this client takes (``SyncAnswerTooLarge``): smaller pages (a
+        /// smaller batch) or a higher limit.
+        case answerTooLarge
         /// 401: no key, or the wrong one.
         case keyRefused
         /// 400 or 413: the server refused what this client sent (``SyncClientError/details`` says where).

@@ -33,6 +33,18 @@ struct HTTPSyncTransport: SyncTransport {
         url.scheme?.lowercased() == "http" && !["localhost", "127.0.0.1", "::1", "[::1]"].contains(url.host?.lowercased() ?? "")
     }
 
+    /// The largest answer read (``SyncAnswerTooLarge`` past it): a page holds up to `--batch` spools, a few MB
+    /// at the default; 256 MB leaves room for spools with large fields of their own.
+    static let defaultMaxAnswerBytes = 256 << 20
+
+    private let reader: AnswerReader
+
+    init(endpoint: URL, key: String, maxAnswerBytes: Int = Self.defaultMaxAnswerBytes) {
+        self.endpoint = endpoint
+        self.key = key
+        reader = AnswerReader(limit: maxAnswerBytes)
+    }
+
     func send(_ body: [UInt8]) async throws -> (status: Int, body: [UInt8]) {
         var request = URLRequest(url: endpoint, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: Self.timeout)
         request.httpMethod = "POST"
@@ -41,7 +53,9 @@ struct HTTPSyncTransport: SyncTransport {
         request.httpBody = Data(body)
         let (data, response): (Data, URLResponse)
         do {
-            (data, response) = try await Self.session.data(for: request)
+            (data, response) = try await reader.load(request)
+        } catch let error as SyncAnswerTooLarge {
+            throw error
         } catch let error as URLError where error.code == .timedOut {
             throw Failure(description: "no answer within \(Int(Self.timeout)) s (or the whole answer not within \(Int(Self.resourceTimeout / 60)) minutes)")
         } catch {
@@ -63,16 +77,87 @@ struct HTTPSyncTransport: SyncTransport {
     /// for as long as it liked: ``timeout`` counts only silence).
     static let resourceTimeout: TimeInterval = 30 * 60
 
-    /// The session: no redirect followed (``NoRedirects``), nothing kept on disk.
-    static let session: URLSession = {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.urlCache = nil
-        configuration.timeoutIntervalForRequest = timeout
-        configuration.timeoutIntervalForResource = resourceTimeout
-        return URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
-    }()
+    /// Reads answers as they stream in, through its own session: no redirect followed, nothing kept on disk, and
+    /// no more than `limit` bytes of an answer held (URLSession's `data(for:)` reads a whole answer, however
+    /// large, before the caller sees a byte of it). One per transport, for the run's requests.
+    final class AnswerReader: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+        let limit: Int
+        private let lock = NSLock()
+        private var pending: [Int: Pending] = [:]
+        private var session: URLSession?
 
-    final class NoRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+        /// One answer on its way: a class, so that appending to its bytes does not copy them.
+        final class Pending {
+            var data = Data()
+            var refused: SyncAnswerTooLarge?
+            let continuation: CheckedContinuation<(Data, URLResponse), any Error>
+            init(_ continuation: CheckedContinuation<(Data, URLResponse), any Error>) { self.continuation = continuation }
+        }
+
+        init(limit: Int) {
+            self.limit = limit
+            super.init()
+        }
+
+        func load(_ request: URLRequest) async throws -> (Data, URLResponse) {
+            try await withCheckedThrowingContinuation { continuation in
+                let task = lock.withLock { () -> URLSessionDataTask in
+                    if session == nil {
+                        let configuration = URLSessionConfiguration.ephemeral
+                        configuration.urlCache = nil
+                        configuration.timeoutIntervalForRequest = HTTPSyncTransport.timeout
+                        configuration.timeoutIntervalForResource = HTTPSyncTransport.resourceTimeout
+                        session = URLSession(configuration: configuration, delegate: self, delegateQueue: nil)
+                    }
+                    let task = session!.dataTask(with: request)
+                    pending[task.taskIdentifier] = Pending(continuation)
+                    return task
+                }
+                task.resume()
+            }
+        }
+
+        /// An answer that says it is over the limit is not read at all.
+        func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+                        completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
+            let declared = response.expectedContentLength
+            guard declared > Int64(limit) else { return completionHandler(.allow) }
+            refuse(dataTask, declared: Int(clamping: declared))
+            completionHandler(.cancel)
+        }
+
+        func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+            let over = lock.withLock { () -> Bool in
+                guard let p = pending[dataTask.taskIdentifier], p.refused == nil else { return false }
+                if p.data.count + data.count > limit {
+                    p.refused = SyncAnswerTooLarge(limit: limit, declared: nil)
+                    p.data = Data()
+                    return true
+                }
+                p.data.append(data)
+                return false
+            }
+            if over { dataTask.cancel() }
+        }
+
+        private func refuse(_ task: URLSessionTask, declared: Int) {
+            lock.withLock { pending[task.taskIdentifier]?.refused = SyncAnswerTooLarge(limit: limit, declared: declared) }
+        }
+
+        func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+            guard let p = lock.withLock({ pending.removeValue(forKey: task.taskIdentifier) }) else { return }
+            if let refused = p.refused {
+                p.continuation.resume(throwing: refused)
+            } else if let error {
+                p.continuation.resume(throwing: error)
+            } else if let response = task.response {
+                p.continuation.resume(returning: (p.data, response))
+            } else {
+                p.continuation.resume(throwing: URLError(.badServerResponse))
+            }
+        }
+
+        /// Redirects are not followed (``send(_:)`` says why).
         func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
                         newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
             completionHandler(nil)

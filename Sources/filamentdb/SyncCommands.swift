@@ -23,6 +23,7 @@ struct Sync: AsyncParsableCommand {
     @Option(help: "The server's address, such as https://sync.example.org (its /api/sync is used); remembered.") var server: String?
     @Option(help: "This history's name on the server (1 to 128 characters); default: the remembered one, else the host name.") var device: String?
     @Option(help: "Most changes and deletions per request, and per page of the answer.") var batch = SyncClient.defaultBatchSize
+    @Option(help: "The largest answer read from the server, in MB (1 to 4096): reading stops there, and nothing is applied.") var maxAnswerMb = HTTPSyncTransport.defaultMaxAnswerBytes >> 20
     @Option(help: "A file holding the server's key (remembered, the key itself never is); default: $SYNC_API_KEY.") var keyFile: String?
     /// Refused with a message: a key given here would already be in the process list.
     @Option(name: [.customLong("key"), .customLong("api-key")], help: .hidden) var keyOnCommandLine: String?
@@ -35,6 +36,7 @@ struct Sync: AsyncParsableCommand {
             throw ValidationError("the key is never read from the command line, where any user of this machine can see it (ps): put it in $\(Self.keyVariable) or in a file named by --key-file, and count the one just typed as seen")
         }
         if batch < 1 { throw ValidationError("--batch \(batch): at least 1") }
+        guard (1...4_096).contains(maxAnswerMb) else { throw ValidationError("--max-answer-mb \(maxAnswerMb): expected 1 to 4096") }
         if let server, HTTPSyncTransport.endpoint(of: server) == nil {
             throw ValidationError("--server \(server): expected an http:// or https:// address with a host, such as https://sync.example.org")
         }
@@ -58,7 +60,7 @@ struct Sync: AsyncParsableCommand {
             FileHandle.standardError.write(Data("filamentdb: warning: \(server) is plain http: the key and the inventory cross the network unencrypted\n".utf8))
         }
         let store = try history.open(create: true)
-        let client = SyncClient(store: store, dataFolder: folder, transport: HTTPSyncTransport(endpoint: endpoint, key: key), server: server,
+        let client = SyncClient(store: store, dataFolder: folder, transport: HTTPSyncTransport(endpoint: endpoint, key: key, maxAnswerBytes: maxAnswerMb << 20), server: server,
                                 device: device, batchSize: batch, keyFile: keyFile, progress: PercentProgress("syncing").report)
         let report: SyncReport
         do {
@@ -106,6 +108,9 @@ struct Sync: AsyncParsableCommand {
         case .unreachable: status = ExitStatus.unavailable
         case .badAnswer:
             lines[0] += " (is --server the address of a filamentdb server?)"
+            status = ExitStatus.unavailable
+        case .answerTooLarge:
+            lines[0] += "; a smaller --batch makes the server's pages smaller, --max-answer-mb raises the limit"
             status = ExitStatus.unavailable
         case .keyRefused:
             lines[0] += " (the key comes from --key-file or $\(Self.keyVariable))"

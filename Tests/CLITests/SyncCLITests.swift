@@ -119,6 +119,94 @@ import Testing
         #expect(json["lastError"]?.stringValue?.contains(key) == false && json["queue"] == .int(2))
     }
 
+    /// A server of the test's own (Python) whose answer is `size` bytes of spaces, with a `Content-Length`
+    /// (`declared`) or chunked, written 64 KB at a time; it records how many bytes it got out before the client
+    /// closed the connection (``sent()``: `nil` until the answer ended one way or the other).
+    final class EndlessServer {
+        let process = Process()
+        let folder = Fixtures.temporaryDirectory()
+        var port = 0
+        init(size: Int, declared: Bool) throws {
+            let script = """
+            import http.server, sys, os
+            size, declared, folder = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3]
+            class H(http.server.BaseHTTPRequestHandler):
+                protocol_version = "HTTP/1.1"
+                def log_message(self, *a): pass
+                def do_POST(self):
+                    self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length" if declared else "Transfer-Encoding", str(size) if declared else "chunked")
+                    self.end_headers()
+                    sent, chunk = 0, b" " * 65536
+                    try:
+                        while sent < size:
+                            self.wfile.write(chunk if declared else b"10000\\r\\n" + chunk + b"\\r\\n")
+                            sent += len(chunk)
+                        if not declared: self.wfile.write(b"0\\r\\n\\r\\n")
+                        self.wfile.flush()
+                    finally:
+                        open(folder + "/sent", "w").write(str(sent))
+            s = http.server.HTTPServer(("127.0.0.1", 0), H)
+            open(folder + "/port.tmp", "w").write(str(s.server_address[1])); os.rename(folder + "/port.tmp", folder + "/port")
+            s.serve_forever()
+            """
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-c", script, String(size), declared ? "1" : "0", folder]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            for _ in 0..<200 where port == 0 {
+                port = (try? String(contentsOfFile: folder + "/port", encoding: .utf8)).flatMap { Int($0) } ?? 0
+                if port == 0 { Thread.sleep(forTimeInterval: 0.05) }
+            }
+        }
+        var url: String { "http://127.0.0.1:\(port)" }
+        /// Waits up to 10 s for the answer to end (written whole, or cut off by the client).
+        func sent() -> Int? {
+            for _ in 0..<200 {
+                if let n = (try? String(contentsOfFile: folder + "/sent", encoding: .utf8)).flatMap({ Int($0) }) { return n }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            return nil
+        }
+        func stop() {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// An answer larger than `--max-answer-mb` is not read past the limit: one that says its size is refused at
+    /// once, one that streams without a size is cut off where it crosses the limit (before, the whole answer
+    /// was read into memory, however large, and only then found not to parse). Nothing is applied; the queue stays.
+    @Test func anAnswerOverTheLimitIsNotReadFurther() throws {
+        try importTwo()
+        let before = try CLI.run(["log", "--json", "--data-dir", data]).stdout
+        let size = 256 << 20
+        for declared in [false, true] {
+            let server = try EndlessServer(size: size, declared: declared)
+            defer { server.stop() }
+            #expect(server.port > 0)
+            let r = try CLI.run(["sync", "--server", server.url, "--device", "desk", "--max-answer-mb", "1", "--data-dir", data],
+                                environment: ["SYNC_API_KEY": "k"])
+            #expect(r.status == 69, "\(r.stderr)")
+            let what = declared ? "its answer of \(size) bytes" : "its answer (still coming when the client stopped reading)"
+            #expect(r.stderr.contains("answered, but \(what) is over this client's limit of 1 MB: it was not read further"), "\(r.stderr)")
+            #expect(r.stderr.contains("a smaller --batch makes the server's pages smaller, --max-answer-mb raises the limit"))
+            #expect(r.stderr.contains("nothing was applied here: 2 changed spools stay queued"), "\(r.stderr)")
+            // Cut off: the server got out a small part of the answer (what the sockets' buffers hold), not all of it.
+            if !declared {
+                let sent = try #require(server.sent())
+                #expect(sent < size / 4, "the server sent \(sent) of \(size) bytes")
+            }
+        }
+        #expect(try CLI.run(["log", "--json", "--data-dir", data]).stdout == before)
+        #expect(try status()["queue"] == .int(2))
+        let bad = try CLI.run(["sync", "--server", unreachable, "--max-answer-mb", "0", "--data-dir", data], environment: ["SYNC_API_KEY": "k"])
+        #expect(bad.status == 64 && bad.stderr.contains("--max-answer-mb 0: expected 1 to 4096"), "\(bad.stderr)")
+    }
+
     @Test func theKeyIsNeverTakenFromTheCommandLine() throws {
         try importTwo()
         for arguments in [["--key", "s3cret"], ["--api-key", "s3cret"], ["--key=s3cret"]] {
