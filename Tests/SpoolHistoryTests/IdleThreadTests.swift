@@ -78,8 +78,9 @@ import Testing
             // The thread's own end, observed from it: a block given last sees it is still running.
             thread.async { ended.signal() }
             #if os(Linux)
+            // Up to 10 s: on a loaded machine (a full-suite run) a new thread can take a while to show in /proc.
             var started = 0
-            while !running(), started < 100 {
+            while !running(), started < 1_000 {
                 usleep(10_000)
                 started += 1
             }
