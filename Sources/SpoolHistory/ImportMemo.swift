@@ -123,7 +123,10 @@ package struct ImportMemo: Sendable {
     }
 
     /// Writes a memo of `entries` for `device` (a temporary file renamed into place; not flushed: it is a cache).
-    package static func save(_ entries: [(key: Digest, entry: Entry)], head: ObjectID, reader: String, repository: String, device: String) {
+    /// Returns why it could not be written (a full disk), `nil` once it is in place: a memo not kept loses nothing,
+    /// but the caller says so (the device's next file is then read whole).
+    @discardableResult
+    package static func save(_ entries: [(key: Digest, entry: Entry)], head: ObjectID, reader: String, repository: String, device: String) -> String? {
         var out = magic
         out.reserveCapacity(entries.count * 72 + 128)
         out += head.bytes
@@ -143,18 +146,29 @@ package struct ImportMemo: Sendable {
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let temporary = folder + "/.tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
+        guard fd >= 0 else { return String(cString: strerror(errno)) }
         var written = 0
+        var failure: String?
         out.withUnsafeBytes { raw in
             while written < raw.count {
                 let n = write(fd, raw.baseAddress! + written, raw.count - written)
                 if n < 0 && errno == EINTR { continue }
+                if n < 0 { failure = String(cString: strerror(errno)) }
                 if n <= 0 { break }
                 written += n
             }
         }
         close(fd)
-        if written != out.count || rename(temporary, target) != 0 { unlink(temporary) }
+        if written != out.count {
+            unlink(temporary)
+            return failure ?? "the file was cut short"
+        }
+        if rename(temporary, target) != 0 {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            return reason
+        }
+        return nil
     }
 
     /// Forgets `device`'s memo (its next file is read whole).

@@ -46,6 +46,9 @@ public struct ImportResult: Sendable {
     public var merge: MergeOutcome?
     /// main's head afterwards.
     public var main: ObjectID?
+    /// Why the device's import memo (what lets its next file be read only where it differs) could not be
+    /// written, when it could not: nothing of the import is lost, the next file is read whole.
+    public var memoNotKept: String?
     /// The device's branch head afterwards (for a replace, main's).
     package var deviceHead: ObjectID?
     /// Spools of the file whose stored file is not the file's record as it is (given the import's time, or a

@@ -202,7 +202,9 @@ public actor InventoryStore {
     package nonisolated func forgetMemo(device: String) { ImportMemo.remove(repository: path, device: device) }
 
     /// Keeps `entries` as `device`'s memo, describing its branch at `head`.
-    package nonisolated func keepMemo(_ entries: [(key: ImportMemo.Digest, entry: ImportMemo.Entry)], head: ObjectID, reader: String, device: String) {
+    /// Returns why the memo could not be written, `nil` once it is.
+    @discardableResult
+    package nonisolated func keepMemo(_ entries: [(key: ImportMemo.Digest, entry: ImportMemo.Entry)], head: ObjectID, reader: String, device: String) -> String? {
         ImportMemo.save(entries, head: head, reader: reader, repository: path, device: device)
     }
 

@@ -26,10 +26,10 @@ public enum FileImport {
         let (inventory, report) = try Conversion.loadStored(bytes, path: path, options: options, isFile: isFile)
         let store = try existing ?? open()
         let records = ImportRecord.records(inventory)
-        let result = try await store.importRecords(records, mode: mode, source: source, stampedAt: options.now,
+        var result = try await store.importRecords(records, mode: mode, source: source, stampedAt: options.now,
                                                    fieldsInFile: report.fieldsInInput.map(Set.init), progress: progress)
         if case .merge(let device) = mode {
-            remember(result, device: device, store: store, bytes: bytes, reader: reader(bytes, path: path, options: options),
+            remember(&result, device: device, store: store, bytes: bytes, reader: reader(bytes, path: path, options: options),
                      inventory: inventory, records: records, known: [])
         }
         return (result, report)
@@ -87,9 +87,9 @@ public enum FileImport {
         report.live += known.count - tombstones
         if tombstones > 0 { report.migrated[MigrationRule.softDeleteToTombstone.rawValue, default: 0] += tombstones }
         let records = ImportRecord.records(inventory)
-        guard let result = try await importRecords(records, device: device, store: store, source: source, options: options,
+        guard var result = try await importRecords(records, device: device, store: store, source: source, options: options,
                                                    fieldsInFile: report.fieldsInInput, progress: progress, expecting: memo.head) else { return nil }
-        remember(result, device: device, store: store, bytes: bytes, reader: readBy, inventory: inventory, records: records, known: known)
+        remember(&result, device: device, store: store, bytes: bytes, reader: readBy, inventory: inventory, records: records, known: known)
         return (result, report)
     }
 
@@ -108,7 +108,7 @@ public enum FileImport {
 
     /// Keeps, as the device's memo, each record its branch now holds exactly as the file has it (`known`: the
     /// records the last memo knew, still there).
-    static func remember(_ result: ImportResult, device: String, store: InventoryStore, bytes: [UInt8], reader: String,
+    static func remember(_ result: inout ImportResult, device: String, store: InventoryStore, bytes: [UInt8], reader: String,
                          inventory: StoredInventory, records: [ImportRecord], known: [(key: ImportMemo.Digest, entry: ImportMemo.Entry)]) {
         guard let head = result.deviceHead else { return }
         let altered = Set(result.notAsInFile.map(ExactString.init))
@@ -124,6 +124,6 @@ public enum FileImport {
             entries.append((digests[k], ImportMemo.Entry(serial: spools[i].serial, file: ImportMemo.Digest(records[i].id), deleted: spools[i].isDeleted,
                                                          rules: spools[i].rules)))
         }
-        store.keepMemo(entries, head: head, reader: reader, device: device)
+        result.memoNotKept = store.keepMemo(entries, head: head, reader: reader, device: device)
     }
 }

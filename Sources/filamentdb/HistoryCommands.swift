@@ -140,6 +140,9 @@ struct Import: AsyncParsableCommand {
             describe(outcome)
             if !report.renamed.isEmpty || !report.migrated.isEmpty || !report.rejected.isEmpty { say(report.lines.joined(separator: "\n")) }
         }
+        if let reason = outcome.memoNotKept {
+            FileHandle.standardError.write(Data("filamentdb: warning: the import is in the history, but the memo of this device's file could not be written (\(reason)): its next file is read whole\n".utf8))
+        }
         if !report.rejected.isEmpty { throw ExitCode(ExitStatus.partial) }
     }
 
@@ -159,6 +162,7 @@ struct Import: AsyncParsableCommand {
                                       "superseded": .int(Int64(o.superseded))]
         if let c = o.commit { d["commit"] = .string(c.hex) }
         if let m = o.main { d["main"] = .string(m.hex) }
+        if let reason = o.memoNotKept { d["memoNotKept"] = .string(reason) }
         if let merge = o.merge {
             var m: [String: JSONValue] = ["changed": .array(merge.changed.map { .string($0) }), "conflicts": .array(merge.conflicts.map { c in
                 .object(["id": .string(c.id), "serial": .string(c.serial), "field": .string(c.field),

@@ -144,6 +144,31 @@ import Testing
         }
     }
 
+    /// A memo that cannot be written (here its folder's name is taken by a file; in life, a full disk) is said,
+    /// in the output and in `--json`, not left out without a word: the import itself is in the history.
+    @Test func aMemoThatCannotBeWrittenIsSaid() throws {
+        let data = dir + "/unwritable-data"
+        _ = try importFile(export(5), into: data, forgetMemo: false)
+        let memoFolder = data + "/history.git/filamentdb-import-memo"
+        try FileManager.default.removeItem(atPath: memoFolder)
+        try "not a folder".write(toFile: memoFolder, atomically: false, encoding: .utf8)
+        let path = dir + "/next.jsonl"
+        try export(6, versions: [0: 1]).write(toFile: path, atomically: false, encoding: .utf8)
+        let r = try CLI.run(["import", path, "--device", "laptop", "--data-dir", data])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("committed"), "\(r.stdout)")
+        #expect(r.stderr.contains("filamentdb: warning: the import is in the history, but the memo of this device's file could not be written (Not a directory): its next file is read whole"), "\(r.stderr)")
+        let json = try CLI.run(["import", path, "--device", "laptop", "--json", "--data-dir", data])
+        #expect(json.status == 0, "\(json.stderr)")
+        let d = try #require(try JSONParser.parse(json.stdout).objectValue)
+        #expect(d["memoNotKept"] == .string("Not a directory"), "\(json.stdout)")
+        // With room again, the memo is written and nothing is said.
+        try FileManager.default.removeItem(atPath: memoFolder)
+        let again = try CLI.run(["import", path, "--device", "laptop", "--data-dir", data])
+        #expect(again.status == 0 && !again.stderr.contains("warning"), "\(again.stderr)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: memoFolder)) ?? []).count == 1)
+    }
+
     func write(_ text: String) throws -> String {
         let path = dir + "/file-\(UUID().uuidString).json"
         try text.write(toFile: path, atomically: false, encoding: .utf8)
