@@ -221,7 +221,7 @@ struct SyncEngine: Sendable {
         func storedID(_ serial: String) throws(HistoryError) -> JSONValue? {
             var file = baseTree == mainTree ? try mainFile(serial) : try repo.spoolFile(serial, inTree: baseTree)
             if file == nil, baseTree != mainTree { file = try mainFile(serial) }
-            guard let file, try files.file(file, repo).hasID else { return nil }
+            guard let file, try files.info(file, repo).hasID else { return nil }
             return try repo.decodeSpool(file, serial: serial)["id"]
         }
         for var spool in spools {
@@ -353,19 +353,16 @@ struct SyncEngine: Sendable {
             // What the device sent in an earlier request, still as it sent it, it has (unless it is to replace
             // its whole inventory with this answer).
             if let file, !everything, state.exists, try repo.syncSentFile(of: serial, in: state) == file { continue }
-            if let file {
-                let answer = try files.file(file, repo)
-                if !answer.tombstone {
-                    entries.append((serial, answer))
-                    continue
-                }
+            if let file, !(try files.info(file, repo).tombstone) {
+                entries.append((serial, try files.file(file, repo)))
+                continue
             }
             // A deletion, to a device that has the spool live: at its place, or as it sent it in an earlier request
             // (an earlier batch of its run, merged on the same place).
-            if let was = try repo.spoolFile(serial, inTree: baseTree), !(try files.file(was, repo).tombstone) {
+            if let was = try repo.spoolFile(serial, inTree: baseTree), !(try files.info(was, repo).tombstone) {
                 entries.append((serial, nil))
             } else if !everything, state.exists, let sent = try repo.syncSentFile(of: serial, in: state),
-                      !(try files.file(sent, repo).tombstone) {
+                      !(try files.info(sent, repo).tombstone) {
                 entries.append((serial, nil))
             }
         }
@@ -434,11 +431,11 @@ struct SyncEngine: Sendable {
                 if fastForward, let sent = mine[serial] {
                     live = !sent.isDeleted
                 } else if let file = merge.files[ExactString(serial)] {
-                    live = try file.map { (f) throws(HistoryError) in !(try files.file(f, repo).tombstone) } ?? false
+                    live = try file.map { (f) throws(HistoryError) in !(try files.info(f, repo).tombstone) } ?? false
                 } else {
                     live = try Self.isLive(serial, headTree, repo, files)
                 }
-                let wasLive = try mainFile(serial).map { (f) throws(HistoryError) in !(try files.file(f, repo).tombstone) } ?? false
+                let wasLive = try mainFile(serial).map { (f) throws(HistoryError) in !(try files.info(f, repo).tombstone) } ?? false
                 n += (live ? 1 : 0) - (wasLive ? 1 : 0)
             }
             counted = SpoolCount(commit: head, spools: n)
@@ -525,7 +522,7 @@ struct SyncEngine: Sendable {
     /// Whether `serial` has a file in `tree` that is not a tombstone (read as bytes, not decoded).
     static func isLive(_ serial: String, _ tree: ObjectID?, _ repo: InventoryRepository, _ files: AnswerFiles? = nil) throws(HistoryError) -> Bool {
         guard let file = try repo.spoolFile(serial, inTree: tree) else { return false }
-        if let files { return !(try files.file(file, repo).tombstone) }
+        if let files { return !(try files.info(file, repo).tombstone) }
         return !CanonicalFile.isTombstone(try repo.git.readBlob(file))
     }
 
@@ -573,7 +570,10 @@ final class DeviceStates: @unchecked Sendable {
 
 /// Spool files as answers send them (on one line, with what an answer checks of them), by file id: a file is
 /// read and scanned once, then sent from memory to every device that needs it (a first sync sends every file).
-/// Used only on the history's actor. Up to ``limit`` bytes; past it, emptied.
+/// A file a request just wrote is kept as written and put on one line only when an answer first sends it:
+/// most are only checked (``info(_:_:)``: is it a tombstone, does it hold an id) by the requests after it, and
+/// putting them on one line was a tenth of a delta request's work. Used only on the history's actor. Up to
+/// ``limit`` bytes; past it, emptied.
 final class AnswerFiles: @unchecked Sendable {
     struct File {
         var compact: [UInt8]
@@ -581,44 +581,62 @@ final class AnswerFiles: @unchecked Sendable {
         var hasID: Bool
     }
 
+    struct Info {
+        var tombstone: Bool
+        var hasID: Bool
+    }
+
+    /// A file's bytes: on one line (`compact`), or still as stored (canonical) until an answer sends it.
+    private struct Kept {
+        var bytes: [UInt8]
+        var compact: Bool
+        var info: Info
+    }
+
     static let limit = 128 << 20
-    private var files: [ObjectID: File] = [:]
+    private var files: [ObjectID: Kept] = [:]
     private var bytes = 0
 
+    /// What answers check of a file, without putting it on one line.
+    func info(_ id: ObjectID, _ repo: InventoryRepository) throws(HistoryError) -> Info {
+        if let known = files[id] { return known.info }
+        let canonical = try repo.git.readBlob(id)
+        return keep(id, Kept(bytes: canonical, compact: false, info: Self.info(canonical))).info
+    }
+
+    /// The file as answers send it.
     func file(_ id: ObjectID, _ repo: InventoryRepository) throws(HistoryError) -> File {
-        if let known = files[id] { return known }
-        return add(id, try repo.git.readBlob(id))
+        if let known = files[id] {
+            if known.compact { return File(compact: known.bytes, tombstone: known.info.tombstone, hasID: known.info.hasID) }
+            let compact = Spool.compactJSON(fromCanonical: known.bytes)
+            files[id]!.bytes = compact
+            files[id]!.compact = true
+            bytes += compact.count - known.bytes.count
+            return File(compact: compact, tombstone: known.info.tombstone, hasID: known.info.hasID)
+        }
+        let canonical = try repo.git.readBlob(id)
+        let kept = keep(id, Kept(bytes: Spool.compactJSON(fromCanonical: canonical), compact: true, info: Self.info(canonical)))
+        return File(compact: kept.bytes, tombstone: kept.info.tombstone, hasID: kept.info.hasID)
     }
 
-    /// Keeps a file just written (its canonical bytes): the next request that names its spool finds it here.
-    @discardableResult
-    func add(_ id: ObjectID, _ canonical: [UInt8]) -> File {
-        if let known = files[id] { return known }
-        return add(id, Self.file(canonical))
-    }
-
-    /// Keeps the files a request wrote, read on every core.
+    /// Keeps the files a request wrote (their canonical bytes): the requests after it find them here.
     func add(_ written: [(id: ObjectID, canonical: [UInt8])]) {
-        let known = files
-        let read = Parallel.map(written.count) { range in range.map { known[written[$0].id] == nil ? Self.file(written[$0].canonical) : nil } }
-        for (w, file) in zip(written, read.flatMap { $0 }) { if let file { add(w.id, file) } }
+        for w in written where files[w.id] == nil { keep(w.id, Kept(bytes: w.canonical, compact: false, info: Self.info(w.canonical))) }
     }
 
-    /// A file as answers send it, from its canonical bytes.
-    static func file(_ canonical: [UInt8]) -> File {
-        File(compact: Spool.compactJSON(fromCanonical: canonical), tombstone: CanonicalFile.isTombstone(canonical), hasID: CanonicalFile.hasID(canonical))
+    static func info(_ canonical: [UInt8]) -> Info {
+        Info(tombstone: CanonicalFile.isTombstone(canonical), hasID: CanonicalFile.hasID(canonical))
     }
 
     @discardableResult
-    private func add(_ id: ObjectID, _ file: File) -> File {
-        if let known = files[id] { return known }
-        if bytes + file.compact.count > Self.limit {
+    private func keep(_ id: ObjectID, _ kept: Kept) -> Kept {
+        if bytes + kept.bytes.count + 64 > Self.limit {
             files.removeAll(keepingCapacity: true)
             bytes = 0
         }
-        files[id] = file
-        bytes += file.compact.count + 64
-        return file
+        files[id] = kept
+        bytes += kept.bytes.count + 64
+        return kept
     }
 }
 

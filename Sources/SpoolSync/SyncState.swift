@@ -116,13 +116,48 @@ struct DeviceSyncState: Sendable {
         }
     }
 
+    /// The document, written straight from the fields (every request writes one) with the bytes
+    /// `JSONValue.jsonBytes` gives the same object: keys in sorted order, a line break after it.
     var json: [UInt8] {
+        var w = JSONWriter(reservingCapacity: 256 + answers.count * 120)
+        w.append("{")
+        if let answer {
+            w.append("\"answer\":")
+            w.writeString(answer)
+            w.append(",")
+        }
+        w.append("\"answers\":[")
+        for (n, a) in answers.enumerated() {
+            w.append(n == 0 ? "[" : ",[")
+            w.appendRaw(String(a.time))
+            w.append(",")
+            w.writeString(a.cursor)
+            w.append("]")
+        }
+        w.append("]")
+        if let r = request {
+            w.append(",\"request\":{\"arrival\":")
+            w.appendRaw(String(r.arrival))
+            w.append(",\"digest\":")
+            w.writeString(r.digest)
+            w.append(",\"from\":")
+            w.writeString(r.from)
+            w.append(",\"lastSyncTime\":")
+            w.appendRaw(String(r.lastSyncTime))
+            w.append("}")
+        }
+        w.append("}\n")
+        return w.bytes
+    }
+
+    /// The document as a `JSONValue` (what ``json`` writes, and ``init(json:)`` reads).
+    var jsonValue: JSONValue {
         var o: [String: JSONValue] = ["answers": .array(answers.map { .array([.int($0.time), .string($0.cursor)]) })]
         if let answer { o["answer"] = .string(answer) }
         if let r = request {
             o["request"] = .object(["lastSyncTime": .int(r.lastSyncTime), "digest": .string(r.digest), "from": .string(r.from), "arrival": .int(r.arrival)])
         }
-        return JSONValue.object(o).jsonBytes + [0x0A]
+        return .object(o)
     }
 
     /// The latest `serverTime` it was given.

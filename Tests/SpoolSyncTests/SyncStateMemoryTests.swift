@@ -97,3 +97,26 @@ import Testing
         for d in 0..<names.count { #expect(onBounded[d].rows == onReference[d].rows, "\(names[d])") }
     }
 }
+
+/// A device's `state.json` is written straight from its fields (every request writes one): the bytes must be
+/// those of the same object through `JSONValue` (sorted keys), and read back to the same state.
+@Suite struct DeviceStateDocumentTests {
+    @Test func theDocumentIsTheObjectsBytesAndReadsBack() throws {
+        var rng = SystemRandomNumberGenerator()
+        let texts = ["", "c1:abc", "quote \" and \\ backslash", "line\nbreak\ttab\u{01}", "ünïcødé ✓ 🎉", String(repeating: "x", count: 300)]
+        for round in 0..<200 {
+            var state = DeviceSyncState()
+            if round % 3 != 0 { state.answer = texts.randomElement(using: &rng) }
+            for _ in 0..<Int.random(in: 0...DeviceSyncState.kept, using: &rng) {
+                state.answers.append((Int64.random(in: 0...Int64(1) << 53, using: &rng), texts.randomElement(using: &rng)!))
+            }
+            if round % 4 != 1 {
+                state.request = .init(lastSyncTime: Int64.random(in: -5...Int64(1) << 53, using: &rng), digest: texts.randomElement(using: &rng)!,
+                                      from: texts.randomElement(using: &rng)!, arrival: Int64.random(in: 0...Int64(1) << 53, using: &rng))
+            }
+            #expect(state.json == state.jsonValue.jsonBytes + [0x0A], "\(String(decoding: state.json, as: UTF8.self))")
+            let back = try #require(DeviceSyncState(json: state.json))
+            #expect(back.json == state.json)
+        }
+    }
+}
