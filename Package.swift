@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // The canonical spool record: values, canonical JSON, typeson, migration, identity. Pure: no I/O.
@@ -63,6 +64,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `serve` makes the server's Logger (libraries never bootstrap logging).
                 .product(name: "Logging", package: "swift-log"),
+                // `sync`'s HTTP client: it reads an answer only as fast as it is taken, so a size limit holds
+                // (URLSession on Linux reads ahead of its delegate without bound).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // Shared by the test targets: fixture paths, a seeded generator of hostile inventories.

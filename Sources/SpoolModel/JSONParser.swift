@@ -571,3 +571,34 @@ extension JSONParser {
         }
     }
 }
+
+extension JSONParser {
+    /// About how many values `bytes` holds, counted without building any: one, plus one for each `,`, `[` and `{`
+    /// outside strings (an upper bound for a document that parses). What a parsed document costs in memory goes with
+    /// this count far more than with its bytes (a value of a few bytes costs hundreds once parsed), so a reader of
+    /// untrusted documents checks it before parsing.
+    public static func valueCount(_ bytes: [UInt8]) -> Int {
+        bytes.withUnsafeBufferPointer { buf in
+            var count = 1
+            var i = 0
+            let n = buf.count
+            while i < n {
+                let b = buf[i]
+                if b == UInt8(ascii: "\"") {
+                    // To the string's closing quote (a backslash takes the byte after it).
+                    i += 1
+                    while i < n {
+                        let c = buf[i]
+                        if c == UInt8(ascii: "\\") { i += 2; continue }
+                        if c == UInt8(ascii: "\"") { break }
+                        i += 1
+                    }
+                } else if b == UInt8(ascii: ",") || b == UInt8(ascii: "[") || b == UInt8(ascii: "{") {
+                    count += 1
+                }
+                i += 1
+            }
+            return count
+        }
+    }
+}

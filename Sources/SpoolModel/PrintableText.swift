@@ -1,8 +1,14 @@
 /// Text another party chose (a request's device id, a server's error message), made safe to print or log: its
 /// control characters (C0, DEL, C1, the line and paragraph separators) written as `\u{…}`, so it cannot forge a
-/// line of its own nor drive the terminal that shows it, and cut to `limit` characters.
+/// line of its own nor drive the terminal that shows it, and so are the marks that reorder text shown right to
+/// left (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069), which could make the rest of a line read
+/// otherwise than it is; cut to `limit` characters.
 public func printableText(_ text: String, limit: Int = .max) -> String {
-    func control(_ u: Unicode.Scalar) -> Bool { u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029 }
+    func control(_ u: Unicode.Scalar) -> Bool {
+        let v = u.value
+        return v < 0x20 || (0x7F...0x9F).contains(v) || v == 0x2028 || v == 0x2029
+            || v == 0x061C || v == 0x200E || v == 0x200F || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v)
+    }
     var cut = text
     if text.count > limit { cut = String(text.prefix(limit)) + "… (\(text.count - limit) more characters)" }
     guard cut.unicodeScalars.contains(where: control) else { return cut }

@@ -17,6 +17,9 @@ public struct SyncClient: Sendable {
     /// The device name of the commits that apply the server's answers.
     public static let author = "sync"
     public static let defaultBatchSize = 1000
+    /// The most bytes of answers one run reads, all its pages together: at 1000 spools a page and a few KB a spool,
+    /// room for an inventory of tens of thousands of spools with large fields of their own.
+    public static let defaultMaxAnswerBytes = 256 << 20
     /// Runs begun again because local main moved while the server answered, before giving up.
     static let attempts = 3
 
@@ -35,10 +38,21 @@ public struct SyncClient: Sendable {
     public var clock: @Sendable () -> Int64
     /// Told after each accepted batch how many of the queue's entries the server has.
     public var progress: HistoryProgress?
+    /// The most bytes of the server's answers one run reads, all pages together (``SyncAnswerTooLarge`` past it:
+    /// nothing is applied). The answers of a run are held until the last page, so this bounds the run's memory.
+    public var maxAnswerBytes: Int
+    /// The most JSON values one answer (a page) may hold: what parsing it costs in memory goes with its values
+    /// (a page of 500,000 tiny spools, 17 MB of JSON, took a client past 1 GB). A page of 1000 spools holds tens
+    /// of thousands; the default allows two million.
+    public var maxAnswerValues: Int { max(1, maxAnswerBytes / Self.bytesPerValue) }
+    static let bytesPerValue = 128
+
+    /// A size in MB (`--max-answer-mb`), or in bytes below one.
+    static func size(_ bytes: Int) -> String { bytes >= 1 << 20 ? "\(bytes >> 20) MB" : "\(bytes) bytes" }
 
     public init(store: InventoryStore, dataFolder: String, transport: any SyncTransport, server: String, device: String,
                 batchSize: Int = defaultBatchSize, keyFile: String? = nil, clock: @escaping @Sendable () -> Int64 = SyncService.systemClock,
-                progress: HistoryProgress? = nil) {
+                progress: HistoryProgress? = nil, maxAnswerBytes: Int = defaultMaxAnswerBytes) {
         self.store = store
         self.dataFolder = dataFolder
         self.transport = transport
@@ -48,6 +62,7 @@ public struct SyncClient: Sendable {
         self.keyFile = keyFile
         self.clock = clock
         self.progress = progress
+        self.maxAnswerBytes = max(1, maxAnswerBytes)
     }
 
     /// Runs one sync. On failure, the error is recorded in the state file (for `filamentdb status`) and thrown.
@@ -199,6 +214,8 @@ public struct SyncClient: Sendable {
         var sent: [ExactString: Spool?] = [:]
         /// What the checks changed in the applied answers' spools to store them.
         var normalized = NormalizerCounts()
+        /// The bytes of every answer read so far (``SyncClient/maxAnswerBytes``).
+        var answerBytes = 0
     }
 
     /// Sends the queue in batches, then follows the pages of the last batch's answer. Every batch carries the
@@ -229,11 +246,18 @@ public struct SyncClient: Sendable {
             }
             let answer: (status: Int, body: [UInt8])
             do {
-                answer = try await transport.send(request.json().jsonBytes)
+                answer = try await transport.send(request.json().jsonBytes, answerLimit: maxAnswerBytes - exchange.answerBytes)
             } catch let tooLarge as SyncAnswerTooLarge {
-                throw SyncClientError(.answerTooLarge, "\(server) answered, but \(tooLarge): it was not read further (its pages hold up to \(batchSize) spools, this client's batch)")
+                throw SyncClientError(.answerTooLarge, "\(server) sent more than this client reads in one sync (\(Self.size(maxAnswerBytes)) of answers, all pages together): \(tooLarge); it was not read further, and nothing of it is applied")
+            } catch let failure as SyncTransportFailure where failure.reached {
+                throw SyncClientError(.unreachable, "\(server) gave no usable answer: \(failure.message)")
             } catch {
                 throw SyncClientError(.unreachable, "cannot reach \(server): \(error)")
+            }
+            exchange.answerBytes += answer.body.count
+            // Counted before parsing: a value of a few bytes costs a hundred or more in memory while its page is parsed.
+            if (200..<300).contains(answer.status), JSONParser.valueCount(answer.body) > maxAnswerValues {
+                throw SyncClientError(.answerTooLarge, "\(server) sent an answer of more JSON values than this client parses at once (\(maxAnswerValues), one for each \(Self.bytesPerValue) bytes of the \(Self.size(maxAnswerBytes)) it reads in one sync); nothing of it is applied")
             }
             guard (200..<300).contains(answer.status) else {
                 let failure = SyncFailure(status: answer.status, body: answer.body)
@@ -243,7 +267,9 @@ public struct SyncClient: Sendable {
                 }
                 throw refusal(failure)
             }
-            let response = try SyncResponse.parse(answer.body)
+            // A page holds at most what was asked, and what this request sent that the merge changed: more is a
+            // server that does not keep the protocol (and each entry costs memory until the last page).
+            let response = try SyncResponse.parse(answer.body, entries: (request.limit ?? batchSize) + request.changes.count + request.deletions.count)
             pending = pending.dropFirst(batch.count)
             exchange.requests += 1
             exchange.sentChanges += request.changes.count
@@ -318,33 +344,43 @@ public struct SyncClient: Sendable {
             }
         }
         let entries = received.sorted { $0.key < $1.key }
-        let deletions = entries.filter { if case .deletion = $0.value { true } else { false } }.count
-        let changes = entries.count - deletions
         let last = exchange.answers[exchange.answers.count - 1]
-        let message = "sync with \(server): \(changes) spool\(changes == 1 ? "" : "s") received, \(deletions) deleted\n\n"
-            + "Filamentdb-Source: sync\n\(Trailer.device): \(JSONValue.string(Self.author).jsonText)\n\(Trailer.server): \(JSONValue.string(server).jsonText)\n"
-            + "\(Trailer.cursor): \(last.cursor)\n\(Trailer.serverTime): \(last.serverTime)\nFilamentdb-Conflicts: \(exchange.conflicts.count)\n"
-            + exchange.normalized.trailers
+        // The counts are of what the commit does: a deletion of a spool this history does not hold live deletes
+        // nothing here (counted apart).
+        @Sendable func message(changes: Int, deletions: Int, notHeld: Int) -> String {
+            "sync with \(server): \(changes) spool\(changes == 1 ? "" : "s") received, \(deletions) deleted\n\n"
+                + "Filamentdb-Source: sync\n\(Trailer.device): \(JSONValue.string(Self.author).jsonText)\n\(Trailer.server): \(JSONValue.string(server).jsonText)\n"
+                + "\(Trailer.cursor): \(last.cursor)\n\(Trailer.serverTime): \(last.serverTime)\nFilamentdb-Conflicts: \(exchange.conflicts.count)\n"
+                + (notHeld > 0 ? "Filamentdb-Deletions-Not-Held: \(notHeld)\n" : "")
+                + exchange.normalized.trailers
+        }
         let author = store.signature(Self.author)
         let outcome = try await local { () async throws(HistoryError) in
             try await store.write { (repo) throws(HistoryError) -> Applied? in
                 guard try repo.head() == start else { return nil }
                 let tree = try repo.tree(of: start)
                 var commit: [(serial: String, spool: Spool?)] = []
+                var (changes, deletions, notHeld) = (0, 0, 0)
                 for (key, value) in entries {
                     let mine = try repo.spool(key.string, inTree: tree)
                     switch value {
                     case .spool(var spool):
                         if spool["id"] == nil { spool["id"] = mine?["id"] }
                         commit.append((key.string, spool))
+                        changes += 1
                     case .deletion(let time):
-                        guard var tombstone = mine, !tombstone.isDeleted else { continue }
+                        guard var tombstone = mine, !tombstone.isDeleted else {
+                            notHeld += 1
+                            continue
+                        }
                         tombstone["deleted"] = .bool(true)
                         tombstone["lastUpdated"] = .int(time)
                         commit.append((key.string, tombstone))
+                        deletions += 1
                     }
                 }
-                return Applied(commit: try repo.commit(changes: commit, author: author, message: message), changes: changes, deletions: deletions)
+                let made = try repo.commit(changes: commit, author: author, message: message(changes: changes, deletions: deletions, notHeld: notHeld))
+                return Applied(commit: made, changes: changes, deletions: deletions)
             }
         }
         return outcome

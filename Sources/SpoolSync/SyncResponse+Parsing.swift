@@ -3,9 +3,11 @@ import SpoolModel
 extension SyncResponse {
     /// Reads a server's `200` answer (what ``jsonBytes`` writes), checking what the client relies on; the
     /// message of the error says what is missing or wrong, for a person who pointed the client at the wrong URL.
-    public static func parse(_ bytes: [UInt8]) throws(SyncClientError) -> SyncResponse {
+    /// `entries`: the most spools and deletions together the answer may hold (a page's), checked before they are.
+    public static func parse(_ bytes: [UInt8], entries: Int = .max) throws(SyncClientError) -> SyncResponse {
         func bad(_ what: String) -> SyncClientError { SyncClientError(.badAnswer, "the server's answer is not a sync response: \(what)") }
-        guard let value = try? JSONParser.parse(bytes) else { throw bad("not JSON") }
+        let value: JSONValue
+        do { value = try JSONParser.parse(bytes) } catch { throw bad("not JSON (\(printableText(error.description, limit: 200)))") }
         guard let o = value.objectValue else { throw bad("not a JSON object") }
         guard o["success"] == .bool(true) else { throw bad("no \"success\": true") }
         guard case .int(let serverTime)? = o["serverTime"] else { throw bad("no integer serverTime") }
@@ -16,6 +18,9 @@ extension SyncResponse {
         guard cursor.utf8.count <= Self.cursorLimit else { throw bad("a cursor of \(cursor.utf8.count) bytes (at most \(Self.cursorLimit))") }
         guard !cursor.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { throw bad("a cursor with a control character") }
         guard let changes = o["changes"]?.arrayValue, let deletions = o["deletions"]?.arrayValue else { throw bad("no changes or deletions array") }
+        guard changes.count + deletions.count <= entries else {
+            throw bad("\(changes.count) spools and \(deletions.count) deletions, more than the \(entries) the page asked for may hold")
+        }
 
         var response = SyncResponse(serverTime: serverTime, cursor: cursor)
         // Each spool checked as an import checks it (types, ranges, the serial's length), so that nothing enters

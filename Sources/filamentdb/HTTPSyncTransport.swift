@@ -1,29 +1,36 @@
+import AsyncHTTPClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
 import SpoolModel
 import SpoolSync
 
-/// `POST <server>/api/sync` over HTTP(S) with URLSession. The key goes in the `Authorization` header, never
-/// in the body.
+/// `POST <server>/api/sync` over HTTP(S) with AsyncHTTPClient. The key goes in the `Authorization` header, never
+/// in the body. An answer is read only as fast as it is taken, and no further than ``maxAnswerBytes``: the
+/// client's memory stays within that limit whatever the server sends. (URLSession on Linux, used before, reads
+/// the socket ahead of its delegate without bound: a server streaming without end took a client past 12 GB
+/// before the delegate had counted the limit's 256 MB.)
 struct HTTPSyncTransport: SyncTransport {
     let endpoint: URL
     let key: String
+    let maxAnswerBytes: Int
     /// Seconds without a byte from the server before a request is given up: a batch of `--batch` spools is
     /// one commit on the server, seconds at most, and an unanswered host should not hold the command long.
     static let timeout: TimeInterval = 60
-
-    /// A request that got no answer, in words (URLSession's own errors print as their domain and code).
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    /// The longest a whole exchange may take (a slow server sending its answer a byte at a time held the command
+    /// for as long as it liked: ``timeout`` counts only silence).
+    static let resourceTimeout: TimeInterval = 30 * 60
+    init(endpoint: URL, key: String, maxAnswerBytes: Int = SyncClient.defaultMaxAnswerBytes) {
+        self.endpoint = endpoint
+        self.key = key
+        self.maxAnswerBytes = maxAnswerBytes
     }
 
     /// The endpoint of a server address: `/api/sync` added unless the address already ends with it.
     /// `nil` for an address that is not http(s) with a host.
     static func endpoint(of server: String) -> URL? {
         guard let url = URL(string: server), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              let host = url.host, !host.isEmpty else { return nil }
+              let host = url.host, !host.isEmpty, url.port.map({ (1...65_535).contains($0) }) ?? true else { return nil }
         if url.path.hasSuffix("/api/sync") { return url }
         return url.appendingPathComponent("api").appendingPathComponent("sync")
     }
@@ -33,134 +40,83 @@ struct HTTPSyncTransport: SyncTransport {
         url.scheme?.lowercased() == "http" && !["localhost", "127.0.0.1", "::1", "[::1]"].contains(url.host?.lowercased() ?? "")
     }
 
-    /// The largest answer read (``SyncAnswerTooLarge`` past it): a page holds up to `--batch` spools, a few MB
-    /// at the default; 256 MB leaves room for spools with large fields of their own.
-    static let defaultMaxAnswerBytes = 256 << 20
-
-    private let reader: AnswerReader
-
-    init(endpoint: URL, key: String, maxAnswerBytes: Int = Self.defaultMaxAnswerBytes) {
-        self.endpoint = endpoint
-        self.key = key
-        reader = AnswerReader(limit: maxAnswerBytes)
-    }
+    /// One client for the process (a command makes its requests one after another): no redirect followed (the
+    /// key would go to whatever host the answer names), ``timeout`` of silence at most, no decompression (a small
+    /// compressed answer would not be small once read). Never shut down: it lives as long as the command.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
+                                                     timeout: .init(connect: .seconds(Int64(timeout)), read: .seconds(Int64(timeout))))
+        configuration.decompression = .disabled
+        // A refused or failed connection is said at once (the queue stays for the next run), not tried again with a
+        // growing back-off until the connect timeout ran out (a minute for a server that is simply down).
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     func send(_ body: [UInt8]) async throws -> (status: Int, body: [UInt8]) {
-        var request = URLRequest(url: endpoint, cachePolicy: .reloadIgnoringLocalCacheData, timeoutInterval: Self.timeout)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.setValue("Bearer " + key, forHTTPHeaderField: "Authorization")
-        request.httpBody = Data(body)
-        let (data, response): (Data, URLResponse)
-        do {
-            (data, response) = try await reader.load(request)
-        } catch let error as SyncAnswerTooLarge {
-            throw error
-        } catch let error as URLError where error.code == .timedOut {
-            throw Failure(description: "no answer within \(Int(Self.timeout)) s (or the whole answer not within \(Int(Self.resourceTimeout / 60)) minutes)")
-        } catch {
-            throw Failure(description: error.localizedDescription)
-        }
-        guard let http = response as? HTTPURLResponse else { throw Failure(description: "the answer is not HTTP") }
-        if (300..<400).contains(http.statusCode) {
-            // Not followed: the key would go to whatever host the answer names (and a 307 sent the body nowhere).
-            let location = http.value(forHTTPHeaderField: "Location").map { " to \(printableText($0, limit: 200))" } ?? ""
-            throw Failure(description: "the server answered \(http.statusCode), a redirect\(location), which sync does not follow (the key would go with it): give that address with --server if it is the right one")
-        }
-        var body = [UInt8](data)
-        // A server that echoes the key in its error does not get it printed, nor kept in the sync state's last error.
-        if !(200..<300).contains(http.statusCode) { body = redacting(Array(key.utf8), in: body) }
-        return (http.statusCode, body)
+        try await send(body, answerLimit: maxAnswerBytes)
     }
 
-    /// The longest a whole exchange may take (a slow server sending its answer a byte at a time held the command
-    /// for as long as it liked: ``timeout`` counts only silence).
-    static let resourceTimeout: TimeInterval = 30 * 60
+    /// The most bytes of an error's answer read (its message is printed cut to a few hundred characters).
+    static let errorAnswerKept = 64 << 10
 
-    /// Reads answers as they stream in, through its own session: no redirect followed, nothing kept on disk, and
-    /// no more than `limit` bytes of an answer held (URLSession's `data(for:)` reads a whole answer, however
-    /// large, before the caller sees a byte of it). One per transport, for the run's requests.
-    final class AnswerReader: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-        let limit: Int
-        private let lock = NSLock()
-        private var pending: [Int: Pending] = [:]
-        private var session: URLSession?
-
-        /// One answer on its way: a class, so that appending to its bytes does not copy them.
-        final class Pending {
-            var data = Data()
-            var refused: SyncAnswerTooLarge?
-            let continuation: CheckedContinuation<(Data, URLResponse), any Error>
-            init(_ continuation: CheckedContinuation<(Data, URLResponse), any Error>) { self.continuation = continuation }
+    func send(_ body: [UInt8], answerLimit: Int) async throws -> (status: Int, body: [UInt8]) {
+        var request = HTTPClientRequest(url: endpoint.absoluteString)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Authorization", value: "Bearer " + key)
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let deadline = NIODeadline.now() + .seconds(Int64(Self.resourceTimeout))
+        let response: HTTPClientResponse
+        do {
+            response = try await Self.client.execute(request, deadline: deadline)
+        } catch {
+            throw SyncTransportFailure(Self.describe(error), reached: false)
         }
-
-        init(limit: Int) {
-            self.limit = limit
-            super.init()
+        let status = Int(response.status.code)
+        if (300..<400).contains(status) {
+            // Not followed: the key would go to whatever host the answer names (and a 307 sent the body nowhere).
+            let location = response.headers.first(name: "Location").map { " to \(printableText($0, limit: 200))" } ?? ""
+            throw SyncTransportFailure("the server answered \(status), a redirect\(location), which sync does not follow (the key would go with it): give that address with --server if it is the right one", reached: true)
         }
-
-        func load(_ request: URLRequest) async throws -> (Data, URLResponse) {
-            try await withCheckedThrowingContinuation { continuation in
-                let task = lock.withLock { () -> URLSessionDataTask in
-                    if session == nil {
-                        let configuration = URLSessionConfiguration.ephemeral
-                        configuration.urlCache = nil
-                        configuration.timeoutIntervalForRequest = HTTPSyncTransport.timeout
-                        configuration.timeoutIntervalForResource = HTTPSyncTransport.resourceTimeout
-                        session = URLSession(configuration: configuration, delegate: self, delegateQueue: nil)
-                    }
-                    let task = session!.dataTask(with: request)
-                    pending[task.taskIdentifier] = Pending(continuation)
-                    return task
+        let ok = (200..<300).contains(status)
+        let declared = response.headers.first(name: "Content-Length").flatMap { Int($0) }
+        if ok, let declared, declared > answerLimit { throw SyncAnswerTooLarge(limit: answerLimit, declared: declared) }
+        // Read as it comes, no further than the limit: leaving the loop ends the request (the rest is never read).
+        // An error's answer is only printed, cut short: what is past its first bytes is not read.
+        let limit = ok ? answerLimit : Self.errorAnswerKept
+        var answer: [UInt8] = []
+        answer.reserveCapacity(min(declared ?? 0, limit, 1 << 20))
+        do {
+            for try await part in response.body {
+                if answer.count + part.readableBytes > limit {
+                    if ok { throw SyncAnswerTooLarge(limit: answerLimit, declared: declared) }
+                    answer += part.readableBytesView.prefix(limit - answer.count)
+                    break
                 }
-                task.resume()
+                answer += part.readableBytesView
+            }
+        } catch let error as SyncAnswerTooLarge {
+            throw error
+        } catch {
+            throw SyncTransportFailure("the answer (HTTP \(status)) broke off after \(answer.count) bytes: \(Self.describe(error))", reached: true)
+        }
+        // A server that echoes the key in its error does not get it printed, nor kept in the sync state's last error.
+        if !ok { answer = redacting(Array(key.utf8), in: answer) }
+        return (status, answer)
+    }
+
+    /// A failed exchange in words (the errors' own descriptions name types and fields).
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? HTTPClientError {
+            switch e {
+            case .readTimeout, .connectTimeout, .tlsHandshakeTimeout: return "nothing came within \(Int(timeout)) s"
+            case .deadlineExceeded: return "the whole answer did not come within \(Int(resourceTimeout / 60)) minutes"
+            case .remoteConnectionClosed: return "the server closed the connection before its answer was whole"
+            default: return "\(e)"
             }
         }
-
-        /// An answer that says it is over the limit is not read at all.
-        func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                        completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
-            let declared = response.expectedContentLength
-            guard declared > Int64(limit) else { return completionHandler(.allow) }
-            refuse(dataTask, declared: Int(clamping: declared))
-            completionHandler(.cancel)
-        }
-
-        func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-            let over = lock.withLock { () -> Bool in
-                guard let p = pending[dataTask.taskIdentifier], p.refused == nil else { return false }
-                if p.data.count + data.count > limit {
-                    p.refused = SyncAnswerTooLarge(limit: limit, declared: nil)
-                    p.data = Data()
-                    return true
-                }
-                p.data.append(data)
-                return false
-            }
-            if over { dataTask.cancel() }
-        }
-
-        private func refuse(_ task: URLSessionTask, declared: Int) {
-            lock.withLock { pending[task.taskIdentifier]?.refused = SyncAnswerTooLarge(limit: limit, declared: declared) }
-        }
-
-        func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-            guard let p = lock.withLock({ pending.removeValue(forKey: task.taskIdentifier) }) else { return }
-            if let refused = p.refused {
-                p.continuation.resume(throwing: refused)
-            } else if let error {
-                p.continuation.resume(throwing: error)
-            } else if let response = task.response {
-                p.continuation.resume(returning: (p.data, response))
-            } else {
-                p.continuation.resume(throwing: URLError(.badServerResponse))
-            }
-        }
-
-        /// Redirects are not followed (``send(_:)`` says why).
-        func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                        newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
-            completionHandler(nil)
-        }
+        if let e = error as? IOError { return String(cString: strerror(e.errnoCode)) }
+        return "\(error)"
     }
 }

@@ -23,7 +23,7 @@ struct Sync: AsyncParsableCommand {
     @Option(help: "The server's address, such as https://sync.example.org (its /api/sync is used); remembered.") var server: String?
     @Option(help: "This history's name on the server (1 to 128 characters); default: the remembered one, else the host name.") var device: String?
     @Option(help: "Most changes and deletions per request, and per page of the answer.") var batch = SyncClient.defaultBatchSize
-    @Option(help: "The largest answer read from the server, in MB (1 to 4096): reading stops there, and nothing is applied.") var maxAnswerMb = HTTPSyncTransport.defaultMaxAnswerBytes >> 20
+    @Option(help: "The most one sync reads of the server's answers, all pages together, in MB (1 to 4096): reading stops there, and nothing is applied.") var maxAnswerMb = SyncClient.defaultMaxAnswerBytes >> 20
     @Option(help: "A file holding the server's key (remembered, the key itself never is); default: $SYNC_API_KEY.") var keyFile: String?
     /// Refused with a message: a key given here would already be in the process list.
     @Option(name: [.customLong("key"), .customLong("api-key")], help: .hidden) var keyOnCommandLine: String?
@@ -60,8 +60,8 @@ struct Sync: AsyncParsableCommand {
             FileHandle.standardError.write(Data("filamentdb: warning: \(server) is plain http: the key and the inventory cross the network unencrypted\n".utf8))
         }
         let store = try history.open(create: true)
-        let client = SyncClient(store: store, dataFolder: folder, transport: HTTPSyncTransport(endpoint: endpoint, key: key, maxAnswerBytes: maxAnswerMb << 20), server: server,
-                                device: device, batchSize: batch, keyFile: keyFile, progress: PercentProgress("syncing").report)
+        let client = SyncClient(store: store, dataFolder: folder, transport: HTTPSyncTransport(endpoint: endpoint, key: key), server: server,
+                                device: device, batchSize: batch, keyFile: keyFile, progress: PercentProgress("syncing").report, maxAnswerBytes: maxAnswerMb << 20)
         let report: SyncReport
         do {
             report = try await client.run()

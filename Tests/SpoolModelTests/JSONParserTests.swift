@@ -192,3 +192,43 @@ import Testing
         #expect(try JSONParser.parse("[\"\u{FEFF}x\"]") == .array([.string("\u{FEFF}x")]))
     }
 }
+
+/// ``JSONParser/valueCount(_:)``: what a reader of untrusted documents checks before parsing them. It must never
+/// count fewer values than the parsed document holds (commas and brackets inside strings, escaped quotes).
+@Suite struct JSONValueCountTests {
+    func values(_ v: JSONValue) -> Int {
+        switch v {
+        case .array(let a): 1 + a.reduce(0) { $0 + values($1) }
+        case .object(let o): 1 + o.values.reduce(0) { $0 + values($1) }
+        case .typed(_, let inner): values(inner)
+        default: 1
+        }
+    }
+
+    @Test func theCountIsAnUpperBoundAndCloseForSpools() throws {
+        let docs = [
+            #"[]"#, #"{}"#, #"1"#, #""a,b[c{d""#, #"["x\",[{", 2, {"k": [1, 2, {}]}]"#,
+            #"{"success":true,"changes":[{"serial":"S,1","lastUpdated":1},{"serial":"S\\","lastUpdated":2}],"deletions":["a","b"]}"#,
+        ]
+        for d in docs {
+            let parsed = try JSONParser.parse(d)
+            #expect(JSONParser.valueCount(Array(d.utf8)) >= values(parsed), "\(d)")
+        }
+        // 1,000 spools of 3 fields: 4,000 values and the page's wrapper; the count is within a few of them.
+        let page = #"{"changes":["# + (0..<1000).map { #"{"serial":"S\#($0)","lastUpdated":\#($0),"brand":"a, b [c]"}"# }.joined(separator: ",") + "]}"
+        let exact = values(try JSONParser.parse(page))
+        let counted = JSONParser.valueCount(Array(page.utf8))
+        #expect(counted >= exact && counted <= exact + 10, "\(counted) for \(exact)")
+    }
+}
+
+/// What `printableText` makes of text another party chose.
+@Suite struct PrintableTextTests {
+    @Test func controlsAndReorderingMarksAreWrittenOut() {
+        // U+202E reverses what follows on screen ("exe.txt" reads "txt.exe"); U+2066 to U+2069 isolate; C0, C1.
+        let text = "file\u{202E}txt.exe \u{2066}a\u{2069} \u{200F}\u{061C} \u{1B}[31m\u{85}"
+        let shown = printableText(text)
+        #expect(shown == #"file\u{202e}txt.exe \u{2066}a\u{2069} \u{200f}\u{61c} \u{1b}[31m\u{85}"#, "\(shown)")
+        #expect(printableText("plain ünïcødé ✓") == "plain ünïcødé ✓")
+    }
+}

@@ -360,6 +360,10 @@ import Testing
         ("a serial over the limit", answer(changes: #"[{"serial":""# + String(repeating: "s", count: 2_000) + #"","lastUpdated":1}]"#), "changes[0] is not a valid spool (serial: 2000 bytes"),
         ("one serial twice", answer(changes: #"[{"serial":"S9","lastUpdated":1},{"serial":"S9","lastUpdated":2}]"#), "changes[1] repeats serial \"S9\""),
         ("pages that come back to a cursor", answer(cursor: #""c1""#, changes: #"[{"serial":"S9","lastUpdated":1}]"#, hasMore: true), "its pages would never end"),
+        // The client asks pages of 1000 and sends one spool: 1001 entries at most, checked before any is read.
+        ("a page of more spools than asked", answer(changes: "[" + (0..<1002).map { #"{"serial":"P\#($0)","lastUpdated":1}"# }.joined(separator: ",") + "]"),
+         "1002 spools and 0 deletions, more than the 1001 the page asked for may hold"),
+        ("an answer that is not JSON, with the parser's reason", #"{"success":tru"#, "not JSON (line 1, column 12: "),
     ] as [(String, String, String)])
     func aHostileAnswerIsRefusedAndNothingIsApplied(_ name: String, body: String, message: String) async throws {
         let a = try LocalDevice("a")
@@ -387,6 +391,58 @@ import Testing
         #expect(commit.trailer("Filamentdb-Migrated") == "deleted-from-0-or-1=1, null-known-field-removed=1, timestamp-from-iso-string=1", "\(commit.message)")
         let stored = try #require(try await a.store.spool("S9"))
         #expect(stored["brand"] == nil && stored["createdAt"] == .int(1_735_787_045_000) && stored["deleted"] == .bool(false))
+    }
+
+    /// The answers of one run are read no further than ``SyncClient/maxAnswerBytes``, all pages together (a
+    /// server can send pages without end, each within the limit), and an answer of more JSON values than
+    /// `maxAnswerBytes / 128` is not parsed (its memory goes with its values, not its bytes). Nothing is applied.
+    @Test func answersOverTheLimitsAreNotRead() async throws {
+        final class Pages: SyncTransport, @unchecked Sendable {
+            let lock = NSLock()
+            var n = 0
+            func send(_ body: [UInt8]) async throws -> (status: Int, body: [UInt8]) {
+                let k = lock.withLock { n += 1; return n }
+                let page = HostileAnswerTests.answer(cursor: "\"c\(k)\"", changes: #"[{"serial":"P\#(k)","lastUpdated":1,"brand":""# + String(repeating: "b", count: 2_000) + #""}]"#, hasMore: true)
+                return (200, Array(page.utf8))
+            }
+        }
+        let a = try LocalDevice("a")
+        try await a.importSpools([spool("S1", clock.read())])
+        let head = try await a.store.head()
+        func client(_ transport: any SyncTransport, bytes: Int) -> SyncClient {
+            SyncClient(store: a.store, dataFolder: a.folder, transport: transport, server: "test://server", device: "a",
+                       clock: { self.clock.read() }, maxAnswerBytes: bytes)
+        }
+        // Pages of about 2,170 bytes (13 values each) without end: the fourth crosses 8,000 bytes.
+        let pages = Pages()
+        let endless = await #expect(throws: SyncClientError.self) { try await client(pages, bytes: 8_000).run() }
+        #expect(endless?.kind == .answerTooLarge, "\(String(describing: endless))")
+        #expect(endless?.message.contains("sent more than this client reads in one sync (8000 bytes of answers, all pages together): an answer of") == true, "\(endless?.message ?? "")")
+        #expect(pages.n == 4)
+        // 200 small spools in 7 KB: more values than 20,000 bytes allow (156), fewer bytes.
+        let many = Self.answer(changes: "[" + (0..<200).map { #"{"serial":"M\#($0)","lastUpdated":1}"# }.joined(separator: ",") + "]")
+        #expect(many.utf8.count < 20_000)
+        let values = await #expect(throws: SyncClientError.self) { try await client(FixedAnswer(status: 200, body: Array(many.utf8)), bytes: 20_000).run() }
+        #expect(values?.kind == .answerTooLarge && values?.message.contains("more JSON values than this client parses at once (156") == true, "\(String(describing: values))")
+        // Within both limits, the same answer is applied.
+        let report = try await client(FixedAnswer(status: 200, body: Array(many.utf8)), bytes: 1 << 20).run()
+        #expect(report.receivedChanges == 200)
+        #expect(try await a.store.head() != head)
+    }
+
+    /// A deletion of a spool this history does not hold (never had, or has deleted) deletes nothing here: the
+    /// commit and the report count what the commit does, and the others apart (before, all were counted deleted).
+    @Test func deletionsOfSpoolsNotHeldAreCountedApart() async throws {
+        let a = try LocalDevice("a")
+        try await a.importSpools([spool("S1", clock.read()), spool("S2", clock.read())])
+        let body = #"{"success":true,"serverTime":1760000000000,"cursor":"c1","changes":[],"deletions":["S1","NEVER","../../x"],"conflicts":[],"hasMore":false}"#
+        let report = try await a.sync(FixedAnswer(status: 200, body: Array(body.utf8)), clock: clock)
+        #expect(report.receivedDeletions == 1 && report.receivedChanges == 0)
+        let commit = try await a.store.readCommit(try #require(report.commit))
+        #expect(commit.message.hasPrefix("sync with test://server: 0 spools received, 1 deleted\n"), "\(commit.message)")
+        #expect(commit.trailer("Filamentdb-Deletions-Not-Held") == "2", "\(commit.message)")
+        let s1 = try await a.store.spool("S1"), s2 = try await a.store.spool("S2")
+        #expect(s1?.isDeleted == true && s2?.isDeleted == false)
     }
 
     /// A refusal's words are printed and kept: control characters escaped, and cut short.
