@@ -107,7 +107,7 @@ import Testing
         #expect(redirect.port > 0 && elsewhere.port > 0)
         let r = try CLI.run(["sync", "--server", redirect.url, "--device", "desk", "--data-dir", data], environment: ["SYNC_API_KEY": key])
         #expect(r.status == 69, "\(r.stderr)")
-        #expect(r.stderr.contains("a redirect to \(elsewhere.url)/api/sync, which sync does not follow"), "\(r.stderr)")
+        #expect(r.stderr.contains("filamentdb: \(redirect.url) gave no usable answer: the server answered 307, a redirect to \(elsewhere.url)/api/sync, which sync does not follow"), "\(r.stderr)")
         #expect(redirect.count() == 1 && elsewhere.count() == 0)
         #expect(try status()["queue"] == .int(2))
         let echo = try FixedServer(status: 401, body: #"{"success":false,"error":"wrong key: Bearer \#(key)"}"#)
@@ -237,8 +237,10 @@ import Testing
         #expect(chmod(keyFile, 0o600) == 0)
         let withFile = try CLI.run(["sync", "--server", unreachable, "--key-file", keyFile, "--data-dir", data], environment: ["SYNC_API_KEY": ""])
         #expect(withFile.status == 69 && !withFile.stderr.contains("warning"), "\(withFile.stderr)")
-        let bad = try CLI.run(["sync", "--server", "ftp://example.org", "--data-dir", data], environment: ["SYNC_API_KEY": "k"])
-        #expect(bad.status == 64 && bad.stderr.contains("expected an http:// or https:// address"), "\(bad.stderr)")
+        for server in ["ftp://example.org", "http://127.0.0.1:99999", "http://127.0.0.1:0"] {
+            let bad = try CLI.run(["sync", "--server", server, "--data-dir", data], environment: ["SYNC_API_KEY": "k"])
+            #expect(bad.status == 64 && bad.stderr.contains("expected an http:// or https:// address"), "\(server): \(bad.stderr)")
+        }
     }
 
     @Test func helpListsTheSyncExitStatuses() throws {
