@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Synchronization
 import NIOCore
 import NIOHTTP1
 import SpoolModel
@@ -40,18 +41,49 @@ struct HTTPSyncTransport: SyncTransport {
         url.scheme?.lowercased() == "http" && !["localhost", "127.0.0.1", "::1", "[::1]"].contains(url.host?.lowercased() ?? "")
     }
 
-    /// One client for the process (a command makes its requests one after another): no redirect followed (the
-    /// key would go to whatever host the answer names), ``timeout`` of silence at most, no decompression (a small
-    /// compressed answer would not be small once read). Never shut down: it lives as long as the command.
-    static let client: HTTPClient = {
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
-                                                     timeout: .init(connect: .seconds(Int64(timeout)), read: .seconds(Int64(timeout))))
-        configuration.decompression = .disabled
-        // A refused or failed connection is said at once (the queue stays for the next run), not tried again with a
-        // growing back-off until the connect timeout ran out (a minute for a server that is simply down).
-        configuration.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
+    /// The client for `endpoint`, one per proxy for the process (a command makes its requests one after another,
+    /// to one server): no redirect followed (the key would go to whatever host the answer names), ``timeout`` of
+    /// silence at most, no decompression (a small compressed answer would not be small once read), through the
+    /// proxy the environment names (``proxy(for:environment:)``). Never shut down: it lives as long as the command.
+    static func client(for endpoint: URL) -> HTTPClient {
+        let proxy = Self.proxy(for: endpoint, environment: ProcessInfo.processInfo.environment)
+        let key = proxy.map { "\($0.host):\($0.port)" } ?? ""
+        return clients.withLock { clients in
+            if let known = clients[key] { return known }
+            var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
+                                                         timeout: .init(connect: .seconds(Int64(timeout)), read: .seconds(Int64(timeout))))
+            configuration.decompression = .disabled
+            configuration.proxy = proxy
+            // A refused or failed connection is said at once (the queue stays for the next run), not tried again with a
+            // growing back-off until the connect timeout ran out (a minute for a server that is simply down).
+            configuration.connectionPool.retryConnectionEstablishment = false
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients[key] = client
+            return client
+        }
+    }
+
+    private static let clients = Mutex<[String: HTTPClient]>([:])
+
+    /// The proxy curl would use for `url` (as URLSession did on Linux, through libcurl): `https_proxy` or
+    /// `HTTPS_PROXY` for https, `http_proxy` for http (not `HTTP_PROXY`, which a CGI environment lets a request
+    /// set), none for this machine's own addresses or a host `no_proxy` names (a name, `.domain`, or `*`).
+    static func proxy(for url: URL, environment: [String: String]) -> HTTPClient.Configuration.Proxy? {
+        guard let host = url.host?.lowercased(), !["localhost", "127.0.0.1", "::1", "[::1]"].contains(host) else { return nil }
+        let noProxy = environment["no_proxy"] ?? environment["NO_PROXY"] ?? ""
+        for entry in noProxy.split(separator: ",") {
+            var name = entry.trimmingCharacters(in: .whitespaces).lowercased()
+            if name == "*" { return nil }
+            if name.hasPrefix(".") { name.removeFirst() }
+            if !name.isEmpty, host == name || host.hasSuffix("." + name) { return nil }
+        }
+        let https = url.scheme?.lowercased() == "https"
+        guard var value = (https ? environment["https_proxy"] ?? environment["HTTPS_PROXY"] : environment["http_proxy"]), !value.isEmpty else { return nil }
+        if !value.contains("://") { value = "http://" + value }
+        guard let proxy = URL(string: value), let proxyHost = proxy.host, !proxyHost.isEmpty else { return nil }
+        let authorization = proxy.user.map { HTTPClient.Authorization.basic(username: $0.removingPercentEncoding ?? $0, password: (proxy.password ?? "").removingPercentEncoding ?? "") }
+        return .server(host: proxyHost, port: proxy.port ?? 1080, authorization: authorization)
+    }
 
     func send(_ body: [UInt8]) async throws -> (status: Int, body: [UInt8]) {
         try await send(body, answerLimit: maxAnswerBytes)
@@ -69,7 +101,7 @@ struct HTTPSyncTransport: SyncTransport {
         let deadline = NIODeadline.now() + .seconds(Int64(Self.resourceTimeout))
         let response: HTTPClientResponse
         do {
-            response = try await Self.client.execute(request, deadline: deadline)
+            response = try await Self.client(for: endpoint).execute(request, deadline: deadline)
         } catch {
             throw SyncTransportFailure(Self.describe(error), reached: false)
         }

@@ -207,6 +207,60 @@ import Testing
         #expect(bad.status == 64 && bad.stderr.contains("--max-answer-mb 0: expected 1 to 4096"), "\(bad.stderr)")
     }
 
+    /// The proxy the environment names is used, as curl (and URLSession on Linux, before) used it: `http_proxy` for
+    /// an http server, none for a host `no_proxy` names. The test's proxy takes the tunnel to the other host
+    /// (AsyncHTTPClient asks for one with CONNECT) and answers the request itself, 503, recording what was asked.
+    @Test func theEnvironmentsProxyIsUsed() throws {
+        try importTwo()
+        let folder = Fixtures.temporaryDirectory()
+        let script = """
+        import socket, sys, os
+        folder = sys.argv[1]
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+        open(folder + "/port.tmp", "w").write(str(s.getsockname()[1])); os.rename(folder + "/port.tmp", folder + "/port")
+        while True:
+            c, _ = s.accept()
+            f = c.makefile("rb")
+            line = f.readline().decode()
+            while f.readline() not in (b"\\r\\n", b""): pass
+            open(folder + "/asked", "a").write(line.split(" ")[0] + " " + line.split(" ")[1] + "\\n")
+            c.sendall(b"HTTP/1.1 200 Connection established\\r\\n\\r\\n")
+            length = 0
+            f.readline()
+            while True:
+                h = f.readline()
+                if h in (b"\\r\\n", b""): break
+                if h.lower().startswith(b"content-length:"): length = int(h.split(b":")[1])
+            f.read(length)
+            body = b'{"success":false,"error":"from the proxy"}'
+            c.sendall(b"HTTP/1.1 503 Service Unavailable\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n" % len(body) + body)
+            c.close()
+        """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, folder]
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        var port = 0
+        for _ in 0..<200 where port == 0 {
+            port = (try? String(contentsOfFile: folder + "/port", encoding: .utf8)).flatMap { Int($0) } ?? 0
+            if port == 0 { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        let asked = { (try? String(contentsOfFile: folder + "/asked", encoding: .utf8)) ?? "" }
+        let viaProxy = try CLI.run(["sync", "--server", "http://sync.invalid:8080", "--device", "desk", "--data-dir", data],
+                                   environment: ["SYNC_API_KEY": "k", "http_proxy": "http://127.0.0.1:\(port)", "no_proxy": ""])
+        #expect(viaProxy.status == 69 && viaProxy.stderr.contains("cannot take the request now") && viaProxy.stderr.contains("from the proxy"), "\(viaProxy.stderr)")
+        #expect(asked() == "CONNECT sync.invalid:8080\n", "\(asked())")
+        let direct = try CLI.run(["sync", "--server", "http://sync.invalid:8080", "--device", "desk", "--data-dir", data],
+                                 environment: ["SYNC_API_KEY": "k", "http_proxy": "http://127.0.0.1:\(port)", "no_proxy": "example.org, .invalid"])
+        #expect(direct.status == 69 && direct.stderr.contains("cannot reach http://sync.invalid:8080"), "\(direct.stderr)")
+        #expect(asked() == "CONNECT sync.invalid:8080\n")
+        #expect(try status()["queue"] == .int(2))
+    }
+
     @Test func theKeyIsNeverTakenFromTheCommandLine() throws {
         try importTwo()
         for arguments in [["--key", "s3cret"], ["--api-key", "s3cret"], ["--key=s3cret"]] {
