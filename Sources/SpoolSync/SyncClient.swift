@@ -46,6 +46,8 @@ public struct SyncClient: Sendable {
     /// of thousands; the default allows two million.
     public var maxAnswerValues: Int { max(1, maxAnswerBytes / Self.bytesPerValue) }
     static let bytesPerValue = 128
+    /// What each spool, deletion or conflict of an answer counts against ``maxAnswerBytes`` beyond its bytes.
+    static let entryCost = 256
 
     /// A size in MB (`--max-answer-mb`), or in bytes below one.
     static func size(_ bytes: Int) -> String { bytes >= 1 << 20 ? "\(bytes >> 20) MB" : "\(bytes) bytes" }
@@ -270,6 +272,12 @@ public struct SyncClient: Sendable {
             // A page holds at most what was asked, and what this request sent that the merge changed: more is a
             // server that does not keep the protocol (and each entry costs memory until the last page).
             let response = try SyncResponse.parse(answer.body, entries: (request.limit ?? batchSize) + request.changes.count + request.deletions.count)
+            // Each entry kept until the last page costs memory beyond its bytes (a page of 1000 spools of 36 bytes
+            // took a client to 3 GB before the bytes reached the limit): counted as ``entryCost`` more.
+            exchange.answerBytes += (response.encodedChanges.count + response.deletions.count + response.conflicts.count) * Self.entryCost
+            if exchange.answerBytes > maxAnswerBytes {
+                throw SyncClientError(.answerTooLarge, "\(server) sent more than this client reads in one sync (\(Self.size(maxAnswerBytes)) of answers, all pages together, counting \(Self.entryCost) bytes more for each spool, deletion and conflict): nothing of it is applied")
+            }
             pending = pending.dropFirst(batch.count)
             exchange.requests += 1
             exchange.sentChanges += request.changes.count

@@ -103,12 +103,16 @@ struct HTTPSyncTransport: SyncTransport {
         do {
             response = try await Self.client(for: endpoint).execute(request, deadline: deadline)
         } catch {
-            throw SyncTransportFailure(Self.describe(error), reached: false)
+            throw SyncTransportFailure(Self.describe(error), reached: Self.answered(error))
         }
         let status = Int(response.status.code)
+        let secret = Array(key.utf8)
         if (300..<400).contains(status) {
             // Not followed: the key would go to whatever host the answer names (and a 307 sent the body nowhere).
-            let location = response.headers.first(name: "Location").map { " to \(printableText($0, limit: 200))" } ?? ""
+            // A Location that echoes the key does not get it printed, nor kept as the last error.
+            let location = response.headers.first(name: "Location").map {
+                " to \(printableText(String(decoding: redacting(secret, in: Array($0.utf8)), as: UTF8.self), limit: 200))"
+            } ?? ""
             throw SyncTransportFailure("the server answered \(status), a redirect\(location), which sync does not follow (the key would go with it): give that address with --server if it is the right one", reached: true)
         }
         let ok = (200..<300).contains(status)
@@ -117,10 +121,53 @@ struct HTTPSyncTransport: SyncTransport {
         // Read as it comes, no further than the limit: leaving the loop ends the request (the rest is never read).
         // An error's answer is only printed, cut short: what is past its first bytes is not read.
         let limit = ok ? answerLimit : Self.errorAnswerKept
-        var answer: [UInt8] = []
-        answer.reserveCapacity(min(declared ?? 0, limit, 1 << 20))
+        var answer: [UInt8]
         do {
-            for try await part in response.body {
+            // The deadline holds for the body too: AsyncHTTPClient keeps it only until the answer's head came, and a
+            // server sending a byte a minute is never silent for the read timeout. The body is read in a task of its
+            // own, cancelled (and the connection with it) when the deadline comes first.
+            answer = try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+                group.addTask { try await Self.read(response.body, limit: limit, ok: ok, answerLimit: answerLimit, declared: declared) }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(Int64(Self.resourceTimeout)))
+                    throw HTTPClientError.deadlineExceeded
+                }
+                defer { group.cancelAll() }
+                while let read = try await group.next() {
+                    if let read { return read }
+                }
+                throw HTTPClientError.deadlineExceeded
+            }
+        } catch let error as SyncAnswerTooLarge {
+            throw error
+        } catch let error as BrokenOff {
+            // An error's status is known: what came of its answer is enough (a proxy that answers 413 before reading
+            // the body, then closes, is a 413 the client halves its batch for).
+            if !ok { return (status, redacting(secret, in: error.read)) }
+            throw SyncTransportFailure("the answer (HTTP \(status)) broke off after \(error.read.count) bytes: \(Self.describe(error.error))", reached: true)
+        } catch {
+            throw SyncTransportFailure("the answer (HTTP \(status)) did not come whole: \(Self.describe(error))", reached: true)
+        }
+        // A server that echoes the key in its error does not get it printed, nor kept in the sync state's last error.
+        if !ok { answer = redacting(secret, in: answer) }
+        return (status, answer)
+    }
+
+    /// An answer's body that broke off: what came of it, and why.
+    struct BrokenOff: Error {
+        var read: [UInt8]
+        var error: any Error
+    }
+
+    /// An answer's body as it comes, no further than `limit` bytes: leaving the loop ends the request (the rest is
+    /// never read). Past the limit, a successful answer (`ok`) is refused; of an error's answer what fits is kept.
+    static func read(_ body: HTTPClientResponse.Body, limit: Int, ok: Bool, answerLimit: Int, declared: Int?) async throws -> [UInt8] {
+        var answer: [UInt8] = []
+        // Room for the whole answer at once: grown by doubling, a 256 MB answer held up to twice that. (Pages not
+        // written to are not in memory, so the room costs nothing until the bytes come.)
+        answer.reserveCapacity(min(declared ?? limit, limit))
+        do {
+            for try await part in body {
                 if answer.count + part.readableBytes > limit {
                     if ok { throw SyncAnswerTooLarge(limit: answerLimit, declared: declared) }
                     answer += part.readableBytesView.prefix(limit - answer.count)
@@ -131,24 +178,38 @@ struct HTTPSyncTransport: SyncTransport {
         } catch let error as SyncAnswerTooLarge {
             throw error
         } catch {
-            throw SyncTransportFailure("the answer (HTTP \(status)) broke off after \(answer.count) bytes: \(Self.describe(error))", reached: true)
+            throw BrokenOff(read: answer, error: error)
         }
-        // A server that echoes the key in its error does not get it printed, nor kept in the sync state's last error.
-        if !ok { answer = redacting(Array(key.utf8), in: answer) }
-        return (status, answer)
+        return answer
     }
 
-    /// A failed exchange in words (the errors' own descriptions name types and fields).
+    /// Whether an error that came instead of an answer's head means the server answered (its head broke HTTP's
+    /// rules), rather than that it could not be reached.
+    static func answered(_ error: any Error) -> Bool {
+        if error is HTTPParserError { return true }
+        if let e = error as? HTTPClientError, e == .invalidProxyResponse || e == .remoteConnectionClosed { return true }
+        return false
+    }
+
+    /// A failed exchange in words (the errors' own descriptions name types, fields and the library's source files).
     static func describe(_ error: any Error) -> String {
         if let e = error as? HTTPClientError {
             switch e {
             case .readTimeout, .connectTimeout, .tlsHandshakeTimeout: return "nothing came within \(Int(timeout)) s"
             case .deadlineExceeded: return "the whole answer did not come within \(Int(resourceTimeout / 60)) minutes"
             case .remoteConnectionClosed: return "the server closed the connection before its answer was whole"
-            default: return "\(e)"
+            default: break
             }
         }
         if let e = error as? IOError { return String(cString: strerror(e.errnoCode)) }
-        return "\(error)"
+        if error is HTTPParserError { return "the server's answer is not HTTP/1.1 (\(error))" }
+        var text = "\(error)"
+        if text.contains("CERTIFICATE_VERIFY_FAILED") { return "the server's TLS certificate is not one this machine trusts (CERTIFICATE_VERIFY_FAILED)" }
+        // No build paths: "… at /path/to/file.cc:320".
+        while let at = text.range(of: " at /") {
+            let end = text[at.upperBound...].firstIndex(where: { $0 == "]" || $0 == ")" || $0 == "," || $0 == "\"" }) ?? text.endIndex
+            text.removeSubrange(at.lowerBound..<end)
+        }
+        return printableText(text, limit: 300)
     }
 }

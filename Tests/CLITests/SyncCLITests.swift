@@ -110,6 +110,12 @@ import Testing
         #expect(r.stderr.contains("filamentdb: \(redirect.url) gave no usable answer: the server answered 307, a redirect to \(elsewhere.url)/api/sync, which sync does not follow"), "\(r.stderr)")
         #expect(redirect.count() == 1 && elsewhere.count() == 0)
         #expect(try status()["queue"] == .int(2))
+        // A redirect whose Location echoes the key: not printed, not kept either.
+        let echoing = try FixedServer(status: 302, headers: ["Location": "http://elsewhere.invalid/?k=" + key], body: "")
+        defer { echoing.stop() }
+        let hidden = try CLI.run(["sync", "--server", echoing.url, "--device", "desk", "--data-dir", data], environment: ["SYNC_API_KEY": key])
+        #expect(hidden.status == 69 && hidden.stderr.contains("a redirect to http://elsewhere.invalid/?k=<key>") && !hidden.stderr.contains(key), "\(hidden.stderr)")
+        #expect(try status()["lastError"]?.stringValue?.contains(key) == false)
         let echo = try FixedServer(status: 401, body: #"{"success":false,"error":"wrong key: Bearer \#(key)"}"#)
         defer { echo.stop() }
         let refused = try CLI.run(["sync", "--server", echo.url, "--device", "desk", "--data-dir", data], environment: ["SYNC_API_KEY": key])
@@ -258,6 +264,45 @@ import Testing
                                  environment: ["SYNC_API_KEY": "k", "http_proxy": "http://127.0.0.1:\(port)", "no_proxy": "example.org, .invalid"])
         #expect(direct.status == 69 && direct.stderr.contains("cannot reach http://sync.invalid:8080"), "\(direct.stderr)")
         #expect(asked() == "CONNECT sync.invalid:8080\n")
+        #expect(try status()["queue"] == .int(2))
+    }
+
+    /// A server (or a proxy) that answers 413 before it reads the request's body, and closes: the status is the
+    /// answer, so the batch goes again in halves, as for any 413 (before, the cut-off body made it "no usable
+    /// answer" and the run stopped there). One spool cannot be halved: refused, exit 1.
+    @Test func anEarly413IsStillA413() throws {
+        try importTwo()
+        let folder = Fixtures.temporaryDirectory()
+        let script = """
+        import socket, sys, os
+        folder = sys.argv[1]
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+        open(folder + "/port.tmp", "w").write(str(s.getsockname()[1])); os.rename(folder + "/port.tmp", folder + "/port")
+        while True:
+            c, _ = s.accept()
+            f = c.makefile("rb")
+            while f.readline() not in (b"\\r\\n", b""): pass
+            open(folder + "/requests", "a").write("x")
+            c.sendall(b'HTTP/1.1 413 Payload Too Large\\r\\nContent-Length: 200\\r\\nConnection: close\\r\\n\\r\\n{"success":false,"error":"too large"')
+            c.shutdown(socket.SHUT_RDWR); c.close()
+        """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, folder]
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        var port = 0
+        for _ in 0..<200 where port == 0 {
+            port = (try? String(contentsOfFile: folder + "/port", encoding: .utf8)).flatMap { Int($0) } ?? 0
+            if port == 0 { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        let r = try CLI.run(["sync", "--server", "http://127.0.0.1:\(port)", "--device", "desk", "--data-dir", data], environment: ["SYNC_API_KEY": "k"])
+        #expect(r.status == 1 && r.stderr.contains("refused the request"), "\(r.stderr)")
+        // Two spools, then one: the second 413 ends the run.
+        #expect(((try? String(contentsOfFile: folder + "/requests", encoding: .utf8)) ?? "").count == 2)
         #expect(try status()["queue"] == .int(2))
     }
 

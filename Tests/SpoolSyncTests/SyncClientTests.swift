@@ -424,6 +424,21 @@ import Testing
         #expect(many.utf8.count < 20_000)
         let values = await #expect(throws: SyncClientError.self) { try await client(FixedAnswer(status: 200, body: Array(many.utf8)), bytes: 20_000).run() }
         #expect(values?.kind == .answerTooLarge && values?.message.contains("more JSON values than this client parses at once (156") == true, "\(String(describing: values))")
+        // Pages of 12 tiny spools (about 600 bytes): each spool counts 256 bytes more, so the third page crosses 8,000
+        // (by bytes alone it would take thirteen).
+        final class TinyPages: SyncTransport, @unchecked Sendable {
+            let lock = NSLock()
+            var n = 0
+            func send(_ body: [UInt8]) async throws -> (status: Int, body: [UInt8]) {
+                let k = lock.withLock { n += 1; return n }
+                let page = HostileAnswerTests.answer(cursor: "\"t\(k)\"", changes: "[" + (0..<12).map { #"{"serial":"T\#(k)-\#($0)","lastUpdated":1}"# }.joined(separator: ",") + "]", hasMore: true)
+                return (200, Array(page.utf8))
+            }
+        }
+        let tiny = TinyPages()
+        let counted = await #expect(throws: SyncClientError.self) { try await client(tiny, bytes: 8_000).run() }
+        #expect(counted?.kind == .answerTooLarge && counted?.message.contains("counting 256 bytes more for each spool, deletion and conflict") == true, "\(String(describing: counted))")
+        #expect(tiny.n == 3)
         // Within both limits, the same answer is applied.
         let report = try await client(FixedAnswer(status: 200, body: Array(many.utf8)), bytes: 1 << 20).run()
         #expect(report.receivedChanges == 200)
