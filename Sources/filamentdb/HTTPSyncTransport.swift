@@ -163,9 +163,9 @@ struct HTTPSyncTransport: SyncTransport {
     /// never read). Past the limit, a successful answer (`ok`) is refused; of an error's answer what fits is kept.
     static func read(_ body: HTTPClientResponse.Body, limit: Int, ok: Bool, answerLimit: Int, declared: Int?) async throws -> [UInt8] {
         var answer: [UInt8] = []
-        // Room for the whole answer at once: grown by doubling, a 256 MB answer held up to twice that. (Pages not
-        // written to are not in memory, so the room costs nothing until the bytes come.)
-        answer.reserveCapacity(min(declared ?? limit, limit))
+        // Room for the answer as it says it is, else for a few MB, then at once for all the limit allows: grown by
+        // doubling, a 256 MB answer held up to twice that. (Pages of the room not written to are not in memory.)
+        answer.reserveCapacity(min(declared ?? (8 << 20), limit))
         do {
             for try await part in body {
                 if answer.count + part.readableBytes > limit {
@@ -173,6 +173,7 @@ struct HTTPSyncTransport: SyncTransport {
                     answer += part.readableBytesView.prefix(limit - answer.count)
                     break
                 }
+                if answer.count + part.readableBytes > answer.capacity { answer.reserveCapacity(limit) }
                 answer += part.readableBytesView
             }
         } catch let error as SyncAnswerTooLarge {
