@@ -54,12 +54,34 @@ import Testing
         #expect(try status()["queue"] == .int(2))
     }
 
-    /// A server of the test's own (Python), answering every request with `status`, `headers` and `body`, and
-    /// counting them (``count()``). ``stop()`` ends it.
-    final class FixedServer {
+    /// A Python script of the test's own serving on a loopback port, which it writes to `folder/port` (the folder is
+    /// its last argument). ``stop()`` ends it.
+    class ScriptServer {
         let process = Process()
         let folder = Fixtures.temporaryDirectory()
         var port = 0
+        init(script: String, arguments: [String]) throws {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-c", script] + arguments + [folder]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            for _ in 0..<200 where port == 0 {
+                port = (try? String(contentsOfFile: folder + "/port", encoding: .utf8)).flatMap { Int($0) } ?? 0
+                if port == 0 { Thread.sleep(forTimeInterval: 0.05) }
+            }
+        }
+        var url: String { "http://127.0.0.1:\(port)" }
+        func stop() {
+            // SIGKILL: the test process's children inherit SIGTERM ignored.
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// A server of the test's own (Python), answering every request with `status`, `headers` and `body`, and
+    /// counting them (``count()``). ``stop()`` ends it.
+    final class FixedServer: ScriptServer {
         init(status: Int, headers: [String: String] = [:], body: String) throws {
             let script = """
             import http.server, json, sys, os
@@ -76,22 +98,27 @@ import Testing
             open(folder + "/port.tmp", "w").write(str(s.server_address[1])); os.rename(folder + "/port.tmp", folder + "/port")
             s.serve_forever()
             """
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", "-c", script, String(status), JSONValue.object(headers.mapValues { .string($0) }).jsonText, body, folder]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            for _ in 0..<200 where port == 0 {
-                port = (try? String(contentsOfFile: folder + "/port", encoding: .utf8)).flatMap { Int($0) } ?? 0
-                if port == 0 { Thread.sleep(forTimeInterval: 0.05) }
-            }
+            try super.init(script: script, arguments: [String(status), JSONValue.object(headers.mapValues { .string($0) }).jsonText, body])
         }
-        var url: String { "http://127.0.0.1:\(port)" }
         func count() -> Int { (try? String(contentsOfFile: folder + "/requests", encoding: .utf8))?.count ?? 0 }
-        func stop() {
-            // SIGKILL: the test process's children inherit SIGTERM ignored.
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+    }
+
+    /// A server of the test's own on a raw socket (Python), for answers `http.server` will not give: `handler` is
+    /// the body of its loop (indented by four spaces), with `c` the connection, `f` a reader of it and `folder` a
+    /// folder of the test's to record in. ``stop()`` ends it.
+    final class SocketServer: ScriptServer {
+        init(handler: String) throws {
+            let script = """
+            import socket, sys, os
+            folder = sys.argv[1]
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+            open(folder + "/port.tmp", "w").write(str(s.getsockname()[1])); os.rename(folder + "/port.tmp", folder + "/port")
+            while True:
+                c, _ = s.accept()
+                f = c.makefile("rb")
+
+            """ + handler
+            try super.init(script: script, arguments: [])
         }
     }
 
@@ -128,10 +155,7 @@ import Testing
     /// A server of the test's own (Python) whose answer is `size` bytes of spaces, with a `Content-Length`
     /// (`declared`) or chunked, written 64 KB at a time; it records how many bytes it got out before the client
     /// closed the connection (``sent()``: `nil` until the answer ended one way or the other).
-    final class EndlessServer {
-        let process = Process()
-        let folder = Fixtures.temporaryDirectory()
-        var port = 0
+    final class EndlessServer: ScriptServer {
         init(size: Int, declared: Bool) throws {
             let script = """
             import http.server, sys, os
@@ -158,17 +182,8 @@ import Testing
             open(folder + "/port.tmp", "w").write(str(s.server_address[1])); os.rename(folder + "/port.tmp", folder + "/port")
             s.serve_forever()
             """
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", "-c", script, String(size), declared ? "1" : "0", folder]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            for _ in 0..<200 where port == 0 {
-                port = (try? String(contentsOfFile: folder + "/port", encoding: .utf8)).flatMap { Int($0) } ?? 0
-                if port == 0 { Thread.sleep(forTimeInterval: 0.05) }
-            }
+            try super.init(script: script, arguments: [String(size), declared ? "1" : "0"])
         }
-        var url: String { "http://127.0.0.1:\(port)" }
         /// Waits up to 10 s for the answer to end (written whole, or cut off by the client).
         func sent() -> Int? {
             for _ in 0..<200 {
@@ -176,10 +191,6 @@ import Testing
                 Thread.sleep(forTimeInterval: 0.05)
             }
             return nil
-        }
-        func stop() {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
         }
     }
 
@@ -218,15 +229,7 @@ import Testing
     /// (AsyncHTTPClient asks for one with CONNECT) and answers the request itself, 503, recording what was asked.
     @Test func theEnvironmentsProxyIsUsed() throws {
         try importTwo()
-        let folder = Fixtures.temporaryDirectory()
-        let script = """
-        import socket, sys, os
-        folder = sys.argv[1]
-        s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
-        open(folder + "/port.tmp", "w").write(str(s.getsockname()[1])); os.rename(folder + "/port.tmp", folder + "/port")
-        while True:
-            c, _ = s.accept()
-            f = c.makefile("rb")
+        let server = try SocketServer(handler: """
             line = f.readline().decode()
             while f.readline() not in (b"\\r\\n", b""): pass
             open(folder + "/asked", "a").write(line.split(" ")[0] + " " + line.split(" ")[1] + "\\n")
@@ -241,20 +244,9 @@ import Testing
             body = b'{"success":false,"error":"from the proxy"}'
             c.sendall(b"HTTP/1.1 503 Service Unavailable\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n" % len(body) + body)
             c.close()
-        """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, folder]
-        try process.run()
-        defer {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        var port = 0
-        for _ in 0..<200 where port == 0 {
-            port = (try? String(contentsOfFile: folder + "/port", encoding: .utf8)).flatMap { Int($0) } ?? 0
-            if port == 0 { Thread.sleep(forTimeInterval: 0.05) }
-        }
+        """)
+        defer { server.stop() }
+        let (folder, port) = (server.folder, server.port)
         let asked = { (try? String(contentsOfFile: folder + "/asked", encoding: .utf8)) ?? "" }
         let viaProxy = try CLI.run(["sync", "--server", "http://sync.invalid:8080", "--device", "desk", "--data-dir", data],
                                    environment: ["SYNC_API_KEY": "k", "http_proxy": "http://127.0.0.1:\(port)", "no_proxy": ""])
@@ -272,33 +264,14 @@ import Testing
     /// answer" and the run stopped there). One spool cannot be halved: refused, exit 1.
     @Test func anEarly413IsStillA413() throws {
         try importTwo()
-        let folder = Fixtures.temporaryDirectory()
-        let script = """
-        import socket, sys, os
-        folder = sys.argv[1]
-        s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
-        open(folder + "/port.tmp", "w").write(str(s.getsockname()[1])); os.rename(folder + "/port.tmp", folder + "/port")
-        while True:
-            c, _ = s.accept()
-            f = c.makefile("rb")
+        let server = try SocketServer(handler: """
             while f.readline() not in (b"\\r\\n", b""): pass
             open(folder + "/requests", "a").write("x")
             c.sendall(b'HTTP/1.1 413 Payload Too Large\\r\\nContent-Length: 200\\r\\nConnection: close\\r\\n\\r\\n{"success":false,"error":"too large"')
             c.shutdown(socket.SHUT_RDWR); c.close()
-        """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, folder]
-        try process.run()
-        defer {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        var port = 0
-        for _ in 0..<200 where port == 0 {
-            port = (try? String(contentsOfFile: folder + "/port", encoding: .utf8)).flatMap { Int($0) } ?? 0
-            if port == 0 { Thread.sleep(forTimeInterval: 0.05) }
-        }
+        """)
+        defer { server.stop() }
+        let (folder, port) = (server.folder, server.port)
         let r = try CLI.run(["sync", "--server", "http://127.0.0.1:\(port)", "--device", "desk", "--data-dir", data], environment: ["SYNC_API_KEY": "k"])
         #expect(r.status == 1 && r.stderr.contains("refused the request"), "\(r.stderr)")
         // Two spools, then one: the second 413 ends the run.
