@@ -150,16 +150,6 @@ struct DeviceSyncState: Sendable {
         return w.bytes
     }
 
-    /// The document as a `JSONValue` (what ``json`` writes, and ``init(json:)`` reads).
-    var jsonValue: JSONValue {
-        var o: [String: JSONValue] = ["answers": .array(answers.map { .array([.int($0.time), .string($0.cursor)]) })]
-        if let answer { o["answer"] = .string(answer) }
-        if let r = request {
-            o["request"] = .object(["lastSyncTime": .int(r.lastSyncTime), "digest": .string(r.digest), "from": .string(r.from), "arrival": .int(r.arrival)])
-        }
-        return .object(o)
-    }
-
     /// The latest `serverTime` it was given.
     var lastServerTime: Int64 { answers.last?.time ?? 0 }
 }

@@ -7,25 +7,19 @@ import SpoolModel
 import SpoolSync
 
 /// `POST <server>/api/sync` over HTTP(S) with AsyncHTTPClient. The key goes in the `Authorization` header, never
-/// in the body. An answer is read only as fast as it is taken, and no further than ``maxAnswerBytes``: the
-/// client's memory stays within that limit whatever the server sends. (URLSession on Linux, used before, reads
+/// in the body. An answer is read only as fast as it is taken, and no further than the client's limit
+/// (``SyncClient/maxAnswerBytes``): the client's memory stays within it whatever the server sends. (URLSession on Linux, used before, reads
 /// the socket ahead of its delegate without bound: a server streaming without end took a client past 12 GB
 /// before the delegate had counted the limit's 256 MB.)
 struct HTTPSyncTransport: SyncTransport {
     let endpoint: URL
     let key: String
-    let maxAnswerBytes: Int
     /// Seconds without a byte from the server before a request is given up: a batch of `--batch` spools is
     /// one commit on the server, seconds at most, and an unanswered host should not hold the command long.
     static let timeout: TimeInterval = 60
     /// The longest a whole exchange may take (a slow server sending its answer a byte at a time held the command
     /// for as long as it liked: ``timeout`` counts only silence).
     static let resourceTimeout: TimeInterval = 30 * 60
-    init(endpoint: URL, key: String, maxAnswerBytes: Int = SyncClient.defaultMaxAnswerBytes) {
-        self.endpoint = endpoint
-        self.key = key
-        self.maxAnswerBytes = maxAnswerBytes
-    }
 
     /// The endpoint of a server address: `/api/sync` added unless the address already ends with it.
     /// `nil` for an address that is not http(s) with a host.
@@ -38,7 +32,12 @@ struct HTTPSyncTransport: SyncTransport {
 
     /// Whether the key would cross the network unencrypted: plain http to a host other than this machine.
     static func sendsKeyInClear(_ url: URL) -> Bool {
-        url.scheme?.lowercased() == "http" && !["localhost", "127.0.0.1", "::1", "[::1]"].contains(url.host?.lowercased() ?? "")
+        url.scheme?.lowercased() == "http" && !isThisMachine(url)
+    }
+
+    /// Whether `url` names this machine by one of its loopback names.
+    static func isThisMachine(_ url: URL) -> Bool {
+        ["localhost", "127.0.0.1", "::1", "[::1]"].contains(url.host?.lowercased() ?? "")
     }
 
     /// The client for `endpoint`, one per proxy for the process (a command makes its requests one after another,
@@ -69,7 +68,7 @@ struct HTTPSyncTransport: SyncTransport {
     /// `HTTPS_PROXY` for https, `http_proxy` for http (not `HTTP_PROXY`, which a CGI environment lets a request
     /// set), none for this machine's own addresses or a host `no_proxy` names (a name, `.domain`, or `*`).
     static func proxy(for url: URL, environment: [String: String]) -> HTTPClient.Configuration.Proxy? {
-        guard let host = url.host?.lowercased(), !["localhost", "127.0.0.1", "::1", "[::1]"].contains(host) else { return nil }
+        guard let host = url.host?.lowercased(), !isThisMachine(url) else { return nil }
         let noProxy = environment["no_proxy"] ?? environment["NO_PROXY"] ?? ""
         for entry in noProxy.split(separator: ",") {
             var name = entry.trimmingCharacters(in: .whitespaces).lowercased()
@@ -86,7 +85,7 @@ struct HTTPSyncTransport: SyncTransport {
     }
 
     func send(_ body: [UInt8]) async throws -> (status: Int, body: [UInt8]) {
-        try await send(body, answerLimit: maxAnswerBytes)
+        try await send(body, answerLimit: SyncClient.defaultMaxAnswerBytes)
     }
 
     /// The most bytes of an error's answer read (its message is printed cut to a few hundred characters).
@@ -118,18 +117,18 @@ struct HTTPSyncTransport: SyncTransport {
         let ok = (200..<300).contains(status)
         let declared = response.headers.first(name: "Content-Length").flatMap { Int($0) }
         if ok, let declared, declared > answerLimit { throw SyncAnswerTooLarge(limit: answerLimit, declared: declared) }
-        // Read as it comes, no further than the limit: leaving the loop ends the request (the rest is never read).
-        // An error's answer is only printed, cut short: what is past its first bytes is not read.
-        let limit = ok ? answerLimit : Self.errorAnswerKept
+        // Read as it comes, no further than the limit (``read(_:ok:answerLimit:declared:)``).
         var answer: [UInt8]
         do {
             // The deadline holds for the body too: AsyncHTTPClient keeps it only until the answer's head came, and a
             // server sending a byte a minute is never silent for the read timeout. The body is read in a task of its
             // own, cancelled (and the connection with it) when the deadline comes first.
             answer = try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
-                group.addTask { try await Self.read(response.body, limit: limit, ok: ok, answerLimit: answerLimit, declared: declared) }
+                group.addTask { try await Self.read(response.body, ok: ok, answerLimit: answerLimit, declared: declared) }
+                // What is left of the exchange's deadline (the head took some of it), not a deadline of its own.
+                let left = deadline - NIODeadline.now()
                 group.addTask {
-                    try await Task.sleep(for: .seconds(Int64(Self.resourceTimeout)))
+                    try await Task.sleep(for: .nanoseconds(max(0, left.nanoseconds)))
                     throw HTTPClientError.deadlineExceeded
                 }
                 defer { group.cancelAll() }
@@ -159,9 +158,11 @@ struct HTTPSyncTransport: SyncTransport {
         var error: any Error
     }
 
-    /// An answer's body as it comes, no further than `limit` bytes: leaving the loop ends the request (the rest is
-    /// never read). Past the limit, a successful answer (`ok`) is refused; of an error's answer what fits is kept.
-    static func read(_ body: HTTPClientResponse.Body, limit: Int, ok: Bool, answerLimit: Int, declared: Int?) async throws -> [UInt8] {
+    /// An answer's body as it comes, no further than its limit: leaving the loop ends the request (the rest is never
+    /// read). A successful answer (`ok`) past `answerLimit` is refused; of an error's answer the first
+    /// ``errorAnswerKept`` bytes are kept.
+    static func read(_ body: HTTPClientResponse.Body, ok: Bool, answerLimit: Int, declared: Int?) async throws -> [UInt8] {
+        let limit = ok ? answerLimit : errorAnswerKept
         var answer: [UInt8] = []
         // Room for the answer as it says it is, else for a few MB, then at once for all the limit allows: grown by
         // doubling, a 256 MB answer held up to twice that. (Pages of the room not written to are not in memory.)

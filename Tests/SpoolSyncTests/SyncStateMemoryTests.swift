@@ -98,6 +98,19 @@ import Testing
     }
 }
 
+extension DeviceSyncState {
+    /// The document as a `JSONValue`, as the server wrote it before ``json`` wrote the bytes itself: the reference
+    /// those bytes are checked against.
+    var jsonValue: JSONValue {
+        var o: [String: JSONValue] = ["answers": .array(answers.map { .array([.int($0.time), .string($0.cursor)]) })]
+        if let answer { o["answer"] = .string(answer) }
+        if let r = request {
+            o["request"] = .object(["lastSyncTime": .int(r.lastSyncTime), "digest": .string(r.digest), "from": .string(r.from), "arrival": .int(r.arrival)])
+        }
+        return .object(o)
+    }
+}
+
 /// A device's `state.json` is written straight from its fields (every request writes one): the bytes must be
 /// those of the same object through `JSONValue` (sorted keys), and read back to the same state.
 @Suite struct DeviceStateDocumentTests {
