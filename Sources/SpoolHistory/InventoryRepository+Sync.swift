@@ -359,6 +359,7 @@ extension InventoryRepository {
     ///
     /// With `deferringDurability` (and a journal), the record is written and not flushed: the request is
     /// durable, and may be answered, once the journal's ``JournalFlusher`` has flushed the returned offset.
+    /// A request that changed nothing but the device's `state.json` is answered without a flush: `nil`.
     @discardableResult
     package func landSync(_ prepared: PreparedSync, ids: [(serial: String, id: JSONValue?)], serialsOfIDs: [(id: String, serial: String?)],
                           sent: [(serial: String, file: ObjectID)] = [], state: [UInt8], author: Signature,
@@ -378,7 +379,13 @@ extension InventoryRepository {
             return nil
         }
         // The journal's record of these objects, moves and state is the one flush that makes the request durable.
-        let offset = try git.flushObjects(moves: moves, states: [update], deferringFlush: deferringDurability)
+        // A request that changed nothing in the history (no branch moved, no id or sent file of the device's
+        // changed: a poll, the web app's most frequent request) has only its `state.json` to keep, its answer's
+        // time and cursor: its record is written and not flushed, nor waited for. The next flush covers it (a
+        // record is durable with every later one); a crash of the machine before that loses only that
+        // bookkeeping, and the device then syncs from its answer before, which sends it more, never less.
+        let bookkeeping = moves.isEmpty && update.ids.isEmpty && update.serials.isEmpty && update.sent.isEmpty
+        let offset = try git.flushObjects(moves: moves, states: [update], deferringFlush: deferringDurability || bookkeeping)
         record.apply(update)
         // A state with many updates waiting (a device that uploaded its inventory) gets its commit now, at a
         // cost in proportion to this request, rather than all at once at the checkpoint.
@@ -394,6 +401,6 @@ extension InventoryRepository {
             try publishIfDue()
             try checkpointIfFull()
         } catch {}
-        return offset
+        return bookkeeping ? nil : offset
     }
 }

@@ -505,6 +505,9 @@ package final class InventoryRepository {
     /// with no request in flight and none ended for ``publishWhenIdle``): everything published, and the journal's checkpoint once
     /// it is half full (rather than when it is full, in the middle of a burst of requests).
     package func maintainWhileIdle() throws(HistoryError) {
+        // Records answered without a flush (requests that changed nothing in the history: ``landSync``) are
+        // flushed now, when nothing waits for the disk.
+        try git.journal?.flushWritten()
         try publish()
         if let journal = git.journal, journal.isHalfFull { try checkpoint() }
     }

@@ -468,7 +468,7 @@ package final class JournalFlusher: @unchecked Sendable {
         for resume in waiting { resume(message) }
     }
     /// Whether written records wait for a flush.
-    var pending: Bool { lock.withLock { durable < written } }
+    package var pending: Bool { lock.withLock { durable < written } }
 
     func wrote(upTo offset: Int, flushed: Bool) {
         let ready = lock.withLock { () -> [@Sendable (String?) -> Void] in

@@ -58,7 +58,7 @@ import Testing
         let a = WebAppDevice("browser-a", clock: clock), b = WebAppDevice("browser-b", clock: clock)
         a.add("S1", ["weightRemaining": .int(1000)])
         try await a.sync(service)
-        try await b.sync(service)
+        _ = try await b.sync(service)
         await service.close()
         let snapshot = Fixtures.temporaryDirectory() + "/history.git"
         try copyLiveHistory(path, to: snapshot)
@@ -67,11 +67,11 @@ import Testing
         let s2 = a.add("S2", ["weightRemaining": .int(800)])
         let s3 = a.add("S3", ["weightRemaining": .int(700)])
         try await a.sync(service)
-        try await b.sync(service)
+        _ = try await b.sync(service)
         let bS2 = try #require(b.rows.first { $0.value["serial"] == .string("S2") }?.key)
         clock.advance(1000)
         b.edit(bS2, ["weightRemaining": .int(650)])
-        try await b.sync(service)
+        _ = try await b.sync(service)
         // a's next request, whose answer is lost, so that it is sent again after the crash.
         clock.advance(1000)
         let lost = try await a.sync(service, losingTheAnswer: true)
@@ -165,5 +165,50 @@ import Testing
         _ = try await service.summary()
         let second = SyncService(store: try InventoryStore(path: store.path, create: false))
         await #expect(throws: SyncFailure.self) { _ = try await second.summary() }
+    }
+    /// A request that changes nothing in the history (a poll: the web app's most frequent request) keeps only
+    /// its answer's time and cursor: its record is written and answered without a flush of its own. The next
+    /// request that changes something flushes it with its own record, and so does a server that falls idle.
+    @Test func aPollIsAnsweredWithoutAFlushOfItsOwn() async throws {
+        let clock = ManualClock()
+        let (service, store, path) = try newService(clock: clock)
+        let a = CursorDevice("a")
+        func waiting() async throws -> Bool { try await store.write { repo in repo.git.journal?.flusher.pending ?? false } }
+        func lastRecord() throws -> Journal.Record? {
+            Journal.records(in: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path + "/filamentdb-journal")))).last
+        }
+        a.edit("S1", at: clock.read(), ["color": .string("red")])
+        try await a.sync(service)
+        #expect(try await !waiting(), "a request that changed the history is answered once its record is flushed")
+        let changed = try #require(try lastRecord())
+        #expect(!changed.moves.isEmpty)
+
+        clock.advance(1000)
+        let poll = try #require(try await a.sync(service).last)
+        #expect(poll.changes.isEmpty && poll.synced == 0)
+        #expect(try await waiting(), "the poll's record waits for the next flush")
+        // Its record is in the journal all the same (a SIGKILL, which keeps the kernel's cache, loses nothing).
+        let polled = try #require(try lastRecord())
+        #expect(polled.moves.isEmpty && polled.states.count == 1)
+        #expect(polled.states.first.map { $0.ids.isEmpty && $0.serials.isEmpty && $0.sent.isEmpty } == true)
+        #expect(polled.states.first?.document != changed.states.first?.document)
+
+        // The next change flushes both records.
+        clock.advance(1000)
+        a.edit("S2", at: clock.read(), ["color": .string("blue")])
+        try await a.sync(service)
+        #expect(try await !waiting())
+
+        // A poll by a device the server has ids of (the web app's) is bookkeeping too; an idle server flushes it.
+        let b = WebAppDevice("browser-b", clock: clock)
+        _ = b.add("S3", ["weightRemaining": .int(500)])
+        _ = try await b.sync(service)
+        #expect(try await !waiting())
+        clock.advance(1000)
+        _ = try await b.sync(service)
+        #expect(try await waiting())
+        try await store.write { (repo) throws(HistoryError) in try repo.maintainWhileIdle() }
+        #expect(try await !waiting())
+        await service.close()
     }
 }
