@@ -159,7 +159,10 @@ package final class GitRepository {
 
     func writeObject(_ bytes: [UInt8], _ type: git_object_t) throws(HistoryError) -> ObjectID {
         let result = bytes.withUnsafeBytes { raw in Result { () throws(HistoryError) in try writeObject(raw, type, keeping: bytes) } }
-        return try result.get()
+        let id = try result.get()
+        // The next request edits and looks up the trees this one wrote (``treeBytes(_:)``).
+        if type == GIT_OBJECT_TREE { keepTree(id, bytes) }
+        return id
     }
 
     package func writeBlob(_ bytes: [UInt8]) throws(HistoryError) -> ObjectID { try writeObject(bytes, GIT_OBJECT_BLOB) }
@@ -193,18 +196,15 @@ package final class GitRepository {
 
     package func readTree(_ id: ObjectID) throws(HistoryError) -> [TreeEntry] {
         treeReads += 1
-        var tree: OpaquePointer?
-        var oid = id.oid
-        try check(git_tree_lookup(&tree, handle, &oid), "git_tree_lookup", path: path)
-        defer { git_tree_free(tree) }
+        let bytes = try treeBytes(id)
         var out: [TreeEntry] = []
-        let count = git_tree_entrycount(tree)
-        out.reserveCapacity(count)
-        for i in 0..<count {
-            guard let entry = git_tree_entry_byindex(tree, i), let id = git_tree_entry_id(entry) else { continue }
-            let kind: TreeEntry.Kind = git_tree_entry_type(entry) == GIT_OBJECT_TREE ? .tree : .blob
-            out.append(TreeEntry(name: String(cString: git_tree_entry_name(entry)), id: ObjectID(id.pointee), kind: kind))
+        let whole = bytes.withUnsafeBytes { raw in
+            Self.walkTree(raw) { name, isTree, at in
+                out.append(TreeEntry(name: String(decoding: name, as: UTF8.self), id: ObjectID(loading: raw, at: at), kind: isTree ? .tree : .blob))
+                return true
+            }
         }
+        guard whole else { throw notATree(id) }
         return out
     }
 
@@ -264,34 +264,113 @@ package final class GitRepository {
         return out
     }
 
-    /// The id of the entry at `path` (folders and name joined by `/`, `depth` of them) under the tree `treeID`,
-    /// walked inside libgit2 in one call (no Swift value made for the folders on the way).
+    /// The id of the entry at `path` (folders and name joined by `/`, `depth` of them) under the tree `treeID`
+    /// (``entryID(at:in:)``).
     package func entryID(atPath path: String, depth: Int, in treeID: ObjectID) throws(HistoryError) -> ObjectID? {
-        treeReads += depth
-        var tree: OpaquePointer?
-        var oid = treeID.oid
-        try check(git_tree_lookup(&tree, handle, &oid), "git_tree_lookup", path: self.path)
-        defer { git_tree_free(tree) }
-        var entry: OpaquePointer?
-        let rc = git_tree_entry_bypath(&entry, tree, path)
-        if rc == GIT_ENOTFOUND.rawValue {
-            git_error_clear()
-            return nil
-        }
-        try check(rc, "git_tree_entry_bypath", path: self.path)
-        defer { git_tree_entry_free(entry) }
-        return git_tree_entry_id(entry).map { ObjectID($0.pointee) }
+        try entryID(at: path.split(separator: "/", omittingEmptySubsequences: false).map(String.init), in: treeID)
     }
 
-    /// One entry of a tree by name (a binary search in libgit2), `nil` if absent.
+    /// The id of the entry at the folders and name `components` under the tree `treeID`; `nil` if a name is
+    /// absent, or a folder on the way is a file. Walked over the trees' bytes (``treeBytes(_:)``): no Swift value
+    /// is made for the folders on the way.
+    package func entryID(at components: [String], in treeID: ObjectID) throws(HistoryError) -> ObjectID? {
+        var tree = treeID
+        for (depth, component) in components.enumerated() {
+            treeReads += 1
+            guard let (id, isTree) = try Self.find(component, in: try treeBytes(tree), tree: tree, self) else { return nil }
+            if depth == components.count - 1 { return id }
+            guard isTree else { return nil }
+            tree = id
+        }
+        return tree
+    }
+
+    /// One entry of a tree by name, `nil` if absent.
     package func entry(_ name: String, in treeID: ObjectID) throws(HistoryError) -> TreeEntry? {
         treeReads += 1
-        var tree: OpaquePointer?
-        var oid = treeID.oid
-        try check(git_tree_lookup(&tree, handle, &oid), "git_tree_lookup", path: path)
-        defer { git_tree_free(tree) }
-        guard let entry = git_tree_entry_byname(tree, name), let id = git_tree_entry_id(entry) else { return nil }
-        return TreeEntry(name: name, id: ObjectID(id.pointee), kind: git_tree_entry_type(entry) == GIT_OBJECT_TREE ? .tree : .blob)
+        guard let (id, isTree) = try Self.find(name, in: try treeBytes(treeID), tree: treeID, self) else { return nil }
+        return TreeEntry(name: name, id: id, kind: isTree ? .tree : .blob)
+    }
+
+    // MARK: trees as their bytes
+
+    /// Trees' bytes by id, as git stores them (`<mode> <name>` NUL `<20-byte id>` per entry): those this handle
+    /// wrote and those it read. Lookups and edits walk these bytes, not libgit2's parsed trees: a tree written by
+    /// one request was looked up in libgit2's cache of objects and parsed there by the next, at every folder on
+    /// every path it touched (libgit2 was a tenth of a delta request's time, most of it there). Up to
+    /// ``treeBytesKept`` bytes; past it, emptied. Object ids name their contents, so what is kept never goes stale.
+    private var trees: [ObjectID: [UInt8]] = [:]
+    private var treesHeld = 0
+    static let treeBytesKept = 64 << 20
+
+    /// A tree's bytes, from memory or read once through libgit2 (``trees``).
+    func treeBytes(_ id: ObjectID) throws(HistoryError) -> [UInt8] {
+        if let known = trees[id] { return known }
+        var odb: OpaquePointer?
+        try check(git_repository_odb(&odb, handle), "git_repository_odb", path: path)
+        defer { git_odb_free(odb) }
+        var object: OpaquePointer?
+        var oid = id.oid
+        try check(git_odb_read(&object, odb, &oid), "git_odb_read", path: path)
+        defer { git_odb_object_free(object) }
+        guard git_odb_object_type(object) == GIT_OBJECT_TREE else { throw notATree(id) }
+        let size = git_odb_object_size(object)
+        let bytes = size == 0 ? [] : Array(UnsafeRawBufferPointer(start: git_odb_object_data(object), count: size))
+        // Checked whole once, as libgit2's parser would: a lookup that stops at its name finds no damage after it.
+        guard bytes.withUnsafeBytes({ Self.walkTree($0) { _, _, _ in true } }) else { throw notATree(id) }
+        keepTree(id, bytes)
+        return bytes
+    }
+
+    private func keepTree(_ id: ObjectID, _ bytes: [UInt8]) {
+        if treesHeld + bytes.count + 64 > Self.treeBytesKept {
+            trees.removeAll(keepingCapacity: true)
+            treesHeld = 0
+        }
+        if trees.updateValue(bytes, forKey: id) == nil { treesHeld += bytes.count + 64 }
+    }
+
+    private func notATree(_ id: ObjectID) -> HistoryError {
+        HistoryError(.damagedObject, "object \(id.hex) is not a tree, or not a well-formed one", path: path)
+    }
+
+    /// Calls `body` with each entry of a tree's bytes in order: its name, whether it is a folder (mode 40000),
+    /// and the offset of its 20-byte id; `body` returns `false` to stop. `false` if the bytes are not a tree's.
+    static func walkTree(_ raw: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, Bool, Int) -> Bool) -> Bool {
+        guard let base = raw.baseAddress else { return true }
+        let n = raw.count
+        var at = 0
+        while at < n {
+            let mode = at
+            while at < n, raw[at] != 0x20 { at += 1 }
+            guard at < n, at > mode else { return false }
+            let length = at - mode
+            let isTree = (length == 5 && raw[mode] == 0x34) || (length == 6 && raw[mode] == 0x30 && raw[mode + 1] == 0x34)
+            let name = at + 1
+            guard name < n, let nul = memchr(base + name, 0, n - name) else { return false }
+            let end = base.distance(to: UnsafeRawPointer(nul))
+            guard end > name, end + 21 <= n else { return false }
+            if !body(UnsafeRawBufferPointer(rebasing: raw[name..<end]), isTree, end + 1) { return true }
+            at = end + 21
+        }
+        return true
+    }
+
+    /// The id and kind of the entry named `name` in a tree's bytes (`tree`: its id, for the error), `nil` if absent.
+    static func find(_ name: String, in bytes: [UInt8], tree: ObjectID, _ repository: GitRepository) throws(HistoryError) -> (ObjectID, Bool)? {
+        var name = name
+        var found: (ObjectID, Bool)?
+        let whole = name.withUTF8 { wanted in
+            bytes.withUnsafeBytes { raw in
+                Self.walkTree(raw) { entry, isTree, at in
+                    guard entry.count == wanted.count, memcmp(entry.baseAddress!, wanted.baseAddress!, wanted.count) == 0 else { return true }
+                    found = (ObjectID(loading: raw, at: at), isTree)
+                    return false
+                }
+            }
+        }
+        guard whole else { throw repository.notATree(tree) }
+        return found
     }
 
     /// Writes a tree of `entries` (names unique), in git's order: by the bytes of the names, a folder's name
@@ -340,7 +419,7 @@ package final class GitRepository {
     }
 
     /// The tree `tree` with `edits` applied (a name holds one entry, whatever its kind; of two edits of a name the
-    /// later counts), written from libgit2's parsed tree straight into the new object's bytes: no entry of the
+    /// later counts), written from the old tree's bytes (``treeBytes(_:)``) straight into the new one's: no entry of the
     /// tree is made a Swift value. `nil` if it is left empty.
     package func editTree(_ tree: ObjectID?, _ edits: [TreeEdit]) throws(HistoryError) -> ObjectID? {
         // The last edit of each name, then those that add an entry in git's order.
@@ -350,32 +429,29 @@ package final class GitRepository {
         let adds = kept.map { edits[$0] }.filter { $0.id != nil }.sorted { a, b in
             a.name.withUnsafeBytes { x in b.name.withUnsafeBytes { y in Self.gitOrdered(x, a.kind == .tree, y, b.kind == .tree) } }
         }
-        var handle: OpaquePointer?
-        if let tree {
+        let old: [UInt8] = try tree.map { (t) throws(HistoryError) -> [UInt8] in
             treeReads += 1
-            var oid = tree.oid
-            try check(git_tree_lookup(&handle, self.handle, &oid), "git_tree_lookup", path: path)
-        }
-        defer { git_tree_free(handle) }
-        let count = handle.map { git_tree_entrycount($0) } ?? 0
+            return try treeBytes(t)
+        } ?? []
         var out: [UInt8] = []
-        out.reserveCapacity((count + adds.count) * 64)
+        out.reserveCapacity(old.count + adds.count * 64)
         func append(_ e: TreeEdit) {
             e.name.withUnsafeBytes { Self.appendEntry(isTree: e.kind == .tree, name: $0, id: e.id!, to: &out) }
         }
         var next = 0
-        for i in 0..<count {
-            guard let entry = git_tree_entry_byindex(handle, i), let cName = git_tree_entry_name(entry), let id = git_tree_entry_id(entry) else { continue }
-            let name = UnsafeRawBufferPointer(start: cName, count: strlen(cName))
-            // An edited name keeps only what its edit says.
-            if kept.contains(where: { k in edits[k].name.withUnsafeBytes { $0.elementsEqual(name) } }) { continue }
-            let isTree = git_tree_entry_type(entry) == GIT_OBJECT_TREE
-            while next < adds.count, adds[next].name.withUnsafeBytes({ Self.gitOrdered($0, adds[next].kind == .tree, name, isTree) }) {
-                append(adds[next])
-                next += 1
+        let whole = old.withUnsafeBytes { raw in
+            Self.walkTree(raw) { name, isTree, at in
+                // An edited name keeps only what its edit says.
+                if kept.contains(where: { k in edits[k].name.withUnsafeBytes { $0.elementsEqual(name) } }) { return true }
+                while next < adds.count, adds[next].name.withUnsafeBytes({ Self.gitOrdered($0, adds[next].kind == .tree, name, isTree) }) {
+                    append(adds[next])
+                    next += 1
+                }
+                Self.appendEntry(isTree: isTree, name: name, id: ObjectID(loading: raw, at: at), to: &out)
+                return true
             }
-            Self.appendEntry(isTree: isTree, name: name, id: ObjectID(id.pointee), to: &out)
         }
+        if !whole, let tree { throw notATree(tree) }
         while next < adds.count {
             append(adds[next])
             next += 1

@@ -188,7 +188,7 @@ package final class InventoryRepository {
     package func objectID(at components: [String], in tree: ObjectID?) throws(HistoryError) -> ObjectID? {
         guard let tree else { return nil }
         guard !components.isEmpty else { return tree }
-        return try git.entryID(atPath: components.joined(separator: "/"), depth: components.count, in: tree)
+        return try git.entryID(at: components, in: tree)
     }
 
     /// One spool's file id in a root tree.

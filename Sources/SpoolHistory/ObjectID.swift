@@ -35,6 +35,12 @@ public struct ObjectID: Hashable, Sendable, CustomStringConvertible {
                                             $0.loadUnaligned(fromByteOffset: 16, as: UInt32.self)) }
     }
 
+    /// The id whose 20 bytes start at `offset` of `raw` (a tree's bytes).
+    init(loading raw: UnsafeRawBufferPointer, at offset: Int) {
+        (a, b, c) = (raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self), raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self),
+                     raw.loadUnaligned(fromByteOffset: offset + 16, as: UInt32.self))
+    }
+
     init(_ oid: git_oid) {
         var oid = oid
         (a, b, c) = withUnsafeBytes(of: &oid.id) { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self),

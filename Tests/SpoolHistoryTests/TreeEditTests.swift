@@ -54,4 +54,32 @@ import Testing
         }
         #expect(checked == 120)
     }
+
+    /// Trees are read as their bytes (`GitRepository.treeBytes`), not through libgit2's parser: a tree object that
+    /// is not a well-formed one (a hand-made history, a damaged object) is damage the reader names, never a
+    /// crash or a wrong answer.
+    @Test func aTreeThatIsNotWellFormedIsDamage() throws {
+        let dir = Fixtures.temporaryDirectory() + "/history.git"
+        let repo = try InventoryRepository.openOrCreate(dir).repository
+        let git = repo.git
+        let id20 = String(repeating: "x", count: 20)
+        let bad = ["100644 a-name-without-its-nul", "100644 a\u{0}short", " a\u{0}" + id20, "100644 \u{0}" + id20, "100644", "100644 a\u{0}" + id20 + "4"]
+        for bytes in bad {
+            let made = try SpoolHistoryTests.git(["hash-object", "-t", "tree", "--literally", "-w", "--stdin"], in: dir, input: bytes)
+            #expect(made.status == 0, "\(made.output)")
+            let tree = try #require(ObjectID(hex: made.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+            for read in [{ _ = try git.readTree(tree) }, { _ = try git.entry("a", in: tree) }, { _ = try repo.objectID(at: ["a", "b"], in: tree) },
+                         { _ = try git.editTree(tree, [GitRepository.TreeEdit(name: Array("b".utf8), kind: .blob, id: nil)]) }] as [() throws -> Void] {
+                #expect(throws: HistoryError.self, "\(bytes.debugDescription)") { try read() }
+                do { try read() } catch let error as HistoryError { #expect(error.code == .damagedObject, "\(error)") }
+            }
+        }
+        // A well-formed tree of the same names reads back.
+        let blob = try git.writeBlob(Array("x".utf8))
+        let good = try git.writeTree([TreeEntry(name: "a", id: blob, kind: .blob)])
+        #expect(try git.readTree(good) == [TreeEntry(name: "a", id: blob, kind: .blob)])
+        #expect(try git.entry("a", in: good)?.id == blob)
+        #expect(try repo.objectID(at: ["a"], in: good) == blob)
+        #expect(try repo.objectID(at: ["a", "b"], in: good) == nil, "a file on the way is no folder")
+    }
 }
