@@ -106,6 +106,11 @@ struct HTTPSyncTransport: SyncTransport {
         }
         let status = Int(response.status.code)
         let secret = Array(key.utf8)
+        if status < 200 {
+            // An informational status as the answer (101 Switching Protocols): what answered speaks another
+            // protocol, or is no sync server.
+            throw SyncTransportFailure("the server answered \(status) \(printableText(response.status.reasonPhrase, limit: 80)) instead of an answer to the request: it is not a sync server, or something on the way speaks another protocol", reached: true)
+        }
         if (300..<400).contains(status) {
             // Not followed: the key would go to whatever host the answer names (and a 307 sent the body nowhere).
             // A Location that echoes the key does not get it printed, nor kept as the last error.

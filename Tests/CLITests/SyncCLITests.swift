@@ -143,6 +143,13 @@ import Testing
         let hidden = try CLI.run(["sync", "--server", echoing.url, "--device", "desk", "--data-dir", data], environment: ["SYNC_API_KEY": key])
         #expect(hidden.status == 69 && hidden.stderr.contains("a redirect to http://elsewhere.invalid/?k=<key>") && !hidden.stderr.contains(key), "\(hidden.stderr)")
         #expect(try status()["lastError"]?.stringValue?.contains(key) == false)
+        // An answer that switches protocols is no answer either (it read "cannot take the request now: HTTP status 101").
+        let switching = try FixedServer(status: 101, headers: ["Upgrade": "websocket", "Connection": "Upgrade"], body: "")
+        defer { switching.stop() }
+        let switched = try CLI.run(["sync", "--server", switching.url, "--device", "desk", "--data-dir", data], environment: ["SYNC_API_KEY": key])
+        #expect(switched.status == 69, "\(switched.stderr)")
+        #expect(switched.stderr.contains("gave no usable answer: the server answered 101 Switching Protocols instead of an answer to the request"), "\(switched.stderr)")
+        #expect(try status()["queue"] == .int(2))
         let echo = try FixedServer(status: 401, body: #"{"success":false,"error":"wrong key: Bearer \#(key)"}"#)
         defer { echo.stop() }
         let refused = try CLI.run(["sync", "--server", echo.url, "--device", "desk", "--data-dir", data], environment: ["SYNC_API_KEY": key])
