@@ -160,8 +160,8 @@ package final class GitRepository {
     func writeObject(_ bytes: [UInt8], _ type: git_object_t) throws(HistoryError) -> ObjectID {
         let result = bytes.withUnsafeBytes { raw in Result { () throws(HistoryError) in try writeObject(raw, type, keeping: bytes) } }
         let id = try result.get()
-        // The next request edits and looks up the trees this one wrote (``treeBytes(_:)``).
-        if type == GIT_OBJECT_TREE { keepTree(id, bytes) }
+        // The next request edits and looks up the trees this one wrote (``treeBytes(_:)``), and reads its files.
+        if type == GIT_OBJECT_TREE { keepTree(id, bytes) } else if type == GIT_OBJECT_BLOB { keepBlob(id, bytes) }
         return id
     }
 
@@ -181,10 +181,38 @@ package final class GitRepository {
             try check(rc, "git_mempack.write", path: path)
             memoryWrites += 1
             pending.append(PackWriter.Object(id: id, type: 3, bytes: bytes))
+            keepBlob(id, bytes)
         }
     }
 
+    /// Blobs' bytes by id: those this handle wrote and those it read. A sync request's merge reads main's file
+    /// of each spool it changes, most often one an earlier request wrote; once packed, libgit2 read it by
+    /// looking its id up in every pack and inflating it and the file its delta is against (a twentieth of the
+    /// server's time with eight devices syncing). Up to ``bytesKept`` bytes (the files of about 100,000
+    /// spools, at the default budget); past it, emptied. Object ids name their contents, so what is kept never
+    /// goes stale.
+    private var blobs: [ObjectID: [UInt8]] = [:]
+    private var blobsHeld = 0
+    /// What ``blobs`` and ``trees`` each hold at most: a quarter of the cache budget (``cacheBytes``, `filamentdb
+    /// serve --cache-mb`; 64 MiB at the default), at least 1 MiB.
+    private lazy var bytesKept = max(1 << 20, Self.cacheBytes / 4)
+
+    private func keepBlob(_ id: ObjectID, _ bytes: [UInt8]) {
+        if blobsHeld + bytes.count + 64 > bytesKept {
+            blobs.removeAll(keepingCapacity: true)
+            blobsHeld = 0
+        }
+        if blobs.updateValue(bytes, forKey: id) == nil { blobsHeld += bytes.count + 64 }
+    }
+
     package func readBlob(_ id: ObjectID) throws(HistoryError) -> [UInt8] {
+        if let known = blobs[id] { return known }
+        let bytes = try readBlobThroughLibgit2(id)
+        keepBlob(id, bytes)
+        return bytes
+    }
+
+    private func readBlobThroughLibgit2(_ id: ObjectID) throws(HistoryError) -> [UInt8] {
         var blob: OpaquePointer?
         var oid = id.oid
         try check(git_blob_lookup(&blob, handle, &oid), "git_blob_lookup", path: path)
@@ -298,10 +326,9 @@ package final class GitRepository {
     /// wrote and those it read. Lookups and edits walk these bytes, not libgit2's parsed trees: a tree written by
     /// one request was looked up in libgit2's cache of objects and parsed there by the next, at every folder on
     /// every path it touched (libgit2 was a tenth of a delta request's time, most of it there). Up to
-    /// ``treeBytesKept`` bytes; past it, emptied. Object ids name their contents, so what is kept never goes stale.
+    /// ``bytesKept``; past it, emptied. Object ids name their contents, so what is kept never goes stale.
     private var trees: [ObjectID: [UInt8]] = [:]
     private var treesHeld = 0
-    static let treeBytesKept = 64 << 20
 
     /// A tree's bytes, from memory or read once through libgit2 (``trees``).
     func treeBytes(_ id: ObjectID) throws(HistoryError) -> [UInt8] {
@@ -323,7 +350,7 @@ package final class GitRepository {
     }
 
     private func keepTree(_ id: ObjectID, _ bytes: [UInt8]) {
-        if treesHeld + bytes.count + 64 > Self.treeBytesKept {
+        if treesHeld + bytes.count + 64 > bytesKept {
             trees.removeAll(keepingCapacity: true)
             treesHeld = 0
         }

@@ -39,7 +39,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The most changes plus deletions in one request (more gets 413: upload in batches).")
     var batchLimit = SyncConfiguration().batchLimit
 
-    @Option(help: "The budget of the cache of parsed git objects, in MiB (counted as their raw size: the memory they take is two to three times that; 0: no cache). Smaller for a small machine, at the cost of reading trees again.")
+    @Option(help: "The budget of the caches of git objects, in MiB: libgit2's of parsed objects (counted as their raw size: the memory they take is two to three times that; 0: none), and a quarter of it each for trees and spool files kept as their bytes (at least 1 MiB each). Smaller for a small machine, at the cost of reading objects again.")
     var cacheMb = GitRepository.defaultCacheBytes >> 20
 
     @Flag(help: "Print a new random key (64 hexadecimal digits) and exit.")
