@@ -71,7 +71,7 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("filamentdb serve: \(error.path.map { $0 + ": " } ?? "")\(error.message)\n".utf8))
             throw ExitCode(exitStatus(error.code))
         }
-        var logger = Logger(label: "filamentdb.serve")
+        var logger = Logger(label: "filamentdb.serve") { ServerLogHandler(label: $0) }
         logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
 
         let configuration = ServerConfiguration(apiKey: key, host: host, port: port, allowedOrigin: allowOrigin, maxBodyBytes: maxBodyMb << 20)
