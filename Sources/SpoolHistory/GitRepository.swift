@@ -157,15 +157,18 @@ package final class GitRepository {
         return id
     }
 
-    func writeObject(_ bytes: [UInt8], _ type: git_object_t) throws(HistoryError) -> ObjectID {
+    /// `keep`: a blob is kept in memory for reads (``blobs``) unless not.
+    func writeObject(_ bytes: [UInt8], _ type: git_object_t, keep: Bool = true) throws(HistoryError) -> ObjectID {
         let result = bytes.withUnsafeBytes { raw in Result { () throws(HistoryError) in try writeObject(raw, type, keeping: bytes) } }
         let id = try result.get()
         // The next request edits and looks up the trees this one wrote (``treeBytes(_:)``), and reads its files.
-        if type == GIT_OBJECT_TREE { keepTree(id, bytes) } else if type == GIT_OBJECT_BLOB { keepBlob(id, bytes) }
+        if type == GIT_OBJECT_TREE { keepTree(id, bytes) } else if type == GIT_OBJECT_BLOB, keep { keepBlob(id, bytes) }
         return id
     }
 
-    package func writeBlob(_ bytes: [UInt8]) throws(HistoryError) -> ObjectID { try writeObject(bytes, GIT_OBJECT_BLOB) }
+    /// `keep: false` for blobs seldom read again (a device state's thousands of ids, written at once), which would
+    /// push the spools' files out of ``blobs``.
+    package func writeBlob(_ bytes: [UInt8], keep: Bool = true) throws(HistoryError) -> ObjectID { try writeObject(bytes, GIT_OBJECT_BLOB, keep: keep) }
 
     /// The id `bytes` would have as a blob, without writing anything.
     package static func blobID(_ bytes: [UInt8]) -> ObjectID {

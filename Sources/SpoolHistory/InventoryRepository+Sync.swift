@@ -286,10 +286,10 @@ extension InventoryRepository {
             if let document = state.document { changes.append((["state.json"][...], try git.writeBlob(document))) }
             func path(_ folder: String, _ key: ExactString) -> ArraySlice<String> { ([folder] + SpoolPaths.components(for: key.string))[...] }
             for (serial, id) in state.ids.sorted(by: { $0.key < $1.key }) {
-                changes.append((path("ids", serial), try id.map { (v) throws(HistoryError) in try git.writeBlob(v) }))
+                changes.append((path("ids", serial), try id.map { (v) throws(HistoryError) in try git.writeBlob(v, keep: false) }))
             }
             for (id, serial) in state.serials.sorted(by: { $0.key < $1.key }) {
-                changes.append((path("serials", id), try serial.map { (s) throws(HistoryError) in try git.writeBlob(Array(s.utf8)) }))
+                changes.append((path("serials", id), try serial.map { (s) throws(HistoryError) in try git.writeBlob(Array(s.utf8), keep: false) }))
             }
             for (serial, file) in state.sent.sorted(by: { $0.key < $1.key }) { changes.append((path("sent", serial), file)) }
             let tree = try rootTree(state.tree, changes)
