@@ -285,13 +285,15 @@ extension InventoryRepository {
             var changes: [TreeChange] = []
             if let document = state.document { changes.append((["state.json"][...], try git.writeBlob(document))) }
             func path(_ folder: String, _ key: ExactString) -> ArraySlice<String> { ([folder] + SpoolPaths.components(for: key.string))[...] }
-            for (serial, id) in state.ids.sorted(by: { $0.key < $1.key }) {
+            // In the dictionaries' order: each key is one path, and the tree does not depend on the order of its
+            // changes (sorting the keys first was a fifth of the commit of a device with 32,768 updates waiting).
+            for (serial, id) in state.ids {
                 changes.append((path("ids", serial), try id.map { (v) throws(HistoryError) in try git.writeBlob(v, keep: false) }))
             }
-            for (id, serial) in state.serials.sorted(by: { $0.key < $1.key }) {
+            for (id, serial) in state.serials {
                 changes.append((path("serials", id), try serial.map { (s) throws(HistoryError) in try git.writeBlob(Array(s.utf8), keep: false) }))
             }
-            for (serial, file) in state.sent.sorted(by: { $0.key < $1.key }) { changes.append((path("sent", serial), file)) }
+            for (serial, file) in state.sent { changes.append((path("sent", serial), file)) }
             let tree = try rootTree(state.tree, changes)
             let device = DeviceBranch.device(ofReference: DeviceBranch.namespace + reference.dropFirst(SyncStateReference.namespace.count)) ?? reference
             let author = Signature(device: device, time: Int64(Date().timeIntervalSince1970))
