@@ -26,7 +26,10 @@ func check(_ rc: Int32, _ function: String, path: String? = nil, notFound: Histo
     case GIT_EAMBIGUOUS.rawValue: error = HistoryError(.ambiguous, message, path: path, git: git)
     case GIT_EINVALIDSPEC.rawValue, GIT_EPEEL.rawValue: error = HistoryError(.noSuchRevision, message, path: path, git: git)
     default:
-        error = HistoryError(errorClass == GIT_ERROR_OS.rawValue ? .io : .git, message, path: path, git: git)
+        // An object libgit2 cannot parse or inflate is damage (a tree read through libgit2 said "failed to parse tree:
+        // object is corrupted" with exit 74, "a file could not be read", where the same tree read anywhere else is 65).
+        let damage = [GIT_ERROR_TREE, GIT_ERROR_OBJECT, GIT_ERROR_ZLIB].contains { Int32($0.rawValue) == errorClass }
+        error = HistoryError(errorClass == GIT_ERROR_OS.rawValue ? .io : damage ? .damagedObject : .git, message, path: path, git: git)
     }
     throw error
 }

@@ -349,40 +349,59 @@ func write(_ json: String) throws -> String {
         #expect(try CLI.run(["verify", "--data-dir", data]).stdout == "1 spool checked, 0 problems\n")
     }
 
+    /// Stock git's plumbing on the test's history (its own index file), with `input` on standard input.
+    func plumbing(_ args: [String], input: String? = nil) throws -> String {
+        let repo = data + "/history.git", index = data + "/plumbing-index"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git", "--git-dir", repo] + args
+        p.environment = ProcessInfo.processInfo.environment.merging(["GIT_INDEX_FILE": index, "GIT_AUTHOR_NAME": "x", "GIT_AUTHOR_EMAIL": "x@y", "GIT_COMMITTER_NAME": "x", "GIT_COMMITTER_EMAIL": "x@y"]) { $1 }
+        let out = Pipe(), inp = Pipe()
+        p.standardOutput = out
+        p.standardInput = inp
+        try p.run()
+        if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
+        try inp.fileHandleForWriting.close()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     @Test func verifyFindsAFileAtTheWrongPath() throws {
         #expect(try CLI.run(["import", try write(#"[{"serial":"A","lastUpdated":1},{"serial":"B","lastUpdated":1}]"#), "--data-dir", data]).status == 0)
-        let repo = data + "/history.git"
         // Plant B's file at A's path, and a stray file, with stock git plumbing.
-        let index = Fixtures.temporaryDirectory() + "/index"
-        func git(_ args: [String], input: String? = nil) throws -> String {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["git", "--git-dir", repo] + args
-            p.environment = ProcessInfo.processInfo.environment.merging(["GIT_INDEX_FILE": index, "GIT_AUTHOR_NAME": "x", "GIT_AUTHOR_EMAIL": "x@y", "GIT_COMMITTER_NAME": "x", "GIT_COMMITTER_EMAIL": "x@y"]) { $1 }
-            let out = Pipe(), inp = Pipe()
-            p.standardOutput = out
-            p.standardInput = inp
-            try p.run()
-            if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
-            try inp.fileHandleForWriting.close()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        _ = try git(["read-tree", "main"])
-        let bBlob = try git(["rev-parse", "main:" + SpoolPaths.path(for: "B")])
-        _ = try git(["update-index", "--add", "--cacheinfo", "100644," + bBlob + "," + SpoolPaths.path(for: "A")])
-        let stray = try git(["hash-object", "-w", "--stdin"], input: "hello")
-        _ = try git(["update-index", "--add", "--cacheinfo", "100644," + stray + ",spools/README"])
-        let tree = try git(["write-tree"])
-        let commit = try git(["commit-tree", tree, "-p", "main", "-m", "damage"])
-        _ = try git(["update-ref", "refs/heads/main", commit])
+        _ = try plumbing(["read-tree", "main"])
+        let bBlob = try plumbing(["rev-parse", "main:" + SpoolPaths.path(for: "B")])
+        _ = try plumbing(["update-index", "--add", "--cacheinfo", "100644," + bBlob + "," + SpoolPaths.path(for: "A")])
+        let stray = try plumbing(["hash-object", "-w", "--stdin"], input: "hello")
+        _ = try plumbing(["update-index", "--add", "--cacheinfo", "100644," + stray + ",spools/README"])
+        let tree = try plumbing(["write-tree"])
+        let commit = try plumbing(["commit-tree", tree, "-p", "main", "-m", "damage"])
+        _ = try plumbing(["update-ref", "refs/heads/main", commit])
 
         let verify = try CLI.run(["verify", "--data-dir", data])
         #expect(verify.status == 1)
         #expect(verify.stderr.contains(#"holds serial "B", but the path is that of "A""#))
         #expect(verify.stderr.contains("spools/README: not the path of any serial"))
         #expect(verify.stdout.contains("2 spools checked, 2 problems"))
+    }
+
+    /// A tree that is not a well-formed one (made by hand: an entry without the zero byte that ends its name) is
+    /// damage every command names, with the damaged history's exit status (65; `diff`, which compares trees in
+    /// libgit2, said 74, "a file could not be read"), and `verify` reports it; nothing crashes.
+    @Test func aMalformedTreeIsDamageEveryCommandNames() throws {
+        #expect(try CLI.run(["import", try write(#"[{"serial":"A","lastUpdated":1},{"serial":"B","lastUpdated":1}]"#), "--data-dir", data]).status == 0)
+        let bad = try plumbing(["hash-object", "-t", "tree", "--literally", "-w", "--stdin"], input: "100644 a-name-without-its-end")
+        let root = try plumbing(["mktree", "--missing"], input: "040000 tree \(bad)\tspools\n")
+        let commit = try plumbing(["commit-tree", root, "-p", "main", "-m", "damage"])
+        _ = try plumbing(["update-ref", "refs/heads/main", commit])
+        for command in [["show", "A"], ["export", data + "/out.json"], ["diff", "HEAD~1", "HEAD"], ["blame", "A"], ["import", try write(#"[{"serial":"C","lastUpdated":2}]"#)]] {
+            let r = try CLI.run(command + ["--data-dir", data])
+            #expect(r.status == 65, "\(command): \(r.status) \(r.stderr)")
+            #expect(r.stderr.contains(data + "/history.git"), "\(command): \(r.stderr)")
+        }
+        let verify = try CLI.run(["verify", "--data-dir", data])
+        #expect(verify.status == 1 && verify.stderr.contains("spools: cannot read the tree") && verify.stdout.contains("1 problem"), "\(verify.stdout) \(verify.stderr)")
     }
 }
 
