@@ -233,7 +233,7 @@ package final class GitRepository {
         let bytes = try treeBytes(id)
         var out: [TreeEntry] = []
         let whole = bytes.withUnsafeBytes { raw in
-            Self.walkTree(raw) { name, isTree, at in
+            Self.walkTree(raw) { name, isTree, at, _ in
                 out.append(TreeEntry(name: String(decoding: name, as: UTF8.self), id: ObjectID(loading: raw, at: at), kind: isTree ? .tree : .blob))
                 return true
             }
@@ -350,7 +350,7 @@ package final class GitRepository {
         let size = git_odb_object_size(object)
         let bytes = size == 0 ? [] : Array(UnsafeRawBufferPointer(start: git_odb_object_data(object), count: size))
         // Checked whole once, as libgit2's parser would: a lookup that stops at its name finds no damage after it.
-        guard bytes.withUnsafeBytes({ Self.walkTree($0) { _, _, _ in true } }) else { throw notATree(id) }
+        guard bytes.withUnsafeBytes({ Self.walkTree($0) { _, _, _, _ in true } }) else { throw notATree(id) }
         keepTree(id, bytes)
         return bytes
     }
@@ -367,23 +367,29 @@ package final class GitRepository {
         HistoryError(.damagedObject, "object \(id.hex) is not a tree, or not a well-formed one", path: path)
     }
 
-    /// Calls `body` with each entry of a tree's bytes in order: its name, whether it is a folder (mode 40000),
-    /// and the offset of its 20-byte id; `body` returns `false` to stop. `false` if the bytes are not a tree's.
-    static func walkTree(_ raw: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, Bool, Int) -> Bool) -> Bool {
+    /// Calls `body` with each entry of a tree's bytes in order: its name, whether it is a folder, and the offset of its
+    /// 20-byte id, and where the entry starts (its mode); `body` returns `false` to stop. `false` if the bytes are not
+    /// a tree's. Read as libgit2's parser reads them: the mode is octal, at most 0177777, and a folder's is 040000
+    /// once the permission bits are set aside (git writes `40000`).
+    static func walkTree(_ raw: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, Bool, Int, Int) -> Bool) -> Bool {
         guard let base = raw.baseAddress else { return true }
         let n = raw.count
         var at = 0
         while at < n {
-            let mode = at
-            while at < n, raw[at] != 0x20 { at += 1 }
-            guard at < n, at > mode else { return false }
-            let length = at - mode
-            let isTree = (length == 5 && raw[mode] == 0x34) || (length == 6 && raw[mode] == 0x30 && raw[mode + 1] == 0x34)
+            let start = at
+            var mode = 0
+            while at < n, raw[at] != 0x20 {
+                guard (0x30...0x37).contains(raw[at]), at - start < 6 else { return false }
+                mode = mode << 3 | Int(raw[at] - 0x30)
+                at += 1
+            }
+            guard at < n, at > start, mode <= 0o177777 else { return false }
+            let isTree = mode & 0o170000 == 0o040000
             let name = at + 1
             guard name < n, let nul = memchr(base + name, 0, n - name) else { return false }
             let end = base.distance(to: UnsafeRawPointer(nul))
             guard end > name, end + 21 <= n else { return false }
-            if !body(UnsafeRawBufferPointer(rebasing: raw[name..<end]), isTree, end + 1) { return true }
+            if !body(UnsafeRawBufferPointer(rebasing: raw[name..<end]), isTree, end + 1, start) { return true }
             at = end + 21
         }
         return true
@@ -395,7 +401,7 @@ package final class GitRepository {
         var found: (ObjectID, Bool)?
         let whole = name.withUTF8 { wanted in
             bytes.withUnsafeBytes { raw in
-                Self.walkTree(raw) { entry, isTree, at in
+                Self.walkTree(raw) { entry, isTree, at, _ in
                     guard entry.count == wanted.count, memcmp(entry.baseAddress!, wanted.baseAddress!, wanted.count) == 0 else { return true }
                     found = (ObjectID(loading: raw, at: at), isTree)
                     return false
@@ -473,14 +479,15 @@ package final class GitRepository {
         }
         var next = 0
         let whole = old.withUnsafeBytes { raw in
-            Self.walkTree(raw) { name, isTree, at in
+            Self.walkTree(raw) { name, isTree, at, start in
                 // An edited name keeps only what its edit says.
                 if kept.contains(where: { k in edits[k].name.withUnsafeBytes { $0.elementsEqual(name) } }) { return true }
                 while next < adds.count, adds[next].name.withUnsafeBytes({ Self.gitOrdered($0, adds[next].kind == .tree, name, isTree) }) {
                     append(adds[next])
                     next += 1
                 }
-                Self.appendEntry(isTree: isTree, name: name, id: ObjectID(loading: raw, at: at), to: &out)
+                // Copied as it is (its mode too: a link or a submodule stays one).
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[start..<at + 20]))
                 return true
             }
         }

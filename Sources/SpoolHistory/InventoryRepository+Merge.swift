@@ -40,6 +40,7 @@ extension InventoryRepository {
     func diffSpools(_ a: ObjectID?, _ b: ObjectID?, depth: Int, shard: [Substring], folders: [Substring],
                     into out: inout [(serial: String, file: ObjectID?)]) throws(HistoryError) {
         if a == b { return }
+        if depth >= SpoolPaths.deepestFolder, shard.count == 3 { throw Self.tooDeep((shard[0], shard[1], shard[2]), folders, path: path) }
         // Only the entries that differ, in git's order (a name that is a file on one side and a folder on the
         // other comes once for each).
         for (l, r) in try git.differingEntries(a, b) {

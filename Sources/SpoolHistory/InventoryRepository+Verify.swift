@@ -14,7 +14,12 @@ extension InventoryRepository {
         guard let head = try head() else { return (0, []) }
         var problems: [Problem] = []
         var spools = 0
-        func walk(_ tree: ObjectID, _ prefix: String) {
+        func walk(_ tree: ObjectID, _ prefix: String, depth: Int = 0) {
+            // (spools/ and the folders below it: a history made by hand could nest them thousands deep.)
+            if depth > SpoolPaths.deepestFolder {
+                problems.append(Problem(path: prefix, message: "folders nested deeper than any spool's path"))
+                return
+            }
             let entries: [TreeEntry]
             do { entries = try git.readTree(tree) } catch {
                 problems.append(Problem(path: prefix.isEmpty ? "/" : prefix, message: "cannot read the tree: \(error.message)"))
@@ -26,7 +31,7 @@ extension InventoryRepository {
                     problems.append(Problem(path: path, message: "not part of a filamentdb history"))
                     continue
                 }
-                if e.kind == .tree { walk(e.id, path); continue }
+                if e.kind == .tree { walk(e.id, path, depth: depth + 1); continue }
                 let bytes: [UInt8]
                 do { bytes = try git.readBlob(e.id) } catch {
                     problems.append(Problem(path: path, message: "cannot read the file: \(error.message)"))

@@ -170,6 +170,7 @@ package final class InventoryRepository {
     }
 
     private func collect(tree: ObjectID, shard: (Substring, Substring, Substring), folders: [Substring], into out: inout [ExactString: ObjectID]) throws(HistoryError) {
+        guard folders.count + 3 < SpoolPaths.deepestFolder else { throw Self.tooDeep(shard, folders, path: path) }
         for entry in try git.readTree(tree) {
             switch entry.kind {
             case .tree: try collect(tree: entry.id, shard: shard, folders: folders + [Substring(entry.name)], into: &out)
@@ -177,6 +178,11 @@ package final class InventoryRepository {
                 if let serial = SpoolPaths.serial(shard: shard, folders: folders, name: Substring(entry.name)) { out[ExactString(serial)] = entry.id }
             }
         }
+    }
+
+    /// Folders nested deeper under `spools/` than any spool's path (``SpoolPaths/deepestFolder``): damage.
+    static func tooDeep(_ shard: (Substring, Substring, Substring), _ folders: [Substring], path: String) -> HistoryError {
+        HistoryError(.damagedObject, "spools/\(shard.0)/\(shard.1)/\(shard.2)/\(folders.prefix(3).joined(separator: "/"))/...: folders nested deeper than any spool's path (\(SpoolPaths.deepestFolder))", path: path)
     }
 
     /// The id of the object at `path` (`a/b/c`) under a root tree, `nil` if absent: one lookup per folder.
@@ -210,6 +216,11 @@ package final class InventoryRepository {
     package func decodeSpool(_ blob: ObjectID, serial: String) throws(HistoryError) -> Spool {
         guard let spool = Spool(canonicalJSON: try git.readBlob(blob)) else {
             throw HistoryError(.damagedObject, "the file of spool \(JSONValue.string(serial).jsonText) (\(blob.hex)) does not parse as a spool", path: path)
+        }
+        // Another spool's file at this one's path (a history edited by hand) is damage, not that other spool shown,
+        // exported or merged under this serial.
+        guard spool.serial.utf8.elementsEqual(serial.utf8) else {
+            throw HistoryError(.damagedObject, "the file at the path of spool \(JSONValue.string(serial).jsonText) (\(blob.hex)) holds spool \(JSONValue.string(spool.serial).jsonText)", path: path)
         }
         return spool
     }

@@ -10,6 +10,10 @@
 ///   a commit that changes one spool rewrites four small trees, not one listing every spool.
 public enum SpoolPaths {
     public static let root = "spools"
+    /// More folders than any spool's path has under ``root`` (three shard folders, and at most 17 more for the
+    /// 200-byte parts of the longest serial's name): a walk goes no deeper (a history made by hand could nest
+    /// folders thousands deep, and a recursive walk ran out of stack).
+    public static let deepestFolder = 32
     public static let suffix = ".json"
     static let segmentLength = 200
 

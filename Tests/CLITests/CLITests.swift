@@ -403,6 +403,35 @@ func write(_ json: String) throws -> String {
         let verify = try CLI.run(["verify", "--data-dir", data])
         #expect(verify.status == 1 && verify.stderr.contains("spools: cannot read the tree") && verify.stdout.contains("1 problem"), "\(verify.stdout) \(verify.stderr)")
     }
+
+    /// Two more histories made by hand, from an attacker's probe: folders nested deep under a shard folder (6,000 deep,
+    /// export, verify and diff walked them recursively and died of a stack overflow; 64 here), and another spool's file at a
+    /// spool's path (shown and exported as if it were that spool). Both are damage now.
+    @Test func deepFoldersAndAForeignFileAreDamage() throws {
+        #expect(try CLI.run(["import", try write(#"[{"serial":"A","lastUpdated":1},{"serial":"B","lastUpdated":1}]"#), "--data-dir", data]).status == 0)
+        let aPath = SpoolPaths.path(for: "A"), bPath = SpoolPaths.path(for: "B")
+        let shard = String(aPath.dropLast(aPath.split(separator: "/").last!.count + 1))
+        var folder = try plumbing(["mktree", "--missing"], input: "100644 blob \(try plumbing(["rev-parse", "main:" + bPath]))\tx.json\n")
+        for _ in 0..<64 { folder = try plumbing(["mktree", "--missing"], input: "040000 tree \(folder)\td\n") }
+        _ = try plumbing(["read-tree", "main"])
+        _ = try plumbing(["update-index", "--add", "--cacheinfo", "040000,\(folder),\(shard)/d"])
+        _ = try plumbing(["update-ref", "refs/heads/main", try plumbing(["commit-tree", try plumbing(["write-tree"]), "-p", "main", "-m", "deep"])])
+        for command in [["export", data + "/out.json"], ["diff", "HEAD~1", "HEAD"]] {
+            let r = try CLI.run(command + ["--data-dir", data])
+            #expect(r.status == 65 && r.stderr.contains("folders nested deeper than any spool's path"), "\(command): \(r.status) \(r.stderr)")
+        }
+        let verify = try CLI.run(["verify", "--data-dir", data])
+        #expect(verify.status == 1 && verify.stderr.contains("folders nested deeper than any spool's path"), "\(verify.status) \(verify.stderr)")
+
+        // B's file at A's path, in place of A's.
+        _ = try plumbing(["read-tree", "main~1"])
+        _ = try plumbing(["update-index", "--add", "--cacheinfo", "100644," + (try plumbing(["rev-parse", "main:" + bPath])) + "," + aPath])
+        _ = try plumbing(["update-ref", "refs/heads/main", try plumbing(["commit-tree", try plumbing(["write-tree"]), "-p", "main", "-m", "foreign"])])
+        for command in [["show", "A"], ["export", data + "/out2.json"]] {
+            let r = try CLI.run(command + ["--data-dir", data])
+            #expect(r.status == 65 && r.stderr.contains(#"the file at the path of spool "A""#) && r.stderr.contains(#"holds spool "B""#), "\(command): \(r.status) \(r.stderr)")
+        }
+    }
 }
 
 @Suite(.serialized) struct HistoryFaultTests {

@@ -63,7 +63,7 @@ import Testing
         let repo = try InventoryRepository.openOrCreate(dir).repository
         let git = repo.git
         let id20 = String(repeating: "x", count: 20)
-        let bad = ["100644 a-name-without-its-nul", "100644 a\u{0}short", " a\u{0}" + id20, "100644 \u{0}" + id20, "100644", "100644 a\u{0}" + id20 + "4"]
+        let bad = ["100644 a-name-without-its-nul", "100644 a\u{0}short", " a\u{0}" + id20, "100644 \u{0}" + id20, "100644", "100644 a\u{0}" + id20 + "4", "10064x a\u{0}" + id20, "1006440 a\u{0}" + id20, "400000 a\u{0}" + id20]
         for bytes in bad {
             let made = try SpoolHistoryTests.git(["hash-object", "-t", "tree", "--literally", "-w", "--stdin"], in: dir, input: bytes)
             #expect(made.status == 0, "\(made.output)")
@@ -81,5 +81,24 @@ import Testing
         #expect(try git.entry("a", in: good)?.id == blob)
         #expect(try repo.objectID(at: ["a"], in: good) == blob)
         #expect(try repo.objectID(at: ["a", "b"], in: good) == nil, "a file on the way is no folder")
+    }
+
+    /// An edit copies the entries it leaves alone as they are: a link (120000) or a submodule (160000) beside a
+    /// spool's file stays one (written back as a plain file, its tree named a commit as a blob, which fsck refuses).
+    @Test func anEditKeepsTheModesOfWhatItLeavesAlone() throws {
+        let dir = Fixtures.temporaryDirectory() + "/history.git"
+        let repo = try InventoryRepository.openOrCreate(dir).repository
+        let git = repo.git
+        let blob = try git.writeBlob(Array("target".utf8))
+        try git.flushObjects()
+        let commit = try SpoolHistoryTests.git(["commit-tree", "4b825dc642cb6eb9a060e54bf8d69288fbee4904", "-m", "x"], in: dir).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let listing = "120000 blob \(blob.hex)\tlink\n160000 commit \(commit)\tmodule\n100755 blob \(blob.hex)\trun\n"
+        let made = try SpoolHistoryTests.git(["mktree", "--missing"], in: dir, input: listing)
+        let tree = try #require(ObjectID(hex: made.output.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let edited = try #require(try git.editTree(tree, [GitRepository.TreeEdit(name: Array("new.json".utf8), kind: .blob, id: blob)]))
+        try git.flushObjects()
+        let lines = try SpoolHistoryTests.git(["ls-tree", edited.hex], in: dir).output.split(separator: "\n").map(String.init)
+        #expect(lines == ["120000 blob \(blob.hex)\tlink", "160000 commit \(commit)\tmodule", "100644 blob \(blob.hex)\tnew.json",
+                          "100755 blob \(blob.hex)\trun"], "\(lines)")
     }
 }
