@@ -30,8 +30,8 @@ extension InventoryRepository {
 
     func diffTrees(_ a: ObjectID?, _ b: ObjectID?, into out: inout [(serial: String, file: ObjectID?)]) throws(HistoryError) {
         guard a != b else { return }
-        let left = try a.map { (t) throws(HistoryError) in try git.entry(SpoolPaths.root, in: t)?.id } ?? nil
-        let right = try b.map { (t) throws(HistoryError) in try git.entry(SpoolPaths.root, in: t)?.id } ?? nil
+        let left = try a.map { (t) throws(HistoryError) in try git.entry(SpoolPaths.root, in: t).map { (e) throws(HistoryError) in try shardFolder(e, ""); return e.id } } ?? nil
+        let right = try b.map { (t) throws(HistoryError) in try git.entry(SpoolPaths.root, in: t).map { (e) throws(HistoryError) in try shardFolder(e, ""); return e.id } } ?? nil
         try diffSpools(left, right, depth: 0, shard: [], folders: [], into: &out)
     }
 
@@ -45,6 +45,10 @@ extension InventoryRepository {
         // other comes once for each).
         for (l, r) in try git.differingEntries(a, b) {
             guard let name = l?.name ?? r?.name else { continue }
+            if depth < 3 {
+                let at = "spools/" + shard.map { $0 + "/" }.joined()
+                for side in [l, r].compactMap({ $0 }) { try shardFolder(side, at) }
+            }
             if l?.kind == .tree || r?.kind == .tree {
                 let lt = l?.kind == .tree ? l?.id : nil, rt = r?.kind == .tree ? r?.id : nil
                 if depth < 3 {

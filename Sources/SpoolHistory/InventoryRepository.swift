@@ -158,15 +158,27 @@ package final class InventoryRepository {
     package func files(at commit: ObjectID?) throws(HistoryError) -> [ExactString: ObjectID] {
         guard let commit else { return [:] }
         var out: [ExactString: ObjectID] = [:]
-        guard let spools = try git.entry(SpoolPaths.root, in: try git.readCommit(commit).tree), spools.kind == .tree else { return out }
-        for a in try git.readTree(spools.id) where a.kind == .tree {
-            for b in try git.readTree(a.id) where b.kind == .tree {
-                for c in try git.readTree(b.id) where c.kind == .tree {
+        guard let spools = try git.entry(SpoolPaths.root, in: try git.readCommit(commit).tree) else { return out }
+        try shardFolder(spools, "")
+        for a in try git.readTree(spools.id) where try shardFolder(a, "spools/") {
+            for b in try git.readTree(a.id) where try shardFolder(b, "spools/\(a.name)/") {
+                for c in try git.readTree(b.id) where try shardFolder(c, "spools/\(a.name)/\(b.name)/") {
                     try collect(tree: c.id, shard: (Substring(a.name), Substring(b.name), Substring(c.name)), folders: [], into: &out)
                 }
             }
         }
         return out
+    }
+
+    /// Whether `entry` (in the folder `at`) is one of the folders spools live in: `spools`, then three levels of
+    /// one hexadecimal digit. One of those names that is not a folder (a file, a submodule) is damage: the spools
+    /// it held would otherwise be left out without a word. Other names are not spool paths (`verify` lists them).
+    @discardableResult
+    func shardFolder(_ entry: TreeEntry, _ at: String) throws(HistoryError) -> Bool {
+        let named = at.isEmpty ? entry.name == SpoolPaths.root : entry.name.utf8.count == 1 && entry.name.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+        guard named else { return false }
+        guard entry.kind == .tree else { throw HistoryError(.damagedObject, "\(at)\(entry.name): not a folder, where spools live", path: path) }
+        return true
     }
 
     private func collect(tree: ObjectID, shard: (Substring, Substring, Substring), folders: [Substring], into out: inout [ExactString: ObjectID]) throws(HistoryError) {
