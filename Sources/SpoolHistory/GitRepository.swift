@@ -305,15 +305,19 @@ package final class GitRepository {
     }
 
     /// The id of the entry at the folders and name `components` under the tree `treeID`; `nil` if a name is
-    /// absent, or a folder on the way is a file. Walked over the trees' bytes (``treeBytes(_:)``): no Swift value
+    /// absent, or a folder on the way is a file (with `foldersMustBe`, the first that many folders on the way being
+    /// files is damage instead: where spools live). Walked over the trees' bytes (``treeBytes(_:)``): no Swift value
     /// is made for the folders on the way.
-    package func entryID(at components: [String], in treeID: ObjectID) throws(HistoryError) -> ObjectID? {
+    package func entryID(at components: [String], in treeID: ObjectID, foldersMustBe: Int = 0) throws(HistoryError) -> ObjectID? {
         var tree = treeID
         for (depth, component) in components.enumerated() {
             treeReads += 1
             guard let (id, isTree) = try Self.find(component, in: try treeBytes(tree), tree: tree, self) else { return nil }
             if depth == components.count - 1 { return id }
-            guard isTree else { return nil }
+            guard isTree else {
+                guard depth < foldersMustBe else { return nil }
+                throw HistoryError(.damagedObject, "\(components.prefix(depth + 1).joined(separator: "/")): not a folder, where spools live", path: path)
+            }
             tree = id
         }
         return tree

@@ -211,7 +211,9 @@ package final class InventoryRepository {
 
     /// One spool's file id in a root tree.
     package func spoolFile(_ serial: String, inTree tree: ObjectID?) throws(HistoryError) -> ObjectID? {
-        try objectID(at: SpoolPaths.components(for: serial), in: tree)
+        // `spools` and its three levels of shard folders are folders (a file there is damage, not "no such spool").
+        guard let tree else { return nil }
+        return try git.entryID(at: SpoolPaths.components(for: serial), in: tree, foldersMustBe: 4)
     }
 
     /// One spool at `commit`, read by its path alone.

@@ -443,7 +443,7 @@ func write(_ json: String) throws -> String {
                               ("100644 blob \(stray)\tspools\n", "spools: not a folder, where spools live")] {
             let tree = try plumbing(["mktree", "--missing"], input: root)
             _ = try plumbing(["update-ref", "refs/heads/main", try plumbing(["commit-tree", tree, "-p", "main~2", "-m", "file"])])
-            for command in [["export", data + "/out3.json"], ["diff", "HEAD~1", "HEAD"]] {
+            for command in [["export", data + "/out3.json"], ["diff", "HEAD~1", "HEAD"], ["show", "A"]] {
                 let r = try CLI.run(command + ["--data-dir", data])
                 #expect(r.status == 65 && r.stderr.contains(place), "\(place), \(command): \(r.status) \(r.stderr)")
             }
