@@ -165,7 +165,7 @@ package final class GitRepository {
         let result = bytes.withUnsafeBytes { raw in Result { () throws(HistoryError) in try writeObject(raw, type, keeping: bytes) } }
         let id = try result.get()
         // The next request edits and looks up the trees this one wrote (``treeBytes(_:)``), and reads its files.
-        if type == GIT_OBJECT_TREE { keepTree(id, bytes) } else if type == GIT_OBJECT_BLOB, keep { keepBlob(id, bytes) }
+        if type == GIT_OBJECT_TREE { trees.keep(id, bytes) } else if type == GIT_OBJECT_BLOB, keep { blobs.keep(id, bytes) }
         return id
     }
 
@@ -187,34 +187,20 @@ package final class GitRepository {
             try check(rc, "git_mempack.write", path: path)
             memoryWrites += 1
             pending.append(PackWriter.Object(id: id, type: 3, bytes: bytes))
-            keepBlob(id, bytes)
+            blobs.keep(id, bytes)
         }
     }
 
     /// Blobs' bytes by id: those this handle wrote and those it read. A sync request's merge reads main's file
     /// of each spool it changes, most often one an earlier request wrote; once packed, libgit2 read it by
     /// looking its id up in every pack and inflating it and the file its delta is against (a twentieth of the
-    /// server's time with eight devices syncing). Up to ``bytesKept`` bytes (the files of about 100,000
-    /// spools, at the default budget); past it, emptied. Object ids name their contents, so what is kept never
-    /// goes stale.
-    private var blobs: [ObjectID: [UInt8]] = [:]
-    private var blobsHeld = 0
-    /// What ``blobs`` and ``trees`` each hold at most: a quarter of the cache budget (``cacheBytes``, `filamentdb
-    /// serve --cache-mb`; 64 MiB at the default), at least 1 MiB.
-    private lazy var bytesKept = max(1 << 20, Self.cacheBytes / 4)
-
-    private func keepBlob(_ id: ObjectID, _ bytes: [UInt8]) {
-        if blobsHeld + bytes.count + 64 > bytesKept {
-            blobs.removeAll(keepingCapacity: true)
-            blobsHeld = 0
-        }
-        if blobs.updateValue(bytes, forKey: id) == nil { blobsHeld += bytes.count + 64 }
-    }
+    /// server's time with eight devices syncing). At the default budget, the files of about 100,000 spools.
+    private lazy var blobs = KeptBytes(budget: max(1 << 20, Self.cacheBytes / 4))
 
     package func readBlob(_ id: ObjectID) throws(HistoryError) -> [UInt8] {
         if let known = blobs[id] { return known }
         let bytes = try readBlobThroughLibgit2(id)
-        keepBlob(id, bytes)
+        blobs.keep(id, bytes)
         return bytes
     }
 
@@ -298,25 +284,19 @@ package final class GitRepository {
         return out
     }
 
-    /// The id of the entry at `path` (folders and name joined by `/`, `depth` of them) under the tree `treeID`
-    /// (``entryID(at:in:)``).
-    package func entryID(atPath path: String, depth: Int, in treeID: ObjectID) throws(HistoryError) -> ObjectID? {
-        try entryID(at: path.split(separator: "/", omittingEmptySubsequences: false).map(String.init), in: treeID)
-    }
-
     /// The id of the entry at the folders and name `components` under the tree `treeID`; `nil` if a name is
-    /// absent, or a folder on the way is a file (with `foldersMustBe`, the first that many folders on the way being
-    /// files is damage instead: where spools live). Walked over the trees' bytes (``treeBytes(_:)``): no Swift value
-    /// is made for the folders on the way.
-    package func entryID(at components: [String], in treeID: ObjectID, foldersMustBe: Int = 0) throws(HistoryError) -> ObjectID? {
+    /// absent, or a folder on the way is a file, except among the first `foldersRequired` (a file there is
+    /// damage: ``HistoryError/notAFolder(_:path:)``). Walked over the trees' bytes (``treeBytes(_:)``): no Swift
+    /// value is made for the folders on the way.
+    package func entryID(at components: [String], in treeID: ObjectID, foldersRequired: Int = 0) throws(HistoryError) -> ObjectID? {
         var tree = treeID
         for (depth, component) in components.enumerated() {
             treeReads += 1
-            guard let (id, isTree) = try Self.find(component, in: try treeBytes(tree), tree: tree, self) else { return nil }
+            guard let (id, isTree) = try find(component, in: tree) else { return nil }
             if depth == components.count - 1 { return id }
             guard isTree else {
-                guard depth < foldersMustBe else { return nil }
-                throw HistoryError(.damagedObject, "\(components.prefix(depth + 1).joined(separator: "/")): not a folder, where spools live", path: path)
+                guard depth < foldersRequired else { return nil }
+                throw HistoryError.notAFolder(components.prefix(depth + 1).joined(separator: "/"), path: path)
             }
             tree = id
         }
@@ -326,7 +306,7 @@ package final class GitRepository {
     /// One entry of a tree by name, `nil` if absent.
     package func entry(_ name: String, in treeID: ObjectID) throws(HistoryError) -> TreeEntry? {
         treeReads += 1
-        guard let (id, isTree) = try Self.find(name, in: try treeBytes(treeID), tree: treeID, self) else { return nil }
+        guard let (id, isTree) = try find(name, in: treeID) else { return nil }
         return TreeEntry(name: name, id: id, kind: isTree ? .tree : .blob)
     }
 
@@ -335,10 +315,8 @@ package final class GitRepository {
     /// Trees' bytes by id, as git stores them (`<mode> <name>` NUL `<20-byte id>` per entry): those this handle
     /// wrote and those it read. Lookups and edits walk these bytes, not libgit2's parsed trees: a tree written by
     /// one request was looked up in libgit2's cache of objects and parsed there by the next, at every folder on
-    /// every path it touched (libgit2 was a tenth of a delta request's time, most of it there). Up to
-    /// ``bytesKept``; past it, emptied. Object ids name their contents, so what is kept never goes stale.
-    private var trees: [ObjectID: [UInt8]] = [:]
-    private var treesHeld = 0
+    /// every path it touched (libgit2 was a tenth of a delta request's time, most of it there).
+    private lazy var trees = KeptBytes(budget: max(1 << 20, Self.cacheBytes / 4))
 
     /// A tree's bytes, from memory or read once through libgit2 (``trees``).
     func treeBytes(_ id: ObjectID) throws(HistoryError) -> [UInt8] {
@@ -355,16 +333,8 @@ package final class GitRepository {
         let bytes = size == 0 ? [] : Array(UnsafeRawBufferPointer(start: git_odb_object_data(object), count: size))
         // Checked whole once, as libgit2's parser would: a lookup that stops at its name finds no damage after it.
         guard bytes.withUnsafeBytes({ Self.walkTree($0) { _, _, _, _ in true } }) else { throw notATree(id) }
-        keepTree(id, bytes)
+        trees.keep(id, bytes)
         return bytes
-    }
-
-    private func keepTree(_ id: ObjectID, _ bytes: [UInt8]) {
-        if treesHeld + bytes.count + 64 > bytesKept {
-            trees.removeAll(keepingCapacity: true)
-            treesHeld = 0
-        }
-        if trees.updateValue(bytes, forKey: id) == nil { treesHeld += bytes.count + 64 }
     }
 
     private func notATree(_ id: ObjectID) -> HistoryError {
@@ -399,8 +369,9 @@ package final class GitRepository {
         return true
     }
 
-    /// The id and kind of the entry named `name` in a tree's bytes (`tree`: its id, for the error), `nil` if absent.
-    static func find(_ name: String, in bytes: [UInt8], tree: ObjectID, _ repository: GitRepository) throws(HistoryError) -> (ObjectID, Bool)? {
+    /// The id and kind of the entry named `name` in the tree `tree`, `nil` if absent.
+    private func find(_ name: String, in tree: ObjectID) throws(HistoryError) -> (ObjectID, Bool)? {
+        let bytes = try treeBytes(tree)
         var name = name
         var found: (ObjectID, Bool)?
         let whole = name.withUTF8 { wanted in
@@ -412,7 +383,7 @@ package final class GitRepository {
                 }
             }
         }
-        guard whole else { throw repository.notATree(tree) }
+        guard whole else { throw notATree(tree) }
         return found
     }
 
@@ -1365,4 +1336,24 @@ final class BackgroundCompressor: @unchecked Sendable {
 private final class GivingWay {
     let body: @Sendable () -> Bool
     init(_ body: @escaping @Sendable () -> Bool) { self.body = body }
+}
+
+/// Objects' bytes by id, up to `budget` bytes (each counted with 64 more for its key and entry); past it, emptied.
+/// Object ids name their contents, so what is kept never goes stale.
+struct KeptBytes {
+    let budget: Int
+    private var byID: [ObjectID: [UInt8]] = [:]
+    private var held = 0
+
+    init(budget: Int) { self.budget = budget }
+
+    subscript(id: ObjectID) -> [UInt8]? { byID[id] }
+
+    mutating func keep(_ id: ObjectID, _ bytes: [UInt8]) {
+        if held + bytes.count + 64 > budget {
+            byID.removeAll(keepingCapacity: true)
+            held = 0
+        }
+        if byID.updateValue(bytes, forKey: id) == nil { held += bytes.count + 64 }
+    }
 }

@@ -1,3 +1,4 @@
+import SpoolModel
 /// What went wrong in the history, as a code a caller can switch on (the CLI maps each code to one exit status,
 /// a server to one HTTP status), with what and where for a person. libgit2's own report is kept in ``git`` when
 /// libgit2 was the one to fail.
@@ -64,4 +65,17 @@ public struct GitError: Error, Sendable, CustomStringConvertible {
     public var function: String
 
     public var description: String { "\(function): \(message)" }
+}
+
+extension HistoryError {
+    /// `place` (`spools`, or a shard folder under it) is a file or a submodule where spools live: damage, not an
+    /// empty place (the spools it held would be left out without a word).
+    static func notAFolder(_ place: String, path: String) -> HistoryError {
+        HistoryError(.damagedObject, "\(place): not a folder, where spools live", path: path)
+    }
+
+    /// Folders nested under `place` deeper than any spool's path (``SpoolPaths/deepestFolder``): damage.
+    static func tooDeep(_ place: String, path: String) -> HistoryError {
+        HistoryError(.damagedObject, "\(place)/...: folders nested deeper than any spool's path (\(SpoolPaths.deepestFolder))", path: path)
+    }
 }

@@ -30,8 +30,8 @@ extension InventoryRepository {
 
     func diffTrees(_ a: ObjectID?, _ b: ObjectID?, into out: inout [(serial: String, file: ObjectID?)]) throws(HistoryError) {
         guard a != b else { return }
-        let left = try a.map { (t) throws(HistoryError) in try git.entry(SpoolPaths.root, in: t).map { (e) throws(HistoryError) in try shardFolder(e, ""); return e.id } } ?? nil
-        let right = try b.map { (t) throws(HistoryError) in try git.entry(SpoolPaths.root, in: t).map { (e) throws(HistoryError) in try shardFolder(e, ""); return e.id } } ?? nil
+        let left = try a.map { (t) throws(HistoryError) in try git.entry(SpoolPaths.root, in: t).map { (e) throws(HistoryError) in try shardFolder(e, root: true, ""); return e.id } } ?? nil
+        let right = try b.map { (t) throws(HistoryError) in try git.entry(SpoolPaths.root, in: t).map { (e) throws(HistoryError) in try shardFolder(e, root: true, ""); return e.id } } ?? nil
         try diffSpools(left, right, depth: 0, shard: [], folders: [], into: &out)
     }
 
@@ -40,14 +40,13 @@ extension InventoryRepository {
     func diffSpools(_ a: ObjectID?, _ b: ObjectID?, depth: Int, shard: [Substring], folders: [Substring],
                     into out: inout [(serial: String, file: ObjectID?)]) throws(HistoryError) {
         if a == b { return }
-        if depth >= SpoolPaths.deepestFolder, shard.count == 3 { throw Self.tooDeep((shard[0], shard[1], shard[2]), folders, path: path) }
+        if SpoolPaths.deeperThanAnySpool(depth) { throw HistoryError.tooDeep("spools/" + (shard + folders.prefix(3)).joined(separator: "/"), path: path) }
         // Only the entries that differ, in git's order (a name that is a file on one side and a folder on the
         // other comes once for each).
         for (l, r) in try git.differingEntries(a, b) {
             guard let name = l?.name ?? r?.name else { continue }
             if depth < 3 {
-                let at = "spools/" + shard.map { $0 + "/" }.joined()
-                for side in [l, r].compactMap({ $0 }) { try shardFolder(side, at) }
+                for side in [l, r].compactMap({ $0 }) { try shardFolder(side, "spools/" + shard.map { $0 + "/" }.joined()) }
             }
             if l?.kind == .tree || r?.kind == .tree {
                 let lt = l?.kind == .tree ? l?.id : nil, rt = r?.kind == .tree ? r?.id : nil

@@ -15,8 +15,8 @@ extension InventoryRepository {
         var problems: [Problem] = []
         var spools = 0
         func walk(_ tree: ObjectID, _ prefix: String, depth: Int = 0) {
-            // (spools/ and the folders below it: a history made by hand could nest them thousands deep.)
-            if depth > SpoolPaths.deepestFolder {
+            // (The root is depth 0, `spools` 1: a history made by hand could nest folders thousands deep.)
+            if SpoolPaths.deeperThanAnySpool(depth - 1) {
                 problems.append(Problem(path: prefix, message: "folders nested deeper than any spool's path"))
                 return
             }

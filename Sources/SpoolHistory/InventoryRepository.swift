@@ -159,10 +159,10 @@ package final class InventoryRepository {
         guard let commit else { return [:] }
         var out: [ExactString: ObjectID] = [:]
         guard let spools = try git.entry(SpoolPaths.root, in: try git.readCommit(commit).tree) else { return out }
-        try shardFolder(spools, "")
+        try shardFolder(spools, root: true, "")
         for a in try git.readTree(spools.id) where try shardFolder(a, "spools/") {
-            for b in try git.readTree(a.id) where try shardFolder(b, "spools/\(a.name)/") {
-                for c in try git.readTree(b.id) where try shardFolder(c, "spools/\(a.name)/\(b.name)/") {
+            for b in try git.readTree(a.id) where try shardFolder(b, "spools/" + a.name + "/") {
+                for c in try git.readTree(b.id) where try shardFolder(c, "spools/" + a.name + "/" + b.name + "/") {
                     try collect(tree: c.id, shard: (Substring(a.name), Substring(b.name), Substring(c.name)), folders: [], into: &out)
                 }
             }
@@ -170,19 +170,23 @@ package final class InventoryRepository {
         return out
     }
 
-    /// Whether `entry` (in the folder `at`) is one of the folders spools live in: `spools`, then three levels of
-    /// one hexadecimal digit. One of those names that is not a folder (a file, a submodule) is damage: the spools
+    /// Whether `entry` (in the folder `at`; with `root`, in the root tree) is one of the folders spools live in:
+    /// `spools`, then three levels of one hexadecimal digit. One of those names that is not a folder (a file, a submodule) is damage: the spools
     /// it held would otherwise be left out without a word. Other names are not spool paths (`verify` lists them).
+    /// `at` is only read to name the damage (worked out then, not for each of the thousands of folders).
     @discardableResult
-    func shardFolder(_ entry: TreeEntry, _ at: String) throws(HistoryError) -> Bool {
-        let named = at.isEmpty ? entry.name == SpoolPaths.root : entry.name.utf8.count == 1 && entry.name.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+    func shardFolder(_ entry: TreeEntry, root: Bool = false, _ at: @autoclosure () -> String) throws(HistoryError) -> Bool {
+        let name = entry.name.utf8
+        let named = root ? entry.name == SpoolPaths.root : name.count == 1 && name.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
         guard named else { return false }
-        guard entry.kind == .tree else { throw HistoryError(.damagedObject, "\(at)\(entry.name): not a folder, where spools live", path: path) }
+        guard entry.kind == .tree else { throw HistoryError.notAFolder(at() + entry.name, path: path) }
         return true
     }
 
     private func collect(tree: ObjectID, shard: (Substring, Substring, Substring), folders: [Substring], into out: inout [ExactString: ObjectID]) throws(HistoryError) {
-        guard folders.count + 3 < SpoolPaths.deepestFolder else { throw Self.tooDeep(shard, folders, path: path) }
+        guard !SpoolPaths.deeperThanAnySpool(3 + folders.count) else {
+            throw HistoryError.tooDeep("spools/\(shard.0)/\(shard.1)/\(shard.2)/" + folders.prefix(3).joined(separator: "/"), path: path)
+        }
         for entry in try git.readTree(tree) {
             switch entry.kind {
             case .tree: try collect(tree: entry.id, shard: shard, folders: folders + [Substring(entry.name)], into: &out)
@@ -190,11 +194,6 @@ package final class InventoryRepository {
                 if let serial = SpoolPaths.serial(shard: shard, folders: folders, name: Substring(entry.name)) { out[ExactString(serial)] = entry.id }
             }
         }
-    }
-
-    /// Folders nested deeper under `spools/` than any spool's path (``SpoolPaths/deepestFolder``): damage.
-    static func tooDeep(_ shard: (Substring, Substring, Substring), _ folders: [Substring], path: String) -> HistoryError {
-        HistoryError(.damagedObject, "spools/\(shard.0)/\(shard.1)/\(shard.2)/\(folders.prefix(3).joined(separator: "/"))/...: folders nested deeper than any spool's path (\(SpoolPaths.deepestFolder))", path: path)
     }
 
     /// The id of the object at `path` (`a/b/c`) under a root tree, `nil` if absent: one lookup per folder.
@@ -213,7 +212,7 @@ package final class InventoryRepository {
     package func spoolFile(_ serial: String, inTree tree: ObjectID?) throws(HistoryError) -> ObjectID? {
         // `spools` and its three levels of shard folders are folders (a file there is damage, not "no such spool").
         guard let tree else { return nil }
-        return try git.entryID(at: SpoolPaths.components(for: serial), in: tree, foldersMustBe: 4)
+        return try git.entryID(at: SpoolPaths.components(for: serial), in: tree, foldersRequired: 4)
     }
 
     /// One spool at `commit`, read by its path alone.

@@ -31,8 +31,7 @@ public struct ObjectID: Hashable, Sendable, CustomStringConvertible {
 
     init(bytes: [UInt8]) {
         precondition(bytes.count == 20, "an object id has 20 bytes")
-        (a, b, c) = bytes.withUnsafeBytes { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-                                            $0.loadUnaligned(fromByteOffset: 16, as: UInt32.self)) }
+        self = bytes.withUnsafeBytes { ObjectID(loading: $0, at: 0) }
     }
 
     /// The id whose 20 bytes start at `offset` of `raw` (a tree's bytes).

@@ -14,6 +14,9 @@ public enum SpoolPaths {
     /// 200-byte parts of the longest serial's name): a walk goes no deeper (a history made by hand could nest
     /// folders thousands deep, and a recursive walk ran out of stack).
     public static let deepestFolder = 32
+
+    /// Whether `folders` nested folders under ``root`` are more than any spool's path has (``deepestFolder``).
+    public static func deeperThanAnySpool(_ folders: Int) -> Bool { folders > deepestFolder }
     public static let suffix = ".json"
     static let segmentLength = 200
 

@@ -37,8 +37,7 @@ struct ServerLogHandler: LogHandler {
         line += ":"
         for key in all.keys.sorted() { line += " \(key)=\(all[key]!)" }
         line += " [\(event.source)] \(event.message)\n"
-        var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { raw in
+        line.withUTF8 { raw in
             var done = 0
             while done < raw.count {
                 let n = write(2, raw.baseAddress! + done, raw.count - done)
