@@ -195,7 +195,7 @@ package final class GitRepository {
     /// of each spool it changes, most often one an earlier request wrote; once packed, libgit2 read it by
     /// looking its id up in every pack and inflating it and the file its delta is against (a twentieth of the
     /// server's time with eight devices syncing). At the default budget, the files of about 100,000 spools.
-    private lazy var blobs = KeptBytes(budget: max(1 << 20, Self.cacheBytes / 4))
+    private var blobs = KeptBytes(budget: max(1 << 20, GitRepository.cacheBytes / 4))
 
     package func readBlob(_ id: ObjectID) throws(HistoryError) -> [UInt8] {
         if let known = blobs[id] { return known }
@@ -316,7 +316,7 @@ package final class GitRepository {
     /// wrote and those it read. Lookups and edits walk these bytes, not libgit2's parsed trees: a tree written by
     /// one request was looked up in libgit2's cache of objects and parsed there by the next, at every folder on
     /// every path it touched (libgit2 was a tenth of a delta request's time, most of it there).
-    private lazy var trees = KeptBytes(budget: max(1 << 20, Self.cacheBytes / 4))
+    private var trees = KeptBytes(budget: max(1 << 20, GitRepository.cacheBytes / 4))
 
     /// A tree's bytes, from memory or read once through libgit2 (``trees``).
     func treeBytes(_ id: ObjectID) throws(HistoryError) -> [UInt8] {
@@ -1339,7 +1339,8 @@ private final class GivingWay {
 }
 
 /// Objects' bytes by id, up to `budget` bytes (each counted with 64 more for its key and entry); past it, emptied.
-/// Object ids name their contents, so what is kept never goes stale.
+/// Object ids name their contents, so what is kept never goes stale. Held in a stored property, mutated in place
+/// (behind a `lazy var`, each `keep` copied the whole dictionary: a first import of 100,000 spools took 2 minutes).
 struct KeptBytes {
     let budget: Int
     private var byID: [ObjectID: [UInt8]] = [:]
