@@ -200,7 +200,7 @@ package final class GitRepository {
     private var blobs = KeptBytes(budget: max(1 << 20, GitRepository.cacheBytes / 4))
 
     package func readBlob(_ id: ObjectID) throws(HistoryError) -> [UInt8] {
-        if let known = blobs[id] { return known }
+        if let known = blobs.value(id) { return known }
         let bytes = try readBlobThroughLibgit2(id)
         if journal != nil { blobs.keep(id, bytes) }
         return bytes
@@ -322,7 +322,7 @@ package final class GitRepository {
 
     /// A tree's bytes, from memory or read once through libgit2 (``trees``).
     func treeBytes(_ id: ObjectID) throws(HistoryError) -> [UInt8] {
-        if let known = trees[id] { return known }
+        if let known = trees.value(id) { return known }
         var odb: OpaquePointer?
         try check(git_repository_odb(&odb, handle), "git_repository_odb", path: path)
         defer { git_odb_free(odb) }
@@ -501,7 +501,27 @@ package final class GitRepository {
         var text = "tree \(tree.hex)\n"
         for p in parents { text += "parent \(p.hex)\n" }
         text += "author " + who + "committer " + who + "\n" + message
-        return try writeObject(Array(text.utf8), GIT_OBJECT_COMMIT)
+        let id = try writeObject(Array(text.utf8), GIT_OBJECT_COMMIT)
+        commitLinks.keep(id, CommitLinks(tree: tree, parents: parents))
+        return id
+    }
+
+    /// A commit's tree and parents.
+    struct CommitLinks {
+        var tree: ObjectID
+        var parents: [ObjectID]
+    }
+
+    /// The tree and parents of the commits this handle wrote or read: a sync request asks for the tree of main,
+    /// of the device's place and of its branch, and compares its commit with the branch's head; each asked
+    /// libgit2, which looked the commit up (in every pack, for one not in its cache) and parsed it whole.
+    private var commitLinks = Kept<CommitLinks>(budget: 8 << 20) { 64 + 20 * $0.parents.count }
+
+    /// `id`'s tree and parents (``commitLinks``, else read).
+    package func links(of id: ObjectID) throws(HistoryError) -> (tree: ObjectID, parents: [ObjectID]) {
+        if let known = commitLinks.value(id) { return (known.tree, known.parents) }
+        let commit = try readCommit(id)
+        return (commit.tree, commit.parents)
     }
 
     package func readCommit(_ id: ObjectID) throws(HistoryError) -> CommitInfo {
@@ -514,7 +534,9 @@ package final class GitRepository {
             if let p = git_commit_parent_id(commit, i) { parents.append(ObjectID(p.pointee)) }
         }
         let author = git_commit_author(commit)!.pointee
-        return CommitInfo(id: id, tree: ObjectID(git_commit_tree_id(commit)!.pointee), parents: parents,
+        let tree = ObjectID(git_commit_tree_id(commit)!.pointee)
+        commitLinks.keep(id, CommitLinks(tree: tree, parents: parents))
+        return CommitInfo(id: id, tree: tree, parents: parents,
                           message: git_commit_message(commit).map { String(cString: $0) } ?? "",
                           authorName: author.name.map { String(cString: $0) } ?? "",
                           authorEmail: author.email.map { String(cString: $0) } ?? "",
@@ -1340,23 +1362,46 @@ private final class GivingWay {
     init(_ body: @escaping @Sendable () -> Bool) { self.body = body }
 }
 
-/// Objects' bytes by id, up to `budget` bytes (each counted with 64 more for its key and entry); past it, emptied.
+/// Values by object id, up to `budget` (each counted by `cost`), in two generations of half the budget each:
+/// once the recent one is full, it becomes the older one (whose values go), and a value found there is kept in
+/// the recent one again. What a server uses request after request (the files of the spools its devices change,
+/// the folders above them, the commits its devices stand on) stays; emptying the whole of it when full, as
+/// before, made every such read go through libgit2 again after each emptying (a pack lookup and an inflate: 4%
+/// of the server's time with 8 devices syncing).
 /// Object ids name their contents, so what is kept never goes stale. Held in a stored property, mutated in place
 /// (behind a `lazy var`, each `keep` copied the whole dictionary: a first import of 100,000 spools took 2 minutes).
-struct KeptBytes {
+struct Kept<Value> {
     let budget: Int
-    private var byID: [ObjectID: [UInt8]] = [:]
+    let cost: (Value) -> Int
+    private var recent: [ObjectID: Value] = [:]
+    private var older: [ObjectID: Value] = [:]
     private var held = 0
 
-    init(budget: Int) { self.budget = budget }
+    init(budget: Int, cost: @escaping (Value) -> Int) { (self.budget, self.cost) = (budget, cost) }
 
-    subscript(id: ObjectID) -> [UInt8]? { byID[id] }
+    /// The value of `id`, if kept (found in the older generation, kept in the recent one again).
+    mutating func value(_ id: ObjectID) -> Value? {
+        if let found = recent[id] { return found }
+        guard let found = older[id] else { return nil }
+        keep(id, found)
+        return found
+    }
 
-    mutating func keep(_ id: ObjectID, _ bytes: [UInt8]) {
-        if held + bytes.count + 64 > budget {
-            byID.removeAll(keepingCapacity: true)
+    mutating func keep(_ id: ObjectID, _ value: Value) {
+        let c = cost(value)
+        if held + c > budget / 2 {
+            older = recent
+            recent = [:]
+            recent.reserveCapacity(older.count)
             held = 0
         }
-        if byID.updateValue(bytes, forKey: id) == nil { held += bytes.count + 64 }
+        if recent.updateValue(value, forKey: id) == nil { held += c }
     }
+}
+
+/// Objects' bytes (each counted with 64 more for its key and entry).
+typealias KeptBytes = Kept<[UInt8]>
+
+extension Kept where Value == [UInt8] {
+    init(budget: Int) { self.init(budget: budget) { $0.count + 64 } }
 }

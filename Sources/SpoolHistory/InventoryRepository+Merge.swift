@@ -86,11 +86,14 @@ extension InventoryRepository {
     /// makes a spool that goes back to its sender later than what the sender had).
     /// `mergeBase`, when the caller knows it (the sync server: the device's base, a state of main), saves
     /// walking the history for it.
+    /// `theirSpools` and `theirFiles`, when the caller has them: the device's spools as its commit holds them,
+    /// and their files (canonical documents) and ids, used as they are where the merge keeps the device's spool.
     /// `theirsFollowsBase`: `theirs` was written on the merge base by a device that had it (a sync request), so
     /// what it changed is a change of the base whatever its times (``SpoolMerge/merge(base:ours:theirs:baseKnown:theirsFollowsBase:names:)``).
     func prepareMerge(_ theirs: ObjectID, device: String, author: Signature, changedSinceBase known: [String]? = nil,
                       adjust: ((String, Spool?) -> Spool?)? = nil, mergeBase: ObjectID?? = nil,
-                      theirsFollowsBase: Bool = false, theirSpools: [String: Spool]? = nil) throws(HistoryError) -> PreparedMerge {
+                      theirsFollowsBase: Bool = false, theirSpools: [String: Spool]? = nil,
+                      theirFiles: [ExactString: (file: [UInt8], id: ObjectID)]? = nil) throws(HistoryError) -> PreparedMerge {
         let reference = Self.mainReference
         let ours = try head(reference)
         let base: ObjectID?
@@ -101,7 +104,7 @@ extension InventoryRepository {
         // What the device's commit changed since its base, when the caller knows it already (it wrote it on top of
         // the merge base); else from the trees.
         func theirChanges() throws(HistoryError) -> [String] {
-            if let known, try git.readCommit(theirs).parents == (base.map { [$0] } ?? []) { return known }
+            if let known, try git.links(of: theirs).parents == (base.map { [$0] } ?? []) { return known }
             return try changedSerials(from: base, to: theirs)
         }
         if base == ours, let theirTree {
@@ -142,8 +145,14 @@ extension InventoryRepository {
             let merged = adjust.map { $0(serial, result.spool) } ?? result.spool
             // Written when it is not main's spool, nor its file (main's files are canonical documents, compared by id).
             guard merged != current else { continue }
-            let bytes = merged?.canonicalJSON
-            let id = bytes.map(GitRepository.blobID)
+            // The device's spool as it is (the most frequent outcome): its file as the caller encoded it.
+            let bytes: [UInt8]?, id: ObjectID?
+            if let merged, let known = theirFiles?[ExactString(serial)], merged == theirSpool {
+                (bytes, id) = (known.file, known.id)
+            } else {
+                bytes = merged?.canonicalJSON
+                id = bytes.map(GitRepository.blobID)
+            }
             if id != ourFile {
                 files.append((serial, bytes, id))
                 written[ExactString(serial)] = .some(id)

@@ -337,15 +337,18 @@ extension InventoryRepository {
         var commit = try writeCommit(files, base: base, author: author, message: message)
         // The same changes on the same base as the branch's head (a retry): that commit, not another.
         if let deviceHead, deviceHead != commit {
-            let (previous, new) = (try git.readCommit(deviceHead), try git.readCommit(commit))
+            let (previous, new) = (try git.links(of: deviceHead), try git.links(of: commit))
             if previous.tree == new.tree && previous.parents == new.parents {
                 git.unwrite(commit)
                 commit = deviceHead
             }
         }
         // The merge base is the device's base: the commit's parent, a state of main (the caller checked).
+        var theirFiles: [ExactString: (file: [UInt8], id: ObjectID)] = [:]
+        theirFiles.reserveCapacity(files.count)
+        for f in files { if let file = f.file, let id = f.id { theirFiles[ExactString(f.serial)] = (file, id) } }
         let merge = try prepareMerge(commit, device: device, author: author, changedSinceBase: files.map(\.serial), adjust: adjust,
-                                     mergeBase: .some(base), theirsFollowsBase: true, theirSpools: spools)
+                                     mergeBase: .some(base), theirsFollowsBase: true, theirSpools: spools, theirFiles: theirFiles)
         prepared.expected.append((merge.reference, merge.ours))
         if deviceHead != commit { prepared.moves.append((reference, deviceHead, commit, "sync")) }
         if let m = merge.outcome.commit { prepared.moves.append((merge.reference, merge.ours, m, merge.message)) }

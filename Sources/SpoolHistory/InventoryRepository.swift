@@ -151,7 +151,7 @@ package final class InventoryRepository {
     /// The root tree of `commit` (`nil` for no commit).
     package func tree(of commit: ObjectID?) throws(HistoryError) -> ObjectID? {
         guard let commit else { return nil }
-        return try git.readCommit(commit).tree
+        return try git.links(of: commit).tree
     }
 
     /// Every spool file at `commit` (`nil`: the empty inventory), by serial (compared by bytes).
