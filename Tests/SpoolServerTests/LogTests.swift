@@ -20,9 +20,15 @@ import Testing
             _ = try await client.sync(#"{"apiKey":"\#(Harness.key)","deviceId":5}"#, bearer: Harness.key)
             _ = try await client.execute(uri: "/api/sync", method: .get, headers: [.authorization: "Bearer \(Harness.key)"])
             _ = try await client.execute(uri: "/api/sync?apiKey=\(Harness.key)", method: .get)
+            // The key as a device id (a client that mixed up its settings), alone and within one.
+            for device in [Harness.key, "phone-\(Harness.key)"] {
+                let r = try await client.sync(#"{"deviceId":"\#(device)","lastSyncTime":0,"changes":[],"deletions":[]}"#, bearer: Harness.key)
+                #expect(r.status == .ok)
+            }
         }
         let lines = harness.logs.all
-        #expect(lines.count >= 9)
+        #expect(lines.count >= 11)
+        #expect(lines.contains { $0.contains("deviceId=<key> ") } && lines.contains { $0.contains("deviceId=phone-<key> ") }, "\(lines)")
         for secret in [Harness.key, Self.wrongKey] {
             #expect(!lines.contains { $0.contains(secret) }, "\(secret) logged: \(lines.filter { $0.contains(secret) })")
         }
@@ -98,7 +104,56 @@ import Testing
                     "a control character in \(line.debugDescription)")
             #expect(!line.contains(Harness.key), "the key in \(line)")
         }
-        #expect(lines.contains { $0.contains("deviceId=x\\u{a}2026-11-30T00:00:00+0000 critical") }, "\(lines)")
+        #expect(lines.contains { $0.contains(#"deviceId="x\\u{a}2026-11-30T00:00:00+0000 critical filamentdb.serve: FAKE" "#) }, "\(lines)")
         #expect(lines.contains { $0.contains("path=/x<key><key>y") }, "\(lines)")
+    }
+
+    /// Each field of a line reads as what it is, whatever a request chose: a device id holding ` status=500` or a
+    /// quote is one value, in quotes (a parser of `key=value` pairs read the line as status 500, found by an
+    /// attacker's probe).
+    @Test func aDeviceIDCannotReadAsAnotherField() async throws {
+        let harness = try Harness()
+        let devices = ["x status=500 error=boom", #"q" status="500"#, "a=b", #"back\slash "quoted""#]
+        try await harness.app().test(.router) { client in
+            for device in devices {
+                let r = try await client.sync(#"{"deviceId":\#(JSONValue.string(device).jsonText),"lastSyncTime":0,"changes":[],"deletions":[]}"#, bearer: Harness.key)
+                #expect(r.status == .ok)
+            }
+        }
+        let lines = harness.logs.all.filter { $0.contains("path=/api/sync") }
+        #expect(lines.count == devices.count, "\(harness.logs.all)")
+        for (line, device) in zip(lines, devices) {
+            let fields = Self.logfmt(line)
+            #expect(fields["status"] == ["200"], "\(line)")
+            #expect(fields["deviceId"] == [device], "\(line)")
+            #expect(fields["error"] == nil, "\(line)")
+        }
+    }
+
+    /// The `key=value` pairs of a line as logfmt reads them (a value in quotes holds escaped quotes and backslashes).
+    static func logfmt(_ line: String) -> [String: [String]] {
+        var out: [String: [String]] = [:]
+        var chars = Array(line)[...]
+        while !chars.isEmpty {
+            while chars.first == " " { chars.removeFirst() }
+            let key = String(chars.prefix { $0 != "=" && $0 != " " })
+            chars.removeFirst(key.count)
+            guard chars.first == "=" else { continue }
+            chars.removeFirst()
+            var value = ""
+            if chars.first == "\"" {
+                chars.removeFirst()
+                while let c = chars.first, c != "\"" {
+                    chars.removeFirst()
+                    if c == "\\", let next = chars.first { value.append(next); chars.removeFirst() } else { value.append(c) }
+                }
+                if !chars.isEmpty { chars.removeFirst() }
+            } else {
+                value = String(chars.prefix { $0 != " " })
+                chars.removeFirst(value.count)
+            }
+            out[key, default: []].append(value)
+        }
+        return out
     }
 }
