@@ -18,7 +18,7 @@ public struct JSONWriter {
         switch v {
         case .null: append("null")
         case .bool(let b): b ? append("true") : append("false")
-        case .int(let i): appendRaw(String(i))
+        case .int(let i): writeInt(i)
         case .double(let d): writeDouble(d)
         case .string(let s): writeString(s)
         case .array(let a):
@@ -41,10 +41,25 @@ public struct JSONWriter {
         }
     }
 
+    /// An integer's decimal digits, written straight into the bytes (`String(i)` made a string of each first).
+    public mutating func writeInt(_ i: Int64) {
+        if i < 0 { bytes.append(UInt8(ascii: "-")) }
+        var v = i.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var n = 20
+            repeat {
+                n -= 1
+                digits[n] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+            } while v > 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[n...]))
+        }
+    }
+
     /// Shortest round-trip form. Non-finite values never reach here (they are typeson `nan`/`infinity`).
     public mutating func writeDouble(_ d: Double) {
         if let i = JSONValue.number(d).intIfInt {
-            appendRaw(String(i))
+            writeInt(i)
         } else if d.isFinite {
             appendRaw(d.description)
         } else {

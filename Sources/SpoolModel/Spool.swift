@@ -48,6 +48,30 @@ public struct Spool: Hashable, Sendable {
         return out + unknown
     }
 
+    /// ``orderedFields`` one by one, without arrays of them: the known fields found by their index into a slot
+    /// each (on the stack), then the others sorted (a spool seldom has any). Encoding a sync request's spools
+    /// spent half its time building those arrays.
+    @inline(__always)
+    func forEachOrderedField(_ body: (String, JSONValue) -> Void) {
+        typealias Slot = Dictionary<String, JSONValue>.Index
+        let count = SpoolSchema.fields.count
+        withUnsafeTemporaryAllocation(of: Slot?.self, capacity: count) { slots in
+            slots.initialize(repeating: nil)
+            var unknown: [Slot] = []
+            var i = fields.startIndex
+            while i != fields.endIndex {
+                if let p = SpoolSchema.index(of: fields[i].key) { slots[p] = i } else { unknown.append(i) }
+                fields.formIndex(after: &i)
+            }
+            for slot in slots { if let slot { body(fields[slot].key, fields[slot].value) } }
+            if !unknown.isEmpty {
+                unknown.sort { utf8Ordered(fields[$0].key, fields[$1].key) }
+                for slot in unknown { body(fields[slot].key, fields[slot].value) }
+            }
+            slots.deinitialize()
+        }
+    }
+
     /// The fields that are not part of the canonical schema.
     public var unknownFields: [String: JSONValue] { fields.filter { SpoolSchema.index(of: $0.key) == nil } }
 
@@ -68,7 +92,7 @@ public struct Spool: Hashable, Sendable {
         var w = JSONWriter(reservingCapacity: 512)
         w.append("{")
         var first = true
-        for (key, value) in orderedFields {
+        forEachOrderedField { key, value in
             w.append(first ? "\n  " : ",\n  ")
             first = false
             w.writeString(key)
@@ -168,7 +192,7 @@ public struct Spool: Hashable, Sendable {
     public func writeCompact(into w: inout JSONWriter) {
         w.append("{")
         var first = true
-        for (key, value) in orderedFields {
+        forEachOrderedField { key, value in
             if !first { w.append(",") }
             first = false
             w.writeString(key)

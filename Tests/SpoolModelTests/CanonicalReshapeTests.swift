@@ -34,4 +34,22 @@ import Testing
         #expect(Spool.compactJSON(fromCanonical: spool.canonicalJSON) == spool.compactJSON)
         #expect(String(decoding: Spool.canonicalJSON(fromCompact: Array("{}".utf8)), as: UTF8.self) == "{}\n")
     }
+
+    /// Integers are written as their decimal digits (straight into the bytes), at every magnitude and sign; the
+    /// canonical document lists known fields in schema order, then the others by their UTF-8 bytes.
+    @Test func integersAndTheOrderOfFieldsAreWrittenAsTheyRead() throws {
+        var values: [Int64] = [0, 1, -1, 9, 10, -10, 99, 100, 1_717_200_000_000, -1_717_200_000_000, Int64.max, Int64.min, Int64.min + 1]
+        var rng = SeededGenerator(seed: 5)
+        for _ in 0..<500 { values.append(Int64.random(in: Int64.min...Int64.max, using: &rng) >> Int64.random(in: 0...62, using: &rng)) }
+        for v in values {
+            #expect(JSONValue.int(v).jsonText == String(v))
+            #expect(try JSONParser.parse(JSONValue.int(v).jsonBytes) == .int(v))
+        }
+        let spool = Spool(normalizedFields: ["zeta": .int(-3), "serial": .string("S-1"), "Ä": .bool(true), "lastUpdated": .int(1_717_200_000_000),
+                                             "brand": .string("B"), "a b": .null, "weightRemaining": .double(512.5)])
+        let text = String(decoding: spool.canonicalJSON, as: UTF8.self)
+        #expect(text == "{\n  \"serial\": \"S-1\",\n  \"brand\": \"B\",\n  \"weightRemaining\": 512.5,\n  \"lastUpdated\": 1717200000000,\n  \"a b\": null,\n  \"zeta\": -3,\n  \"Ä\": true\n}\n", "\(text)")
+        #expect(spool.compactJSON == Spool.compactJSON(fromCanonical: spool.canonicalJSON))
+        #expect(Spool(canonicalJSON: spool.canonicalJSON) == spool)
+    }
 }
