@@ -8,8 +8,9 @@ public struct Problem: Sendable, CustomStringConvertible {
 }
 
 extension InventoryRepository {
-    /// Checks main without changing anything: every object on it can be read, every spool file parses and
-    /// sits at the path of its serial, and nothing foreign stands at the root.
+    /// Checks main without changing anything: every object on it can be read, every name in a folder is one git
+    /// allows, once, in git's order, every spool file parses and sits at the path of its serial, and nothing
+    /// foreign stands at the root.
     package func verify() throws(HistoryError) -> (spools: Int, problems: [Problem]) {
         guard let head = try head() else { return (0, []) }
         var problems: [Problem] = []
@@ -25,8 +26,23 @@ extension InventoryRepository {
                 problems.append(Problem(path: prefix.isEmpty ? "/" : prefix, message: "cannot read the tree: \(error.message)"))
                 return
             }
-            for e in entries {
+            var names = Set<String>()
+            for (n, e) in entries.enumerated() {
                 let path = prefix.isEmpty ? e.name : prefix + "/" + e.name
+                // Names git's own checks (fsck) refuse: read as a path, `a/b` in one folder is the file `b` of a
+                // folder `a` that is not there, and a name held twice is two files at one path.
+                if e.name.isEmpty || e.name == "." || e.name == ".." || e.name.utf8.contains(where: { $0 == 0x2F || $0 == 0 }) {
+                    problems.append(Problem(path: (prefix.isEmpty ? "" : prefix + "/") + printableText(JSONValue.string(e.name).jsonText),
+                                            message: "a name git does not allow in a folder"))
+                    continue
+                }
+                guard names.insert(e.name).inserted else {
+                    problems.append(Problem(path: path, message: "named twice in its folder"))
+                    continue
+                }
+                if n > 0, !GitRepository.gitOrdered(entries[n - 1], e) {
+                    problems.append(Problem(path: path, message: "out of git's order in its folder"))
+                }
                 if prefix.isEmpty, !Self.rootEntries.contains(e.name) {
                     problems.append(Problem(path: path, message: "not part of a filamentdb history"))
                     continue

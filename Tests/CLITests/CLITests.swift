@@ -449,6 +449,46 @@ func write(_ json: String) throws -> String {
             }
         }
     }
+
+    /// Names git's own checks refuse, written by hand into the folder of a spool: a name holding `/` (read as a
+    /// path, `q/<A>.json` looks like a spool's file where there is none), the same name twice, names out of git's
+    /// order. `verify` lists each (it passed them: found by an attacker's probe); the history stays readable.
+    @Test func verifyListsNamesGitRefuses() throws {
+        #expect(try CLI.run(["import", try write(#"[{"serial":"A","lastUpdated":1},{"serial":"B","lastUpdated":1}]"#), "--data-dir", data]).status == 0)
+        let aPath = SpoolPaths.path(for: "A")
+        let parts = aPath.split(separator: "/").map(String.init)
+        let folder = parts.dropLast().joined(separator: "/"), name = parts.last!
+        let blob = try plumbing(["rev-parse", "main:" + aPath])
+        func raw(_ entries: [(name: String, id: String)]) throws -> String {
+            var bytes: [UInt8] = []
+            for e in entries { bytes += Array("100644 \(e.name)".utf8) + [0] + (ObjectID(hex: e.id)?.bytes ?? []) }
+            let file = Fixtures.temporaryDirectory() + "/tree"
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+            return try plumbing(["hash-object", "-t", "tree", "--literally", "-w", file])
+        }
+        // The folder's tree replaced by `tree`, and every folder above it.
+        func commit(_ tree: String, _ message: String) throws {
+            var id = tree
+            var path = folder.split(separator: "/").map(String.init)
+            while let child = path.popLast() {
+                let listing = try plumbing(["ls-tree", "main:" + path.joined(separator: "/")]).split(separator: "\n").map { line in
+                    line.hasSuffix("\t" + child) ? "040000 tree \(id)\t\(child)" : String(line)
+                }
+                id = try plumbing(["mktree", "--missing"], input: listing.joined(separator: "\n") + "\n")
+            }
+            _ = try plumbing(["update-ref", "refs/heads/main", try plumbing(["commit-tree", id, "-p", "main", "-m", message])])
+        }
+        try commit(try raw([(name, blob), (name, blob), ("q/" + name, blob)]), "twice and a slash")
+        var r = try CLI.run(["verify", "--data-dir", data])
+        #expect(r.status == 1, "\(r.status) \(r.stderr)")
+        #expect(r.stderr.contains("\(folder)/\(name): named twice in its folder"), "\(r.stderr)")
+        #expect(r.stderr.contains("\(folder)/\"q/\(name)\": a name git does not allow in a folder"), "\(r.stderr)")
+        #expect(try CLI.run(["show", "A", "--data-dir", data]).status == 0)
+
+        try commit(try raw([("z.json", blob), (name, blob)]), "out of order")
+        r = try CLI.run(["verify", "--data-dir", data])
+        #expect(r.status == 1 && r.stderr.contains("\(folder)/\(name): out of git's order in its folder"), "\(r.status) \(r.stderr)")
+    }
 }
 
 @Suite(.serialized) struct HistoryFaultTests {
