@@ -147,7 +147,7 @@ public actor SyncService {
     }
 
     private func startPublishing() {
-        guard publishing == nil else { return }
+        guard publishing == nil, !upkeepHeld else { return }
         let store = self.store
         publishing = Task {
             let first = DispatchTime.now().uptimeNanoseconds
@@ -180,6 +180,25 @@ public actor SyncService {
     }
 
     func published() { publishing = nil }
+
+    /// Whether the server's own upkeep (the timed publish, and the flush of what waits once idle) is held off.
+    var upkeepHeld = false
+
+    /// Holds the upkeep off (the one under way finishes first) until ``releaseUpkeep()``: a test looks at what a
+    /// request left before the upkeep changes it (under the whole suite on two cores, 20 ms of idleness came first).
+    package func holdUpkeep() async {
+        upkeepHeld = true
+        if let publishing {
+            publishing.cancel()
+            await publishing.value
+            self.publishing = nil
+        }
+    }
+
+    package func releaseUpkeep() {
+        upkeepHeld = false
+        startPublishing()
+    }
 
     /// Told when writing the journal's objects to packs and branches fails (a full disk) and when it works again:
     /// each failure once until it changes, then the recovery. The requests go on through the journal meanwhile;
