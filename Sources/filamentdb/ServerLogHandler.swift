@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SpoolServer
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,7 +36,7 @@ struct ServerLogHandler: LogHandler {
         line += " \(event.level)"
         if !label.isEmpty { line += " " + label }
         line += ":"
-        for key in all.keys.sorted() { line += " \(key)=\(all[key]!)" }
+        for key in all.keys.sorted() { line += " \(key)=" + LogFormat.value(all[key]!) }
         line += " [\(event.source)] \(event.message)\n"
         line.withUTF8 { raw in
             var done = 0

@@ -82,6 +82,8 @@ import Testing
         let at = ["duration_ms=", " error=", " method=", " path=", " status="].map { logged.range(of: $0)?.lowerBound }
         #expect(at.allSatisfy { $0 != nil } && at.compactMap { $0 } == at.compactMap { $0 }.sorted(), "metadata by key: \(logged)")
         #expect(logged.contains(" method=POST ") && logged.contains(" path=/api/sync ") && logged.contains(" status=401 "), "\(logged)")
+        // The refusal's message holds spaces: one field, in quotes (LogFormat), in the line the server itself writes.
+        #expect(logged.contains(#" error=""#), "\(logged)")
 
         // A request in flight when SIGTERM comes is still answered.
         let inFlight = try LoopbackHTTP(host: "127.0.0.1", port: port)

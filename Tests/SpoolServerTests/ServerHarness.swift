@@ -90,7 +90,7 @@ final class LogCollector: @unchecked Sendable {
 
         func log(event: LogEvent) {
             let all = metadata.merging(event.metadata ?? [:]) { $1 }
-            let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=" + LogFormat.value($0.value) }.joined(separator: " ")
             collector.append("\(event.level) \(event.message) \(fields)" + (event.error.map { " error: \($0)" } ?? ""))
         }
     }
