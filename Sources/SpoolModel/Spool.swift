@@ -36,16 +36,10 @@ public struct Spool: Hashable, Sendable {
 
     /// Fields in canonical order: known fields in schema order, then the others sorted by UTF-8 bytes.
     public var orderedFields: [(key: String, value: JSONValue)] {
-        var known = [JSONValue?](repeating: nil, count: SpoolSchema.fields.count)
-        var unknown: [(key: String, value: JSONValue)] = []
-        for (k, v) in fields {
-            if let p = SpoolSchema.index(of: k) { known[p] = v } else { unknown.append((k, v)) }
-        }
-        unknown.sort { utf8Ordered($0.key, $1.key) }
         var out: [(key: String, value: JSONValue)] = []
         out.reserveCapacity(fields.count)
-        for (p, v) in known.enumerated() { if let v { out.append((SpoolSchema.fields[p].name, v)) } }
-        return out + unknown
+        forEachOrderedField { out.append(($0, $1)) }
+        return out
     }
 
     /// ``orderedFields`` one by one, without arrays of them: the known fields found by their index into a slot
