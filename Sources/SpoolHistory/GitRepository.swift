@@ -1375,7 +1375,10 @@ struct Kept<Value> {
     let cost: (Value) -> Int
     private var recent: [ObjectID: Value] = [:]
     private var older: [ObjectID: Value] = [:]
-    private var held = 0
+    private var held = 0, olderHeld = 0
+
+    /// What both generations hold, by `cost`: at most `budget`.
+    var total: Int { held + olderHeld }
 
     init(budget: Int, cost: @escaping (Value) -> Int) { (self.budget, self.cost) = (budget, cost) }
 
@@ -1391,6 +1394,7 @@ struct Kept<Value> {
         let c = cost(value)
         if held + c > budget / 2 {
             older = recent
+            olderHeld = held
             recent = [:]
             recent.reserveCapacity(older.count)
             held = 0
