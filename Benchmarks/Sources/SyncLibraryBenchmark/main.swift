@@ -93,6 +93,12 @@ print(String(format: "first sync, 10,000 spools down (response encoded): median 
 // Delta syncs: 10 changed spools from a device with a cursor.
 var device = try await service.sync(SyncRequest(deviceId: "delta", cursor: cursor)).cursor
 var times: [Double] = []
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+let cpuBefore = cpuSeconds()
 for n in 0..<deltas {
     let changes = (0..<10).map { spool((n * 10 + $0 * 997) % size, version: n + 1) }
     times.append(try await millis {
@@ -101,4 +107,5 @@ for n in 0..<deltas {
         _ = r.jsonBytes
     })
 }
-print(String(format: "delta sync, 10 changes against %d spools: p50 %.2f ms, p99 %.2f ms", size, percentile(times, 0.5), percentile(times, 0.99)))
+let cpuPerDelta = (cpuSeconds() - cpuBefore) / Double(deltas) * 1e6
+print(String(format: "delta sync, 10 changes against %d spools: p50 %.2f ms, p99 %.2f ms; the process's CPU (every thread) %.0f us a sync", size, percentile(times, 0.5), percentile(times, 0.99), cpuPerDelta))
