@@ -364,11 +364,14 @@ extension InventoryRepository {
     ///
     /// With `deferringDurability` (and a journal), the record is written and not flushed: the request is
     /// durable, and may be answered, once the journal's ``JournalFlusher`` has flushed the returned offset.
+    /// With `startingFlush` too, that flush starts at once, on the flusher's thread, while the caller finishes its
+    /// work (a request alone: in paired runs of 2,000 delta syncs against a fresh 20,000-spool server, p50 1.53 ->
+    /// 1.41 ms, six pairs); without it, when the first caller waits (requests in flight together share one flush).
     /// A request that changed nothing but the device's `state.json` is answered without a flush: `nil`.
     @discardableResult
     package func landSync(_ prepared: PreparedSync, ids: [(serial: String, id: JSONValue?)], serialsOfIDs: [(id: String, serial: String?)],
                           sent: [(serial: String, file: ObjectID)] = [], state: [UInt8], author: Signature,
-                          deferringDurability: Bool = false) throws(HistoryError) -> Int? {
+                          deferringDurability: Bool = false, startingFlush: Bool = false) throws(HistoryError) -> Int? {
         let stateReference = try SyncStateReference.reference(for: prepared.device)
         let update = Journal.StateUpdate(reference: stateReference, document: state, ids: ids.map { ($0.serial, $0.id?.jsonBytes) },
                                          serials: serialsOfIDs.map { ($0.id, $0.serial) }, sent: sent.map { ($0.serial, $0.file) })
@@ -391,6 +394,7 @@ extension InventoryRepository {
         // bookkeeping, and the device then syncs from its answer before, which sends it more, never less.
         let bookkeeping = moves.isEmpty && update.ids.isEmpty && update.serials.isEmpty && update.sent.isEmpty
         let offset = try git.flushObjects(moves: moves, states: [update], deferringFlush: deferringDurability || bookkeeping)
+        if deferringDurability, startingFlush, !bookkeeping { git.journal?.flusher.start() }
         record.apply(update)
         // A state with many updates waiting (a device that uploaded its inventory) gets its commit now, at a
         // cost in proportion to this request, rather than all at once at the checkpoint.

@@ -480,6 +480,15 @@ package final class JournalFlusher: @unchecked Sendable {
         for resume in ready { resume(nil) }
     }
 
+    /// Starts flushing what was written, now, on the flushing thread (if it is not flushing already).
+    func start() {
+        lock.withLock {
+            guard failed == nil, durable < written, !flushing else { return }
+            flushing = true
+            queue.async { self.flush() }
+        }
+    }
+
     /// Returns once the journal is flushed up to `offset` (an ``Journal/append(objects:moves:states:flush:)``).
     package func waitUntilDurable(_ offset: Int) async throws(HistoryError) {
         do {

@@ -81,10 +81,12 @@ public actor SyncService {
         }
         do {
             try await start()
-            // A request alone flushes its own record at once; with others in flight, records are flushed together.
+            // A request alone has its record flushed at once, on the journal's thread, while it finishes its work
+            // (the answer waits for the flush); with others in flight, records are flushed together.
             let engine = SyncEngine(request: request, digest: digest, configuration: configuration, author: store.signature(request.deviceId),
                                     clock: clock, counter: counter, files: answerFiles, listing: listing, mainLog: mainLog, states: deviceStates,
-                                    groupCommit: configuration.groupCommit && inFlight > 1, prepared: prepared)
+                                    groupCommit: configuration.groupCommit && inFlight > 1, flushAside: configuration.groupCommit && inFlight <= 1,
+                                    prepared: prepared)
             switch try await store.write({ (repo) throws(HistoryError) -> SyncEngine.Outcome in try engine.run(repo) }) {
             case .refused(let failure):
                 throw failure

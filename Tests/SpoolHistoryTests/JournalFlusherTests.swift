@@ -55,6 +55,33 @@ import Testing
         #expect(throws: HistoryError.self) { try journal.append(objects: [object("after")], moves: [], flush: true) }
     }
 
+    /// A request alone starts its record's flush as soon as the record is written (`start()`), before anyone waits
+    /// for it: the flush runs while the request finishes its work, and covers the record without a waiter.
+    @Test func aFlushStartedAtOnceNeedsNoWaiter() async throws {
+        let dir = Fixtures.temporaryDirectory()
+        let journal = try Journal(repository: dir)
+        let offset = try journal.append(objects: [object("flushed aside")], moves: [], flush: false)
+        #expect(journal.flusher.pending)
+        // Without a start, nothing flushes a record nobody waits for.
+        try await Task.sleep(nanoseconds: 50_000_000)
+        #expect(journal.flusher.pending)
+        journal.flusher.start()
+        let deadline = Date().addingTimeInterval(60)
+        while journal.flusher.pending, Date() < deadline { try await Task.sleep(nanoseconds: 1_000_000) }
+        #expect(!journal.flusher.pending)
+        // The waiter that comes after is answered at once; a start with nothing written does nothing.
+        try await journal.flusher.waitUntilDurable(offset)
+        journal.flusher.start()
+        #expect(!journal.flusher.pending)
+        // A start while a failure stands flushes nothing, and the failure stays.
+        let later = try journal.append(objects: [object("not flushed")], moves: [], flush: false)
+        failFlushes(of: journal)
+        journal.flusher.start()
+        await #expect(throws: HistoryError.self) { try await journal.flusher.waitUntilDurable(later) }
+        journal.flusher.start()
+        #expect(journal.flusher.failure != nil)
+    }
+
     /// A thread of the writer's own (the one that writes packs) waits for a record to be flushed before the
     /// pack of its objects reaches the disk: it returns once a flush covers the record, and fails with the flush.
     @Test func aThreadWaitsForItsRecordToBeFlushed() throws {
