@@ -27,6 +27,7 @@ final class IdleThread: @unchecked Sendable {
 
         func run(_ name: String) {
             Thread.current.name = name
+            Thread.current.threadDictionary[IdleThread.marker] = true
             #if os(Linux)
             var parameters = sched_param()
             parameters.sched_priority = 0
@@ -58,6 +59,10 @@ final class IdleThread: @unchecked Sendable {
     }
 
     private let worker = Worker()
+
+    static let marker = "filamentdb.idle-thread"
+    /// Whether the calling thread is an idle thread's own (not a caller of ``sync(_:)`` running its blocks).
+    static var onItsThread: Bool { Thread.current.threadDictionary[marker] != nil }
     private let name: String
 
     init(name: String) { self.name = name }

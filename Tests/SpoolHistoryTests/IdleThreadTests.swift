@@ -20,12 +20,16 @@ import Testing
         #if os(Linux)
         thread.async { log.add("policy \(sched_getscheduler(0))") }
         #endif
+        // A block knows it runs on the idle thread (the compressor then keeps to it alone); no other thread is it.
+        thread.async { log.add("own thread \(IdleThread.onItsThread)") }
+        #expect(!IdleThread.onItsThread)
         thread.async { done.signal() }
         #expect(done.wait(timeout: .now() + 30) == .success)
         var expected = (0..<200).map { "\($0)" }
         #if os(Linux)
         expected.append("policy 5")  // SCHED_IDLE
         #endif
+        expected.append("own thread true")
         #expect(log.all == expected)
     }
 
@@ -43,7 +47,7 @@ import Testing
         }
         #expect(started.wait(timeout: .now() + 30) == .success)
         let caller = pthread_self()
-        for i in 0..<50 { thread.async { log.add(pthread_equal(pthread_self(), caller) != 0 ? "caller \(i)" : "thread \(i)") } }
+        for i in 0..<50 { thread.async { log.add(pthread_equal(pthread_self(), caller) != 0 && !IdleThread.onItsThread ? "caller \(i)" : "thread \(i)") } }
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { release.signal() }
         let seen = thread.sync { () -> [String] in
             let before = log.all
