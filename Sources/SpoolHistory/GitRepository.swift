@@ -1290,7 +1290,8 @@ final class BackgroundCompressor: @unchecked Sendable {
             let result: Result<Sealed, HistoryError>
             var compressed = takeDone(pause: pause)
             if compressed.map({ $0.count != objects.count || $0.last?.id != objects.last?.id }) ?? true {
-                compressed = try? PackWriter.compress(objects, durable: false)
+                // Alone on this thread too (at idle priority, ``parallelFrom``); on every core for a writer waiting.
+                compressed = try? PackWriter.compress(objects, durable: false, parallel: !IdleThread.onItsThread)
             }
             if let entries = compressed {
                 do throws(HistoryError) {
