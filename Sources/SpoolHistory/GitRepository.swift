@@ -438,17 +438,10 @@ package final class GitRepository {
     /// later counts), written from the old tree's bytes (``treeBytes(_:)``) straight into the new one's: no entry of the
     /// tree is made a Swift value. `nil` if it is left empty.
     package func editTree(_ tree: ObjectID?, _ edits: [TreeEdit]) throws(HistoryError) -> ObjectID? {
-        if edits.count == 1 { return try editTree(tree, only: edits[0]) }
         // The last edit of each name, then those that add an entry in git's order.
-        let kept: [Int]
-        if edits.count <= 16 {
-            // A request's few edits of one folder: compared, not hashed.
-            kept = edits.indices.filter { i in !edits[(i + 1)...].contains { $0.name == edits[i].name } }
-        } else {
-            var last: [[UInt8]: Int] = [:]
-            for (i, e) in edits.enumerated() { last[e.name] = i }
-            kept = edits.indices.filter { last[edits[$0].name] == $0 }
-        }
+        var last: [[UInt8]: Int] = [:]
+        for (i, e) in edits.enumerated() { last[e.name] = i }
+        let kept = edits.indices.filter { last[edits[$0].name] == $0 }
         let adds = kept.map { edits[$0] }.filter { $0.id != nil }.sorted { a, b in
             a.name.withUnsafeBytes { x in b.name.withUnsafeBytes { y in Self.gitOrdered(x, a.kind == .tree, y, b.kind == .tree) } }
         }
@@ -480,36 +473,6 @@ package final class GitRepository {
             append(adds[next])
             next += 1
         }
-        return out.isEmpty ? nil : try writeObject(out, GIT_OBJECT_TREE)
-    }
-
-    /// ``editTree(_:_:)`` of one name, the case of every folder deep on a request's paths: the old tree's entries
-    /// copied around the one that changes, with no table of the edits.
-    private func editTree(_ tree: ObjectID?, only edit: TreeEdit) throws(HistoryError) -> ObjectID? {
-        let old: [UInt8] = try tree.map { (t) throws(HistoryError) -> [UInt8] in
-            treeReads += 1
-            return try treeBytes(t)
-        } ?? []
-        var out: [UInt8] = []
-        out.reserveCapacity(old.count + edit.name.count + 32)
-        let isTree = edit.kind == .tree
-        var pending = edit.id
-        let whole = old.withUnsafeBytes { raw in
-            edit.name.withUnsafeBytes { name in
-                Self.walkTree(raw) { entry, entryIsTree, at, start in
-                    // The edited name keeps only what its edit says.
-                    if entry.count == name.count, memcmp(entry.baseAddress!, name.baseAddress!, name.count) == 0 { return true }
-                    if let id = pending, Self.gitOrdered(name, isTree, entry, entryIsTree) {
-                        Self.appendEntry(isTree: isTree, name: name, id: id, to: &out)
-                        pending = nil
-                    }
-                    out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[start..<at + 20]))
-                    return true
-                }
-            }
-        }
-        if !whole, let tree { throw notATree(tree) }
-        if let id = pending { edit.name.withUnsafeBytes { Self.appendEntry(isTree: isTree, name: $0, id: id, to: &out) } }
         return out.isEmpty ? nil : try writeObject(out, GIT_OBJECT_TREE)
     }
 

@@ -290,26 +290,22 @@ package final class InventoryRepository {
     /// old bytes and the names that change (``GitRepository/editTree(_:_:)``).
     private func updateTree(_ tree: ObjectID?, _ changes: [TreeChange], _ indices: [Int], depth: Int) throws(HistoryError) -> ObjectID? {
         var edits: [GitRepository.TreeEdit] = []
-        // The folders below, in the order first named, with the changes under each: a request names a few, found
-        // by comparing names (hashing each cost more); an import names thousands, found in a table.
-        var children: [(name: String, indices: [Int])] = []
-        var byChild: [String: Int]? = indices.count > 32 ? [:] : nil
+        var byChild: [String: [Int]] = [:]
+        var childOrder: [String] = []
         for i in indices {
             let components = changes[i].components
             let name = components[components.startIndex + depth]
             if components.count == depth + 1 {
                 edits.append(GitRepository.TreeEdit(name: Array(name.utf8), kind: .blob, id: changes[i].blob))
-            } else if let n = byChild != nil ? byChild![name] : children.firstIndex(where: { $0.name == name }) {
-                children[n].indices.append(i)
             } else {
-                byChild?[name] = children.count
-                children.append((name, [i]))
+                if byChild[name] == nil { childOrder.append(name) }
+                byChild[name, default: []].append(i)
             }
         }
-        for (name, under) in children {
+        for name in childOrder {
             let existing = try tree.flatMap { (t) throws(HistoryError) in try git.entry(name, in: t) }.flatMap { $0.kind == .tree ? $0.id : nil }
             edits.append(GitRepository.TreeEdit(name: Array(name.utf8), kind: .tree,
-                                                 id: try updateTree(existing, changes, under, depth: depth + 1)))
+                                                 id: try updateTree(existing, changes, byChild[name]!, depth: depth + 1)))
         }
         return try git.editTree(tree, edits)
     }
