@@ -145,6 +145,18 @@ package struct PreparedSync: Sendable {
     var expected: [(reference: String, expected: ObjectID?)]
 }
 
+/// When a landed sync request's journal record is flushed (``InventoryRepository/landSync``).
+package enum RecordFlush: Sendable {
+    /// On the writer's thread, before `landSync` returns.
+    case now
+    /// On the flusher's thread, started as soon as the record is written, while the caller finishes its work; the
+    /// caller waits for the returned offset before answering (a request alone: in paired runs of 2,000 delta syncs over
+    /// HTTP against a fresh 20,000-spool server, p50 1.53 -> 1.41 ms, six pairs).
+    case aside
+    /// When the first caller waits for its offset: the records of requests in flight together share one flush.
+    case grouped
+}
+
 extension InventoryRepository {
     /// How many updates a device's sync state keeps waiting for its commit at most (``landSync``).
     static let stateUpdatesWaiting = 32_768
@@ -362,16 +374,13 @@ extension InventoryRepository {
     /// removing one, the serials of ids, the files it sent): everything in one journal record (or, without a
     /// journal, one pack with the state's commit), then the device's branch and main by compare-and-swap.
     ///
-    /// With `deferringDurability` (and a journal), the record is written and not flushed: the request is
-    /// durable, and may be answered, once the journal's ``JournalFlusher`` has flushed the returned offset.
-    /// With `startingFlush` too, that flush starts at once, on the flusher's thread, while the caller finishes its
-    /// work (a request alone: in paired runs of 2,000 delta syncs against a fresh 20,000-spool server, p50 1.53 ->
-    /// 1.41 ms, six pairs); without it, when the first caller waits (requests in flight together share one flush).
+    /// `flush` says when the journal's record is flushed (``RecordFlush``); unless `.now` (and with a journal), the
+    /// request is durable, and may be answered, once the journal's ``JournalFlusher`` has flushed the returned offset.
     /// A request that changed nothing but the device's `state.json` is answered without a flush: `nil`.
     @discardableResult
     package func landSync(_ prepared: PreparedSync, ids: [(serial: String, id: JSONValue?)], serialsOfIDs: [(id: String, serial: String?)],
                           sent: [(serial: String, file: ObjectID)] = [], state: [UInt8], author: Signature,
-                          deferringDurability: Bool = false, startingFlush: Bool = false) throws(HistoryError) -> Int? {
+                          flush: RecordFlush = .now) throws(HistoryError) -> Int? {
         let stateReference = try SyncStateReference.reference(for: prepared.device)
         let update = Journal.StateUpdate(reference: stateReference, document: state, ids: ids.map { ($0.serial, $0.id?.jsonBytes) },
                                          serials: serialsOfIDs.map { ($0.id, $0.serial) }, sent: sent.map { ($0.serial, $0.file) })
@@ -393,8 +402,8 @@ extension InventoryRepository {
         // record is durable with every later one); a crash of the machine before that loses only that
         // bookkeeping, and the device then syncs from its answer before, which sends it more, never less.
         let bookkeeping = moves.isEmpty && update.ids.isEmpty && update.serials.isEmpty && update.sent.isEmpty
-        let offset = try git.flushObjects(moves: moves, states: [update], deferringFlush: deferringDurability || bookkeeping)
-        if deferringDurability, startingFlush, !bookkeeping { git.journal?.flusher.start() }
+        let offset = try git.flushObjects(moves: moves, states: [update], deferringFlush: flush != .now || bookkeeping)
+        if flush == .aside, !bookkeeping { git.journal?.flusher.start() }
         record.apply(update)
         // A state with many updates waiting (a device that uploaded its inventory) gets its commit now, at a
         // cost in proportion to this request, rather than all at once at the checkpoint.

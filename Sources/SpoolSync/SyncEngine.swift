@@ -23,12 +23,9 @@ struct SyncEngine: Sendable {
     let mainLog: MainLog
     /// Each device's state as last read or written.
     let states: DeviceStates
-    /// Whether the request's journal record is flushed with others' (``SyncConfiguration/groupCommit``), rather
-    /// than before the next request starts.
-    let groupCommit: Bool
-    /// Whether the request's journal record is flushed on the journal's own thread, started as soon as the record
-    /// is written, while this request's remaining work goes on (the answer waits for it): a request alone.
-    let flushAside: Bool
+    /// When the request's journal record is flushed: with others' (``SyncConfiguration/groupCommit``, requests in
+    /// flight together), beside the rest of its work (a request alone), or before the next request starts.
+    let flush: RecordFlush
     /// The request's spools checked and migrated before it reached the history (``prepare(_:)``), when that
     /// could be done without it.
     let prepared: Prepared?
@@ -454,7 +451,7 @@ struct SyncEngine: Sendable {
         newState.request = .init(lastSyncTime: request.lastSyncTime, digest: digest, from: position.cursor, arrival: arrival)
         let document = newState.json
         let journalOffset = try repo.landSync(prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, state: document, author: author,
-                                              deferringDurability: groupCommit || flushAside, startingFlush: flushAside)
+                                              flush: flush)
         states.keep(newState, document: document, of: device)
         files.add(zip(sentFiles.map(\.file), encoded.map(\.0)).map { ($0.0, $0.1) })
         // This request's step of main, for later answers.

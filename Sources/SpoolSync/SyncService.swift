@@ -85,8 +85,7 @@ public actor SyncService {
             // (the answer waits for the flush); with others in flight, records are flushed together.
             let engine = SyncEngine(request: request, digest: digest, configuration: configuration, author: store.signature(request.deviceId),
                                     clock: clock, counter: counter, files: answerFiles, listing: listing, mainLog: mainLog, states: deviceStates,
-                                    groupCommit: configuration.groupCommit && inFlight > 1, flushAside: configuration.groupCommit && inFlight <= 1,
-                                    prepared: prepared)
+                                    flush: !configuration.groupCommit ? .now : inFlight > 1 ? .grouped : .aside, prepared: prepared)
             switch try await store.write({ (repo) throws(HistoryError) -> SyncEngine.Outcome in try engine.run(repo) }) {
             case .refused(let failure):
                 throw failure
