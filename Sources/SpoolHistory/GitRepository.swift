@@ -556,11 +556,14 @@ package final class GitRepository {
     /// With `deferringFlush`, the journal's record is written and not flushed: the returned offset is durable
     /// once the journal's ``JournalFlusher`` says so.
     @discardableResult
-    package func flushObjects(moves: [Journal.Move] = [], states: [Journal.StateUpdate] = [], deferringFlush: Bool = false) throws(HistoryError) -> Int? {
-        guard !pending.isEmpty || (journal != nil && !(moves.isEmpty && states.isEmpty)) else { return nil }
-        if let journal, !(moves.isEmpty && states.isEmpty) {
+    package func flushObjects(moves: [Journal.Move] = [], states: [Journal.StateUpdate] = [], builds: [Journal.Build] = [],
+                              buildMoves: [Journal.BuildMove] = [], deferringFlush: Bool = false) throws(HistoryError) -> Int? {
+        let recorded = !(moves.isEmpty && states.isEmpty && builds.isEmpty)
+        guard !pending.isEmpty || (journal != nil && recorded) else { return nil }
+        if let journal, recorded {
             // The journal's record makes them durable; they reach a pack with the next ``publishObjects()``.
-            let offset = try journal.append(objects: pending, moves: moves, states: states, flush: !deferringFlush)
+            let offset = try journal.append(objects: pending, moves: moves, states: states, builds: builds, buildMoves: buildMoves,
+                                            flush: !deferringFlush)
             compressor.add(pending)
             unpublished += pending
             lastFlushBytes = pending.reduce(0) { $0 + $1.bytes.count }
@@ -573,6 +576,45 @@ package final class GitRepository {
         try refreshObjects()
         discardObjects()
         return nil
+    }
+
+    /// The objects written since the last record that a record holds as its ``Journal/Build``s (built after it was
+    /// written): they wait for a pack with the objects the journal holds, without a record of their own.
+    package func keepBuiltObjects() {
+        guard journal != nil, !pending.isEmpty else { return }
+        compressor.add(pending)
+        unpublished += pending
+        unpublishedBytes += pending.reduce(0) { $0 + $1.bytes.count }
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// Builds a record's commit (``Journal/Build``) to memory, after the record's `earlier` builds (their commits
+    /// and trees): the tree of its base with its changes (`tree`, the inventory's path editor), then the commit.
+    /// A build whose tree and parents are those of its ``Journal/Build/reuse`` commit is that commit.
+    package func build(_ b: Journal.Build, after earlier: [(commit: ObjectID, tree: ObjectID)],
+                       tree edit: (ObjectID?, [(path: [String], blob: ObjectID?)]) throws(HistoryError) -> ObjectID) throws(HistoryError) -> (commit: ObjectID, tree: ObjectID) {
+        func resolve(_ source: Journal.Build.Source, tree: Bool) throws(HistoryError) -> ObjectID {
+            switch source {
+            case .object(let id): return id
+            case .build(let k):
+                guard k < earlier.count else { throw HistoryError(.damagedObject, "a journal record builds on a commit it has not built", path: path) }
+                return tree ? earlier[k].tree : earlier[k].commit
+            }
+        }
+        let base = try b.base.map { (s) throws(HistoryError) in try resolve(s, tree: true) }
+        let tree: ObjectID
+        if let base, b.changes.isEmpty { tree = base } else { tree = try edit(base, b.changes) }
+        var parents: [ObjectID] = []
+        for p in b.parents { parents.append(try resolve(p, tree: false)) }
+        let commit = try writeCommit(tree: tree, parents: parents, authorName: b.authorName, authorEmail: b.authorEmail, time: b.time, message: b.message)
+        if let reuse = b.reuse, reuse != commit {
+            let links = try self.links(of: reuse)
+            if links.tree == tree && links.parents == parents {
+                unwrite(commit)
+                return (reuse, tree)
+            }
+        }
+        return (commit, tree)
     }
 
     /// How much the journal's records hold that is not in a pack yet.
@@ -712,11 +754,12 @@ package final class GitRepository {
     /// Returns the main commit the journal's last record left main at, when main has moved on without it
     /// (another process wrote while this one was down): the caller merges it in, then checkpoints; and the
     /// sync-state updates the records hold, in order, for the caller to write as commits.
-    package func openJournal() throws(HistoryError) -> (behind: ObjectID?, states: [Journal.StateUpdate]) {
+    package func openJournal(tree edit: (ObjectID?, [(path: [String], blob: ObjectID?)]) throws(HistoryError) -> ObjectID) throws(HistoryError)
+        -> (behind: ObjectID?, states: [Journal.StateUpdate]) {
         guard journal == nil else { return (nil, []) }
         let journal = try Journal(repository: path)
         let records = journal.takeRecordsFound()
-        let behind = try recover(records)
+        let behind = try recover(records, tree: edit)
         _ = filamentdb_git_set_fsync(0)
         // libgit2 hashes every object it reads again to check it against its id, with its portable SHA-1: a
         // tenth of a sync request's time on the server. Git itself does not (its checks are `git fsck`'s, as
@@ -729,7 +772,7 @@ package final class GitRepository {
     /// Writes back the objects of the journal's records that the repository lacks (as one flushed pack) and
     /// moves each branch a record moved and the repository left behind (still at the record's old commit, or
     /// at a commit it lost). Returns the journal's last main commit if main went elsewhere meanwhile.
-    func recover(_ records: [Journal.Record]) throws(HistoryError) -> ObjectID? {
+    func recover(_ records: [Journal.Record], tree edit: (ObjectID?, [(path: [String], blob: ObjectID?)]) throws(HistoryError) -> ObjectID) throws(HistoryError) -> ObjectID? {
         guard !records.isEmpty else { return nil }
         var odb: OpaquePointer?
         try check(git_repository_odb(&odb, handle), "git_repository_odb", path: path)
@@ -753,8 +796,17 @@ package final class GitRepository {
             try PackWriter.write(missing, to: path + "/objects/pack")
             try refreshObjects()
         }
+        // The commits records hold as builds, built again in order (each on what the records before it left), and
+        // written as one pack before any branch moves to them.
+        var moves: [[Journal.Move]] = []
         for record in records {
-            for move in record.moves {
+            var built: [(commit: ObjectID, tree: ObjectID)] = []
+            for b in record.builds { built.append(try build(b, after: built, tree: edit)) }
+            moves.append(record.moves + record.buildMoves.map { Journal.Move(reference: $0.reference, from: $0.from, to: built[$0.build].commit) })
+        }
+        if !pending.isEmpty { try flushObjects() }
+        for recordMoves in moves {
+            for move in recordMoves {
                 removeLockLeftByACrash(move.reference)
                 // A branch file a crash left unreadable counts as lost, like one naming a commit that is gone.
                 let current: ObjectID?, lost: Bool
@@ -773,7 +825,7 @@ package final class GitRepository {
                 }
             }
         }
-        let mainMoves = records.flatMap(\.moves).filter { $0.reference == InventoryRepository.mainReference }
+        let mainMoves = moves.flatMap { $0 }.filter { $0.reference == InventoryRepository.mainReference }
         guard let last = mainMoves.last?.to, let current = try reference(InventoryRepository.mainReference), current != last,
               try !contains(last, in: current) else { return nil }
         return last

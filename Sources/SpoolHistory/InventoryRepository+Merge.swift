@@ -120,25 +120,50 @@ extension InventoryRepository {
             changed.sort(by: utf8Ordered)
             return try writeMerge(tree: tree, ours: ours, theirs: theirs, changed: changed, conflicts: [], device: device, author: author)
         }
+        let merged = try mergeFiles(try theirChanges(), baseTree: baseTree, ourTree: ourTree, baseKnown: base != nil, device: device,
+                                    theirsFollowsBase: theirsFollowsBase, adjust: adjust, theirFiles: theirFiles) { (serial) throws(HistoryError) in
+            // The device's version: the caller's copy of what its commit holds, else read from that commit.
+            if let known = theirSpools?[serial] { return known }
+            return try spool(serial, inTree: theirTree)
+        }
+        let (files, written) = (merged.files, merged.written)
+        conflicts = merged.conflicts
+        let tree = try rootTree(ourTree, try mergeTreeChanges(files, conflicts, device: device, author: author))
+        // Nothing to change in main (what the device sent is there already, as a retry would): no commit.
+        if tree == ourTree, ours != nil {
+            return PreparedMerge(reference: reference, ours: ours, outcome: MergeOutcome(commit: nil, changed: [], conflicts: []), message: "")
+        }
+        var merge = try writeMerge(tree: tree, ours: ours, theirs: theirs, changed: files.map(\.serial).sorted(by: utf8Ordered),
+                                   conflicts: conflicts, device: device, author: author)
+        merge.outcome.files = written
+        return merge
+    }
+
+    /// The files a three-way merge writes to main for `serials` (those the device changed since the base), the
+    /// file each gets (`nil`: none), and the conflicts it decided, from the base's, main's and the device's
+    /// versions (`theirs`). Nothing is written.
+    func mergeFiles(_ serials: [String], baseTree: ObjectID?, ourTree: ObjectID?, baseKnown: Bool, device: String, theirsFollowsBase: Bool,
+                    adjust: ((String, Spool?) -> Spool?)?, theirFiles: [ExactString: (file: [UInt8], id: ObjectID)]?,
+                    theirs: (String) throws(HistoryError) -> Spool?) throws(HistoryError)
+        -> (files: [FileChange], written: [ExactString: ObjectID?], conflicts: [FieldConflict]) {
         var files: [FileChange] = []
         var written: [ExactString: ObjectID?] = [:]
-        for serial in try theirChanges() {
+        var conflicts: [FieldConflict] = []
+        for serial in serials {
             // main's file, read once when the base has the same one (main did not change the spool since).
             let ourFile = try spoolFile(serial, inTree: ourTree)
             let baseFile = baseTree == ourTree ? ourFile : try spoolFile(serial, inTree: baseTree)
             let current = try ourFile.map { (f) throws(HistoryError) in try decodeSpool(f, serial: serial) }
             let baseSpool = baseFile == ourFile ? current : try baseFile.map { (f) throws(HistoryError) in try decodeSpool(f, serial: serial) }
-            // The device's version: the caller's copy of what its commit holds, else read from that commit.
-            let theirSpool: Spool?
-            if let known = theirSpools?[serial] { theirSpool = known } else { theirSpool = try spool(serial, inTree: theirTree) }
+            let theirSpool = try theirs(serial)
             // Histories with no common commit (a file whose base is not known) have no base to compare with.
             let names = SpoolMerge.Names(ours: "main", theirs: JSONValue.string(device).jsonText)
             let result: SpoolMergeResult
             if baseFile == ourFile, let current {
                 // main did not change the spool since the base (the same file).
-                result = SpoolMerge.merge(unchanged: current, theirs: theirSpool, baseKnown: base != nil, theirsFollowsBase: theirsFollowsBase, names: names)
+                result = SpoolMerge.merge(unchanged: current, theirs: theirSpool, baseKnown: baseKnown, theirsFollowsBase: theirsFollowsBase, names: names)
             } else {
-                result = SpoolMerge.merge(base: baseSpool, ours: current, theirs: theirSpool, baseKnown: base != nil,
+                result = SpoolMerge.merge(base: baseSpool, ours: current, theirs: theirSpool, baseKnown: baseKnown,
                                           theirsFollowsBase: theirsFollowsBase, names: names)
             }
             conflicts += result.conflicts
@@ -158,25 +183,28 @@ extension InventoryRepository {
                 written[ExactString(serial)] = .some(id)
             }
         }
+        return (files, written, conflicts)
+    }
+
+    /// The tree changes of a merge's files and of its conflicts' records (`conflicts/<id>.json`), their blobs written.
+    func mergeTreeChanges(_ files: [FileChange], _ conflicts: [FieldConflict], device: String, author: Signature) throws(HistoryError) -> [TreeChange] {
         var blobs = try treeChanges(files: files)
         for c in conflicts {
             blobs.append((["conflicts", c.id + ".json"][...], try git.writeBlob(Self.record(c, device: device, time: author.time))))
         }
-        let tree = try rootTree(ourTree, blobs)
-        // Nothing to change in main (what the device sent is there already, as a retry would): no commit.
-        if tree == ourTree, ours != nil {
-            return PreparedMerge(reference: reference, ours: ours, outcome: MergeOutcome(commit: nil, changed: [], conflicts: []), message: "")
-        }
-        var merge = try writeMerge(tree: tree, ours: ours, theirs: theirs, changed: files.map(\.serial).sorted(by: utf8Ordered),
-                                   conflicts: conflicts, device: device, author: author)
-        merge.outcome.files = written
-        return merge
+        return blobs
+    }
+
+    /// A merge commit's message: its summary line (the reflog's), then the trailers.
+    func mergeMessage(changed: Int, conflicts: Int, device: String, author: Signature) -> (summary: String, message: String) {
+        let summary = "merge \(JSONValue.string(device).jsonText) into main: \(changed) changed, \(conflicts) conflict\(conflicts == 1 ? "" : "s")"
+        let message = summary + "\n\nFilamentdb-Merge: \(JSONValue.string(device).jsonText)\n\(author.trailer)\nFilamentdb-Changed: \(changed)\nFilamentdb-Conflicts: \(conflicts)\n"
+        return (summary, message)
     }
 
     /// The merge commit of `theirs` into main (`ours`), to memory.
     func writeMerge(tree: ObjectID, ours: ObjectID?, theirs: ObjectID, changed: [String], conflicts: [FieldConflict], device: String, author: Signature) throws(HistoryError) -> PreparedMerge {
-        let summary = "merge \(JSONValue.string(device).jsonText) into main: \(changed.count) changed, \(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s")"
-        let message = summary + "\n\nFilamentdb-Merge: \(JSONValue.string(device).jsonText)\n\(author.trailer)\nFilamentdb-Changed: \(changed.count)\nFilamentdb-Conflicts: \(conflicts.count)\n"
+        let (summary, message) = mergeMessage(changed: changed.count, conflicts: conflicts.count, device: device, author: author)
         let commit = try git.writeCommit(tree: tree, parents: (ours.map { [$0] } ?? []) + [theirs], authorName: author.name,
                                          authorEmail: author.email, time: author.time, message: message)
         return PreparedMerge(reference: Self.mainReference, ours: ours, outcome: MergeOutcome(commit: commit, changed: changed, conflicts: conflicts),

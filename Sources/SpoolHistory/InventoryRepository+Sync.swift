@@ -115,7 +115,7 @@ package final class SyncStateRecord {
     package var exists: Bool { head != nil || updated }
 
     func apply(_ update: Journal.StateUpdate) {
-        document = update.document
+        if let newDocument = update.document { document = newDocument }
         for (k, v) in update.ids {
             ids[ExactString(k)] = .some(v)
             filter.set(Key(.ids, k).filterBit)
@@ -132,17 +132,24 @@ package final class SyncStateRecord {
     }
 }
 
-/// A sync request's device commit and merge, written to memory, waiting for the device's state to land
-/// with them (``InventoryRepository/landSync(_:ids:serialsOfIDs:state:author:)``).
+/// A sync request's device commit and merge, planned (``InventoryRepository/prepareSync``), recorded in the
+/// journal (``InventoryRepository/recordSync``), built (``InventoryRepository/buildSync``), and landed with the
+/// device's state (``InventoryRepository/landSync``).
 package struct PreparedSync: Sendable {
     package var device: String
-    /// The device's commit (`nil` when it sent nothing).
+    /// The device's commit (`nil` when it sent nothing), once built.
     package var commit: ObjectID?
     package var merge: MergeOutcome?
-    /// main's head after the request.
+    /// main's head after the request, once built.
     package var main: ObjectID?
     var moves: [(reference: String, from: ObjectID?, to: ObjectID, message: String)]
     var expected: [(reference: String, expected: ObjectID?)]
+    /// The commits to build (the device's, then the merge's, when there is one), and the branches to move to them.
+    var builds: [Journal.Build] = []
+    var buildMoves: [(reference: String, from: ObjectID?, build: Int, message: String)] = []
+    /// The device's state's update but for its `state.json` (``recordSync``), and the record's journal offset.
+    var update: Journal.StateUpdate?
+    var recorded: Int?
 }
 
 /// When a landed sync request's journal record is flushed (``InventoryRepository/landSync``).
@@ -279,8 +286,8 @@ extension InventoryRepository {
     /// Each updated sync state's updates since its commit, as one journal update each (in order of reference).
     func uncommittedStateUpdates() -> [Journal.StateUpdate] {
         syncStates.keys.sorted().compactMap { reference in
-            guard let state = syncStates[reference], state.updated, let document = state.document else { return nil }
-            return Journal.StateUpdate(reference: reference, document: document,
+            guard let state = syncStates[reference], state.updated else { return nil }
+            return Journal.StateUpdate(reference: reference, document: state.document,
                                        ids: state.ids.map { ($0.key.string, $0.value) },
                                        serials: state.serials.map { ($0.key.string, $0.value) },
                                        sent: state.sent.map { ($0.key.string, $0.value) })
@@ -336,79 +343,134 @@ extension InventoryRepository {
         try writing(body)
     }
 
-    /// Writes the device's commit (the spools it has now, on top of `base`, a state of main it had seen, which
-    /// the caller checked is one) and its merge into main, to memory. `adjust` may change each merged spool before it is written.
-    /// `files` are the spools' documents (``Spool/canonicalJSON``) with their ids.
+    /// Plans the device's commit (the spools it has now, on top of `base`, a state of main it had seen, which
+    /// the caller checked is one) and its merge into main: the merge decided file by file, their blobs written to
+    /// memory, the commits as builds (``Journal/Build``) for ``buildSync(_:)``. `adjust` may change each merged
+    /// spool before it is written. `files` are the spools' documents (``Spool/canonicalJSON``) with their ids;
+    /// `spools`, the spools themselves (by serial), every one of them.
     package func prepareSync(device: String, base: ObjectID?, files: [FileChange], message: String,
                              author: Signature, adjust: ((String, Spool?) -> Spool?)?,
-                             spools: [String: Spool]? = nil) throws(HistoryError) -> PreparedSync {
+                             spools: [String: Spool]) throws(HistoryError) -> PreparedSync {
         let reference = try deviceReference(device)
         let deviceHead = try head(reference)
-        var prepared = PreparedSync(device: device, commit: nil, merge: nil, main: try head(), moves: [], expected: [(reference, deviceHead)])
+        let ours = try head()
+        var prepared = PreparedSync(device: device, commit: nil, merge: nil, main: ours, moves: [], expected: [(reference, deviceHead)])
         guard !files.isEmpty else { return prepared }
-        var commit = try writeCommit(files, base: base, author: author, message: message)
-        // The same changes on the same base as the branch's head (a retry): that commit, not another.
-        if let deviceHead, deviceHead != commit {
-            let (previous, new) = (try git.links(of: deviceHead), try git.links(of: commit))
-            if previous.tree == new.tree && previous.parents == new.parents {
-                git.unwrite(commit)
-                commit = deviceHead
+        let baseTree = try tree(of: base)
+        // The device's commit: its files on its base. (The same changes on the same base as the branch's head, a
+        // retry, build that commit, not another: ``Journal/Build/reuse``.)
+        let changes = try treeChanges(files: files).map { (path: Array($0.components), blob: $0.blob) }
+        prepared.builds.append(Journal.Build(base: baseTree.map { .object($0) }, changes: changes, parents: base.map { [.object($0)] } ?? [],
+                                             authorName: author.name, authorEmail: author.email, time: author.time, message: message,
+                                             reuse: deviceHead))
+        prepared.buildMoves.append((reference, deviceHead, 0, "sync"))
+        prepared.expected.append((Self.mainReference, ours))
+        var changed = files.map(\.serial)
+        changed.sort(by: utf8Ordered)
+        let merge: Journal.Build
+        var outcome = MergeOutcome(commit: nil, changed: changed, conflicts: [])
+        if base == ours {
+            // main has not moved since the device's base (or is empty): nothing can conflict, and the merge's
+            // inventory is the device's, tree for tree (its commit changed only spools: the conflict records are main's).
+            merge = Journal.Build(base: .build(0), changes: [], parents: (ours.map { [.object($0)] } ?? []) + [.build(0)],
+                                  authorName: author.name, authorEmail: author.email, time: author.time,
+                                  message: mergeMessage(changed: changed.count, conflicts: 0, device: device, author: author).message)
+        } else {
+            // The merge base is the device's base: the commit's parent, a state of main (the caller checked).
+            var theirFiles: [ExactString: (file: [UInt8], id: ObjectID)] = [:]
+            theirFiles.reserveCapacity(files.count)
+            for f in files { if let file = f.file, let id = f.id { theirFiles[ExactString(f.serial)] = (file, id) } }
+            let ourTree = try tree(of: ours)
+            let merged = try mergeFiles(files.map(\.serial), baseTree: baseTree, ourTree: ourTree, baseKnown: base != nil, device: device,
+                                        theirsFollowsBase: true, adjust: adjust, theirFiles: theirFiles) { (serial) throws(HistoryError) in spools[serial] }
+            // Nothing to change in main (what the device sent is there already, as a retry would): no merge.
+            guard !merged.files.isEmpty || !merged.conflicts.isEmpty else {
+                prepared.merge = MergeOutcome(commit: nil, changed: [], conflicts: [])
+                return prepared
             }
+            let mergeChanges = try mergeTreeChanges(merged.files, merged.conflicts, device: device, author: author)
+            outcome = MergeOutcome(commit: nil, changed: merged.files.map(\.serial).sorted(by: utf8Ordered), conflicts: merged.conflicts)
+            outcome.files = merged.written
+            merge = Journal.Build(base: ourTree.map { .object($0) }, changes: mergeChanges.map { (path: Array($0.components), blob: $0.blob) },
+                                  parents: (ours.map { [.object($0)] } ?? []) + [.build(0)], authorName: author.name, authorEmail: author.email,
+                                  time: author.time, message: mergeMessage(changed: outcome.changed.count, conflicts: outcome.conflicts.count,
+                                                                           device: device, author: author).message)
         }
-        // The merge base is the device's base: the commit's parent, a state of main (the caller checked).
-        var theirFiles: [ExactString: (file: [UInt8], id: ObjectID)] = [:]
-        theirFiles.reserveCapacity(files.count)
-        for f in files { if let file = f.file, let id = f.id { theirFiles[ExactString(f.serial)] = (file, id) } }
-        let merge = try prepareMerge(commit, device: device, author: author, changedSinceBase: files.map(\.serial), adjust: adjust,
-                                     mergeBase: .some(base), theirsFollowsBase: true, theirSpools: spools, theirFiles: theirFiles)
-        prepared.expected.append((merge.reference, merge.ours))
-        if deviceHead != commit { prepared.moves.append((reference, deviceHead, commit, "sync")) }
-        if let m = merge.outcome.commit { prepared.moves.append((merge.reference, merge.ours, m, merge.message)) }
-        prepared.commit = commit
-        prepared.merge = merge.outcome
-        prepared.main = merge.outcome.commit ?? merge.ours
+        prepared.builds.append(merge)
+        prepared.buildMoves.append((Self.mainReference, ours, 1,
+                                    mergeMessage(changed: outcome.changed.count, conflicts: outcome.conflicts.count, device: device, author: author).summary))
+        prepared.merge = outcome
         return prepared
     }
 
-    /// Lands a prepared request with the device's new sync state (`state.json`, the ids it now uses, `nil`
-    /// removing one, the serials of ids, the files it sent): everything in one journal record (or, without a
-    /// journal, one pack with the state's commit), then the device's branch and main by compare-and-swap.
-    ///
-    /// `flush` says when the journal's record is flushed (``RecordFlush``); unless `.now` (and with a journal), the
-    /// request is durable, and may be answered, once the journal's ``JournalFlusher`` has flushed the returned offset.
-    /// A request that changed nothing but the device's `state.json` is answered without a flush: `nil`.
-    @discardableResult
-    package func landSync(_ prepared: PreparedSync, ids: [(serial: String, id: JSONValue?)], serialsOfIDs: [(id: String, serial: String?)],
-                          sent: [(serial: String, file: ObjectID)] = [], state: [UInt8], author: Signature,
-                          flush: RecordFlush = .now) throws(HistoryError) -> Int? {
+    /// Writes a prepared request's journal record (with a journal): the blobs it wrote, its commits as builds,
+    /// the branch moves to them, and the device's new ids, serials of ids and sent files (its `state.json`, which
+    /// names the commit main moves to, follows with ``landSync``). The flush that makes the request durable starts
+    /// here when `flush` is `.aside`, and runs while ``buildSync(_:)`` builds and hashes the trees. Without a
+    /// journal, or when the request changed nothing but the device's `state.json`, nothing is written.
+    package func recordSync(_ prepared: inout PreparedSync, ids: [(serial: String, id: JSONValue?)], serialsOfIDs: [(id: String, serial: String?)],
+                            sent: [(serial: String, file: ObjectID)] = [], flush: RecordFlush = .now) throws(HistoryError) {
         let stateReference = try SyncStateReference.reference(for: prepared.device)
-        let update = Journal.StateUpdate(reference: stateReference, document: state, ids: ids.map { ($0.serial, $0.id?.jsonBytes) },
+        let update = Journal.StateUpdate(reference: stateReference, document: nil, ids: ids.map { ($0.serial, $0.id?.jsonBytes) },
                                          serials: serialsOfIDs.map { ($0.id, $0.serial) }, sent: sent.map { ($0.serial, $0.file) })
-        let record = try syncState(reference: stateReference)
+        prepared.update = update
         try expectUnmoved(prepared.expected)
-        let moves = prepared.moves.map { Journal.Move(reference: $0.reference, from: $0.from, to: $0.to) }
+        // A request that changes nothing in the history (no commit, no id or sent file of the device's changed: a
+        // poll, the web app's most frequent request) has only its `state.json` to keep: ``landSync``.
+        guard git.journal != nil, !(prepared.builds.isEmpty && update.ids.isEmpty && update.serials.isEmpty && update.sent.isEmpty) else { return }
+        prepared.recorded = try git.flushObjects(states: [update], builds: prepared.builds,
+                                                 buildMoves: prepared.buildMoves.map { Journal.BuildMove(reference: $0.reference, from: $0.from, build: $0.build) },
+                                                 deferringFlush: flush != .now)
+        if flush == .aside { git.journal?.flusher.start() }
+    }
+
+    /// Builds a prepared request's commits (``Journal/Build``: as the journal's recovery would) to memory.
+    package func buildSync(_ prepared: inout PreparedSync) throws(HistoryError) {
+        var built: [(commit: ObjectID, tree: ObjectID)] = []
+        for b in prepared.builds {
+            built.append(try git.build(b, after: built) { (base, changes) throws(HistoryError) in try rootTree(base, changes.map { ($0.path[...], $0.blob) }) })
+        }
+        for m in prepared.buildMoves where m.from != built[m.build].commit {
+            prepared.moves.append((m.reference, m.from, built[m.build].commit, m.message))
+        }
+        if let device = built.first { prepared.commit = device.commit }
+        if built.count > 1 {
+            prepared.merge?.commit = built[1].commit
+            prepared.main = built[1].commit
+        }
+    }
+
+    /// Lands a built request with the device's new `state.json` (``recordSync`` recorded the rest of its state):
+    /// in memory, and in the journal beside the record (or, without a journal, the objects as one pack and the
+    /// state's commit), then the device's branch and main by compare-and-swap. Returns the journal offset whose
+    /// flush makes the request durable (``RecordFlush``; `nil`: it was flushed already, or nothing needs to be: a
+    /// request that changed nothing but the device's `state.json` is answered without a flush).
+    @discardableResult
+    package func landSync(_ prepared: PreparedSync, state: [UInt8], author: Signature) throws(HistoryError) -> Int? {
+        guard var update = prepared.update else { throw HistoryError(.contention, "a sync request landed before it was recorded", path: path) }
+        update.document = state
+        let record = try syncState(reference: update.reference)
         guard git.journal != nil else {
+            try expectUnmoved(prepared.expected)
             try git.flushObjects()
             for move in prepared.moves { try moveBranch(move.reference, to: move.to, from: move.from, message: move.message) }
             record.apply(update)
             try writeSyncStates()
-            try forgetIdleSyncStates(keeping: stateReference)
+            try forgetIdleSyncStates(keeping: update.reference)
             return nil
         }
-        // The journal's record of these objects, moves and state is the one flush that makes the request durable.
-        // A request that changed nothing in the history (no branch moved, no id or sent file of the device's
-        // changed: a poll, the web app's most frequent request) has only its `state.json` to keep, its answer's
-        // time and cursor: its record is written and not flushed, nor waited for. The next flush covers it (a
-        // record is durable with every later one); a crash of the machine before that loses only that
-        // bookkeeping, and the device then syncs from its answer before, which sends it more, never less.
-        let bookkeeping = moves.isEmpty && update.ids.isEmpty && update.serials.isEmpty && update.sent.isEmpty
-        let offset = try git.flushObjects(moves: moves, states: [update], deferringFlush: flush != .now || bookkeeping)
-        if flush == .aside, !bookkeeping { git.journal?.flusher.start() }
+        // The trees and commits the record holds as builds wait for a pack with its objects; the `state.json`
+        // (the answer's cursor, the request's digest) follows in a record of its own, flushed by the next flush:
+        // a crash of the machine before that loses only that bookkeeping, and the device then syncs from its answer
+        // before, which sends it more, never less (as a poll's record, which is never waited for).
+        git.keepBuiltObjects()
+        _ = try git.flushObjects(states: [Journal.StateUpdate(reference: update.reference, document: state, ids: [], serials: [], sent: [])],
+                                 deferringFlush: true)
         record.apply(update)
         // A state with many updates waiting (a device that uploaded its inventory) gets its commit now, at a
         // cost in proportion to this request, rather than all at once at the checkpoint.
-        if record.waiting >= Self.stateUpdatesWaiting { try writeSyncStates(only: [stateReference]) }
-        try forgetIdleSyncStates(keeping: stateReference)
+        if record.waiting >= Self.stateUpdatesWaiting { try writeSyncStates(only: [update.reference]) }
+        try forgetIdleSyncStates(keeping: update.reference)
         for move in prepared.moves { try moveBranch(move.reference, to: move.to, from: move.from, message: move.message, deferred: true) }
         // The request is in the journal and in memory: it is applied, whatever happens to the packs now. A pack
         // that cannot be written (a full disk) is the repository's to write later (the next publish, or the
@@ -419,6 +481,6 @@ extension InventoryRepository {
             try publishIfDue()
             try checkpointIfFull()
         } catch {}
-        return bookkeeping ? nil : offset
+        return prepared.recorded
     }
 }

@@ -514,7 +514,8 @@ package final class InventoryRepository {
     /// what it holds: its objects and branch moves, and, if main moved on without its last commit, that commit
     /// merged into main.
     package func openJournal() throws(HistoryError) {
-        let (behind, states) = try git.openJournal()
+        // A sync request's record holds its commits as builds (``Journal/Build``): their trees are built again here.
+        let (behind, states) = try git.openJournal { (base, changes) throws(HistoryError) in try rootTree(base, changes.map { ($0.path[...], $0.blob) }) }
         if let behind { try integrate(Self.mainReference, behind) }
         // The sync states the journal updated since its last checkpoint (updates set values: one already in a
         // state commit is set again to the same value).

@@ -317,8 +317,11 @@ struct SyncEngine: Sendable {
         if !renamed.isEmpty { message += "Filamentdb-Renamed: \(renamed.count)\n" }
         if superseded > 0 { message += "Filamentdb-Superseded: \(superseded)\n" }
         message += NormalizerCounts(outcome).trailers
-        let prepared = try repo.prepareSync(device: device, base: position.base, files: zip(changes, sentFiles).map { ($0.0.0, sentBytes[$0.0.0]!, $0.1.file) },
+        var prepared = try repo.prepareSync(device: device, base: position.base, files: zip(changes, sentFiles).map { ($0.0.0, sentBytes[$0.0.0]!, $0.1.file) },
                                             message: message, author: author, adjust: adjust, spools: mine)
+        // Its journal record first (the flush of a request alone starts now), then its trees and commits.
+        try repo.recordSync(&prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, flush: flush)
+        try repo.buildSync(&prepared)
         let head = prepared.main
         let headTree = try repo.tree(of: head)
 
@@ -450,8 +453,7 @@ struct SyncEngine: Sendable {
         if newState.answers.count > DeviceSyncState.kept { newState.answers.removeFirst(newState.answers.count - DeviceSyncState.kept) }
         newState.request = .init(lastSyncTime: request.lastSyncTime, digest: digest, from: position.cursor, arrival: arrival)
         let document = newState.json
-        let journalOffset = try repo.landSync(prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, state: document, author: author,
-                                              flush: flush)
+        let journalOffset = try repo.landSync(prepared, state: document, author: author)
         states.keep(newState, document: document, of: device)
         files.add(zip(sentFiles.map(\.file), encoded.map(\.0)).map { ($0.0, $0.1) })
         // This request's step of main, for later answers.

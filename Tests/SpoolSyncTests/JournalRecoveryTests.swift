@@ -128,11 +128,12 @@ import Testing
         let journal = path + "/filamentdb-journal"
         func records() throws -> [Journal.Record] { Journal.records(in: [UInt8](try Data(contentsOf: URL(fileURLWithPath: journal)))) }
         #expect(try records().count == 1 && records()[0].states.isEmpty == false)
-        // One more request after it, recorded after the carried updates.
+        // One more request after it, recorded after the carried updates: its commits and ids, then its `state.json`.
         clock.advance(1000)
         let s4 = a.add("S4", ["weightRemaining": .int(600)])
         try await a.sync(service)
-        #expect(try records().count == 2)
+        #expect(try records().count == 3)
+        #expect(try records()[1].builds.count == 2 && records()[2].states.first?.document != nil)
 
         // The crash: the disk as it is, with a new journal that a crash left half written beside it.
         let snapshot = Fixtures.temporaryDirectory() + "/history.git"
@@ -167,21 +168,31 @@ import Testing
         await #expect(throws: SyncFailure.self) { _ = try await second.summary() }
     }
     /// A request that changes nothing in the history (a poll: the web app's most frequent request) keeps only
-    /// its answer's time and cursor: its record is written and answered without a flush of its own. The next
-    /// request that changes something flushes it with its own record, and so does a server that falls idle.
+    /// its answer's time and cursor: its record is written and answered without a flush of its own. So is the
+    /// `state.json` of a request that changes something, in a record after the one that holds its commits
+    /// (written before they are built: it names the commit main moved to). The next request that changes
+    /// something flushes them with its own record, and so does a server that falls idle.
     @Test func aPollIsAnsweredWithoutAFlushOfItsOwn() async throws {
         let clock = ManualClock()
         let (service, store, path) = try newService(clock: clock)
         let a = CursorDevice("a")
         func waiting() async throws -> Bool { try await store.write { repo in repo.git.journal?.flusher.pending ?? false } }
-        func lastRecord() throws -> Journal.Record? {
-            Journal.records(in: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path + "/filamentdb-journal")))).last
+        func records() throws -> [Journal.Record] {
+            Journal.records(in: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path + "/filamentdb-journal"))))
+        }
+        func lastRecord() throws -> Journal.Record? { try records().last }
+        /// Whether every record but the last (a `state.json`) is flushed.
+        func flushedButTheLast() async throws -> Bool {
+            let last = try #require(try lastRecord())
+            return try await store.write { repo in repo.git.journal?.flusher.unflushed ?? 0 } <= Journal.encodedSize(last)
         }
         a.edit("S1", at: clock.read(), ["color": .string("red")])
         try await a.sync(service)
-        #expect(try await !waiting(), "a request that changed the history is answered once its record is flushed")
-        let changed = try #require(try lastRecord())
-        #expect(!changed.moves.isEmpty)
+        #expect(try await flushedButTheLast(), "a request that changed the history is answered once its record is flushed")
+        let all = try records()
+        let changed = all[all.count - 2], stateRecord = all[all.count - 1]
+        #expect(changed.builds.count == 2 && changed.buildMoves.count == 2 && changed.states.first?.document == nil)
+        #expect(stateRecord.builds.isEmpty && stateRecord.states.count == 1 && stateRecord.states.first?.document != nil)
 
         clock.advance(1000)
         // The server's own upkeep flushes what waits once it has been idle for 20 ms: held off while the test
@@ -195,19 +206,19 @@ import Testing
         let polled = try #require(try lastRecord())
         #expect(polled.moves.isEmpty && polled.states.count == 1)
         #expect(polled.states.first.map { $0.ids.isEmpty && $0.serials.isEmpty && $0.sent.isEmpty } == true)
-        #expect(polled.states.first?.document != changed.states.first?.document)
+        #expect(polled.states.first?.document != stateRecord.states.first?.document)
 
         // The next change flushes both records.
         clock.advance(1000)
         a.edit("S2", at: clock.read(), ["color": .string("blue")])
         try await a.sync(service)
-        #expect(try await !waiting())
+        #expect(try await flushedButTheLast())
 
         // A poll by a device the server has ids of (the web app's) is bookkeeping too; an idle server flushes it.
         let b = WebAppDevice("browser-b", clock: clock)
         _ = b.add("S3", ["weightRemaining": .int(500)])
         _ = try await b.sync(service)
-        #expect(try await !waiting())
+        #expect(try await flushedButTheLast())
         clock.advance(1000)
         await service.holdUpkeep()
         _ = try await b.sync(service)
