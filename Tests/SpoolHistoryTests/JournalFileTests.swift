@@ -149,4 +149,43 @@ import Testing
         try journal.append(objects: [object("next")], moves: [])
         #expect(texts(try journal.read()) == [[], ["next"]])
     }
+
+    /// A sync request's record (blobs, its commits as builds, branch moves to them, a state update without its
+    /// document) reads back as written; a record whose build names a build that does not come before it is not
+    /// read, nor anything after it.
+    @Test func aRecordOfBuildsReadsBackAsWrittenAndOneNamingALaterBuildEndsTheJournal() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let blob = object("{\"serial\":\"A\"}")
+        let deviceHead = GitRepository.blobID(Array("device head".utf8))
+        let mainHead = GitRepository.blobID(Array("main head".utf8))
+        let device = Journal.Build(base: .object(mainHead), changes: [(["s", "A.json"], blob.id), (["s", "B.json"], nil)],
+                                   parents: [.object(deviceHead)], authorName: "phone", authorEmail: "phone@filamentdb",
+                                   time: -1_700_000_000, message: "sync from phone\n\n2 changes", reuse: deviceHead)
+        let merge = Journal.Build(base: .build(0), changes: [], parents: [.object(mainHead), .build(0)], authorName: "server",
+                                  authorEmail: "server@filamentdb", time: 1_800_000_000, message: "merge phone", reuse: nil)
+        let moves = [Journal.BuildMove(reference: "refs/heads/devices/phone", from: deviceHead, build: 0),
+                     Journal.BuildMove(reference: "refs/heads/main", from: nil, build: 1)]
+        let state = Journal.StateUpdate(reference: "refs/sync/phone", document: nil, ids: [("A", Array("7".utf8))],
+                                        serials: [("7", "A"), ("8", nil)], sent: [("A", blob.id)])
+        do {
+            let journal = try Journal(repository: dir)
+            try journal.append(objects: [blob], moves: [], states: [state], builds: [device, merge], buildMoves: moves)
+            try journal.append(objects: [], moves: [], states: [Journal.StateUpdate(reference: "refs/sync/phone", document: Array("{}".utf8),
+                                                                                  ids: [], serials: [], sent: [])])
+            // Build 0 naming build 1 as its base: written as it is, never read back.
+            var later = device
+            later.base = .build(1)
+            try journal.append(objects: [object("after")], moves: [], builds: [later, merge], buildMoves: [])
+            try journal.append(objects: [object("never read")], moves: [])
+        }
+        let records = try reopen(dir).read()
+        try #require(records.count == 2)
+        #expect(texts([records[0]]) == [["{\"serial\":\"A\"}"]])
+        #expect(records[0].builds == [device, merge])
+        #expect(records[0].buildMoves == moves)
+        #expect(records[0].states == [state])
+        #expect(records[0].states[0].document == nil)
+        #expect(records[1].states.map(\.document) == [Array("{}".utf8)])
+        #expect(records[1].builds.isEmpty)
+    }
 }

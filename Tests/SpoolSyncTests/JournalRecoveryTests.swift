@@ -103,6 +103,48 @@ import Testing
         #expect(try git(["-C", snapshot, "fsck", "--strict"]).status == 0)
     }
 
+    /// A request whose answer was lost, then a crash before any checkpoint: its record holds its commits as
+    /// builds (the device's commit and the merge into main), and building them again at recovery gives the very
+    /// commits the request answered with. Sent again, the request is recognised: the same answer, no new commit.
+    @Test func aRetriedRequestAfterACrashFindsTheCommitsItWasAnsweredWith() async throws {
+        let clock = ManualClock()
+        let (service, store, path) = try newService(clock: clock)
+        let a = WebAppDevice("browser-a", clock: clock), b = WebAppDevice("browser-b", clock: clock)
+        let s1 = a.add("S1", ["weightRemaining": .int(1000)])
+        try await a.sync(service)
+        _ = try await b.sync(service)
+        await service.close()
+        let snapshot = Fixtures.temporaryDirectory() + "/history.git"
+        try copyLiveHistory(path, to: snapshot)
+        // b's new spool first, so a's request is merged into a main it has not seen (not a fast-forward).
+        clock.advance(1000)
+        b.add("S2", ["weightRemaining": .int(500)])
+        _ = try await b.sync(service)
+        clock.advance(1000)
+        a.edit(s1, ["weightRemaining": .int(900)])
+        let lost = try await a.sync(service, losingTheAnswer: true)
+        #expect(lost.changes.map(\.serial) == ["S2"])
+        let main = try #require(try await store.head())
+        let device = try #require(try await store.head(device: "browser-a"))
+        try? FileManager.default.removeItem(atPath: snapshot + "/filamentdb-journal")
+        try FileManager.default.copyItem(atPath: path + "/filamentdb-journal", toPath: snapshot + "/filamentdb-journal")
+
+        let recovered = try InventoryStore(path: snapshot, create: false)
+        let again = SyncService(store: recovered, clock: { clock.read() })
+        _ = try await again.summary()
+        #expect(try await recovered.head() == main)
+        #expect(try await recovered.head(device: "browser-a") == device)
+        // (The live history's new objects are not on disk yet; the recovered one wrote them.)
+        let parents = try git(["-C", snapshot, "rev-list", "--parents", "-n", "1", main.description])
+        #expect(parents.output.split(separator: " ").count == 3, "main's head is a merge: \(parents.output)")
+        let retried = try await a.sync(again)
+        #expect(retried.changes.map(\.serial) == ["S2"])
+        #expect(try await recovered.head() == main)
+        #expect(try await recovered.head(device: "browser-a") == device)
+        #expect(try await recovered.spool("S1")?["weightRemaining"] == .int(900))
+        #expect(try git(["-C", snapshot, "fsck", "--strict"]).status == 0)
+    }
+
     /// A journal that fills up under load is emptied without writing the devices' state commits: their updates
     /// are carried over as the new journal's first record. A crash right after (the disk as that checkpoint and
     /// one more request left it) brings back both the carried updates and the later ones.
