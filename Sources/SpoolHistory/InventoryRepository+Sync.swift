@@ -425,6 +425,12 @@ extension InventoryRepository {
     }
 
     /// Builds a prepared request's commits (``Journal/Build``: as the journal's recovery would) to memory.
+    ///
+    /// Building cannot fail short of memory or a damaged object. If it does, the request is answered with an error
+    /// though its record is in the journal: a crash before the next checkpoint applies it at recovery (main's last
+    /// move in the journal, which then no longer starts where main is, is merged in, as with a journal recovered
+    /// beside another writer's moves), and the device's retry of it changes no spool; a checkpoint drops it, and
+    /// the retry applies it. Nothing a device was told is applied goes missing either way.
     package func buildSync(_ prepared: inout PreparedSync) throws(HistoryError) {
         var built: [(commit: ObjectID, tree: ObjectID)] = []
         for b in prepared.builds {
