@@ -33,11 +33,8 @@ import Testing
         let head = try #require(try await store.head())
         let expected = try await mainContents(store)
         // The crash: only the journal reached the disk.
-        try? FileManager.default.removeItem(atPath: snapshot + "/filamentdb-journal")
-        try FileManager.default.copyItem(atPath: path + "/filamentdb-journal", toPath: snapshot + "/filamentdb-journal")
-        let recovered = try InventoryStore(path: snapshot, create: false)
+        let (recovered, again) = try onlyTheJournalReached(snapshot, from: path, clock: clock)
         #expect(try await recovered.head() != head)
-        let again = SyncService(store: recovered, clock: { clock.read() })
         _ = try await again.summary()
         #expect(try await recovered.head() == head)
         #expect(try await mainContents(recovered) == expected)
@@ -54,14 +51,7 @@ import Testing
     /// it back: the device gets its own ids, its deletions by id resolve, and its retry is recognised.
     @Test func aDevicesStateSurvivesACrashBeforeItsCommit() async throws {
         let clock = ManualClock()
-        let (service, _, path) = try newService(clock: clock)
-        let a = WebAppDevice("browser-a", clock: clock), b = WebAppDevice("browser-b", clock: clock)
-        a.add("S1", ["weightRemaining": .int(1000)])
-        try await a.sync(service)
-        _ = try await b.sync(service)
-        await service.close()
-        let snapshot = Fixtures.temporaryDirectory() + "/history.git"
-        try copyLiveHistory(path, to: snapshot)
+        let (service, _, path, a, b, _, snapshot) = try await twoDevicesAfterACheckpoint(clock: clock)
         // After the checkpoint: a adds spools (new ids), b edits one of them.
         clock.advance(1000)
         let s2 = a.add("S2", ["weightRemaining": .int(800)])
@@ -76,11 +66,8 @@ import Testing
         clock.advance(1000)
         let lost = try await a.sync(service, losingTheAnswer: true)
         #expect(lost.changes.map { $0["id"] } == [.int(s2)])
-        try? FileManager.default.removeItem(atPath: snapshot + "/filamentdb-journal")
-        try FileManager.default.copyItem(atPath: path + "/filamentdb-journal", toPath: snapshot + "/filamentdb-journal")
 
-        let recovered = try InventoryStore(path: snapshot, create: false)
-        let again = SyncService(store: recovered, clock: { clock.read() })
+        let (recovered, again) = try onlyTheJournalReached(snapshot, from: path, clock: clock)
         let head = try await { () async throws -> ObjectID? in _ = try await again.summary(); return try await recovered.head() }()
         // The retry: the same answer, with a's own id, and nothing committed.
         let retried = try await a.sync(again)
@@ -108,14 +95,7 @@ import Testing
     /// commits the request answered with. Sent again, the request is recognised: the same answer, no new commit.
     @Test func aRetriedRequestAfterACrashFindsTheCommitsItWasAnsweredWith() async throws {
         let clock = ManualClock()
-        let (service, store, path) = try newService(clock: clock)
-        let a = WebAppDevice("browser-a", clock: clock), b = WebAppDevice("browser-b", clock: clock)
-        let s1 = a.add("S1", ["weightRemaining": .int(1000)])
-        try await a.sync(service)
-        _ = try await b.sync(service)
-        await service.close()
-        let snapshot = Fixtures.temporaryDirectory() + "/history.git"
-        try copyLiveHistory(path, to: snapshot)
+        let (service, store, path, a, b, s1, snapshot) = try await twoDevicesAfterACheckpoint(clock: clock)
         // b's new spool first, so a's request is merged into a main it has not seen (not a fast-forward).
         clock.advance(1000)
         b.add("S2", ["weightRemaining": .int(500)])
@@ -126,11 +106,8 @@ import Testing
         #expect(lost.changes.map(\.serial) == ["S2"])
         let main = try #require(try await store.head())
         let device = try #require(try await store.head(device: "browser-a"))
-        try? FileManager.default.removeItem(atPath: snapshot + "/filamentdb-journal")
-        try FileManager.default.copyItem(atPath: path + "/filamentdb-journal", toPath: snapshot + "/filamentdb-journal")
 
-        let recovered = try InventoryStore(path: snapshot, create: false)
-        let again = SyncService(store: recovered, clock: { clock.read() })
+        let (recovered, again) = try onlyTheJournalReached(snapshot, from: path, clock: clock)
         _ = try await again.summary()
         #expect(try await recovered.head() == main)
         #expect(try await recovered.head(device: "browser-a") == device)
@@ -269,5 +246,29 @@ import Testing
         try await store.write { (repo) throws(HistoryError) in try repo.maintainWhileIdle() }
         #expect(try await !waiting())
         await service.close()
+    }
+
+    /// Two web-app devices that have synced once (`a` sent S1, of id `s1`), and the copy of the history the
+    /// checkpoint of the service's close left on disk (the "disk" of a crash to come).
+    private func twoDevicesAfterACheckpoint(clock: ManualClock) async throws
+        -> (SyncService, InventoryStore, String, WebAppDevice, WebAppDevice, s1: Int64, snapshot: String) {
+        let (service, store, path) = try newService(clock: clock)
+        let a = WebAppDevice("browser-a", clock: clock), b = WebAppDevice("browser-b", clock: clock)
+        let s1 = a.add("S1", ["weightRemaining": .int(1000)])
+        try await a.sync(service)
+        _ = try await b.sync(service)
+        await service.close()
+        let snapshot = Fixtures.temporaryDirectory() + "/history.git"
+        try copyLiveHistory(path, to: snapshot)
+        return (service, store, path, a, b, s1, snapshot)
+    }
+
+    /// The crash: of everything the live history at `path` wrote since `snapshot` was taken, only its journal
+    /// reached the disk. The history opened again there, and a service on it.
+    private func onlyTheJournalReached(_ snapshot: String, from path: String, clock: ManualClock) throws -> (InventoryStore, SyncService) {
+        try? FileManager.default.removeItem(atPath: snapshot + "/filamentdb-journal")
+        try FileManager.default.copyItem(atPath: path + "/filamentdb-journal", toPath: snapshot + "/filamentdb-journal")
+        let recovered = try InventoryStore(path: snapshot, create: false)
+        return (recovered, SyncService(store: recovered, clock: { clock.read() }))
     }
 }
