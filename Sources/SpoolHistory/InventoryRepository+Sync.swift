@@ -426,15 +426,21 @@ extension InventoryRepository {
 
     /// Builds a prepared request's commits (``Journal/Build``: as the journal's recovery would) to memory.
     ///
-    /// Building cannot fail short of memory or a damaged object. If it does, the request is answered with an error
-    /// though its record is in the journal: a crash before the next checkpoint applies it at recovery (main's last
-    /// move in the journal, which then no longer starts where main is, is merged in, as with a journal recovered
-    /// beside another writer's moves), and the device's retry of it changes no spool; a checkpoint drops it, and
-    /// the retry applies it. Nothing a device was told is applied goes missing either way.
+    /// Building cannot fail short of memory or a damaged object. If it does after ``recordSync`` wrote the
+    /// request's record, the journal holds a request that memory does not: the journal is failed as a failed
+    /// flush fails it (``JournalFlusher/fail(_:)``), so the request and every write after it are refused until
+    /// the server is restarted, and the restart's recovery builds the record again (applying the request the
+    /// device was told was not applied; its retry is then applied over it).
     package func buildSync(_ prepared: inout PreparedSync) throws(HistoryError) {
         var built: [(commit: ObjectID, tree: ObjectID)] = []
-        for b in prepared.builds {
-            built.append(try git.build(b, after: built) { (base, changes) throws(HistoryError) in try rootTree(base, changes.map { ($0.path[...], $0.blob) }) })
+        do throws(HistoryError) {
+            for b in prepared.builds {
+                built.append(try git.build(b, after: built) { (base, changes) throws(HistoryError) in try rootTree(base, changes.map { ($0.path[...], $0.blob) }) })
+            }
+        } catch {
+            // (``recordSync`` writes a record whenever there is something to build.)
+            git.journal?.flusher.fail("a sync request's commits could not be built after its journal record was written (\(error.message))")
+            throw error
         }
         for m in prepared.buildMoves where m.from != built[m.build].commit {
             prepared.moves.append((m.reference, m.from, built[m.build].commit, m.message))
