@@ -95,17 +95,7 @@ import Testing
     /// commits the request answered with. Sent again, the request is recognised: the same answer, no new commit.
     @Test func aRetriedRequestAfterACrashFindsTheCommitsItWasAnsweredWith() async throws {
         let clock = ManualClock()
-        let (service, store, path, a, b, s1, snapshot) = try await twoDevicesAfterACheckpoint(clock: clock)
-        // b's new spool first, so a's request is merged into a main it has not seen (not a fast-forward).
-        clock.advance(1000)
-        b.add("S2", ["weightRemaining": .int(500)])
-        _ = try await b.sync(service)
-        clock.advance(1000)
-        a.edit(s1, ["weightRemaining": .int(900)])
-        let lost = try await a.sync(service, losingTheAnswer: true)
-        #expect(lost.changes.map(\.serial) == ["S2"])
-        let main = try #require(try await store.head())
-        let device = try #require(try await store.head(device: "browser-a"))
+        let (store, path, a, snapshot, main, device) = try await aMergedRequestWhoseAnswerWasLost(clock: clock)
 
         let (recovered, again) = try onlyTheJournalReached(snapshot, from: path, clock: clock)
         _ = try await again.summary()
@@ -119,6 +109,37 @@ import Testing
         #expect(try await recovered.head() == main)
         #expect(try await recovered.head(device: "browser-a") == device)
         #expect(try await recovered.spool("S1")?["weightRemaining"] == .int(900))
+        #expect(try git(["-C", snapshot, "fsck", "--strict"]).status == 0)
+    }
+
+    /// The same, but the crash also lost the request's last record, its `state.json` (written after the commits are
+    /// built, flushed only by the next flush): the commits come back, the device's state is the one before, and the
+    /// request sent again is answered from the answer before, which sends the device more, never less, and changes
+    /// no spool and makes no commit.
+    @Test func aCrashThatLostARequestsStateRecordAnswersItsRetryFromTheAnswerBefore() async throws {
+        let clock = ManualClock()
+        let (store, path, a, snapshot, main, device) = try await aMergedRequestWhoseAnswerWasLost(clock: clock)
+        let expected = try await mainContents(store)
+
+        // The journal as the disk kept it: every record but the last, the request's `state.json`.
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path + "/filamentdb-journal")))
+        let records = Journal.records(in: bytes)
+        let last = try #require(records.last)
+        #expect(last.builds.isEmpty && last.states.count == 1 && last.states[0].document != nil)
+        #expect(records[records.count - 2].builds.count == 2)
+        let kept = records.dropLast().reduce(0) { $0 + Journal.encodedSize($1) }
+        try Data(bytes[..<kept]).write(to: URL(fileURLWithPath: snapshot + "/filamentdb-journal"))
+        let reopened = try InventoryStore(path: snapshot, create: false)
+        let restarted = SyncService(store: reopened, clock: { clock.read() })
+        _ = try await restarted.summary()
+        #expect(try await reopened.head() == main)
+        #expect(try await reopened.head(device: "browser-a") == device)
+
+        let retried = try await a.sync(restarted)
+        #expect(retried.changes.map(\.serial).contains("S2"), "\(retried.changes.map(\.serial))")
+        #expect(try await mainContents(reopened) == expected)
+        #expect(try await reopened.head() == main, "a retry of what main holds already makes no commit")
+        #expect(try await reopened.spool("S1")?["weightRemaining"] == .int(900))
         #expect(try git(["-C", snapshot, "fsck", "--strict"]).status == 0)
     }
 
@@ -261,6 +282,21 @@ import Testing
         let snapshot = Fixtures.temporaryDirectory() + "/history.git"
         try copyLiveHistory(path, to: snapshot)
         return (service, store, path, a, b, s1, snapshot)
+    }
+
+    /// After ``twoDevicesAfterACheckpoint(clock:)``: `b` adds S2, then `a`'s edit of S1 (to 900) is merged into a main
+    /// it has not seen (not a fast-forward), and its answer (S2) is lost. main's and `a`'s branch's heads then.
+    private func aMergedRequestWhoseAnswerWasLost(clock: ManualClock) async throws
+        -> (InventoryStore, String, WebAppDevice, snapshot: String, main: ObjectID, device: ObjectID) {
+        let (service, store, path, a, b, s1, snapshot) = try await twoDevicesAfterACheckpoint(clock: clock)
+        clock.advance(1000)
+        b.add("S2", ["weightRemaining": .int(500)])
+        _ = try await b.sync(service)
+        clock.advance(1000)
+        a.edit(s1, ["weightRemaining": .int(900)])
+        let lost = try await a.sync(service, losingTheAnswer: true)
+        #expect(lost.changes.map(\.serial) == ["S2"])
+        return (store, path, a, snapshot, try #require(try await store.head()), try #require(try await store.head(device: "browser-a")))
     }
 
     /// The crash: of everything the live history at `path` wrote since `snapshot` was taken, only its journal
