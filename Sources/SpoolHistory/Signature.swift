@@ -25,7 +25,10 @@ public struct Signature: Sendable {
         // Most names need nothing (checked by bytes: this runs for every commit a server writes).
         let plain = text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != 0x3C && $0 != 0x3E }
         if plain { return text }
-        return String(text.map { "<>\n\r\0".contains($0) ? "?" : $0 }).trimmingCharacters(in: .whitespaces)
+        // By Unicode scalars, not Characters: a CR LF is one Character, which matches neither "\r" nor "\n".
+        var out = String.UnicodeScalarView()
+        for u in text.unicodeScalars { out.append("<>\n\r\0".unicodeScalars.contains(u) ? "?" : u) }
+        return String(out).trimmingCharacters(in: .whitespaces)
     }
 
     public var email: String { SpoolPaths.encode(device) + "@filamentdb.invalid" }

@@ -55,7 +55,9 @@ import Testing
         let world = try await World()
         let mainBefore = try #require(try await world.harness.store.head())
         let emoji = String(repeating: "🧵", count: 128)
-        let names = ["main", "..", "refs/heads/main", "../../etc", "HEAD", "devices/main", emoji]
+        // A CR LF is one Character in Swift: a name cleaned character by character kept it in the commits' author
+        // line, which libgit2 then could not read back (every command on the history failed, the server did not start).
+        let names = ["main", "..", "refs/heads/main", "../../etc", "HEAD", "devices/main", emoji, "x\r\n", "a\r\n<b>\r\nc"]
         try await world.run { client in
             for (i, device) in names.enumerated() {
                 _ = try await world.probe(client, "deviceId \(device.prefix(20).debugDescription)", device: device,
