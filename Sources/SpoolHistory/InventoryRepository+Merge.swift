@@ -86,13 +86,13 @@ extension InventoryRepository {
     /// makes a spool that goes back to its sender later than what the sender had).
     /// `mergeBase`, when the caller knows it (the sync server: the device's base, a state of main), saves
     /// walking the history for it.
-    /// `theirSpools` and `theirFiles`, when the caller has them: the device's spools as its commit holds them,
-    /// and their files (canonical documents) and ids, used as they are where the merge keeps the device's spool.
+    /// `theirFiles`, when the caller has them: the device's spools' files (canonical documents) and ids, as its
+    /// commit holds them, used as they are where the merge keeps the device's spool.
     /// `theirsFollowsBase`: `theirs` was written on the merge base by a device that had it (a sync request), so
     /// what it changed is a change of the base whatever its times (``SpoolMerge/merge(base:ours:theirs:baseKnown:theirsFollowsBase:names:)``).
     func prepareMerge(_ theirs: ObjectID, device: String, author: Signature, changedSinceBase known: [String]? = nil,
                       adjust: ((String, Spool?) -> Spool?)? = nil, mergeBase: ObjectID?? = nil,
-                      theirsFollowsBase: Bool = false, theirSpools: [String: Spool]? = nil,
+                      theirsFollowsBase: Bool = false,
                       theirFiles: [ExactString: (file: [UInt8], id: ObjectID)]? = nil) throws(HistoryError) -> PreparedMerge {
         let reference = Self.mainReference
         let ours = try head(reference)
@@ -122,9 +122,7 @@ extension InventoryRepository {
         }
         let merged = try mergeFiles(try theirChanges(), baseTree: baseTree, ourTree: ourTree, baseKnown: base != nil, device: device,
                                     theirsFollowsBase: theirsFollowsBase, adjust: adjust, theirFiles: theirFiles) { (serial) throws(HistoryError) in
-            // The device's version: the caller's copy of what its commit holds, else read from that commit.
-            if let known = theirSpools?[serial] { return known }
-            return try spool(serial, inTree: theirTree)
+            try spool(serial, inTree: theirTree)
         }
         let (files, written) = (merged.files, merged.written)
         conflicts = merged.conflicts

@@ -350,7 +350,7 @@ extension InventoryRepository {
     /// `spools`, the spools themselves (by serial), every one of them.
     package func prepareSync(device: String, base: ObjectID?, files: [FileChange], message: String,
                              author: Signature, adjust: ((String, Spool?) -> Spool?)?,
-                             spools: [String: Spool]) throws(HistoryError) -> PreparedSync {
+                             spools: [ExactString: Spool]) throws(HistoryError) -> PreparedSync {
         let reference = try deviceReference(device)
         let deviceHead = try head(reference)
         let ours = try head()
@@ -382,7 +382,7 @@ extension InventoryRepository {
             for f in files { if let file = f.file, let id = f.id { theirFiles[ExactString(f.serial)] = (file, id) } }
             let ourTree = try tree(of: ours)
             let merged = try mergeFiles(files.map(\.serial), baseTree: baseTree, ourTree: ourTree, baseKnown: base != nil, device: device,
-                                        theirsFollowsBase: true, adjust: adjust, theirFiles: theirFiles) { (serial) throws(HistoryError) in spools[serial] }
+                                        theirsFollowsBase: true, adjust: adjust, theirFiles: theirFiles) { (serial) throws(HistoryError) in spools[ExactString(serial)] }
             // Nothing to change in main (what the device sent is there already, as a retry would): no merge.
             guard !merged.files.isEmpty || !merged.conflicts.isEmpty else {
                 prepared.merge = MergeOutcome(commit: nil, changed: [], conflicts: [])

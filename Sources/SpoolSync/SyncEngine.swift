@@ -203,9 +203,11 @@ struct SyncEngine: Sendable {
             return max(time, 0)
         }
 
-        // What the device has now, by serial (the last of a serial wins): its ids out, the base's in.
-        var mine: [String: Spool] = [:]
-        var sentTimes: [String: Int64] = [:]
+        // What the device has now, by serial (the last of a serial wins): its ids out, the base's in. Keyed by the
+        // serials' bytes: two serials Swift calls equal (a precomposed "Å" and an "A" with a combining ring) are two
+        // spools, as their files are; a String key made one of them take the other's fields.
+        var mine: [ExactString: Spool] = [:]
+        var sentTimes: [ExactString: Int64] = [:]
         var ids: [(serial: String, id: JSONValue?)] = []
         var serialsOfIDs: [(id: String, serial: String?)] = []
         var idNow: [ExactString: JSONValue?] = [:], serialNow: [ExactString: String?] = [:]
@@ -246,8 +248,8 @@ struct SyncEngine: Sendable {
                 }
             }
             spool["id"] = try storedID(serial)
-            mine[serial] = spool
-            sentTimes[serial] = original
+            mine[ExactString(serial)] = spool
+            sentTimes[ExactString(serial)] = original
         }
 
         // Deletions: a tombstone at the deletion's time (corrected like `lastUpdated`).
@@ -272,26 +274,26 @@ struct SyncEngine: Sendable {
             }
             synced += 1
             // The version the device saw: its own, else the one at its place (not main's, which it may never have seen).
-            var seen = mine[serial]
+            var seen = mine[ExactString(serial)]
             if seen == nil { seen = try repo.spool(serial, inTree: baseTree) }
             var current = seen
             if current == nil { current = try repo.spool(serial, inTree: mainTree) }
             // Already deleted (as the device saw it, else on main): nothing to do, unless this deletion is later than
             // that tombstone (the spool was made again, or kept, and deleted later): an edit older than it, already on
             // main or arriving next, must not bring the spool back.
-            if let current, current.isDeleted, mine[serial] == nil, time <= (current.lastUpdated ?? .max) { continue }
+            if let current, current.isDeleted, mine[ExactString(serial)] == nil, time <= (current.lastUpdated ?? .max) { continue }
             var tombstone = current ?? Spool(normalizedFields: ["serial": .string(serial)])
             tombstone["deleted"] = .bool(true)
             // Deleting a spool comes after the version the device saw of it (counted: the time is changed).
             let after = (seen?.lastUpdated ?? time - 1) + 1
             if after > time { deletionsMovedLater += 1 }
             tombstone["lastUpdated"] = .int(max(time, after))
-            mine[serial] = tombstone
-            sentTimes[serial] = sentTimes[serial] ?? time
+            mine[ExactString(serial)] = tombstone
+            sentTimes[ExactString(serial)] = sentTimes[ExactString(serial)] ?? time
         }
 
         // The device's commit and its merge: a spool that goes back to its sender is later than what it sent.
-        let changes = mine.keys.sorted(by: utf8Ordered).map { ($0, mine[$0]!) }
+        let changes = mine.keys.map(\.string).sorted(by: utf8Ordered).map { ($0, mine[ExactString($0)]!) }
         // Each spool's file as sent, and its id (what the merge kept as sent has that very file in main), on every core.
         let encoded = Parallel.map(changes.count) { range in
             range.map { i in
@@ -299,13 +301,14 @@ struct SyncEngine: Sendable {
                 return (bytes, GitRepository.blobID(bytes))
             }
         }.flatMap { $0 }
-        let sentBytes = Dictionary(uniqueKeysWithValues: zip(changes.map(\.0), encoded.map(\.0)))
+        let sentBytes = Dictionary(uniqueKeysWithValues: zip(changes.map { ExactString($0.0) }, encoded.map(\.0)))
         let sentFiles = zip(changes, encoded).map { (serial: $0.0.0, file: $0.1.1) }
         let sentFileOf = Dictionary(sentFiles.map { (ExactString($0.serial), $0.file) }, uniquingKeysWith: { a, _ in a })
         let correctedTimes = mine.mapValues { $0.lastUpdated ?? 0 }
         let adjust: (String, Spool?) -> Spool? = { serial, merged in
-            guard var merged, merged != mine[serial], let sent = sentBytes[serial], merged.canonicalJSON != sent else { return merged }
-            let floor = (correctedTimes[serial] ?? 0) + 1
+            let key = ExactString(serial)
+            guard var merged, merged != mine[key], let sent = sentBytes[key], merged.canonicalJSON != sent else { return merged }
+            let floor = (correctedTimes[key] ?? 0) + 1
             if (merged.lastUpdated ?? 0) < floor { merged["lastUpdated"] = .int(floor) }
             return merged
         }
@@ -317,7 +320,7 @@ struct SyncEngine: Sendable {
         if !renamed.isEmpty { message += "Filamentdb-Renamed: \(renamed.count)\n" }
         if superseded > 0 { message += "Filamentdb-Superseded: \(superseded)\n" }
         message += NormalizerCounts(outcome).trailers
-        var prepared = try repo.prepareSync(device: device, base: position.base, files: zip(changes, sentFiles).map { ($0.0.0, sentBytes[$0.0.0]!, $0.1.file) },
+        var prepared = try repo.prepareSync(device: device, base: position.base, files: zip(changes, sentFiles).map { ($0.0.0, sentBytes[ExactString($0.0.0)]!, $0.1.file) },
                                             message: message, author: author, adjust: adjust, spools: mine)
         // Its journal record first (the flush of a request alone starts now), then its trees and commits.
         try repo.recordSync(&prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, flush: flush)
@@ -340,13 +343,13 @@ struct SyncEngine: Sendable {
         if fastForward && position.page == nil || kept != nil {
             changed = []
         } else if position.base == nil, let target {
-            changed = try listing.files(at: target, repo, log: mainLog).compactMap { mine[$0.serial] == nil ? ($0.serial, $0.file) : nil }
+            changed = try listing.files(at: target, repo, log: mainLog).compactMap { mine[ExactString($0.serial)] == nil ? ($0.serial, $0.file) : nil }
         } else if position.page == nil, let base = position.base, let logged = mainLog.changes(from: base, to: main) {
             // From main's steps since the device's place, as this server made them (the merge's own changes are
             // the device's), when every one is known; else from the trees.
-            changed = sortedByUTF8(logged.filter { mine[$0.serial] == nil }, \.serial)
+            changed = sortedByUTF8(logged.filter { mine[ExactString($0.serial)] == nil }, \.serial)
         } else {
-            changed = sortedByUTF8(try repo.changedFiles(from: position.base, to: target).filter { mine[$0.serial] == nil }, \.serial)
+            changed = sortedByUTF8(try repo.changedFiles(from: position.base, to: target).filter { mine[ExactString($0.serial)] == nil }, \.serial)
         }
         if let after = position.page?.after { changed = changed.filter { utf8Ordered(after, $0.serial) } }
         // Each spool as its file holds it (`nil`: a deletion, when the device's place had the spool live).
@@ -400,7 +403,7 @@ struct SyncEngine: Sendable {
             }
             let id: JSONValue?
             if let mapped = newIDs[ExactString(serial)] { id = mapped } else if state.exists { id = try repo.syncID(of: serial, in: state) } else { id = nil }
-            let sent = sentTimes[serial]
+            let sent = sentTimes[ExactString(serial)]
             if id == nil, sent == nil, !file.hasID {
                 response.encodedChanges.append(file.compact)
                 continue
@@ -431,7 +434,7 @@ struct SyncEngine: Sendable {
             var n = c.spools
             for serial in merge.changed {
                 let live: Bool
-                if fastForward, let sent = mine[serial] {
+                if fastForward, let sent = mine[ExactString(serial)] {
                     live = !sent.isDeleted
                 } else if let file = merge.files[ExactString(serial)] {
                     live = try file.map { (f) throws(HistoryError) in !(try files.info(f, repo).tombstone) } ?? false

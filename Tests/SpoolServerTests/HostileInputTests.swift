@@ -51,6 +51,35 @@ import Testing
         try await world.finish()
     }
 
+    /// Serials are compared by their bytes, as their files' names are: a precomposed "Å" and an "A" with a combining
+    /// ring (equal as Swift Strings) are two spools, in one request as in two, each keeping its own fields; the
+    /// device's ids come back on each, and a deletion of one leaves the other.
+    @Test func serialsEqualOnlyAsUnicodeTextAreTwoSpools() async throws {
+        let world = try await World()
+        let composed = "\u{C5}-1", decomposed = "A\u{30A}-1"
+        #expect(composed == decomposed && Array(composed.utf8) != Array(decomposed.utf8))
+        try await world.run { client in
+            let first = try await world.probe(client, "both forms in one request", device: "unicode",
+                                              changes: [world.spool(composed, ["id": .int(1), "weightRemaining": .int(100)]),
+                                                        world.spool(decomposed, ["id": .int(2), "weightRemaining": .int(900)])], expect: [200])
+            #expect(first.json.objectValue?["stats"]?.objectValue?["synced"] == .int(2), "\(first.json.jsonText)")
+            let other = try await world.probe(client, "another device's first sync", device: "reader", expect: [200])
+            let got = (other.json.objectValue?["changes"]?.arrayValue ?? []).compactMap(\.objectValue).compactMap { o in
+                o["serial"]?.stringValue.map { (Array($0.utf8), o["weightRemaining"]) }
+            }.filter { [Array(composed.utf8), Array(decomposed.utf8)].contains($0.0) }
+            #expect(got.map(\.0) == [Array(decomposed.utf8), Array(composed.utf8)] && got.map(\.1) == [.int(900), .int(100)], "\(got) \(other.json.jsonText)")
+            // The device's legacy id 1 names the precomposed one only.
+            let del = try await world.probe(client, "a deletion by id", device: "unicode", extra: ["lastSyncTime": first.json.objectValue?["serverTime"] ?? .null],
+                                      deletions: [.int(1)], expect: [200])
+            #expect(del.json.objectValue?["unresolvedDeletions"] == nil, "\(del.json.jsonText)")
+        }
+        let gone = try await world.harness.store.spool(composed)
+        #expect(gone == nil || gone?.isDeleted == true, "\(String(describing: gone))")
+        let kept = try await world.harness.store.spool(decomposed)
+        #expect(kept.map { Array($0.serial.utf8) } == Array(decomposed.utf8) && kept?["weightRemaining"] == .int(900), "\(String(describing: kept))")
+        try await world.finish()
+    }
+
     @Test func deviceIdsThatLookLikeReferencesGetABranchOfTheirOwn() async throws {
         let world = try await World()
         let mainBefore = try #require(try await world.harness.store.head())
