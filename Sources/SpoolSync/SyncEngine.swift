@@ -320,7 +320,15 @@ struct SyncEngine: Sendable {
         if !renamed.isEmpty { message += "Filamentdb-Renamed: \(renamed.count)\n" }
         if superseded > 0 { message += "Filamentdb-Superseded: \(superseded)\n" }
         message += NormalizerCounts(outcome).trailers
-        var prepared = try repo.prepareSync(device: device, base: position.base, files: zip(changes, sentFiles).map { ($0.0.0, sentBytes[ExactString($0.0.0)]!, $0.1.file) },
+        // Files that are, byte for byte, those of the device's base (a spool sent again unchanged) change neither
+        // its branch nor main: no commit for them (the first changed file ends the look).
+        var unchanged = true
+        for f in sentFiles where try (baseTree == mainTree ? mainFile(f.serial) : repo.spoolFile(f.serial, inTree: baseTree)) != f.file {
+            unchanged = false
+            break
+        }
+        var prepared = try repo.prepareSync(device: device, base: position.base,
+                                            files: unchanged ? [] : zip(changes, sentFiles).map { ($0.0.0, sentBytes[ExactString($0.0.0)]!, $0.1.file) },
                                             message: message, author: author, adjust: adjust, spools: mine)
         // Its journal record first (the flush of a request alone starts now), then its trees and commits.
         try repo.recordSync(&prepared, ids: ids, serialsOfIDs: serialsOfIDs, sent: sentFiles, flush: flush)

@@ -331,6 +331,26 @@ import Testing
         #expect(try await store.spool("S1")?.lastUpdated == once.serverTime)
     }
 
+    /// A spool sent again unchanged from the cursor its first sending was answered with (not a retry: a new cursor)
+    /// changes nothing: no commit on the device's branch or on main (there were two, each with its parent's tree and
+    /// "1 changed"), and the answer names the same main. One changed spool beside it is a commit again.
+    @Test func aSpoolSentAgainUnchangedMakesNoCommit() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let spool = record("S1", clock.read(), ["color": .string("red")])
+        let first = try await service.sync(SyncRequest(deviceId: "a", changes: [spool]))
+        let main = try await store.head(), branch = try await store.head(device: "a")
+        clock.advance(1000)
+        let again = try await service.sync(SyncRequest(deviceId: "a", cursor: first.cursor, changes: [spool]))
+        #expect(again.cursor == first.cursor && again.synced == 1)
+        #expect(try await store.head() == main)
+        #expect(try await store.head(device: "a") == branch)
+        let more = try await service.sync(SyncRequest(deviceId: "a", cursor: again.cursor, changes: [spool, record("S2", clock.read())]))
+        #expect(more.cursor != again.cursor)
+        #expect(try await store.spool("S2") != nil)
+        #expect(try await store.head(device: "a") != branch)
+    }
+
     /// A retry (same request, same cursor) after main moved on (another device brought back the spool the first
     /// request deleted) is still the same request: no new commit, no new conflict, and its answer is the first one, with the decisions it reported
     /// and the deletions it resolved (found by an attacker's pass: the retry merged again, with a new conflict, and
