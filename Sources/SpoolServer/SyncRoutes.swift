@@ -24,6 +24,12 @@ struct SyncRoutes: Sendable {
         context.notes["deviceId"] = .string(syncRequest.deviceId)
         context.notes["changes"] = .stringConvertible(syncRequest.changes.count)
         context.notes["deletions"] = .stringConvertible(syncRequest.deletions.count)
+        // A device named with the key (logged as `<key>`) would write it where anyone who reads the history sees
+        // it: its branch's name, its commits' authors and messages.
+        if key.redacted(syncRequest.deviceId) != syncRequest.deviceId {
+            let message = "holds the server's key, which would be written into the history (its branch and commits): choose another device id"
+            throw SyncFailure(.badRequest, "deviceId: " + message, details: [.init(path: "deviceId", message: message)])
+        }
 
         let answer = try await service.sync(syncRequest)
         // Counted as encoded: `changes` would decode every spool of the answer again (a third of a first sync's time).

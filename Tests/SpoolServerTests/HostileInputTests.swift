@@ -109,6 +109,13 @@ import Testing
                                                extra: ["lastSyncTime": first.json.objectValue?["serverTime"] ?? .null], expect: [200])
             #expect(byTime.serials == ["OTHER-1"], "\(byTime.json.jsonText.prefix(400))")
 
+            // The server's key as a device id, or inside one, is refused: it would be the branch's name, and in every
+            // commit's author and message.
+            for device in [Harness.key, "phone-" + Harness.key] {
+                let r = try await world.probe(client, "the key as a device id", device: device, changes: [world.spool("NEVER")], expect: [400])
+                #expect(r.detailPaths == ["deviceId"] && !r.json.jsonText.contains(Harness.key), "\(r.json.jsonText)")
+            }
+
             // 129 characters is one too many, of any kind.
             for device in [String(repeating: "🧵", count: 129), String(repeating: "a", count: 129)] {
                 let r = try await world.probe(client, "deviceId of 129 characters", device: device, changes: [world.spool("NEVER")], expect: [400])
