@@ -24,7 +24,8 @@ public func buildApplication(configuration: ServerConfiguration, service: SyncSe
     router.add(middleware: CORSHeadersMiddleware(allowedOrigin: configuration.allowedOrigin))
     router.add(middleware: ErrorResponseMiddleware())
 
-    let sync = SyncRoutes(service: service, key: APIKey(configuration.apiKey), maxBodyBytes: configuration.maxBodyBytes)
+    let sync = SyncRoutes(service: service, key: APIKey(configuration.apiKey), maxBodyBytes: configuration.maxBodyBytes,
+                          unauthenticated: BodyBudget(bytes: configuration.unauthenticatedBodyBytes))
     router.post("/api/sync", use: sync.post)
     router.get("/api/sync", use: sync.summary)
     router.get("/health") { _, _ in Response.json(#"{"status":"ok"}"#) }

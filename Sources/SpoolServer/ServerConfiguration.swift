@@ -12,6 +12,12 @@ public struct ServerConfiguration: Sendable {
     public var allowedOrigin: String
     /// The largest body read; a larger one gets 413 from its `Content-Length`, before it is read.
     public var maxBodyBytes: Int
+    /// How many bytes the bodies of requests not authenticated by their `Authorization` header may hold in memory
+    /// together while they are read (their key, if any, is in the body: the web app's): past it, such a request
+    /// gets 503 at once. Without it, anyone who reaches the port holds `maxBodyBytes` of memory per connection
+    /// (10 connections sending 31 MiB and holding back their last byte took 380 MB). Four bodies of the largest size
+    /// by default; a request whose header carries the key is not counted.
+    public var unauthenticatedBodyBytes: Int
     /// How long a connection may stay open with no request in progress (before its first one, or between two)
     /// before the server closes it: anyone who can reach the port can open connections, key or not, and each
     /// open one holds a file descriptor. Keep-alive clients reconnect (nginx closes after 75 s).
@@ -23,12 +29,13 @@ public struct ServerConfiguration: Sendable {
     public static let defaultIdleTimeout = Duration.seconds(60)
 
     public init(apiKey: String, host: String = defaultHost, port: Int = defaultPort, allowedOrigin: String = "*",
-                maxBodyBytes: Int = defaultMaxBodyBytes, idleTimeout: Duration = defaultIdleTimeout) {
+                maxBodyBytes: Int = defaultMaxBodyBytes, unauthenticatedBodyBytes: Int? = nil, idleTimeout: Duration = defaultIdleTimeout) {
         self.apiKey = apiKey
         self.host = host
         self.port = port
         self.allowedOrigin = allowedOrigin
         self.maxBodyBytes = maxBodyBytes
+        self.unauthenticatedBodyBytes = unauthenticatedBodyBytes ?? 4 * maxBodyBytes
         self.idleTimeout = idleTimeout
     }
 }

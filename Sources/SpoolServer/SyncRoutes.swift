@@ -1,6 +1,7 @@
 import Hummingbird
 import SpoolModel
 import SpoolSync
+import Synchronization
 
 /// `POST /api/sync` and `GET /api/sync` (SYNC-PROTOCOL.md): authentication first, then the size limit, then the
 /// request's checks, then the service. Every refusal is a thrown ``SyncFailure``, answered by
@@ -9,15 +10,25 @@ struct SyncRoutes: Sendable {
     let service: SyncService
     let key: APIKey
     let maxBodyBytes: Int
+    /// What the bodies of requests without a right `Authorization` header may hold together while read.
+    let unauthenticated: BodyBudget
 
     func post(_ request: Request, context: ServerRequestContext) async throws -> Response {
         // A wrong header is refused before the body is read; the body can only add a key, not excuse one.
         let header = APIKey.bearer(in: request.headers)
         if header != .absent { try key.authenticate(header: header, body: .absent) }
 
-        let bytes = try await body(of: request)
+        // A body read before its key is known counts against a budget all such bodies share, until the key is checked.
+        var held = 0
+        defer { unauthenticated.give(held) }
+        let bytes = try await body(of: request, counted: header == .absent ? { n throws(SyncFailure) in
+            guard unauthenticated.take(n) else { throw SyncFailure(.unavailable, unauthenticated.refusal) }
+            held += n
+        } : nil)
         let parsed = try? JSONParser.parse(bytes, elementsInParallelUnder: "changes")
         try key.authenticate(header: header, body: APIKey.inBody(parsed))
+        unauthenticated.give(held)
+        held = 0
 
         // A body that is not JSON is parsed again only to describe where it breaks.
         let syncRequest = try parsed.map(SyncRequest.init(checking:)) ?? SyncRequest.parse(bytes)
@@ -51,7 +62,7 @@ struct SyncRoutes: Sendable {
 
     /// The body, refused with 413 as soon as it is known to be over the limit: from its `Content-Length` before a
     /// byte is read, or while it streams in without one.
-    private func body(of request: Request) async throws -> [UInt8] {
+    private func body(of request: Request, counted: ((Int) throws(SyncFailure) -> Void)?) async throws -> [UInt8] {
         let declared = request.headers[.contentLength].flatMap { Int($0) }
         if let declared, declared > maxBodyBytes { throw tooLarge(declared) }
         var bytes: [UInt8] = []
@@ -60,6 +71,7 @@ struct SyncRoutes: Sendable {
         do {
             for try await chunk in request.body {
                 if bytes.count + chunk.readableBytes > maxBodyBytes { throw tooLarge(nil) }
+                try counted?(chunk.readableBytes)
                 bytes.append(contentsOf: chunk.readableBytesView)
             }
         } catch let failure as SyncFailure {
@@ -75,5 +87,30 @@ struct SyncRoutes: Sendable {
     private func tooLarge(_ declared: Int?) -> SyncFailure {
         let size = declared.map { "a body of \($0) bytes" } ?? "a body of more than \(maxBodyBytes) bytes"
         return SyncFailure(.tooLarge, "\(size) is over this server's limit of \(maxBodyBytes) bytes: upload the changes in smaller batches")
+    }
+}
+
+/// Bytes that requests share: taken while a body whose key is not known yet is read, given back once it is.
+final class BodyBudget: Sendable {
+    let limit: Int
+    private let used = Mutex(0)
+
+    init(bytes: Int) { limit = bytes }
+
+    /// Takes `n` bytes; `false` (nothing taken) when that would pass the limit.
+    func take(_ n: Int) -> Bool {
+        used.withLock { used in
+            guard used + n <= limit else { return false }
+            used += n
+            return true
+        }
+    }
+
+    func give(_ n: Int) {
+        if n > 0 { used.withLock { $0 -= n } }
+    }
+
+    var refusal: String {
+        "the server is reading as many bodies from requests without an Authorization header as it holds at once (\(limit >> 20) MiB): send the request again in a moment, or send the key as \"Authorization: Bearer <key>\", whose requests are not held back"
     }
 }

@@ -58,6 +58,57 @@ import Testing
         }
     }
 
+    /// Bodies read before their key is known (no `Authorization` header: the web app's) share a budget: while two
+    /// that hold back their last byte fill it, another such request gets 503 at once, one with the key in its header
+    /// is answered as ever, and once they are gone the budget is whole again (anyone who reaches the port held
+    /// `maxBodyBytes` of memory per connection: 10 connections took 380 MB).
+    @Test func bodiesWithoutAHeaderKeyShareABudgetWhileTheyAreRead() async throws {
+        var harness = try Harness(maxBodyBytes: 64 << 10)
+        harness.configuration.unauthenticatedBodyBytes = 128 << 10
+        try await harness.app().test(.live) { client in
+            let port = try #require(client.port)
+            let sync = #"{"apiKey":"\#(Harness.key)","deviceId":"budget","lastSyncTime":0,"changes":[],"deletions":[]}"#
+            @Sendable func post(_ body: String, bearer: Bool) throws -> LoopbackHTTP.Answer {
+                let connection = try LoopbackHTTP(port: port)
+                connection.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\n" + (bearer ? "Authorization: Bearer \(Harness.key)\r\n" : "")
+                                + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body)
+                return try connection.readAnswer()
+            }
+            let (refused, withHeader, holders, after) = try await offTheCooperativePool {
+                // A request that comes while a holder's body is still being read may take what that holder needs
+                // next (the holder is then refused instead): the holders get a moment to be read, and the whole
+                // is started again if one was refused all the same (a suite that held the server's threads).
+                for attempt in 1...5 {
+                    let holders = try (0..<2).map { _ in
+                        let c = try LoopbackHTTP(port: port)
+                        c.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(64 << 10)\r\n\r\n" + String(repeating: " ", count: (64 << 10) - 1))
+                        return c
+                    }
+                    Thread.sleep(forTimeInterval: 0.3)
+                    var refused = try post(sync, bearer: false)
+                    for _ in 0..<100 where refused.status != 503 && !holders.contains(where: { $0.answerArrived() }) {
+                        Thread.sleep(forTimeInterval: 0.05)
+                        refused = try post(sync, bearer: false)
+                    }
+                    if attempt < 5, holders.contains(where: { $0.answerArrived() }) { continue }
+                    let withHeader = try post(sync, bearer: true)
+                    let held = try holders.map { c in
+                        c.send(" ")
+                        return try c.readAnswer()
+                    }
+                    return (refused, withHeader, held, try post(sync, bearer: false))
+                }
+                throw LoopbackHTTP.Failure(description: "no attempt was made")
+            }
+            #expect(refused.status == 503 && String(decoding: refused.body, as: UTF8.self).contains("Authorization: Bearer"),
+                    "\(refused.status) \(String(decoding: refused.body, as: UTF8.self))")
+            #expect(refused.headers["access-control-allow-origin"] == "*")
+            #expect(withHeader.status == 200)
+            #expect(holders.map(\.status) == [401, 401], "bodies of spaces hold no key: \(holders.map { String(decoding: $0.body, as: UTF8.self) })")
+            #expect(after.status == 200, "\(after.status) \(String(decoding: after.body, as: UTF8.self))")
+        }
+    }
+
     /// A chunked body the client broke (a chunk size that is not hexadecimal, a chunk without its CRLF) is the
     /// client's fault: 400 in the API's shape, not a 503 that tells it to send the same bytes again.
     @Test func aBrokenChunkedBodyGets400() async throws {

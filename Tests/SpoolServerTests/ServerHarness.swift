@@ -19,7 +19,7 @@ struct Harness {
     let store: InventoryStore
     let service: SyncService
     let logs = LogCollector()
-    let configuration: SpoolServer.ServerConfiguration
+    var configuration: SpoolServer.ServerConfiguration
 
     init(maxBodyBytes: Int = SpoolServer.ServerConfiguration.defaultMaxBodyBytes, allowedOrigin: String = "*",
          batchLimit: Int = SyncConfiguration().batchLimit, idleTimeout: Duration = SpoolServer.ServerConfiguration.defaultIdleTimeout) throws {
