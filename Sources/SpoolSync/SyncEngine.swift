@@ -101,13 +101,35 @@ struct SyncEngine: Sendable {
         var arrival = serverTime
         var fullResync = false
         var position: SyncPosition
+        // What the request's spools are merged against, when it is not where its answer starts (below), and the
+        // state before it that the device may still have (its last answer lost).
+        var mergeBase: ObjectID??
+        var before: ObjectID?
         if let last = known?.request, last.digest == digest, let from = try valid(SyncPosition(cursor: last.from), repo, main) {
             position = from
             arrival = last.arrival
+            // (Merged where its first sending was; a base older than the tombstones kept since is merged against
+            // nothing, as before there was a merge base of its own.)
+            if let merge = last.merge, let p = try valid(SyncPosition(cursor: merge), repo, main) { mergeBase = .some(p.base) }
         } else if let cursor = request.cursor {
             if let p = try valid(SyncPosition(cursor: cursor), repo, main) { position = p } else { position = .nothing; fullResync = true }
         } else if request.lastSyncTime == 0 {
             position = .nothing
+            // A device this server knows, sending its spools with `lastSyncTime: 0`, has lost the record of its
+            // syncs, not its spools (the web app's browser, killed before it wrote its localStorage): it is still
+            // answered everything, but what it sends is merged against what it was last answered, not against
+            // nothing, where every field its spools lack would overrule, as a conflict, what another device set
+            // since. (That answer may not have arrived: a field still as it was where its last request started is
+            // brought up to that answer first, below, rather than taken for the device's edit.) Not when its last
+            // request was such a one merged against nothing: then this is a later batch of its first upload, whose
+            // spools were never based on what the server had.
+            if let known, !(request.changes.isEmpty && request.deletions.isEmpty), known.request?.upload != true, let answer = known.answer,
+               let p = try valid(SyncPosition(cursor: answer), repo, main), p.page == nil {
+                mergeBase = .some(p.base)
+                if let from = known.request?.from, let q = try valid(SyncPosition(cursor: from), repo, main), q.page == nil, q.base != p.base {
+                    before = q.base
+                }
+            }
         } else if let known {
             let named = known.answers.first { $0.time == request.lastSyncTime }?.cursor
                 ?? (known.request?.lastSyncTime == request.lastSyncTime ? known.request?.from : nil)
@@ -124,6 +146,8 @@ struct SyncEngine: Sendable {
             || (request.cursor == nil && request.lastSyncTime == 0 && request.changes.isEmpty && request.deletions.isEmpty)
         let baseTree = try repo.tree(of: position.base)
         let mainTree = try repo.tree(of: main)
+        let merging = mergeBase ?? position.base
+        let mergeTree = mergeBase == nil ? baseTree : try repo.tree(of: merging)
 
         // The spools as sent: the device's own ids mapped to the serials they stand for, checked and migrated.
         var renamed: [SyncRename] = []
@@ -221,8 +245,8 @@ struct SyncEngine: Sendable {
         }
         // The id a stored file holds (an imported export's; files written from syncs hold none).
         func storedID(_ serial: String) throws(HistoryError) -> JSONValue? {
-            var file = baseTree == mainTree ? try mainFile(serial) : try repo.spoolFile(serial, inTree: baseTree)
-            if file == nil, baseTree != mainTree { file = try mainFile(serial) }
+            var file = mergeTree == mainTree ? try mainFile(serial) : try repo.spoolFile(serial, inTree: mergeTree)
+            if file == nil, mergeTree != mainTree { file = try mainFile(serial) }
             guard let file, try files.info(file, repo).hasID else { return nil }
             return try repo.decodeSpool(file, serial: serial)["id"]
         }
@@ -252,6 +276,24 @@ struct SyncEngine: Sendable {
             sentTimes[ExactString(serial)] = original
         }
 
+        // A field the device still has as it was before its last answer, which that answer changed, is that answer's
+        // (it did not arrive, or not whole), not the device's edit: merged as sent, it would undo another device's
+        // edit with no conflict to show it. Counted in the device's commit.
+        var refreshed = 0
+        var refreshedSerials = Set<ExactString>()
+        if let before, let beforeTree = try repo.tree(of: before) {
+            for (key, sent) in mine where !sent.isDeleted {
+                guard let was = try repo.spool(key.string, inTree: beforeTree), let now = try repo.spool(key.string, inTree: mergeTree) else { continue }
+                var spool = sent
+                for field in Set(was.fields.keys).union(now.fields.keys) where field != "lastUpdated" && field != "id" && spool[field] == was[field] && was[field] != now[field] {
+                    spool[field] = now[field]
+                    refreshed += 1
+                    refreshedSerials.insert(key)
+                }
+                mine[key] = spool
+            }
+        }
+
         // Deletions: a tombstone at the deletion's time (corrected like `lastUpdated`).
         var unresolved: [Int64] = []
         var deletionsMovedLater = 0
@@ -275,7 +317,7 @@ struct SyncEngine: Sendable {
             synced += 1
             // The version the device saw: its own, else the one at its place (not main's, which it may never have seen).
             var seen = mine[ExactString(serial)]
-            if seen == nil { seen = try repo.spool(serial, inTree: baseTree) }
+            if seen == nil { seen = try repo.spool(serial, inTree: mergeTree) }
             var current = seen
             if current == nil { current = try repo.spool(serial, inTree: mainTree) }
             // Already deleted (as the device saw it, else on main): nothing to do, unless this deletion is later than
@@ -319,15 +361,16 @@ struct SyncEngine: Sendable {
         if deletionsMovedLater > 0 { message += "Filamentdb-Deletions-Moved-Later: \(deletionsMovedLater)\n" }
         if !renamed.isEmpty { message += "Filamentdb-Renamed: \(renamed.count)\n" }
         if superseded > 0 { message += "Filamentdb-Superseded: \(superseded)\n" }
+        if refreshed > 0 { message += "Filamentdb-Fields-Brought-Up-To-Date: \(refreshed)\n" }
         message += NormalizerCounts(outcome).trailers
         // Files that are, byte for byte, those of the device's base (a spool sent again unchanged) change neither
         // its branch nor main: no commit for them (the first changed file ends the look).
         var unchanged = true
-        for f in sentFiles where try (baseTree == mainTree ? mainFile(f.serial) : repo.spoolFile(f.serial, inTree: baseTree)) != f.file {
+        for f in sentFiles where try (mergeTree == mainTree ? mainFile(f.serial) : repo.spoolFile(f.serial, inTree: mergeTree)) != f.file {
             unchanged = false
             break
         }
-        var prepared = try repo.prepareSync(device: device, base: position.base,
+        var prepared = try repo.prepareSync(device: device, base: merging,
                                             files: unchanged ? [] : zip(changes, sentFiles).map { ($0.0.0, sentBytes[ExactString($0.0.0)]!, $0.1.file) },
                                             message: message, author: author, adjust: adjust, spools: mine)
         // Its journal record first (the flush of a request alone starts now), then its trees and commits.
@@ -393,7 +436,8 @@ struct SyncEngine: Sendable {
         // the merge is the device's commit).
         for (serial, sent) in changes where !fastForward {
             let file = try repo.spoolFile(serial, inTree: headTree)
-            if let file, file == sentFileOf[ExactString(serial)] { continue }
+            // (A spool brought up to date above goes back: the device has it as it sent it.)
+            if let file, file == sentFileOf[ExactString(serial)], !refreshedSerials.contains(ExactString(serial)) { continue }
             let v = try file.map { (f) throws(HistoryError) in try repo.decodeSpool(f, serial: serial) }
             if v == nil || v!.isDeleted {
                 if !sent.isDeleted { page.append((serial, nil)) }
@@ -462,7 +506,10 @@ struct SyncEngine: Sendable {
         newState.answer = response.cursor
         newState.answers.append((serverTime, response.cursor))
         if newState.answers.count > DeviceSyncState.kept { newState.answers.removeFirst(newState.answers.count - DeviceSyncState.kept) }
-        newState.request = .init(lastSyncTime: request.lastSyncTime, digest: digest, from: position.cursor, arrival: arrival)
+        newState.request = .init(lastSyncTime: request.lastSyncTime, digest: digest, from: position.cursor, arrival: arrival,
+                                 merge: mergeBase.map { SyncPosition(base: $0, page: nil).cursor },
+                                 upload: mergeBase == nil && request.cursor == nil && request.lastSyncTime == 0
+                                     && !(request.changes.isEmpty && request.deletions.isEmpty))
         let document = newState.json
         let journalOffset = try repo.landSync(prepared, state: document, author: author)
         states.keep(newState, document: document, of: device)

@@ -224,8 +224,11 @@ def run(b, server):
     # Both edit S2, other fields: the merge goes back to b, the later sender, under b's id and later than b sent it.
     a3 = b.step("browser-a", [{"op": "wait", "ms": 20}, {"op": "edit", "serial": "S2", "fields": {"color": "galaxy black"}}, {"op": "sync"}])
     check(a3["log"][0].get("status") == 200, "a's edit of S2's color syncs", a3["log"][0])
-    b3 = b.step("browser-b", [{"op": "wait", "ms": 20}, {"op": "edit", "serial": "S2", "fields": {"weightRemaining": 300}}, {"op": "sync"}])
+    # b's browser was killed before it wrote its lastSyncTime: it sends every row, with lastSyncTime 0.
+    b3 = b.step("browser-b", [{"op": "wait", "ms": 20}, {"op": "forget"}, {"op": "edit", "serial": "S2", "fields": {"weightRemaining": 300}}, {"op": "sync"}])
     s = b3["log"][0]
+    check(s["sent"]["lastSyncTime"] == 0 and len(s["sent"]["changes"]) == 4 and s.get("data", {}).get("conflicts") == [],
+          "b, having lost its lastSyncTime, sends every row and is merged against what it had: no conflict", s.get("data", {}).get("conflicts"))
     sent = next(c for c in s["sent"]["changes"] if c["serial"] == "S2")
     back = next((c for c in s.get("data", {}).get("changes", []) if c["serial"] == "S2"), None)
     check(back is not None and back.get("id") == sent["id"] and back["lastUpdated"] >= sent["lastUpdated"] + 1,

@@ -117,6 +117,73 @@ final class WebAppDevice {
         }
     }
 
+    /// A browser killed before it wrote its localStorage loses its `lastSyncTime`, not its rows: its next sync sends
+    /// every row with `lastSyncTime: 0`. Merged against what it was last answered, the field another device set
+    /// since (here a color its row lacks) stays, with no conflict; merged against nothing (as before), its later
+    /// row overruled it, as a recorded conflict. It is still answered everything it did not send as the merge kept
+    /// it, and a retry of that request (its answer lost) is merged the same way: no new commit.
+    @Test func aDeviceThatLostItsLastSyncTimeIsMergedAgainstWhatItHad() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = WebAppDevice("browser-a", clock: clock), b = WebAppDevice("browser-b", clock: clock)
+        a.add("S1", ["brand": .string("Prusament"), "weightRemaining": .int(1000)])
+        a.add("S2", ["brand": .string("Polymaker"), "weightRemaining": .int(750)])
+        try await a.sync(service)
+        try await b.sync(service)
+        clock.advance(1000)
+        a.edit(try #require(a.rows.first { $0.value["serial"] == .string("S2") }?.key), ["color": .string("galaxy black")])
+        try await a.sync(service)
+        clock.advance(1000)
+        let bS2 = try #require(b.rows.first { $0.value["serial"] == .string("S2") }?.key)
+        b.edit(bS2, ["weightRemaining": .int(300)])
+        b.table.lastSyncTime = 0
+        #expect(b.request().changes.count == 2, "every row goes")
+        let lost = try await b.sync(service, losingTheAnswer: true)
+        let head = try await store.head()
+        #expect(try await store.spool("S2")?["color"] == .string("galaxy black"))
+        #expect(try await store.spool("S2")?["weightRemaining"] == .int(300))
+        #expect(lost.conflicts.isEmpty, "\(lost.conflicts)")
+        #expect(try await store.conflicts().isEmpty)
+        // Everything comes back but what the device sent as the merge kept it: S2, merged, under b's id.
+        #expect(lost.changes.map(\.serial) == ["S2"] && lost.changes.first?["id"] == .int(bS2))
+        let again = try await b.sync(service)
+        #expect(try await store.head() == head)
+        #expect(again.changes.map(\.serial) == ["S2"] && again.conflicts.isEmpty)
+        #expect(b.row("S2")?["color"] == .string("galaxy black") && b.row("S2")?["weightRemaining"] == .int(300))
+        try await a.sync(service)
+        #expect(a.row("S2")?["color"] == .string("galaxy black") && a.row("S2")?["weightRemaining"] == .int(300))
+    }
+
+    /// The same, when the answer before was lost too: the device's row still has what another device changed in
+    /// that answer. Merged as sent against that answer, it would undo the other's edit with no conflict; the field is
+    /// brought up to that answer first (counted in the device's commit), and the device's own edit goes through.
+    @Test func aDeviceThatLostItsLastAnswerAndItsLastSyncTimeUndoesNoOtherEdit() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let a = WebAppDevice("browser-a", clock: clock), b = WebAppDevice("browser-b", clock: clock)
+        a.add("S1", ["brand": .string("Prusament"), "weightRemaining": .int(1000)])
+        a.add("S2", ["brand": .string("Polymaker"), "weightRemaining": .int(750)])
+        try await a.sync(service)
+        try await b.sync(service)
+        clock.advance(1000)
+        a.edit(try #require(a.rows.first { $0.value["serial"] == .string("S1") }?.key), ["weightRemaining": .int(640)])
+        try await a.sync(service)
+        clock.advance(1000)
+        let lost = try await b.sync(service, losingTheAnswer: true)
+        #expect(lost.changes.map(\.serial) == ["S1"])
+        clock.advance(1000)
+        b.edit(try #require(b.rows.first { $0.value["serial"] == .string("S2") }?.key), ["color": .string("teal")])
+        b.table.lastSyncTime = 0
+        let answer = try await b.sync(service)
+        #expect(try await store.spool("S1")?["weightRemaining"] == .int(640), "a's edit stays")
+        #expect(try await store.spool("S2")?["color"] == .string("teal"), "b's edit goes through")
+        #expect(answer.conflicts.isEmpty, "\(answer.conflicts)")
+        let branch = try #require(try await store.head(device: "browser-b"))
+        let message = try await store.withRepository { try $0.git.readCommit(branch).message }
+        #expect(message.contains("Filamentdb-Fields-Brought-Up-To-Date: 1"), "\(message)")
+        #expect(b.row("S1")?["weightRemaining"] == .int(640))
+    }
+
     @Test func aClockAheadAsLastSyncTimeStillGetsExactlyWhatItHasNotSeen() async throws {
         let clock = ManualClock()
         let (service, _, _) = try newService(clock: clock)
