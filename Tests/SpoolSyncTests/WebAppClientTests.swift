@@ -38,6 +38,9 @@ final class WebAppDevice {
         rows[id]?["lastUpdated"] = .int(now)
     }
 
+    /// The id of the live row of `serial`.
+    func id(of serial: String) -> Int64? { rows.first { $0.value["serial"] == .string(serial) && $0.value["deleted"] != .bool(true) }?.key }
+
     func row(_ serial: String) -> [String: JSONValue]? { rows.values.first { $0["serial"] == .string(serial) && $0["deleted"] != .bool(true) } }
 
     /// The request the client sends now.
@@ -117,12 +120,8 @@ final class WebAppDevice {
         }
     }
 
-    /// A browser killed before it wrote its localStorage loses its `lastSyncTime`, not its rows: its next sync sends
-    /// every row with `lastSyncTime: 0`. Merged against what it was last answered, the field another device set
-    /// since (here a color its row lacks) stays, with no conflict; merged against nothing (as before), its later
-    /// row overruled it, as a recorded conflict. It is still answered everything it did not send as the merge kept
-    /// it, and a retry of that request (its answer lost) is merged the same way: no new commit.
-    @Test func aDeviceThatLostItsLastSyncTimeIsMergedAgainstWhatItHad() async throws {
+    /// Two web-app devices that both hold S1 and S2 (a made them, b received them), a second later.
+    static func twoBrowsersWithTwoSpools() async throws -> (ManualClock, SyncService, InventoryStore, WebAppDevice, WebAppDevice) {
         let clock = ManualClock()
         let (service, store, _) = try newService(clock: clock)
         let a = WebAppDevice("browser-a", clock: clock), b = WebAppDevice("browser-b", clock: clock)
@@ -131,10 +130,20 @@ final class WebAppDevice {
         try await a.sync(service)
         try await b.sync(service)
         clock.advance(1000)
-        a.edit(try #require(a.rows.first { $0.value["serial"] == .string("S2") }?.key), ["color": .string("galaxy black")])
+        return (clock, service, store, a, b)
+    }
+
+    /// A browser killed before it wrote its localStorage loses its `lastSyncTime`, not its rows: its next sync sends
+    /// every row with `lastSyncTime: 0`. Merged against what it was last answered, the field another device set
+    /// since (here a color its row lacks) stays, with no conflict; merged against nothing (as before), its later
+    /// row overruled it, as a recorded conflict. It is still answered everything it did not send as the merge kept
+    /// it, and a retry of that request (its answer lost) is merged the same way: no new commit.
+    @Test func aDeviceThatLostItsLastSyncTimeIsMergedAgainstWhatItHad() async throws {
+        let (clock, service, store, a, b) = try await Self.twoBrowsersWithTwoSpools()
+        a.edit(try #require(a.id(of: "S2")), ["color": .string("galaxy black")])
         try await a.sync(service)
         clock.advance(1000)
-        let bS2 = try #require(b.rows.first { $0.value["serial"] == .string("S2") }?.key)
+        let bS2 = try #require(b.id(of: "S2"))
         b.edit(bS2, ["weightRemaining": .int(300)])
         b.table.lastSyncTime = 0
         #expect(b.request().changes.count == 2, "every row goes")
@@ -158,21 +167,14 @@ final class WebAppDevice {
     /// that answer. Merged as sent against that answer, it would undo the other's edit with no conflict; the field is
     /// brought up to that answer first (counted in the device's commit), and the device's own edit goes through.
     @Test func aDeviceThatLostItsLastAnswerAndItsLastSyncTimeUndoesNoOtherEdit() async throws {
-        let clock = ManualClock()
-        let (service, store, _) = try newService(clock: clock)
-        let a = WebAppDevice("browser-a", clock: clock), b = WebAppDevice("browser-b", clock: clock)
-        a.add("S1", ["brand": .string("Prusament"), "weightRemaining": .int(1000)])
-        a.add("S2", ["brand": .string("Polymaker"), "weightRemaining": .int(750)])
-        try await a.sync(service)
-        try await b.sync(service)
-        clock.advance(1000)
-        a.edit(try #require(a.rows.first { $0.value["serial"] == .string("S1") }?.key), ["weightRemaining": .int(640)])
+        let (clock, service, store, a, b) = try await Self.twoBrowsersWithTwoSpools()
+        a.edit(try #require(a.id(of: "S1")), ["weightRemaining": .int(640)])
         try await a.sync(service)
         clock.advance(1000)
         let lost = try await b.sync(service, losingTheAnswer: true)
         #expect(lost.changes.map(\.serial) == ["S1"])
         clock.advance(1000)
-        b.edit(try #require(b.rows.first { $0.value["serial"] == .string("S2") }?.key), ["color": .string("teal")])
+        b.edit(try #require(b.id(of: "S2")), ["color": .string("teal")])
         b.table.lastSyncTime = 0
         let answer = try await b.sync(service)
         #expect(try await store.spool("S1")?["weightRemaining"] == .int(640), "a's edit stays")
