@@ -388,7 +388,19 @@ extension InventoryRepository {
                 prepared.merge = MergeOutcome(commit: nil, changed: [], conflicts: [])
                 return prepared
             }
-            let mergeChanges = try mergeTreeChanges(merged.files, merged.conflicts, device: device, author: author)
+            // What main holds already is not written again: a retry's files, and a conflict an earlier sending
+            // recorded (its id is its serial, field and three values: the same decision; the record keeps its first
+            // time). Nothing left: no merge, and the answer still tells the decisions.
+            var mergeChanges: [TreeChange] = []
+            for c in try mergeTreeChanges(merged.files, merged.conflicts, device: device, author: author) {
+                let held = try ourTree.flatMap { (t) throws(HistoryError) in try git.entryID(at: Array(c.components), in: t) }
+                if held == c.blob || (c.components.first == "conflicts" && held != nil) { continue }
+                mergeChanges.append(c)
+            }
+            guard !mergeChanges.isEmpty else {
+                prepared.merge = MergeOutcome(commit: nil, changed: [], conflicts: merged.conflicts)
+                return prepared
+            }
             outcome = MergeOutcome(commit: nil, changed: merged.files.map(\.serial).sorted(by: utf8Ordered), conflicts: merged.conflicts)
             outcome.files = merged.written
             merge = Journal.Build(base: ourTree.map { .object($0) }, changes: mergeChanges.map { (path: Array($0.components), blob: $0.blob) },

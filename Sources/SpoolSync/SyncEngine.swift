@@ -101,10 +101,8 @@ struct SyncEngine: Sendable {
         var arrival = serverTime
         var fullResync = false
         var position: SyncPosition
-        // What the request's spools are merged against, when it is not where its answer starts (below), and the
-        // state before it that the device may still have (its last answer lost).
+        // What the request's spools are merged against, when it is not where its answer starts (below).
         var mergeBase: ObjectID??
-        var before: ObjectID?
         if let last = known?.request, last.digest == digest, let from = try valid(SyncPosition(cursor: last.from), repo, main) {
             position = from
             arrival = last.arrival
@@ -117,18 +115,14 @@ struct SyncEngine: Sendable {
             position = .nothing
             // A device this server knows, sending its spools with `lastSyncTime: 0`, has lost the record of its
             // syncs, not its spools (the web app's browser, killed before it wrote its localStorage): it is still
-            // answered everything, but what it sends is merged against what it was last answered, not against
-            // nothing, where every field its spools lack would overrule, as a conflict, what another device set
-            // since. (That answer may not have arrived: a field still as it was where its last request started is
-            // brought up to that answer first, below, rather than taken for the device's edit.) Not when its last
-            // request was such a one merged against nothing: then this is a later batch of its first upload, whose
-            // spools were never based on what the server had.
-            if let known, !(request.changes.isEmpty && request.deletions.isEmpty), known.request?.upload != true, let answer = known.answer,
-               let p = try valid(SyncPosition(cursor: answer), repo, main), p.page == nil {
+            // answered everything, but what it sends is merged against where its last request started (what it had
+            // then, whether or not that answer arrived: a field that answer changed and the device has otherwise is a
+            // conflict, decided and recorded, never taken for the device's edit), not against nothing, where every
+            // field its rows lack would overrule, as a conflict, what another device set since. (After a first sync,
+            // which started from nothing, and through the batches of a first upload, that is still nothing.)
+            if let known, !(request.changes.isEmpty && request.deletions.isEmpty), let last = known.request,
+               let p = try valid(SyncPosition(cursor: last.merge ?? last.from), repo, main), p.page == nil, p.base != nil {
                 mergeBase = .some(p.base)
-                if let from = known.request?.from, let q = try valid(SyncPosition(cursor: from), repo, main), q.page == nil, q.base != p.base {
-                    before = q.base
-                }
             }
         } else if let known {
             let named = known.answers.first { $0.time == request.lastSyncTime }?.cursor
@@ -276,24 +270,6 @@ struct SyncEngine: Sendable {
             sentTimes[ExactString(serial)] = original
         }
 
-        // A field the device still has as it was before its last answer, which that answer changed, is that answer's
-        // (it did not arrive, or not whole), not the device's edit: merged as sent, it would undo another device's
-        // edit with no conflict to show it. Counted in the device's commit.
-        var refreshed = 0
-        var refreshedSerials = Set<ExactString>()
-        if let before, let beforeTree = try repo.tree(of: before) {
-            for (key, sent) in mine where !sent.isDeleted {
-                guard let was = try repo.spool(key.string, inTree: beforeTree), let now = try repo.spool(key.string, inTree: mergeTree) else { continue }
-                var spool = sent
-                for field in Set(was.fields.keys).union(now.fields.keys) where field != "lastUpdated" && field != "id" && spool[field] == was[field] && was[field] != now[field] {
-                    spool[field] = now[field]
-                    refreshed += 1
-                    refreshedSerials.insert(key)
-                }
-                mine[key] = spool
-            }
-        }
-
         // Deletions: a tombstone at the deletion's time (corrected like `lastUpdated`).
         var unresolved: [Int64] = []
         var deletionsMovedLater = 0
@@ -361,7 +337,6 @@ struct SyncEngine: Sendable {
         if deletionsMovedLater > 0 { message += "Filamentdb-Deletions-Moved-Later: \(deletionsMovedLater)\n" }
         if !renamed.isEmpty { message += "Filamentdb-Renamed: \(renamed.count)\n" }
         if superseded > 0 { message += "Filamentdb-Superseded: \(superseded)\n" }
-        if refreshed > 0 { message += "Filamentdb-Fields-Brought-Up-To-Date: \(refreshed)\n" }
         message += NormalizerCounts(outcome).trailers
         // Files that are, byte for byte, those of the device's base (a spool sent again unchanged) change neither
         // its branch nor main: no commit for them (the first changed file ends the look).
@@ -436,8 +411,7 @@ struct SyncEngine: Sendable {
         // the merge is the device's commit).
         for (serial, sent) in changes where !fastForward {
             let file = try repo.spoolFile(serial, inTree: headTree)
-            // (A spool brought up to date above goes back: the device has it as it sent it.)
-            if let file, file == sentFileOf[ExactString(serial)], !refreshedSerials.contains(ExactString(serial)) { continue }
+            if let file, file == sentFileOf[ExactString(serial)] { continue }
             let v = try file.map { (f) throws(HistoryError) in try repo.decodeSpool(f, serial: serial) }
             if v == nil || v!.isDeleted {
                 if !sent.isDeleted { page.append((serial, nil)) }
@@ -507,9 +481,7 @@ struct SyncEngine: Sendable {
         newState.answers.append((serverTime, response.cursor))
         if newState.answers.count > DeviceSyncState.kept { newState.answers.removeFirst(newState.answers.count - DeviceSyncState.kept) }
         newState.request = .init(lastSyncTime: request.lastSyncTime, digest: digest, from: position.cursor, arrival: arrival,
-                                 merge: mergeBase.map { SyncPosition(base: $0, page: nil).cursor },
-                                 upload: mergeBase == nil && request.cursor == nil && request.lastSyncTime == 0
-                                     && !(request.changes.isEmpty && request.deletions.isEmpty))
+                                 merge: mergeBase.map { SyncPosition(base: $0, page: nil).cursor })
         let document = newState.json
         let journalOffset = try repo.landSync(prepared, state: document, author: author)
         states.keep(newState, document: document, of: device)

@@ -98,10 +98,9 @@ struct DeviceSyncState: Sendable {
         var from: String
         /// The server's time when it arrived: the time of its deletions that named none, again on a retry.
         var arrival: Int64
-        /// What its spools were merged against, when not `from` (a cursor): a retry merges them there again.
+        /// What its spools were merged against, when not `from` (a cursor): a retry merges them there again, and
+        /// a device that loses its `lastSyncTime` again is merged there too.
         var merge: String? = nil
-        /// It sent spools with `lastSyncTime: 0` and no cursor, merged against nothing: a batch of a first upload.
-        var upload = false
     }
 
     static let kept = 16
@@ -116,7 +115,7 @@ struct DeviceSyncState: Sendable {
         }
         if let r = o["request"]?.objectValue, case .int(let t)? = r["lastSyncTime"], let d = r["digest"]?.stringValue,
            let f = r["from"]?.stringValue, case .int(let a)? = r["arrival"] {
-            request = LastRequest(lastSyncTime: t, digest: d, from: f, arrival: a, merge: r["merge"]?.stringValue, upload: r["upload"] == .bool(true))
+            request = LastRequest(lastSyncTime: t, digest: d, from: f, arrival: a, merge: r["merge"]?.stringValue)
         }
     }
 
@@ -152,7 +151,6 @@ struct DeviceSyncState: Sendable {
                 w.append(",\"merge\":")
                 w.writeString(merge)
             }
-            if r.upload { w.append(",\"upload\":true") }
             w.append("}")
         }
         w.append("}\n")
