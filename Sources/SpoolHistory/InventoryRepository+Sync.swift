@@ -388,13 +388,12 @@ extension InventoryRepository {
                 prepared.merge = MergeOutcome(commit: nil, changed: [], conflicts: [])
                 return prepared
             }
-            // What main holds already is not written again: a retry's files, and a conflict an earlier sending
-            // recorded (its id is its serial, field and three values: the same decision; the record keeps its first
-            // time). Nothing left: no merge, and the answer still tells the decisions.
+            // A conflict an earlier sending recorded (a retry's) is not recorded again: its id is its serial, field
+            // and three values, the same decision (the record keeps its first time). (The merge's files are those
+            // main does not hold already.) Nothing left: no merge, and the answer still tells the decisions.
             var mergeChanges: [TreeChange] = []
             for c in try mergeTreeChanges(merged.files, merged.conflicts, device: device, author: author) {
-                let held = try ourTree.flatMap { (t) throws(HistoryError) in try git.entryID(at: Array(c.components), in: t) }
-                if held == c.blob || (c.components.first == "conflicts" && held != nil) { continue }
+                if c.components.first == "conflicts", try ourTree.flatMap({ (t) throws(HistoryError) in try git.entryID(at: Array(c.components), in: t) }) != nil { continue }
                 mergeChanges.append(c)
             }
             guard !mergeChanges.isEmpty else {
