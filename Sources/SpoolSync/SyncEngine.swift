@@ -237,9 +237,13 @@ struct SyncEngine: Sendable {
             mainFiles[ExactString(serial)] = .some(file)
             return file
         }
+        // The serial's file where the request is merged (main's, looked up once, when that is main).
+        func baseFile(_ serial: String) throws(HistoryError) -> ObjectID? {
+            mergeTree == mainTree ? try mainFile(serial) : try repo.spoolFile(serial, inTree: mergeTree)
+        }
         // The id a stored file holds (an imported export's; files written from syncs hold none).
         func storedID(_ serial: String) throws(HistoryError) -> JSONValue? {
-            var file = mergeTree == mainTree ? try mainFile(serial) : try repo.spoolFile(serial, inTree: mergeTree)
+            var file = try baseFile(serial)
             if file == nil, mergeTree != mainTree { file = try mainFile(serial) }
             guard let file, try files.info(file, repo).hasID else { return nil }
             return try repo.decodeSpool(file, serial: serial)["id"]
@@ -311,7 +315,7 @@ struct SyncEngine: Sendable {
         }
 
         // The device's commit and its merge: a spool that goes back to its sender is later than what it sent.
-        let changes = mine.keys.map(\.string).sorted(by: utf8Ordered).map { ($0, mine[ExactString($0)]!) }
+        let changes = mine.sorted { utf8Ordered($0.key.string, $1.key.string) }.map { ($0.key.string, $0.value) }
         // Each spool's file as sent, and its id (what the merge kept as sent has that very file in main), on every core.
         let encoded = Parallel.map(changes.count) { range in
             range.map { i in
@@ -341,7 +345,7 @@ struct SyncEngine: Sendable {
         // Files that are, byte for byte, those of the device's base (a spool sent again unchanged) change neither
         // its branch nor main: no commit for them (the first changed file ends the look).
         var unchanged = true
-        for f in sentFiles where try (mergeTree == mainTree ? mainFile(f.serial) : repo.spoolFile(f.serial, inTree: mergeTree)) != f.file {
+        for f in sentFiles where try baseFile(f.serial) != f.file {
             unchanged = false
             break
         }

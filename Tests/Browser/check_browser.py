@@ -277,12 +277,11 @@ def run(b, server):
     for name, result in (("a", a7), ("b", b5)):
         local = {k: {f: v for f, v in r.items() if f not in ("id", "lastUpdated")} for k, r in rows_by_serial(result).items()}
         remote = {k: {f: v for f, v in r.items() if f not in ("id", "lastUpdated")} for k, r in inventory.items()}
-        extra = set(local) - set(remote)
         if name == "b":
             # b keeps S3: the web app deletes only by id, and the server told it the serial.
-            extra -= {"S3"}
             local.pop("S3", None)
-        check(local == remote, f"browser {name} holds what the server holds", (local, remote) if local != remote else None)
+        check(local == remote and len(result["rows"]) == len(rows_by_serial(result)),
+              f"browser {name} holds what the server holds, one row per spool", (local, remote, result["rows"]))
 
 
 if __name__ == "__main__":
