@@ -41,7 +41,10 @@ public func buildApplication(configuration: ServerConfiguration, service: SyncSe
 
     return Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(configuration.idleTimeout / .nanoseconds(1))))),
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: [BodyDeadlineHandler(grace: configuration.bodyGrace, minimumRate: configuration.bodyMinimumRate,
+                                                            allowedOrigin: configuration.allowedOrigin)],
+            idleTimeout: .nanoseconds(Int64(configuration.idleTimeout / .nanoseconds(1))))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
         logger: logger

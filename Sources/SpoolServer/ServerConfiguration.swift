@@ -22,14 +22,23 @@ public struct ServerConfiguration: Sendable {
     /// before the server closes it: anyone who can reach the port can open connections, key or not, and each
     /// open one holds a file descriptor. Keep-alive clients reconnect (nginx closes after 75 s).
     public var idleTimeout: Duration
+    /// How long a request's body may take to arrive before ``bodyMinimumRate`` applies: past it, the body must have
+    /// come at that rate on average since the request's head, or the request gets 408 and its connection is
+    /// closed (``BodyDeadlineHandler``). A body of 32 MiB at the default rate may take about 35 minutes.
+    public var bodyGrace: Duration
+    /// The least average rate, in bytes per second, of a request's body after ``bodyGrace``.
+    public var bodyMinimumRate: Int
 
     public static let defaultHost = "127.0.0.1"
     public static let defaultPort = 8080
     public static let defaultMaxBodyBytes = 32 << 20
     public static let defaultIdleTimeout = Duration.seconds(60)
+    public static let defaultBodyGrace = Duration.seconds(30)
+    public static let defaultBodyMinimumRate = 16 << 10
 
     public init(apiKey: String, host: String = defaultHost, port: Int = defaultPort, allowedOrigin: String = "*",
-                maxBodyBytes: Int = defaultMaxBodyBytes, unauthenticatedBodyBytes: Int? = nil, idleTimeout: Duration = defaultIdleTimeout) {
+                maxBodyBytes: Int = defaultMaxBodyBytes, unauthenticatedBodyBytes: Int? = nil, idleTimeout: Duration = defaultIdleTimeout,
+                bodyGrace: Duration = defaultBodyGrace, bodyMinimumRate: Int = defaultBodyMinimumRate) {
         self.apiKey = apiKey
         self.host = host
         self.port = port
@@ -37,5 +46,7 @@ public struct ServerConfiguration: Sendable {
         self.maxBodyBytes = maxBodyBytes
         self.unauthenticatedBodyBytes = unauthenticatedBodyBytes ?? 4 * maxBodyBytes
         self.idleTimeout = idleTimeout
+        self.bodyGrace = bodyGrace
+        self.bodyMinimumRate = bodyMinimumRate
     }
 }

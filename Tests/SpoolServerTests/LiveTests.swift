@@ -109,6 +109,67 @@ import Testing
         }
     }
 
+    /// A body that keeps not arriving (most of it at once, then a byte now and then) is not waited for: past the
+    /// grace, below the least rate on average, the request gets 408 in the API's shape with the CORS header, its
+    /// connection is closed, and the share of the unauthenticated budget it held (here all of it: every web app's
+    /// sync got 503 meanwhile, for as long as the client liked) is free again. A body slower than the grace that
+    /// comes at the rate is read whole.
+    @Test func aTrickledBodyIsCutOffAndItsBudgetFreed() async throws {
+        var harness = try Harness(maxBodyBytes: 512 << 10)
+        harness.configuration.unauthenticatedBodyBytes = 64 << 10
+        harness.configuration.bodyGrace = .seconds(3)
+        harness.configuration.bodyMinimumRate = 64 << 10
+        try await harness.app().test(.live) { client in
+            let port = try #require(client.port)
+            let sync = #"{"apiKey":"\#(Harness.key)","deviceId":"trickle","lastSyncTime":0,"changes":[],"deletions":[]}"#
+            let padded = sync + String(repeating: " ", count: 1_024)
+            @Sendable func post(_ body: String) throws -> LoopbackHTTP.Answer {
+                let connection = try LoopbackHTTP(port: port)
+                connection.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                                + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body)
+                return try connection.readAnswer()
+            }
+            let (during, cut, took, afterCut, after, fair) = try await offTheCooperativePool {
+                // The server's first request opens the history (seconds, on a loaded machine): before the trickler.
+                _ = try post(padded)
+                let trickler = try LoopbackHTTP(port: port, timeout: 30)
+                let held = (64 << 10) - 100
+                trickler.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(64 << 10)\r\n\r\n" + String(repeating: " ", count: held))
+                let start = Date()
+                // (Its bytes are counted as the route reads them: asked until they all are, before it is cut off.)
+                var during = try post(padded)
+                while during.status != 503, !trickler.answerArrived() {
+                    Thread.sleep(forTimeInterval: 0.05)
+                    during = try post(padded)
+                }
+                while !trickler.answerArrived(waiting: 250), Date().timeIntervalSince(start) < 20 { trickler.send(" ") }
+                let cut = try trickler.readAnswer()
+                let took = Date().timeIntervalSince(start)
+                let afterCut: String
+                do { afterCut = "answered \(try trickler.readAnswer().status)" } catch { afterCut = "\(error)" }
+                let after = try post(padded)
+                // 300 KiB with the key in a header, in three parts 2 s apart: 4 s, longer than the grace, at 75 KiB/s,
+                // over the rate.
+                let body = Array((sync + String(repeating: " ", count: (300 << 10) - sync.utf8.count)).utf8)
+                let fair = try LoopbackHTTP(port: port, timeout: 30)
+                fair.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(Harness.key)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n")
+                for part in 0..<3 {
+                    if part > 0 { Thread.sleep(forTimeInterval: 2) }
+                    fair.send(Array(body[(part * body.count / 3)..<((part + 1) * body.count / 3)]))
+                }
+                return (during, cut, took, afterCut, after, try fair.readAnswer())
+            }
+            #expect(during.status == 503, "the trickler holds the whole budget: \(during.status)")
+            #expect(cut.status == 408, "\(cut.status) \(String(decoding: cut.body, as: UTF8.self))")
+            #expect(String(decoding: cut.body, as: UTF8.self).contains("came too slowly"))
+            #expect(cut.headers["access-control-allow-origin"] == "*")
+            #expect(took > 3.5 && took < 15, "cut after \(took) s: the grace and what 64 KiB earned at the rate are about 4 s")
+            #expect(afterCut == "the server closed the connection")
+            #expect(after.status == 200, "\(after.status) \(String(decoding: after.body, as: UTF8.self))")
+            #expect(fair.status == 200, "\(fair.status) \(String(decoding: fair.body, as: UTF8.self))")
+        }
+    }
+
     /// A chunked body the client broke (a chunk size that is not hexadecimal, a chunk without its CRLF) is the
     /// client's fault: 400 in the API's shape, not a 503 that tells it to send the same bytes again.
     @Test func aBrokenChunkedBodyGets400() async throws {
