@@ -42,8 +42,8 @@ public func buildApplication(configuration: ServerConfiguration, service: SyncSe
     return Application(
         router: router,
         server: .http1(configuration: .init(
-            additionalChannelHandlers: [BodyDeadlineHandler(grace: configuration.bodyGrace, minimumRate: configuration.bodyMinimumRate,
-                                                            allowedOrigin: configuration.allowedOrigin)],
+            additionalChannelHandlers: [ConnectionGuardHandler(grace: configuration.bodyGrace, minimumRate: configuration.bodyMinimumRate,
+                                                               allowedOrigin: configuration.allowedOrigin)],
             idleTimeout: .nanoseconds(Int64(configuration.idleTimeout / .nanoseconds(1))))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },

@@ -24,7 +24,7 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeout: Duration
     /// How long a request's body may take to arrive before ``bodyMinimumRate`` applies: past it, the body must have
     /// come at that rate on average since the request's head, or the request gets 408 and its connection is
-    /// closed (``BodyDeadlineHandler``). A body of 32 MiB at the default rate may take about 35 minutes.
+    /// closed (``ConnectionGuardHandler``). A body of 32 MiB at the default rate may take about 35 minutes.
     public var bodyGrace: Duration
     /// The least average rate, in bytes per second, of a request's body after ``bodyGrace``.
     public var bodyMinimumRate: Int

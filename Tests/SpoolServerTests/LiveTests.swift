@@ -170,6 +170,27 @@ import Testing
         }
     }
 
+    /// A request Hummingbird's HTTP parser refuses (a header line without a colon, a request line that is not
+    /// HTTP) gets the 400 Hummingbird writes itself, which no middleware sees: it carries the CORS header all the
+    /// same, as every answer does (SYNC-PROTOCOL.md), and the connection is closed.
+    @Test func aRequestTheHTTPParserRefusesStillCarriesTheCORSHeader() async throws {
+        try await Harness(allowedOrigin: "https://app.example").app().test(.live) { client in
+            let port = try #require(client.port)
+            for (name, request) in [("a header line without a colon", "POST /api/sync HTTP/1.1\r\nHost: localhost\r\nNo colon here\r\n\r\n"),
+                                    ("a request line that is not HTTP", "HELLO THERE\r\n\r\n")] {
+                let (answer, then) = try await offTheCooperativePool { () throws -> (LoopbackHTTP.Answer, String) in
+                    let connection = try LoopbackHTTP(port: port, timeout: 10)
+                    connection.send(request)
+                    let answer = try connection.readAnswer()
+                    do { return (answer, "answered \(try connection.readAnswer().status)") } catch { return (answer, "\(error)") }
+                }
+                #expect(answer.status == 400, "\(name): \(answer.status)")
+                #expect(answer.headers["access-control-allow-origin"] == "https://app.example", "\(name): \(answer.headers)")
+                #expect(then == "the server closed the connection", "\(name)")
+            }
+        }
+    }
+
     /// A chunked body the client broke (a chunk size that is not hexadecimal, a chunk without its CRLF) is the
     /// client's fault: 400 in the API's shape, not a 503 that tells it to send the same bytes again.
     @Test func aBrokenChunkedBodyGets400() async throws {

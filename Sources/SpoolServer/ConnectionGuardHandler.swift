@@ -4,18 +4,21 @@ import NIOHTTPTypes
 import SpoolModel
 import SpoolSync
 
-/// Closes a connection whose request body does not keep arriving: after a grace period from the request's head,
-/// the body must have come at a least rate on average (``ServerConfiguration/bodyGrace``,
-/// ``ServerConfiguration/bodyMinimumRate``). A body trickled a byte at a time otherwise held its connection for as
-/// long as its client liked (the idle timeout covers only the time between requests) and, sent without a key in
-/// a header, its share of the budget that such bodies have together: a few such connections made every web app's
-/// sync a 503, for good. The client is answered 408 in the API's shape (with the CORS header) when no answer has
-/// started, and the connection is closed; an answer of the route that comes later is not written.
+/// Two guards on every connection, below the routes, where Hummingbird's own answers pass too:
 ///
-/// A channel handler rather than a deadline in the route: it sees the body's parts as they arrive, without a
-/// timer task per request, and it can close the connection, which a route cannot (Hummingbird reads the rest of
-/// an unread body before the next request, so a route that stopped reading still held the connection).
-final class BodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
+/// - **A body must keep arriving.** After a grace period from the request's head, the body must have come at a
+///   least rate on average (``ServerConfiguration/bodyGrace``, ``ServerConfiguration/bodyMinimumRate``). A body
+///   trickled a byte at a time otherwise held its connection for as long as its client liked (the idle timeout
+///   covers only the time between requests) and, sent without a key in a header, its share of the budget that
+///   such bodies have together: a few such connections made every web app's sync a 503, for good. The client is
+///   answered 408 in the API's shape when no answer has started, and the connection is closed; an answer of the
+///   route that comes later is not written. (Here rather than as a deadline in the route: it sees the body's
+///   parts as they arrive, without a timer task per request, and it can close the connection, which a route
+///   cannot: Hummingbird reads the rest of an unread body before the next request.)
+/// - **Every answer carries `Access-Control-Allow-Origin`.** The middleware puts it on the routes' answers; the
+///   400 Hummingbird writes itself for a request its HTTP parser refuses (a malformed header line) never reaches
+///   a middleware, and went without it, unreadable to a browser's script.
+final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
@@ -61,8 +64,17 @@ final class BodyDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        if case .head = unwrapOutboundIn(data) { answering = true }
-        context.write(data, promise: promise)
+        guard case .head(var head) = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
+        }
+        answering = true
+        if head.headerFields[.accessControlAllowOrigin] == nil {
+            head.headerFields[.accessControlAllowOrigin] = allowedOrigin
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        } else {
+            context.write(data, promise: promise)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
