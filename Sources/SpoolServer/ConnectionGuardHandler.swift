@@ -68,7 +68,8 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
             context.write(data, promise: promise)
             return
         }
-        answering = true
+        // (An interim answer, `100 Continue`, is not the answer: the body it asks for is still to come.)
+        if head.status.kind != .informational { answering = true }
         if head.headerFields[.accessControlAllowOrigin] == nil {
             head.headerFields[.accessControlAllowOrigin] = allowedOrigin
             context.write(wrapOutboundOut(.head(head)), promise: promise)
