@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTPTypes
 import SpoolModel
 import SpoolSync
+import Synchronization
 
 /// Two guards on every connection, below the routes, where Hummingbird's own answers pass too:
 ///
@@ -27,6 +28,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     private let grace: TimeAmount
     private let minimumRate: Int
     private let allowedOrigin: String
+    private let slowBodies: SlowBodies
     /// When the request being read began (its head), and how much of its body has arrived.
     private var started: NIODeadline?
     private var received = 0
@@ -35,7 +37,8 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var answering = false
     private var timedOut = false
 
-    init(grace: Duration, minimumRate: Int, allowedOrigin: String) {
+    init(grace: Duration, minimumRate: Int, allowedOrigin: String, slowBodies: SlowBodies) {
+        self.slowBodies = slowBodies
         self.grace = .nanoseconds(Int64(grace / .nanoseconds(1)))
         self.minimumRate = max(1, minimumRate)
         self.allowedOrigin = allowedOrigin
@@ -118,6 +121,8 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
             context.close(promise: nil)
             return
         }
+        // The route, whose reading of the body now fails, logs the request as this 408, not as a broken body.
+        slowBodies.mark(ObjectIdentifier(context.channel), failure.message)
         let body = ByteBuffer(bytes: failure.json.jsonBytes)
         let head = HTTPResponse(status: .requestTimeout, headerFields: [
             .contentType: "application/json", .contentLength: String(body.readableBytes), .connection: "close",
@@ -133,4 +138,21 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
 extension Double {
     /// `0.5`, `30`: a number of seconds as a person writes it.
     fileprivate func formatted() -> String { self == rounded() ? String(Int(self)) : String(self) }
+}
+
+/// The connections ``ConnectionGuardHandler`` cut off for a body that came too slowly, and why: the route whose
+/// reading of that body then fails says so (its log line is that 408, not a body broken by its client).
+final class SlowBodies: Sendable {
+    private let cut = Mutex<[ObjectIdentifier: String]>([:])
+
+    func mark(_ connection: ObjectIdentifier, _ message: String) {
+        cut.withLock { cut in
+            // A mark no route took (the connection's request was not reading its body) goes with the others, in time.
+            if cut.count >= 1_024 { cut.removeAll() }
+            cut[connection] = message
+        }
+    }
+
+    /// Why the connection was cut off, once (`nil`: it was not).
+    func take(_ connection: ObjectIdentifier) -> String? { cut.withLock { $0.removeValue(forKey: connection) } }
 }

@@ -7,9 +7,12 @@ struct ServerRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     /// Shared by every copy of the context (middlewares and the route each get their own copy).
     let notes = RequestNotes()
+    /// The request's connection (``SlowBodies``).
+    let connection: ObjectIdentifier
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        connection = ObjectIdentifier(source.channel)
     }
 }
 
