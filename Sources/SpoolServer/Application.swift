@@ -43,7 +43,8 @@ public func buildApplication(configuration: ServerConfiguration, service: SyncSe
     return Application(
         router: router,
         server: .http1(configuration: .init(
-            additionalChannelHandlers: [ConnectionGuardHandler(grace: configuration.bodyGrace, minimumRate: configuration.bodyMinimumRate,
+            additionalChannelHandlers: [ConnectionGuardHandler(grace: configuration.bodyGrace, window: configuration.bodyRateWindow,
+                                                               minimumRate: configuration.bodyMinimumRate,
                                                                allowedOrigin: configuration.allowedOrigin, slowBodies: slowBodies)],
             idleTimeout: .nanoseconds(Int64(configuration.idleTimeout / .nanoseconds(1))))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),

@@ -7,15 +7,18 @@ import Synchronization
 
 /// Two guards on every connection, below the routes, where Hummingbird's own answers pass too:
 ///
-/// - **A body must keep arriving.** After a grace period from the request's head, the body must have come at a
-///   least rate on average (``ServerConfiguration/bodyGrace``, ``ServerConfiguration/bodyMinimumRate``). A body
-///   trickled a byte at a time otherwise held its connection for as long as its client liked (the idle timeout
-///   covers only the time between requests) and, sent without a key in a header, its share of the budget that
-///   such bodies have together: a few such connections made every web app's sync a 503, for good. The client is
-///   answered 408 in the API's shape when no answer has started, and the connection is closed; an answer of the
-///   route that comes later is not written. (Here rather than as a deadline in the route: it sees the body's
-///   parts as they arrive, without a timer task per request, and it can close the connection, which a route
-///   cannot: Hummingbird reads the rest of an unread body before the next request.)
+/// - **A body must keep arriving.** After a grace period from the request's head, each window must bring the
+///   least rate's worth of the body (``ServerConfiguration/bodyGrace``, ``ServerConfiguration/bodyRateWindow``,
+///   ``ServerConfiguration/bodyMinimumRate``). A body trickled a byte at a time otherwise held its connection for
+///   as long as its client liked (Hummingbird's idle timeout closes a connection only after a whole minute with no
+///   byte at all) and, sent without a key in a header, its share of the budget that such bodies have together: a
+///   few such connections made every web app's sync a 503, for good, and held off a SIGTERM's shutdown as long.
+///   The client is answered 408 in the API's shape when no answer to that request has started, and the
+///   connection is closed; an answer of the route that comes later is not written. A request sent before the
+///   last one's answer ended (pipelined) is timed once that answer ends: the server does not read it meanwhile.
+///   (Here rather than as a deadline in the route: it sees the body's parts as they arrive, without a timer task
+///   per request, and it can close the connection, which a route cannot: Hummingbird reads the rest of an unread
+///   body before the next request.)
 /// - **Every answer carries `Access-Control-Allow-Origin`.** The middleware puts it on the routes' answers; the
 ///   400 Hummingbird writes itself for a request its HTTP parser refuses (a malformed header line) never reaches
 ///   a middleware, and went without it, unreadable to a browser's script.
@@ -26,20 +29,29 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     typealias OutboundOut = HTTPResponsePart
 
     private let grace: TimeAmount
+    private let window: TimeAmount
     private let minimumRate: Int
     private let allowedOrigin: String
     private let slowBodies: SlowBodies
-    /// When the request being read began (its head), and how much of its body has arrived.
+    /// Requests whose head arrived, answers whose head (not an interim `100 Continue`) and whose end were written:
+    /// the request being read is the last whose head arrived; its answer has started when `headsOut == headsIn`.
+    private var headsIn = 0
+    private var headsOut = 0
+    private var endsOut = 0
+    /// The request being read: when its timing began, how much of its body has arrived, and how much had at the
+    /// last check.
     private var started: NIODeadline?
     private var received = 0
+    private var receivedAtCheck = 0
+    /// A request whose head arrived while an earlier one was still being answered: timed once that answer ends.
+    private var waiting = false
     private var check: Scheduled<Void>?
-    /// Whether the answer to the request being read has started (its head written).
-    private var answering = false
     private var timedOut = false
 
-    init(grace: Duration, minimumRate: Int, allowedOrigin: String, slowBodies: SlowBodies) {
+    init(grace: Duration, window: Duration, minimumRate: Int, allowedOrigin: String, slowBodies: SlowBodies) {
         self.slowBodies = slowBodies
         self.grace = .nanoseconds(Int64(grace / .nanoseconds(1)))
+        self.window = .nanoseconds(max(1_000_000, Int64(window / .nanoseconds(1))))
         self.minimumRate = max(1, minimumRate)
         self.allowedOrigin = allowedOrigin
     }
@@ -48,16 +60,16 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         if timedOut { return }
         switch unwrapInboundIn(data) {
         case .head:
-            started = .now()
+            headsIn += 1
             received = 0
-            answering = false
-            schedule(context, at: started! + grace)
+            stopTiming()
+            // A request sent before the last one's answer ended (pipelined) is not read while that one is served:
+            // its time starts once that answer ends, or the server's own work would count against its body.
+            if endsOut >= headsIn - 1 { startTiming(context) } else { waiting = true }
         case .body(let buffer):
             received += buffer.readableBytes
         case .end:
-            started = nil
-            check?.cancel()
-            check = nil
+            stopTiming()
         }
         context.fireChannelRead(data)
     }
@@ -67,57 +79,78 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
-        guard case .head(var head) = unwrapOutboundIn(data) else {
+        switch unwrapOutboundIn(data) {
+        case .head(var head):
+            // (An interim answer, `100 Continue`, is not the answer: the body it asks for is still to come.)
+            if head.status.kind != .informational { headsOut += 1 }
+            if head.headerFields[.accessControlAllowOrigin] == nil {
+                head.headerFields[.accessControlAllowOrigin] = allowedOrigin
+                context.write(wrapOutboundOut(.head(head)), promise: promise)
+            } else {
+                context.write(data, promise: promise)
+            }
+        case .body:
             context.write(data, promise: promise)
-            return
-        }
-        // (An interim answer, `100 Continue`, is not the answer: the body it asks for is still to come.)
-        if head.status.kind != .informational { answering = true }
-        if head.headerFields[.accessControlAllowOrigin] == nil {
-            head.headerFields[.accessControlAllowOrigin] = allowedOrigin
-            context.write(wrapOutboundOut(.head(head)), promise: promise)
-        } else {
+        case .end:
+            endsOut += 1
             context.write(data, promise: promise)
+            if waiting, endsOut >= headsIn - 1 { startTiming(context) }
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        check?.cancel()
-        check = nil
+        stopTiming()
         context.fireChannelInactive()
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    func handlerRemoved(context: ChannelHandlerContext) { stopTiming() }
+
+    /// A new connection: a mark a connection before it left at the same address (one whose cut-off request never
+    /// read its body) is not this one's.
+    func handlerAdded(context: ChannelHandlerContext) { _ = slowBodies.take(ObjectIdentifier(context.channel)) }
+
+    private func startTiming(_ context: ChannelHandlerContext) {
+        waiting = false
+        started = .now()
+        receivedAtCheck = received
+        schedule(context)
+    }
+
+    private func stopTiming() {
+        started = nil
+        waiting = false
         check?.cancel()
         check = nil
     }
 
-    /// The time by which the body must have reached what has arrived so far (grace, then the least rate).
-    private func deadline(_ start: NIODeadline) -> NIODeadline {
-        start + grace + .nanoseconds(Int64(received) * 1_000_000_000 / Int64(minimumRate))
-    }
-
-    private func schedule(_ context: ChannelHandlerContext, at time: NIODeadline) {
+    /// The next check, a window from now.
+    private func schedule(_ context: ChannelHandlerContext) {
         check?.cancel()
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        check = context.eventLoop.scheduleTask(deadline: time) {
+        check = context.eventLoop.scheduleTask(in: window) {
             let (handler, context) = bound.value
             handler.checkBody(context)
         }
     }
 
+    /// Each window, once the grace is over, the body must have brought the least rate's worth of bytes in that
+    /// window. (Averaged since the head, a body sent fast at first earned the right to stall for as long: 32 MiB at
+    /// once, then a byte every 45 s, held its share of the unauthenticated budget for 35 minutes.)
     private func checkBody(_ context: ChannelHandlerContext) {
         check = nil
         guard let started, !timedOut else { return }
-        let due = deadline(started)
-        if due > .now() {
-            schedule(context, at: due)
+        let now = NIODeadline.now()
+        let arrived = received - receivedAtCheck
+        receivedAtCheck = received
+        let needed = Int64(minimumRate) * window.nanoseconds / 1_000_000_000
+        if now - started < grace || Int64(arrived) >= needed {
+            schedule(context)
             return
         }
         timedOut = true
-        let seconds = Double(grace.nanoseconds) / 1e9
-        let failure = SyncFailure(.badRequest, "the request's body came too slowly: \(received) bytes arrived, and a body must arrive at \(minimumRate) bytes per second after its first \(seconds.formatted()) s. Nothing was applied; the connection is closed")
-        guard !answering else {
+        let failure = SyncFailure(.badRequest, "the request's body came too slowly: \(received) bytes arrived, \(arrived) of them in the last \(window.seconds) s; after its first \(grace.seconds) s a body must arrive at \(minimumRate) bytes per second. Nothing was applied; the connection is closed")
+        // The answer to this request has started (the route answered before reading its body): only the close.
+        guard headsOut < headsIn else {
             context.close(promise: nil)
             return
         }
@@ -135,9 +168,12 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     }
 }
 
-extension Double {
+extension TimeAmount {
     /// `0.5`, `30`: a number of seconds as a person writes it.
-    fileprivate func formatted() -> String { self == rounded() ? String(Int(self)) : String(self) }
+    fileprivate var seconds: String {
+        let s = Double(nanoseconds) / 1e9
+        return s == s.rounded() ? String(Int(s)) : String(s)
+    }
 }
 
 /// The connections ``ConnectionGuardHandler`` cut off for a body that came too slowly, and why: the route whose

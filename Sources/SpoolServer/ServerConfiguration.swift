@@ -22,11 +22,13 @@ public struct ServerConfiguration: Sendable {
     /// before the server closes it: anyone who can reach the port can open connections, key or not, and each
     /// open one holds a file descriptor. Keep-alive clients reconnect (nginx closes after 75 s).
     public var idleTimeout: Duration
-    /// How long a request's body may take to arrive before ``bodyMinimumRate`` applies: past it, the body must have
-    /// come at that rate on average since the request's head, or the request gets 408 and its connection is
-    /// closed (``ConnectionGuardHandler``). A body of 32 MiB at the default rate may take about 35 minutes.
+    /// How long a request's body may take before ``bodyMinimumRate`` applies: from then on, each
+    /// ``bodyRateWindow`` must bring that rate's worth of the body, or the request gets 408 and its connection is
+    /// closed (``ConnectionGuardHandler``). A body of 32 MiB at the least rate takes about 35 minutes.
     public var bodyGrace: Duration
-    /// The least average rate, in bytes per second, of a request's body after ``bodyGrace``.
+    /// How often, after ``bodyGrace``, the body's progress is checked.
+    public var bodyRateWindow: Duration
+    /// The least rate, in bytes per second, at which a request's body must arrive in each window after ``bodyGrace``.
     public var bodyMinimumRate: Int
 
     public static let defaultHost = "127.0.0.1"
@@ -34,11 +36,13 @@ public struct ServerConfiguration: Sendable {
     public static let defaultMaxBodyBytes = 32 << 20
     public static let defaultIdleTimeout = Duration.seconds(60)
     public static let defaultBodyGrace = Duration.seconds(30)
+    public static let defaultBodyRateWindow = Duration.seconds(10)
     public static let defaultBodyMinimumRate = 16 << 10
 
     public init(apiKey: String, host: String = defaultHost, port: Int = defaultPort, allowedOrigin: String = "*",
                 maxBodyBytes: Int = defaultMaxBodyBytes, unauthenticatedBodyBytes: Int? = nil, idleTimeout: Duration = defaultIdleTimeout,
-                bodyGrace: Duration = defaultBodyGrace, bodyMinimumRate: Int = defaultBodyMinimumRate) {
+                bodyGrace: Duration = defaultBodyGrace, bodyRateWindow: Duration = defaultBodyRateWindow,
+                bodyMinimumRate: Int = defaultBodyMinimumRate) {
         self.apiKey = apiKey
         self.host = host
         self.port = port
@@ -47,6 +51,7 @@ public struct ServerConfiguration: Sendable {
         self.unauthenticatedBodyBytes = unauthenticatedBodyBytes ?? 4 * maxBodyBytes
         self.idleTimeout = idleTimeout
         self.bodyGrace = bodyGrace
+        self.bodyRateWindow = bodyRateWindow
         self.bodyMinimumRate = bodyMinimumRate
     }
 }
