@@ -26,7 +26,8 @@ public func buildApplication(configuration: ServerConfiguration, service: SyncSe
 
     let slowBodies = SlowBodies()
     let sync = SyncRoutes(service: service, key: APIKey(configuration.apiKey), maxBodyBytes: configuration.maxBodyBytes,
-                          unauthenticated: BodyBudget(bytes: configuration.unauthenticatedBodyBytes), slowBodies: slowBodies)
+                          unauthenticated: BodyBudget(bytes: configuration.unauthenticatedBodyBytes, perClient: configuration.unauthenticatedBodyBytesPerClient),
+                          slowBodies: slowBodies)
     router.post("/api/sync", use: sync.post)
     router.get("/api/sync", use: sync.summary)
     router.get("/health") { _, _ in Response.json(#"{"status":"ok"}"#) }

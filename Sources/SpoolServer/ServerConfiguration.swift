@@ -18,6 +18,9 @@ public struct ServerConfiguration: Sendable {
     /// (10 connections sending 31 MiB and holding back their last byte took 380 MB). Four bodies of the largest size
     /// by default; a request whose header carries the key is not counted.
     public var unauthenticatedBodyBytes: Int
+    /// How much of ``unauthenticatedBodyBytes`` the requests from one client address may hold together: one body of
+    /// the largest size by default. (Behind a reverse proxy every client has the proxy's address, and shares this.)
+    public var unauthenticatedBodyBytesPerClient: Int
     /// How long a connection may stay open with no request in progress (before its first one, or between two)
     /// before the server closes it: anyone who can reach the port can open connections, key or not, and each
     /// open one holds a file descriptor. Keep-alive clients reconnect (nginx closes after 75 s).
@@ -40,7 +43,8 @@ public struct ServerConfiguration: Sendable {
     public static let defaultBodyMinimumRate = 16 << 10
 
     public init(apiKey: String, host: String = defaultHost, port: Int = defaultPort, allowedOrigin: String = "*",
-                maxBodyBytes: Int = defaultMaxBodyBytes, unauthenticatedBodyBytes: Int? = nil, idleTimeout: Duration = defaultIdleTimeout,
+                maxBodyBytes: Int = defaultMaxBodyBytes, unauthenticatedBodyBytes: Int? = nil,
+                unauthenticatedBodyBytesPerClient: Int? = nil, idleTimeout: Duration = defaultIdleTimeout,
                 bodyGrace: Duration = defaultBodyGrace, bodyRateWindow: Duration = defaultBodyRateWindow,
                 bodyMinimumRate: Int = defaultBodyMinimumRate) {
         self.apiKey = apiKey
@@ -49,6 +53,7 @@ public struct ServerConfiguration: Sendable {
         self.allowedOrigin = allowedOrigin
         self.maxBodyBytes = maxBodyBytes
         self.unauthenticatedBodyBytes = unauthenticatedBodyBytes ?? 4 * maxBodyBytes
+        self.unauthenticatedBodyBytesPerClient = unauthenticatedBodyBytesPerClient ?? maxBodyBytes
         self.idleTimeout = idleTimeout
         self.bodyGrace = bodyGrace
         self.bodyRateWindow = bodyRateWindow

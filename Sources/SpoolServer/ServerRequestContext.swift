@@ -9,10 +9,13 @@ struct ServerRequestContext: RequestContext {
     let notes = RequestNotes()
     /// The request's connection (``SlowBodies``).
     let connection: ObjectIdentifier
+    /// The client's address (its IP, without the port; empty when unknown): its share of ``BodyBudget``.
+    let client: String
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         connection = ObjectIdentifier(source.channel)
+        client = source.channel.remoteAddress?.ipAddress ?? ""
     }
 }
 

@@ -22,14 +22,15 @@ struct SyncRoutes: Sendable {
 
         // A body read before its key is known counts against a budget all such bodies share, until the key is checked.
         var held = 0
-        defer { unauthenticated.give(held) }
+        let client = context.client
+        defer { unauthenticated.give(held, client: client) }
         let bytes = try await body(of: request, connection: context.connection, counted: header == .absent ? { n throws(SyncFailure) in
-            guard unauthenticated.take(n) else { throw SyncFailure(.unavailable, unauthenticated.refusal) }
+            if let refusal = unauthenticated.take(n, client: client) { throw SyncFailure(.unavailable, unauthenticated.message(refusal)) }
             held += n
         } : nil)
         let parsed = try? JSONParser.parse(bytes, elementsInParallelUnder: "changes")
         try key.authenticate(header: header, body: APIKey.inBody(parsed))
-        unauthenticated.give(held)
+        unauthenticated.give(held, client: client)
         held = 0
 
         // A body that is not JSON is parsed again only to describe where it breaks.
@@ -94,27 +95,55 @@ struct SyncRoutes: Sendable {
     }
 }
 
-/// Bytes that requests share: taken while a body whose key is not known yet is read, given back once it is.
+/// Bytes that requests share: taken while a body whose key is not known yet is read, given back once it is. Each
+/// client address may hold at most `perClient` of them: one client (four connections sending their bodies at the
+/// least rate the connection guard allows) otherwise held them all, and every web app's sync got 503.
 final class BodyBudget: Sendable {
     let limit: Int
-    private let used = Mutex(0)
+    let perClient: Int
+    private struct Used {
+        var total = 0
+        var byClient: [String: Int] = [:]
+    }
+    private let used = Mutex(Used())
 
-    init(bytes: Int) { limit = bytes }
+    init(bytes: Int, perClient: Int) {
+        limit = bytes
+        self.perClient = min(perClient, bytes)
+    }
 
-    /// Takes `n` bytes; `false` (nothing taken) when that would pass the limit.
-    func take(_ n: Int) -> Bool {
+    /// Why bytes were not taken.
+    enum Refusal: Error {
+        case full, client
+    }
+
+    /// Takes `n` bytes for `client`; the refusal (nothing taken) when that would pass a limit.
+    func take(_ n: Int, client: String) -> Refusal? {
         used.withLock { used in
-            guard used + n <= limit else { return false }
-            used += n
-            return true
+            let mine = used.byClient[client, default: 0]
+            guard mine + n <= perClient else { return .client }
+            guard used.total + n <= limit else { return .full }
+            used.total += n
+            used.byClient[client] = mine + n
+            return nil
         }
     }
 
-    func give(_ n: Int) {
-        if n > 0 { used.withLock { $0 -= n } }
+    func give(_ n: Int, client: String) {
+        guard n > 0 else { return }
+        used.withLock { used in
+            used.total -= n
+            let left = used.byClient[client, default: 0] - n
+            used.byClient[client] = left > 0 ? left : nil
+        }
     }
 
-    var refusal: String {
-        "the server is reading as many bodies from requests without an Authorization header as it holds at once (\(limit >> 20) MiB): send the request again in a moment, or send the key as \"Authorization: Bearer <key>\", whose requests are not held back"
+    func message(_ refusal: Refusal) -> String {
+        switch refusal {
+        case .full:
+            "the server is reading as many bodies from requests without an Authorization header as it holds at once (\(limit >> 20) MiB): send the request again in a moment, or send the key as \"Authorization: Bearer <key>\", whose requests are not held back"
+        case .client:
+            "this address is sending as many bodies without an Authorization header at once as one address may (\(perClient >> 20) MiB): send the request again once those are read, or send the key as \"Authorization: Bearer <key>\", whose requests are not held back"
+        }
     }
 }

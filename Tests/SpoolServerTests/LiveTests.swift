@@ -65,6 +65,8 @@ import Testing
     @Test func bodiesWithoutAHeaderKeyShareABudgetWhileTheyAreRead() async throws {
         var harness = try Harness(maxBodyBytes: 64 << 10)
         harness.configuration.unauthenticatedBodyBytes = 128 << 10
+        // (All from one address here: the share of one address is another test's.)
+        harness.configuration.unauthenticatedBodyBytesPerClient = 128 << 10
         try await harness.app().test(.live) { client in
             let port = try #require(client.port)
             let sync = #"{"apiKey":"\#(Harness.key)","deviceId":"budget","lastSyncTime":0,"changes":[],"deletions":[]}"#
@@ -106,6 +108,46 @@ import Testing
             #expect(withHeader.status == 200)
             #expect(holders.map(\.status) == [401, 401], "bodies of spaces hold no key: \(holders.map { String(decoding: $0.body, as: UTF8.self) })")
             #expect(after.status == 200, "\(after.status) \(String(decoding: after.body, as: UTF8.self))")
+        }
+    }
+
+    /// One client address holds at most its share of the unauthenticated budget (one largest body by default): while
+    /// a body from 127.0.0.1 holds that share, another request without a header key from it gets 503 saying so, and
+    /// one from 127.0.0.2, another client, is answered. Without the share, four connections of one client sending at
+    /// the least rate the connection guard allows held the whole budget, and every web app's sync got 503.
+    @Test func oneClientHoldsAtMostItsShareOfTheUnauthenticatedBudget() async throws {
+        var harness = try Harness(maxBodyBytes: 64 << 10)
+        harness.configuration.unauthenticatedBodyBytes = 256 << 10
+        try await harness.app().test(.live) { client in
+            let port = try #require(client.port)
+            let sync = #"{"apiKey":"\#(Harness.key)","deviceId":"share","lastSyncTime":0,"changes":[],"deletions":[]}"#
+            let padded = sync + String(repeating: " ", count: 1_024)
+            @Sendable func post(from address: String) throws -> LoopbackHTTP.Answer {
+                let connection = try LoopbackHTTP(host: "127.0.0.1", port: port, from: address)
+                connection.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                                + "Content-Length: \(padded.utf8.count)\r\nConnection: close\r\n\r\n" + padded)
+                return try connection.readAnswer()
+            }
+            let (same, other, held, after) = try await offTheCooperativePool {
+                // The server's first request opens the history: before the holder.
+                _ = try post(from: "127.0.0.2")
+                let holder = try LoopbackHTTP(host: "127.0.0.1", port: port, timeout: 30, from: "127.0.0.1")
+                holder.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(64 << 10)\r\n\r\n" + String(repeating: " ", count: (64 << 10) - 100))
+                // (Its bytes are counted as the route reads them: asked until they all are.)
+                var same = try post(from: "127.0.0.1")
+                for _ in 0..<100 where same.status != 503 {
+                    Thread.sleep(forTimeInterval: 0.05)
+                    same = try post(from: "127.0.0.1")
+                }
+                let other = try post(from: "127.0.0.2")
+                holder.send(String(repeating: " ", count: 100))
+                return (same, other, try holder.readAnswer(), try post(from: "127.0.0.1"))
+            }
+            #expect(same.status == 503, "\(same.status) \(String(decoding: same.body, as: UTF8.self))")
+            #expect(String(decoding: same.body, as: UTF8.self).contains("this address is sending as many bodies"))
+            #expect(other.status == 200, "\(other.status) \(String(decoding: other.body, as: UTF8.self))")
+            #expect(held.status == 401, "a body of spaces holds no key: \(held.status)")
+            #expect(after.status == 200, "its share is free again: \(after.status) \(String(decoding: after.body, as: UTF8.self))")
         }
     }
 

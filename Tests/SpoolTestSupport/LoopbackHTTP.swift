@@ -27,7 +27,8 @@ public final class LoopbackHTTP {
     /// `timeout`: how long an answer may take. In the whole suite other tests hold Swift's cooperative threads,
     /// which an in-process server's handlers need, for many seconds at a time: an answer may be slow there,
     /// and only its absence is a failure.
-    public init(host: String = "localhost", port: Int, timeout: TimeInterval = 300) throws {
+    /// `from`: the IPv4 address this end uses (another loopback address, `127.0.0.2`, is another client).
+    public init(host: String = "localhost", port: Int, timeout: TimeInterval = 300, from: String? = nil) throws {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         #if canImport(Glibc)
@@ -42,7 +43,16 @@ public final class LoopbackHTTP {
         defer { freeaddrinfo(first) }
         var candidate: UnsafeMutablePointer<addrinfo>? = first
         while let info = candidate {
-            let fd = openSocket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+            let fd = from != nil && info.pointee.ai_family != AF_INET ? -1 : openSocket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+            if fd >= 0, let from {
+                var local = sockaddr_in()
+                local.sin_family = sa_family_t(AF_INET)
+                guard inet_pton(AF_INET, from, &local.sin_addr) == 1,
+                      withUnsafePointer(to: &local, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }) == 0 else {
+                    close(fd)
+                    throw Failure(description: "cannot use \(from) as this end's address")
+                }
+            }
             if fd >= 0 {
                 var limit = timeval(tv_sec: Int(timeout), tv_usec: 0)
                 setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
