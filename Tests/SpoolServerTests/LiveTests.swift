@@ -120,14 +120,7 @@ import Testing
         harness.configuration.unauthenticatedBodyBytes = 256 << 10
         try await harness.app().test(.live) { client in
             let port = try #require(client.port)
-            let sync = #"{"apiKey":"\#(Harness.key)","deviceId":"share","lastSyncTime":0,"changes":[],"deletions":[]}"#
-            let padded = sync + String(repeating: " ", count: 1_024)
-            @Sendable func post(from address: String) throws -> LoopbackHTTP.Answer {
-                let connection = try LoopbackHTTP(host: "127.0.0.1", port: port, from: address)
-                connection.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                                + "Content-Length: \(padded.utf8.count)\r\nConnection: close\r\n\r\n" + padded)
-                return try connection.readAnswer()
-            }
+            @Sendable func post(from address: String) throws -> LoopbackHTTP.Answer { try webAppSync(port: port, device: "share", from: address) }
             let (same, other, held, after) = try await offTheCooperativePool {
                 // The server's first request opens the history: before the holder.
                 _ = try post(from: "127.0.0.2")
@@ -165,32 +158,26 @@ import Testing
         try await harness.app().test(.live) { client in
             let port = try #require(client.port)
             let sync = #"{"apiKey":"\#(Harness.key)","deviceId":"trickle","lastSyncTime":0,"changes":[],"deletions":[]}"#
-            let padded = sync + String(repeating: " ", count: 1_024)
-            @Sendable func post(_ body: String) throws -> LoopbackHTTP.Answer {
-                let connection = try LoopbackHTTP(port: port)
-                connection.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                                + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body)
-                return try connection.readAnswer()
-            }
+            @Sendable func post() throws -> LoopbackHTTP.Answer { try webAppSync(port: port, device: "trickle") }
             let (during, cut, took, afterCut, after, fair) = try await offTheCooperativePool {
                 // The server's first request opens the history (seconds, on a loaded machine): before the trickler.
-                _ = try post(padded)
+                _ = try post()
                 let trickler = try LoopbackHTTP(port: port, timeout: 30)
                 let held = (64 << 10) - 100
                 trickler.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(64 << 10)\r\n\r\n" + String(repeating: " ", count: held))
                 let start = Date()
                 // (Its bytes are counted as the route reads them: asked until they all are, before it is cut off.)
-                var during = try post(padded)
+                var during = try post()
                 while during.status != 503, !trickler.answerArrived() {
                     Thread.sleep(forTimeInterval: 0.05)
-                    during = try post(padded)
+                    during = try post()
                 }
                 while !trickler.answerArrived(waiting: 250), Date().timeIntervalSince(start) < 20 { trickler.send(" ") }
                 let cut = try trickler.readAnswer()
                 let took = Date().timeIntervalSince(start)
                 let afterCut: String
                 do { afterCut = "answered \(try trickler.readAnswer().status)" } catch { afterCut = "\(error)" }
-                let after = try post(padded)
+                let after = try post()
                 // 400 KiB with the key in a header, in ten parts 0.4 s apart: 3.6 s, longer than the grace, at about
                 // 100 KiB/s, over the rate in every window.
                 let body = Array((sync + String(repeating: " ", count: (400 << 10) - sync.utf8.count)).utf8)
@@ -324,4 +311,14 @@ import Testing
             #expect(busy == Array(repeating: 200, count: 40))
         }
     }
+}
+
+/// A web app's sync on a connection of its own: its key in the body, no `Authorization` header (so its body counts
+/// against the unauthenticated budget while it is read), padded with 1 KiB of spaces; from `address` when given.
+private func webAppSync(port: Int, device: String, from address: String? = nil) throws -> LoopbackHTTP.Answer {
+    let body = #"{"apiKey":"\#(Harness.key)","deviceId":"\#(device)","lastSyncTime":0,"changes":[],"deletions":[]}"# + String(repeating: " ", count: 1_024)
+    let connection = try address.map { try LoopbackHTTP(host: "127.0.0.1", port: port, from: $0) } ?? LoopbackHTTP(port: port)
+    connection.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body)
+    return try connection.readAnswer()
 }
