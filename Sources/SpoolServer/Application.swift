@@ -24,10 +24,8 @@ public func buildApplication(configuration: ServerConfiguration, service: SyncSe
     router.add(middleware: CORSHeadersMiddleware(allowedOrigin: configuration.allowedOrigin))
     router.add(middleware: ErrorResponseMiddleware())
 
-    let slowBodies = SlowBodies()
     let sync = SyncRoutes(service: service, key: APIKey(configuration.apiKey), maxBodyBytes: configuration.maxBodyBytes,
-                          unauthenticated: BodyBudget(bytes: configuration.unauthenticatedBodyBytes, perClient: configuration.unauthenticatedBodyBytesPerClient),
-                          slowBodies: slowBodies)
+                          unauthenticated: BodyBudget(bytes: configuration.unauthenticatedBodyBytes, perClient: configuration.unauthenticatedBodyBytesPerClient))
     router.post("/api/sync", use: sync.post)
     router.get("/api/sync", use: sync.summary)
     router.get("/health") { _, _ in Response.json(#"{"status":"ok"}"#) }
@@ -46,7 +44,7 @@ public func buildApplication(configuration: ServerConfiguration, service: SyncSe
         server: .http1(configuration: .init(
             additionalChannelHandlers: [ConnectionGuardHandler(grace: configuration.bodyGrace, window: configuration.bodyRateWindow,
                                                                minimumRate: configuration.bodyMinimumRate,
-                                                               allowedOrigin: configuration.allowedOrigin, slowBodies: slowBodies)],
+                                                               allowedOrigin: configuration.allowedOrigin)],
             idleTimeout: .nanoseconds(Int64(configuration.idleTimeout / .nanoseconds(1))))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },

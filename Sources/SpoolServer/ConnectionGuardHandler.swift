@@ -3,7 +3,6 @@ import NIOCore
 import NIOHTTPTypes
 import SpoolModel
 import SpoolSync
-import Synchronization
 
 /// Two guards on every connection, below the routes, where Hummingbird's own answers pass too:
 ///
@@ -32,7 +31,6 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     private let window: TimeAmount
     private let minimumRate: Int
     private let allowedOrigin: String
-    private let slowBodies: SlowBodies
     /// Requests whose head arrived, answers whose head (not an interim `100 Continue`) and whose end were written:
     /// the request being read is the last whose head arrived; its answer has started when `headsOut == headsIn`.
     private var headsIn = 0
@@ -48,8 +46,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var check: Scheduled<Void>?
     private var timedOut = false
 
-    init(grace: Duration, window: Duration, minimumRate: Int, allowedOrigin: String, slowBodies: SlowBodies) {
-        self.slowBodies = slowBodies
+    init(grace: Duration, window: Duration, minimumRate: Int, allowedOrigin: String) {
         self.grace = .nanoseconds(Int64(grace / .nanoseconds(1)))
         self.window = .nanoseconds(max(1_000_000, Int64(window / .nanoseconds(1))))
         self.minimumRate = max(1, minimumRate)
@@ -105,10 +102,6 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func handlerRemoved(context: ChannelHandlerContext) { stopTiming() }
 
-    /// A new connection: a mark a connection before it left at the same address (one whose cut-off request never
-    /// read its body) is not this one's.
-    func handlerAdded(context: ChannelHandlerContext) { _ = slowBodies.take(ObjectIdentifier(context.channel)) }
-
     private func startTiming(_ context: ChannelHandlerContext) {
         waiting = false
         started = .now()
@@ -148,16 +141,18 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
             return
         }
         timedOut = true
-        let failure = SyncFailure(.badRequest, "the request's body came too slowly: \(received) bytes arrived, \(arrived) of them in the last \(window.seconds) s; after its first \(grace.seconds) s a body must arrive at \(minimumRate) bytes per second. Nothing was applied; the connection is closed")
+        let slow = SlowBodyError(message: "the request's body came too slowly: \(received) bytes arrived, \(arrived) of them in the last \(window.seconds) s; after its first \(grace.seconds) s a body must arrive at \(minimumRate) bytes per second. Nothing was applied; the connection is closed")
         // The answer to this request has started (the route answered before reading its body): only the close.
         guard headsOut < headsIn else {
             context.close(promise: nil)
             return
         }
-        // The route, whose reading of the body now fails, logs the request as this 408, not as a broken body.
-        slowBodies.mark(ObjectIdentifier(context.channel), failure.message)
-        let body = ByteBuffer(bytes: failure.json.jsonBytes)
-        let head = HTTPResponse(status: .requestTimeout, headerFields: [
+        // The route still reading the body gets this error from it (Hummingbird's stream of the request's parts ends
+        // with it: before the close below, which would end it plainly) and logs the request as this 408, not as a
+        // body its client broke; its answer is not written (`timedOut`).
+        context.fireErrorCaught(slow)
+        let body = ByteBuffer(bytes: slow.failure.json.jsonBytes)
+        let head = HTTPResponse(status: SlowBodyError.status, headerFields: [
             .contentType: "application/json", .contentLength: String(body.readableBytes), .connection: "close",
             .accessControlAllowOrigin: allowedOrigin,
         ])
@@ -174,21 +169,4 @@ extension TimeAmount {
         let s = Double(nanoseconds) / 1e9
         return s == s.rounded() ? String(Int(s)) : String(s)
     }
-}
-
-/// The connections ``ConnectionGuardHandler`` cut off for a body that came too slowly, and why: the route whose
-/// reading of that body then fails says so (its log line is that 408, not a body broken by its client).
-final class SlowBodies: Sendable {
-    private let cut = Mutex<[ObjectIdentifier: String]>([:])
-
-    func mark(_ connection: ObjectIdentifier, _ message: String) {
-        cut.withLock { cut in
-            // A mark no route took (the connection's request was not reading its body) goes with the others, in time.
-            if cut.count >= 1_024 { cut.removeAll() }
-            cut[connection] = message
-        }
-    }
-
-    /// Why the connection was cut off, once (`nil`: it was not).
-    func take(_ connection: ObjectIdentifier) -> String? { cut.withLock { $0.removeValue(forKey: connection) } }
 }

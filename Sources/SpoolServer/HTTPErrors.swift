@@ -15,6 +15,14 @@ extension SyncFailure.Kind {
     }
 }
 
+/// A request body that came too slowly: ``ConnectionGuardHandler`` answers it 408 itself, below the router, and
+/// closes the connection; the route still reading the body gets this error from it, for the request's log line.
+struct SlowBodyError: Error {
+    static let status = HTTPResponse.Status.requestTimeout
+    let message: String
+    var failure: SyncFailure { SyncFailure(.badRequest, message) }
+}
+
 extension SyncFailure {
     /// `{"success": false, "error", "details"?}` with the kind's status.
     var response: Response {
@@ -36,6 +44,9 @@ struct ErrorResponseMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let failure as SyncFailure {
             return answer(failure, context)
+        } catch let slow as SlowBodyError {
+            // (Its client has the guard's answer already: this one is for the log, and is not written.)
+            return answer(slow.failure, status: SlowBodyError.status, context)
         } catch let error as any HTTPResponseError where error.status == .notFound {
             context.notes["error"] = "no route"
             return .notFound("no route for \(request.method) \(request.uri.path): this server answers POST and GET /api/sync, GET /health and GET /openapi.json")

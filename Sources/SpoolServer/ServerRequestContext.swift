@@ -1,21 +1,22 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 
 /// The context of one request: Hummingbird's core, and the notes the routes leave for the request's log line.
 struct ServerRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     /// Shared by every copy of the context (middlewares and the route each get their own copy).
     let notes = RequestNotes()
-    /// The request's connection (``SlowBodies``).
-    let connection: ObjectIdentifier
-    /// The client's address (its IP, without the port; empty when unknown): its share of ``BodyBudget``.
-    let client: String
+    /// The request's connection.
+    let channel: any Channel
+    /// The client's address (its IP, without the port; empty when unknown): its share of ``BodyBudget``. Worked out
+    /// only for the requests that are counted (no key in a header).
+    var client: String { channel.remoteAddress?.ipAddress ?? "" }
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        connection = ObjectIdentifier(source.channel)
-        client = source.channel.remoteAddress?.ipAddress ?? ""
+        channel = source.channel
     }
 }
 

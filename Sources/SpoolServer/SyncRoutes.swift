@@ -12,8 +12,6 @@ struct SyncRoutes: Sendable {
     let maxBodyBytes: Int
     /// What the bodies of requests without a right `Authorization` header may hold together while read.
     let unauthenticated: BodyBudget
-    /// The connections cut off for a body that came too slowly (``ConnectionGuardHandler``).
-    let slowBodies: SlowBodies
 
     func post(_ request: Request, context: ServerRequestContext) async throws -> Response {
         // A wrong header is refused before the body is read; the body can only add a key, not excuse one.
@@ -22,9 +20,9 @@ struct SyncRoutes: Sendable {
 
         // A body read before its key is known counts against a budget all such bodies share, until the key is checked.
         var held = 0
-        let client = context.client
+        let client = header == .absent ? context.client : ""
         defer { unauthenticated.give(held, client: client) }
-        let bytes = try await body(of: request, connection: context.connection, counted: header == .absent ? { n throws(SyncFailure) in
+        let bytes = try await body(of: request, counted: header == .absent ? { n throws(SyncFailure) in
             if let refusal = unauthenticated.take(n, client: client) { throw SyncFailure(.unavailable, unauthenticated.message(refusal)) }
             held += n
         } : nil)
@@ -65,7 +63,7 @@ struct SyncRoutes: Sendable {
 
     /// The body, refused with 413 as soon as it is known to be over the limit: from its `Content-Length` before a
     /// byte is read, or while it streams in without one.
-    private func body(of request: Request, connection: ObjectIdentifier, counted: ((Int) throws(SyncFailure) -> Void)?) async throws -> [UInt8] {
+    private func body(of request: Request, counted: ((Int) throws(SyncFailure) -> Void)?) async throws -> [UInt8] {
         let declared = request.headers[.contentLength].flatMap { Int($0) }
         if let declared, declared > maxBodyBytes { throw tooLarge(declared) }
         var bytes: [UInt8] = []
@@ -79,9 +77,10 @@ struct SyncRoutes: Sendable {
             }
         } catch let failure as SyncFailure {
             throw failure
+        } catch let slow as SlowBodyError {
+            // Cut off by the connection's guard, which answered 408 itself: logged as that.
+            throw slow
         } catch {
-            // Cut off by the connection's guard, which answered 408: logged as that.
-            if let slow = slowBodies.take(connection) { throw HTTPError(.requestTimeout, message: slow) }
             // The body's stream breaks on what the client sent (a chunk's size that is not hexadecimal, a chunk
             // without its CRLF): the client's fault, not the server's, so not a 5xx that says "send it again".
             throw SyncFailure(.badRequest, "the request's body could not be read as HTTP/1.1 sends it (\(error)): nothing was applied")
@@ -113,7 +112,7 @@ final class BodyBudget: Sendable {
     }
 
     /// Why bytes were not taken.
-    enum Refusal: Error {
+    enum Refusal {
         case full, client
     }
 
