@@ -42,19 +42,21 @@ import Testing
     }
 
     /// Without a Content-Length (chunked), the body is counted as it arrives and refused once over the limit.
+    /// The body is never ended (no last chunk): any answer at all came before it, and a server that read it to
+    /// its end would not answer before the connection's timeout. (How many pieces went out first is the
+    /// loopback's buffers and the suite's load: in CI all 1000, 4 MiB, once went out before the 413 came.)
     @Test func aChunkedBodyOverTheLimitGets413() async throws {
         try await Harness(maxBodyBytes: 4_096).app().test(.live) { client in
             let port = try #require(client.port)
             let (answer, sent) = try await offTheCooperativePool {
-                let connection = try LoopbackHTTP(port: port)
+                let connection = try LoopbackHTTP(port: port, timeout: 120)
                 connection.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(Harness.key)\r\nTransfer-Encoding: chunked\r\n\r\n")
                 let piece = "1000\r\n" + String(repeating: " ", count: 4_096) + "\r\n"
                 var sent = 0
                 while sent < 1_000, !connection.answerArrived(waiting: 10), connection.send(piece) { sent += 1 }
                 return (try connection.readAnswer(), sent)
             }
-            #expect(answer.status == 413)
-            #expect(sent < 1_000, "the server read \(sent) pieces of 4 KiB without answering")
+            #expect(answer.status == 413, "after \(sent) pieces of 4 KiB")
         }
     }
 
