@@ -16,6 +16,11 @@ through the protocol of shared/SYNC-PROTOCOL.md and measures, in this order:
               client's JSON work must not share one GIL), loop syncs of 1-3 changes for 5 s; syncs per second
               over the whole window, and errors (any non-200, any answer without success, any socket error)
 
+With `--server-pid PID` (run-sync passes it), the server process's CPU time (user + system, from /proc) is read
+around the upload and the delta phase: CPU milliseconds for the upload and per delta request, every thread of the
+server counted (its background work too). On a 2-core machine that the client shares, a server's CPU per request
+is most of its latency, and it moves less with the machine's load than a time does.
+
 Each device keeps one keep-alive connection (http.client, TCP_NODELAY). The spools are shaped like the web app's
 (22 fields). Every device changes only its own share of the serials, so the last value it was acknowledged for
 each is known (what it sent, or the server's copy when the answer sends one back): `--expect FILE` writes those, and `drive.py verify` checks them against the server's inventory
@@ -23,7 +28,7 @@ each is known (what it sent, or the server's copy when the answer sends one back
 
 usage: drive.py --url http://127.0.0.1:PORT --key KEY [--floor-dir DIR] [--quick] [--json] [--expect FILE]
                 [--spools 10000] [--server-spools 100000] [--first-runs 5] [--deltas 200] [--delta-changes 10]
-                [--devices 8] [--seconds 5] [--batch 5000] [--floor-runs 200]
+                [--devices 8] [--seconds 5] [--batch 5000] [--floor-runs 200] [--server-pid PID]
        drive.py verify --url URL --key KEY --expect FILE
 """
 import argparse
@@ -170,6 +175,19 @@ def percentile(values, p):
     return v[max(0, min(len(v) - 1, -(-len(v) * p // 100) - 1))]
 
 
+def cpu_ms(pid):
+    """The CPU time (user + system, all threads) process `pid` has used, in ms; `None` without /proc or a pid."""
+    if not pid:
+        return None
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the command's ")": state is field 3, utime and stime fields 14 and 15 (proc(5)).
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
 def floor(folder, runs):
     """Median cost of one durable commit (new file, 1 KB, fsync file, fsync folder), and of a durable 1 KB append."""
     d = tempfile.mkdtemp(prefix="floor-", dir=folder)
@@ -283,11 +301,14 @@ def run(a):
     # First upload, by a new device, to the empty server.
     up = Device(a.url, a.key, "bench-uploader")
     up.connect()
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), cpu_ms(a.server_pid)
     a.batch = upload(up, 0, a.spools, a.batch)
     fig["first_upload_ms"] = ms(time.perf_counter() - t)
     fig["batch"] = a.batch
     log("first upload of %d spools (batches of %d): %.1f ms" % (a.spools, a.batch, fig["first_upload_ms"]))
+    if cpu is not None:
+        fig["first_upload_cpu_ms"] = cpu_ms(a.server_pid) - cpu
+        log("  the server's CPU for it: %.0f ms" % fig["first_upload_cpu_ms"])
 
     # First sync: new devices download the whole inventory.
     times, served = [], []
@@ -316,8 +337,10 @@ def run(a):
     log("seeded to %d spools in %.1f s" % (a.server_spools, time.perf_counter() - t))
     rng = random.Random(7)
     weights = {}
-    lat, returned = [], 0
+    lat, returned, cpu = [], 0, None
     for r in range(a.deltas + 10):
+        if r == 10:
+            cpu = cpu_ms(a.server_pid)
         changes, now = [], up.now()
         for i in rng.sample(range(a.server_spools), a.delta_changes):
             w = max(0.0, round(weights.get(i, initial_weight(i)) - rng.randint(1, 500) / 100, 2))
@@ -332,6 +355,9 @@ def run(a):
     fig["delta_p50_ms"], fig["delta_p99_ms"] = ms(percentile(lat, 50)), ms(percentile(lat, 99))
     log("delta syncs of %d changes against %d spools: p50 %.2f ms, p99 %.2f ms (%d requests; %d spools came back)"
         % (a.delta_changes, a.server_spools, fig["delta_p50_ms"], fig["delta_p99_ms"], a.deltas, returned))
+    if cpu is not None:
+        fig["delta_cpu_ms"] = (cpu_ms(a.server_pid) - cpu) / a.deltas
+        log("  the server's CPU per delta request: %.2f ms" % fig["delta_cpu_ms"])
     up.conn.close()
 
     # Sustained: one process per device.
@@ -435,6 +461,7 @@ def main():
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--batch", type=int, default=5_000)
     p.add_argument("--floor-runs", type=int, default=200)
+    p.add_argument("--server-pid", type=int, help="the server's process, to read its CPU time from /proc")
     a = p.parse_args(argv)
     if not a.key:
         sys.exit("drive.py: pass --key or set SYNC_API_KEY")
