@@ -25,7 +25,8 @@ public func buildApplication(configuration: ServerConfiguration, service: SyncSe
     router.add(middleware: ErrorResponseMiddleware())
 
     let sync = SyncRoutes(service: service, key: APIKey(configuration.apiKey), maxBodyBytes: configuration.maxBodyBytes,
-                          unauthenticated: BodyBudget(bytes: configuration.unauthenticatedBodyBytes, perClient: configuration.unauthenticatedBodyBytesPerClient))
+                          unauthenticated: BodyBudget(bytes: configuration.unauthenticatedBodyBytes, perClient: configuration.unauthenticatedBodyBytesPerClient),
+                          proxies: configuration.trustedProxies)
     router.post("/api/sync", use: sync.post)
     router.get("/api/sync", use: sync.summary)
     router.get("/health") { _, _ in Response.json(#"{"status":"ok"}"#) }

@@ -19,8 +19,11 @@ public struct ServerConfiguration: Sendable {
     /// by default; a request whose header carries the key is not counted.
     public var unauthenticatedBodyBytes: Int
     /// How much of ``unauthenticatedBodyBytes`` the requests from one client address may hold together: one body of
-    /// the largest size by default. (Behind a reverse proxy every client has the proxy's address, and shares this.)
+    /// the largest size by default. (Behind a reverse proxy every client has the proxy's address, and shares this,
+    /// unless the proxy is in ``trustedProxies``.)
     public var unauthenticatedBodyBytesPerClient: Int
+    /// The reverse proxies whose `X-Forwarded-For` names the client (for its part of the budget); none by default.
+    public var trustedProxies: TrustedProxies
     /// How long a connection may stay open with no request in progress (before its first one, or between two)
     /// before the server closes it: anyone who can reach the port can open connections, key or not, and each
     /// open one holds a file descriptor. Keep-alive clients reconnect (nginx closes after 75 s).
@@ -46,7 +49,7 @@ public struct ServerConfiguration: Sendable {
                 maxBodyBytes: Int = defaultMaxBodyBytes, unauthenticatedBodyBytes: Int? = nil,
                 unauthenticatedBodyBytesPerClient: Int? = nil, idleTimeout: Duration = defaultIdleTimeout,
                 bodyGrace: Duration = defaultBodyGrace, bodyRateWindow: Duration = defaultBodyRateWindow,
-                bodyMinimumRate: Int = defaultBodyMinimumRate) {
+                bodyMinimumRate: Int = defaultBodyMinimumRate, trustedProxies: TrustedProxies = try! TrustedProxies([])) {
         self.apiKey = apiKey
         self.host = host
         self.port = port
@@ -58,5 +61,6 @@ public struct ServerConfiguration: Sendable {
         self.bodyGrace = bodyGrace
         self.bodyRateWindow = bodyRateWindow
         self.bodyMinimumRate = bodyMinimumRate
+        self.trustedProxies = trustedProxies
     }
 }

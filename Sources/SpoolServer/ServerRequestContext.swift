@@ -10,9 +10,9 @@ struct ServerRequestContext: RequestContext {
     let notes = RequestNotes()
     /// The request's connection.
     let channel: any Channel
-    /// The client's address (its IP, without the port; empty when unknown): its share of ``BodyBudget``. Worked out
-    /// only for the requests that are counted (no key in a header).
-    var client: String { channel.remoteAddress?.ipAddress ?? "" }
+    /// The connection's address (its IP, without the port; empty when unknown). Worked out only for the requests
+    /// that are counted against ``BodyBudget`` (no key in a header); the client there is ``TrustedProxies/client(peer:forwardedFor:)``.
+    var peer: String { channel.remoteAddress?.ipAddress ?? "" }
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -12,6 +12,8 @@ struct SyncRoutes: Sendable {
     let maxBodyBytes: Int
     /// What the bodies of requests without a right `Authorization` header may hold together while read.
     let unauthenticated: BodyBudget
+    /// Whose `X-Forwarded-For` says which client such a request is from.
+    var proxies = try! TrustedProxies([])
 
     func post(_ request: Request, context: ServerRequestContext) async throws -> Response {
         // A wrong header is refused before the body is read; the body can only add a key, not excuse one.
@@ -20,7 +22,7 @@ struct SyncRoutes: Sendable {
 
         // A body read before its key is known counts against a budget all such bodies share, until the key is checked.
         var held = 0
-        let client = header == .absent ? context.client : ""
+        let client = header == .absent ? proxies.client(peer: context.peer, forwardedFor: request.headers[values: .xForwardedFor]) : ""
         defer { unauthenticated.give(held, client: client) }
         let bytes = try await body(of: request, counted: header == .absent ? { n throws(SyncFailure) in
             if let refusal = unauthenticated.take(n, client: client) { throw SyncFailure(.unavailable, unauthenticated.message(refusal)) }
@@ -145,4 +147,8 @@ final class BodyBudget: Sendable {
             "this address is sending as many bodies without an Authorization header at once as one address may (\(perClient >> 20) MiB): send the request again once those are read, or send the key as \"Authorization: Bearer <key>\", whose requests are not held back"
         }
     }
+}
+
+extension HTTPFields.Element.Name {
+    static let xForwardedFor = Self("X-Forwarded-For")!
 }

@@ -36,6 +36,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The largest request body, in MiB (a larger one gets 413 before it is read).")
     var maxBodyMb = ServerConfiguration.defaultMaxBodyBytes >> 20
 
+    @Option(name: .customLong("trusted-proxy"),
+            help: ArgumentHelp("A reverse proxy's address (repeat for several): its X-Forwarded-For names the client of the requests it passes on. Without it, every client behind a proxy shares one client's part of the memory for request bodies read before their key is checked.", valueName: "address"))
+    var trustedProxies: [String] = []
+
     @Option(help: "The most changes plus deletions in one request (more gets 413: upload in batches).")
     var batchLimit = SyncConfiguration().batchLimit
 
@@ -53,6 +57,11 @@ struct Serve: AsyncParsableCommand {
         guard batchLimit >= 1 else { throw ValidationError("--batch-limit \(batchLimit): expected at least 1") }
         guard (0...65_536).contains(cacheMb) else { throw ValidationError("--cache-mb \(cacheMb): expected 0 to 65536") }
         guard !allowOrigin.isEmpty else { throw ValidationError("--allow-origin: expected '*' or an origin such as https://spools.example.org") }
+        do {
+            _ = try TrustedProxies(trustedProxies)
+        } catch {
+            throw ValidationError("--trusted-proxy \(error)")
+        }
     }
 
     func run() async throws {
@@ -74,7 +83,8 @@ struct Serve: AsyncParsableCommand {
         var logger = Logger(label: "filamentdb.serve") { ServerLogHandler(label: $0) }
         logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
 
-        let configuration = ServerConfiguration(apiKey: key, host: host, port: port, allowedOrigin: allowOrigin, maxBodyBytes: maxBodyMb << 20)
+        let configuration = ServerConfiguration(apiKey: key, host: host, port: port, allowedOrigin: allowOrigin, maxBodyBytes: maxBodyMb << 20,
+                                                trustedProxies: try TrustedProxies(trustedProxies))
         let address = host.contains(":") ? "[\(host)]" : host
         let historyPath = store.path
         let app = buildApplication(configuration: configuration, service: service, logger: logger) { port in

@@ -43,6 +43,15 @@ import Testing
         }
     }
 
+    /// A proxy is named by its address; anything else is refused before the server starts, naming it.
+    @Test func aTrustedProxyMustBeAnAddress() throws {
+        let r = try CLI.run(["serve", "--data-dir", dir, "--port", "0", "--trusted-proxy", "127.0.0.1", "--trusted-proxy", "proxy.local"],
+                            timeout: 30, environment: ["SYNC_API_KEY": Self.goodKey])
+        #expect(r.status == 64, "\(r.summary)")
+        #expect(r.stderr.contains("--trusted-proxy \"proxy.local\" is not an IP address"), "\(r.stderr)")
+        #expect(!r.stderr.contains("listening"))
+    }
+
     @Test func generatesAKey() throws {
         let first = try CLI.run(["serve", "--generate-key"], timeout: 30, environment: ["SYNC_API_KEY": ""])
         let second = try CLI.run(["serve", "--generate-key"], timeout: 30)

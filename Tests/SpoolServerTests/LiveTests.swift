@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import SpoolServer
 import SpoolTestSupport
 import Testing
 
@@ -144,6 +145,46 @@ import Testing
             #expect(other.status == 200, "\(other.status) \(String(decoding: other.body, as: UTF8.self))")
             #expect(held.status == 401, "a body of spaces holds no key: \(held.status)")
             #expect(after.status == 200, "its share is free again: \(after.status) \(String(decoding: after.body, as: UTF8.self))")
+        }
+    }
+
+    /// Behind a trusted reverse proxy (here at 127.0.0.1), each client its `X-Forwarded-For` names has its own share:
+    /// while one client's body holds its share, another client's request through the same proxy is answered, and
+    /// the first client's gets 503. A connection that is not the proxy (127.0.0.2) is its own address, whatever
+    /// header it sends. (Without the proxy trusted, every client behind it shared one share.)
+    @Test func clientsBehindATrustedProxyHaveTheirOwnShares() async throws {
+        var harness = try Harness(maxBodyBytes: 64 << 10)
+        harness.configuration.unauthenticatedBodyBytes = 256 << 10
+        harness.configuration.trustedProxies = try TrustedProxies(["127.0.0.1"])
+        try await harness.app().test(.live) { client in
+            let port = try #require(client.port)
+            @Sendable func post(as forwarded: String, from address: String = "127.0.0.1") throws -> LoopbackHTTP.Answer {
+                try webAppSync(port: port, device: "proxied", from: address, headers: "X-Forwarded-For: \(forwarded)\r\n")
+            }
+            let (same, other, spoofed, held) = try await offTheCooperativePool {
+                // The server's first request opens the history: before the holder.
+                _ = try post(as: "203.0.113.2")
+                let holder = try LoopbackHTTP(host: "127.0.0.1", port: port, timeout: 120, from: "127.0.0.1")
+                holder.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 198.51.100.9, 203.0.113.1\r\nContent-Length: \(64 << 10)\r\n\r\n"
+                            + String(repeating: " ", count: (64 << 10) - 100))
+                // (Its bytes are counted as the route reads them: asked until they all are.)
+                let start = Date()
+                var same = try post(as: "203.0.113.1")
+                while same.status != 503, Date().timeIntervalSince(start) < 60 {
+                    Thread.sleep(forTimeInterval: 0.05)
+                    same = try post(as: "203.0.113.1")
+                }
+                let other = try post(as: "203.0.113.2")
+                // 127.0.0.2 is no proxy: it is counted as itself, not as the client it names, whose share is full.
+                let spoofed = try post(as: "203.0.113.1", from: "127.0.0.2")
+                holder.send(String(repeating: " ", count: 100))
+                return (same, other, spoofed, try holder.readAnswer())
+            }
+            #expect(same.status == 503, "\(same.status) \(String(decoding: same.body, as: UTF8.self))")
+            #expect(String(decoding: same.body, as: UTF8.self).contains("this address is sending as many bodies"))
+            #expect(other.status == 200, "another client behind the proxy: \(other.status) \(String(decoding: other.body, as: UTF8.self))")
+            #expect(spoofed.status == 200, "\(spoofed.status) \(String(decoding: spoofed.body, as: UTF8.self))")
+            #expect(held.status == 401, "a body of spaces holds no key: \(held.status)")
         }
     }
 
@@ -331,10 +372,10 @@ import Testing
 
 /// A web app's sync on a connection of its own: its key in the body, no `Authorization` header (so its body counts
 /// against the unauthenticated budget while it is read), padded with 1 KiB of spaces; from `address` when given.
-private func webAppSync(port: Int, device: String, from address: String? = nil) throws -> LoopbackHTTP.Answer {
+private func webAppSync(port: Int, device: String, from address: String? = nil, headers: String = "") throws -> LoopbackHTTP.Answer {
     let body = #"{"apiKey":"\#(Harness.key)","deviceId":"\#(device)","lastSyncTime":0,"changes":[],"deletions":[]}"# + String(repeating: " ", count: 1_024)
     let connection = try address.map { try LoopbackHTTP(host: "127.0.0.1", port: port, from: $0) } ?? LoopbackHTTP(port: port)
-    connection.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+    connection.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" + headers
                     + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body)
     return try connection.readAnswer()
 }

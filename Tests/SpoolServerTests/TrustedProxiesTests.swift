@@ -1,0 +1,42 @@
+import Testing
+@testable import SpoolServer
+
+/// Which client a request is counted for when it comes through a reverse proxy (``TrustedProxies``).
+@Suite struct TrustedProxiesTests {
+    let proxies = try! TrustedProxies(["127.0.0.1", "0:0:0:0:0:0:0:1", "10.0.0.5"])
+
+    @Test func theProxysEntryNamesTheClient() {
+        #expect(proxies.client(peer: "127.0.0.1", forwardedFor: ["203.0.113.7"]) == "203.0.113.7")
+        // (One spelling per address: an IPv6 one as NIO writes it, a mapped IPv4 one as IPv4.)
+        #expect(proxies.client(peer: "::1", forwardedFor: ["2001:DB8:0:0:0:0:0:9"]) == "2001:db8::9")
+        #expect(proxies.client(peer: "::ffff:127.0.0.1", forwardedFor: ["::ffff:203.0.113.7"]) == "203.0.113.7")
+        // Ports some proxies add.
+        #expect(proxies.client(peer: "127.0.0.1", forwardedFor: ["203.0.113.7:4711"]) == "203.0.113.7")
+        #expect(proxies.client(peer: "127.0.0.1", forwardedFor: ["[2001:db8::9]:4711"]) == "2001:db8::9")
+    }
+
+    /// What the client wrote itself is left of the proxy's entry, and is never reached; a chain of trusted
+    /// proxies is walked past; several header lines are one list.
+    @Test func aClientCannotChooseItsAddress() {
+        #expect(proxies.client(peer: "127.0.0.1", forwardedFor: ["198.51.100.1, 198.51.100.2, 203.0.113.7"]) == "203.0.113.7")
+        #expect(proxies.client(peer: "127.0.0.1", forwardedFor: ["198.51.100.1", "203.0.113.7, 10.0.0.5"]) == "203.0.113.7")
+        #expect(proxies.client(peer: "127.0.0.1", forwardedFor: ["127.0.0.1"]) == "127.0.0.1")
+    }
+
+    /// A connection that is not a trusted proxy is its own address, whatever it says; a proxy that says nothing
+    /// usable is the proxy.
+    @Test func anythingElseIsTheConnectionsAddress() {
+        #expect(proxies.client(peer: "192.0.2.44", forwardedFor: ["203.0.113.7"]) == "192.0.2.44")
+        #expect(proxies.client(peer: "127.0.0.1", forwardedFor: []) == "127.0.0.1")
+        #expect(proxies.client(peer: "127.0.0.1", forwardedFor: ["unknown"]) == "127.0.0.1")
+        #expect(proxies.client(peer: "127.0.0.1", forwardedFor: ["203.0.113.7, "]) == "127.0.0.1")
+        #expect(proxies.client(peer: "127.0.0.1", forwardedFor: [String(repeating: "1", count: 10_000)]) == "127.0.0.1")
+        #expect(try! TrustedProxies([]).client(peer: "127.0.0.1", forwardedFor: ["203.0.113.7"]) == "127.0.0.1")
+    }
+
+    @Test func aProxyIsNamedByAnAddress() {
+        for text in ["localhost", "", "10.0.0.0/8", "10.0.0.256", "::1]"] {
+            #expect(throws: TrustedProxies.Invalid.self) { try TrustedProxies([text]) }
+        }
+    }
+}
