@@ -20,8 +20,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
-        // Already in the graph through Hummingbird; named for the server's one channel handler (NIOCore, and the
-        // HTTP parts Hummingbird's pipeline carries, NIOHTTPTypes).
+        // Already in the graph through Hummingbird; named for the server's channel handlers (NIOCore; the HTTP
+        // parts Hummingbird's pipeline carries, NIOHTTPTypes; and, before their conversion, NIOHTTP1's).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
@@ -42,7 +42,9 @@ let package = Package(
                 "SpoolModel", "SpoolSync",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("openapi.json")]

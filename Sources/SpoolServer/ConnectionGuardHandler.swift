@@ -21,6 +21,9 @@ import SpoolSync
 /// - **Every answer carries `Access-Control-Allow-Origin`.** The middleware puts it on the routes' answers; the
 ///   400 Hummingbird writes itself for a request its HTTP parser refuses (a malformed header line) never reaches
 ///   a middleware, and went without it, unreadable to a browser's script.
+///
+/// When it is added, it puts an ``HTTP10CloseHandler`` before the conversion of HTTP/1 parts, where a request's
+/// version is still known.
 final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -99,6 +102,8 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         stopTiming()
         context.fireChannelInactive()
     }
+
+    func handlerAdded(context: ChannelHandlerContext) { HTTP10CloseHandler.add(to: context.pipeline.syncOperations) }
 
     func handlerRemoved(context: ChannelHandlerContext) { stopTiming() }
 

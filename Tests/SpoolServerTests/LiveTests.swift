@@ -61,6 +61,30 @@ import Testing
         }
     }
 
+    /// An HTTP/1.0 request without `Connection: keep-alive` has its connection closed once it is answered (a
+    /// health check piped into `nc` waited for the idle timeout, a minute); with it, the connection serves the
+    /// next request, as an HTTP/1.1 one does.
+    @Test func anHTTP10RequestsConnectionIsClosedAfterItsAnswer() async throws {
+        try await Harness().app().test(.live) { client in
+            let port = try #require(client.port)
+            let (closing, closed, kept, second, stillOpen) = try await offTheCooperativePool {
+                let once = try LoopbackHTTP(port: port, timeout: 120)
+                once.send("GET /health HTTP/1.0\r\n\r\n")
+                let closing = try once.readAnswer()
+                let closed = once.closedByServer(waiting: 30_000)  // (the idle timeout is 60 s)
+                let keepAlive = try LoopbackHTTP(port: port, timeout: 120)
+                keepAlive.send("GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                let kept = try keepAlive.readAnswer()
+                keepAlive.send("GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                let second = try keepAlive.readAnswer()
+                return (closing, closed, kept, second, !keepAlive.closedByServer(waiting: 500))
+            }
+            #expect(closing.status == 200 && closing.headers["access-control-allow-origin"] == "*")
+            #expect(closed, "the connection of an HTTP/1.0 request stayed open after its answer")
+            #expect(kept.status == 200 && second.status == 200 && stillOpen)
+        }
+    }
+
     /// Bodies read before their key is known (no `Authorization` header: the web app's) share a budget: while two
     /// that hold back their last byte fill it, another such request gets 503 at once, one with the key in its header
     /// is answered as ever, and once they are gone the budget is whole again (anyone who reaches the port held

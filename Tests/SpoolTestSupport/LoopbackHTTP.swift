@@ -92,6 +92,14 @@ public final class LoopbackHTTP {
         return poll(&entry, 1, milliseconds) > 0
     }
 
+    /// Whether the server closed the connection (nothing more to read, the end of the stream), waiting at most
+    /// `milliseconds` for it; `false` if it is still open then, or has bytes waiting.
+    public func closedByServer(waiting milliseconds: Int32) -> Bool {
+        guard answerArrived(waiting: milliseconds) else { return false }
+        var byte: UInt8 = 0
+        return recv(socket, &byte, 1, Int32(MSG_PEEK)) == 0
+    }
+
     /// Reads one answer: its head, then a body of its `Content-Length` (none for 204).
     public func readAnswer() throws -> Answer {
         var buffer: [UInt8] = []
