@@ -151,15 +151,8 @@ import Testing
             let (same, other, held, after) = try await offTheCooperativePool {
                 // The server's first request opens the history: before the holder.
                 _ = try post(from: "127.0.0.2")
-                let holder = try LoopbackHTTP(host: "127.0.0.1", port: port, timeout: 120, from: "127.0.0.1")
-                holder.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(64 << 10)\r\n\r\n" + String(repeating: " ", count: (64 << 10) - 100))
-                // (Its bytes are counted as the route reads them: asked until they all are.)
-                let start = Date()
-                var same = try post(from: "127.0.0.1")
-                while same.status != 503, Date().timeIntervalSince(start) < 60 {
-                    Thread.sleep(forTimeInterval: 0.05)
-                    same = try post(from: "127.0.0.1")
-                }
+                let holder = try holdingBody(port: port, from: "127.0.0.1")
+                let same = try untilRefused { try post(from: "127.0.0.1") }
                 let other = try post(from: "127.0.0.2")
                 holder.send(String(repeating: " ", count: 100))
                 return (same, other, try holder.readAnswer(), try post(from: "127.0.0.1"))
@@ -188,16 +181,8 @@ import Testing
             let (same, other, spoofed, held) = try await offTheCooperativePool {
                 // The server's first request opens the history: before the holder.
                 _ = try post(as: "203.0.113.2")
-                let holder = try LoopbackHTTP(host: "127.0.0.1", port: port, timeout: 120, from: "127.0.0.1")
-                holder.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 198.51.100.9, 203.0.113.1\r\nContent-Length: \(64 << 10)\r\n\r\n"
-                            + String(repeating: " ", count: (64 << 10) - 100))
-                // (Its bytes are counted as the route reads them: asked until they all are.)
-                let start = Date()
-                var same = try post(as: "203.0.113.1")
-                while same.status != 503, Date().timeIntervalSince(start) < 60 {
-                    Thread.sleep(forTimeInterval: 0.05)
-                    same = try post(as: "203.0.113.1")
-                }
+                let holder = try holdingBody(port: port, from: "127.0.0.1", headers: "X-Forwarded-For: 198.51.100.9, 203.0.113.1\r\n")
+                let same = try untilRefused { try post(as: "203.0.113.1") }
                 let other = try post(as: "203.0.113.2")
                 // 127.0.0.2 is no proxy: it is counted as itself, not as the client it names, whose share is full.
                 let spoofed = try post(as: "203.0.113.1", from: "127.0.0.2")
@@ -396,6 +381,26 @@ import Testing
 
 /// A web app's sync on a connection of its own: its key in the body, no `Authorization` header (so its body counts
 /// against the unauthenticated budget while it is read), padded with 1 KiB of spaces; from `address` when given.
+/// A connection from `address` that sends a 64 KiB body of spaces without an `Authorization` header (with
+/// `headers`) all but its last 100 bytes: it holds that much of the unauthenticated budget until they are sent.
+private func holdingBody(port: Int, from address: String, headers: String = "") throws -> LoopbackHTTP {
+    let holder = try LoopbackHTTP(host: "127.0.0.1", port: port, timeout: 120, from: address)
+    holder.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\n" + headers + "Content-Length: \(64 << 10)\r\n\r\n" + String(repeating: " ", count: (64 << 10) - 100))
+    return holder
+}
+
+/// `post`'s answer once it is 503, asked every 50 ms for up to 60 s: a holder's bytes are counted as the route
+/// reads them (the last answer if none was refused).
+private func untilRefused(_ post: () throws -> LoopbackHTTP.Answer) throws -> LoopbackHTTP.Answer {
+    let start = Date()
+    var answer = try post()
+    while answer.status != 503, Date().timeIntervalSince(start) < 60 {
+        Thread.sleep(forTimeInterval: 0.05)
+        answer = try post()
+    }
+    return answer
+}
+
 private func webAppSync(port: Int, device: String, from address: String? = nil, headers: String = "") throws -> LoopbackHTTP.Answer {
     let body = #"{"apiKey":"\#(Harness.key)","deviceId":"\#(device)","lastSyncTime":0,"changes":[],"deletions":[]}"# + String(repeating: " ", count: 1_024)
     let connection = try address.map { try LoopbackHTTP(host: "127.0.0.1", port: port, from: $0) } ?? LoopbackHTTP(port: port)
