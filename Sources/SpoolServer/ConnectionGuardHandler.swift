@@ -22,7 +22,7 @@ import SpoolSync
 ///   400 Hummingbird writes itself for a request its HTTP parser refuses (a malformed header line) never reaches
 ///   a middleware, and went without it, unreadable to a browser's script.
 ///
-/// When it is added, it puts an ``HTTP10CloseHandler`` before the conversion of HTTP/1 parts, where a request's
+/// When it is added, it puts a ``ConnectionCloseHandler`` before the conversion of HTTP/1 parts, where a request's
 /// version is still known.
 final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
@@ -103,7 +103,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         context.fireChannelInactive()
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { HTTP10CloseHandler.add(to: context.pipeline.syncOperations) }
+    func handlerAdded(context: ChannelHandlerContext) { ConnectionCloseHandler.add(to: context.pipeline.syncOperations) }
 
     func handlerRemoved(context: ChannelHandlerContext) { stopTiming() }
 
