@@ -29,7 +29,13 @@ public func buildApplication(configuration: ServerConfiguration, service: SyncSe
                           proxies: configuration.trustedProxies)
     router.post("/api/sync", use: sync.post)
     router.get("/api/sync", use: sync.summary)
-    router.get("/health") { _, _ in Response.json(#"{"status":"ok"}"#) }
+    let health = Array(#"{"status":"ok"}"#.utf8)
+    router.get("/health") { _, _ in Response.json(health) }
+    // A health check that asks with HEAD (`wget --spider`, the usual one where an image has no curl): GET's
+    // status and headers, no body.
+    router.head("/health") { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/json", .contentLength: String(health.count)], body: .init())
+    }
 
     let document = OpenAPIDocument.load()
     if document == nil {

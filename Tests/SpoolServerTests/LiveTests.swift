@@ -13,6 +13,10 @@ import Testing
             let health = try await client.execute(uri: "/health", method: .get)
             #expect(health.status == .ok)
             #expect(health.headers[.accessControlAllowOrigin] == "*")
+            // HEAD (`wget --spider`): GET's status and length, no body.
+            let head = try await client.execute(uri: "/health", method: .head)
+            #expect(head.status == .ok && head.body.readableBytes == 0)
+            #expect(head.headers[.contentLength] == String(health.body.readableBytes))
             let refused = try await client.sync(Harness.emptySync)
             #expect(refused.status == .unauthorized)
             #expect(refused.headers[.accessControlAllowOrigin] == "*")

@@ -27,6 +27,7 @@ import Testing
             keep("get", "/api/sync", try await client.execute(uri: "/api/sync", method: .get, headers: [.authorization: "Bearer \(Harness.key)"]))
             keep("options", "/api/sync", try await client.execute(uri: "/api/sync", method: .options))
             keep("get", "/health", try await client.execute(uri: "/health", method: .get))
+            keep("head", "/health", try await client.execute(uri: "/health", method: .head))
             keep("get", "/openapi.json", try await client.execute(uri: "/openapi.json", method: .get))
             return answers
         }
