@@ -49,7 +49,7 @@ public struct ServerConfiguration: Sendable {
                 maxBodyBytes: Int = defaultMaxBodyBytes, unauthenticatedBodyBytes: Int? = nil,
                 unauthenticatedBodyBytesPerClient: Int? = nil, idleTimeout: Duration = defaultIdleTimeout,
                 bodyGrace: Duration = defaultBodyGrace, bodyRateWindow: Duration = defaultBodyRateWindow,
-                bodyMinimumRate: Int = defaultBodyMinimumRate, trustedProxies: TrustedProxies = try! TrustedProxies([])) {
+                bodyMinimumRate: Int = defaultBodyMinimumRate, trustedProxies: TrustedProxies = TrustedProxies()) {
         self.apiKey = apiKey
         self.host = host
         self.port = port

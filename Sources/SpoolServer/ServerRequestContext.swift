@@ -10,9 +10,9 @@ struct ServerRequestContext: RequestContext {
     let notes = RequestNotes()
     /// The request's connection.
     let channel: any Channel
-    /// The connection's address (its IP, without the port; empty when unknown). Worked out only for the requests
-    /// that are counted against ``BodyBudget`` (no key in a header); the client there is ``TrustedProxies/client(peer:forwardedFor:)``.
-    var peer: String { channel.remoteAddress?.ipAddress ?? "" }
+    /// The connection's address. Read only for the requests counted against ``BodyBudget`` (no key in a header),
+    /// whose client is ``TrustedProxies/client(peer:forwardedFor:)``.
+    var peer: SocketAddress? { channel.remoteAddress }
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -13,7 +13,7 @@ struct SyncRoutes: Sendable {
     /// What the bodies of requests without a right `Authorization` header may hold together while read.
     let unauthenticated: BodyBudget
     /// Whose `X-Forwarded-For` says which client such a request is from.
-    var proxies = try! TrustedProxies([])
+    var proxies = TrustedProxies()
 
     func post(_ request: Request, context: ServerRequestContext) async throws -> Response {
         // A wrong header is refused before the body is read; the body can only add a key, not excuse one.

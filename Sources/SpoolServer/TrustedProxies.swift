@@ -1,9 +1,4 @@
 import NIOCore
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The reverse proxies whose `X-Forwarded-For` is believed, for which client a request comes from (its share of
 /// the unauthenticated body budget, ``BodyBudget``). Behind a proxy every connection comes from the proxy's
@@ -20,16 +15,20 @@ import Darwin
 /// mapped into IPv6, from a server listening on `::`, is the IPv4 address, so that one client is one share whether
 /// it comes directly or through a proxy).
 public struct TrustedProxies: Sendable, Equatable {
+    /// Each proxy's address, as ``identity(_:)`` writes it.
     let addresses: Set<String>
+
+    /// None: every request is its connection's address.
+    public init() { addresses = [] }
 
     /// `addresses`: IPv4 or IPv6 addresses, as text. Throws ``Invalid`` naming the first that is not one, or is
     /// the unspecified address (`0.0.0.0`, `::`: no connection comes from it; it does not mean "any").
     public init(_ addresses: [String]) throws(Invalid) {
         var set = Set<String>()
         for text in addresses {
-            guard let address = Self.canonical(text) else { throw Invalid(text: text, unspecified: false) }
-            guard address != "0.0.0.0", address != "::" else { throw Invalid(text: text, unspecified: true) }
-            set.insert(address)
+            guard let address = Self.parse(text[...]), let identity = Self.identity(address) else { throw Invalid(text: text, unspecified: false) }
+            guard identity != "0.0.0.0", identity != "::" else { throw Invalid(text: text, unspecified: true) }
+            set.insert(identity)
         }
         self.addresses = set
     }
@@ -44,45 +43,44 @@ public struct TrustedProxies: Sendable, Equatable {
         }
     }
 
-    public var isEmpty: Bool { addresses.isEmpty }
-
-    /// The client a request comes from (``network(_:)``): `peer` (its connection's address) unless that is a
-    /// trusted proxy, then what `forwardedFor` (each `X-Forwarded-For` line, in order) says, read from its end.
-    func client(peer: String, forwardedFor: [String]) -> String {
-        guard let from = Self.canonical(peer) else { return peer }
-        guard addresses.contains(from) else { return Self.network(from) }
-        let entries = forwardedFor.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
+    /// The client a request comes from (``client(_:)``): its connection's address `peer` (empty when unknown)
+    /// unless that is a trusted proxy, then what `forwardedFor` (each `X-Forwarded-For` line, in order) says, read
+    /// from its end. Without trusted proxies the header is not read at all.
+    func client(peer: SocketAddress?, forwardedFor: @autoclosure () -> [String]) -> String {
+        guard let peer else { return "" }
+        guard !addresses.isEmpty, let from = Self.identity(peer), addresses.contains(from) else { return Self.client(peer) }
+        let entries = forwardedFor().flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
         for entry in entries.reversed() {
-            guard let address = Self.canonical(Self.withoutPort(entry.trimmingWhitespace)) else { return Self.network(from) }
-            if !addresses.contains(address) { return Self.network(address) }
+            guard let address = Self.parse(Self.withoutPort(entry.trimmingWhitespace)), let identity = Self.identity(address) else { break }
+            if !addresses.contains(identity) { return Self.client(address) }
         }
-        return Self.network(from)
+        return Self.client(peer)
     }
 
-    /// `text` as NIO writes that address (one spelling per address: `::1`, not `0:0:0:0:0:0:0:1`), an IPv4 address
-    /// mapped into IPv6 (`::ffff:127.0.0.1`, from a server listening on `::`) as the IPv4 one, without a zone
-    /// (`fe80::1%eth0`); `nil` for anything else.
-    static func canonical(_ text: some StringProtocol) -> String? {
+    /// An address as text (a zone, `fe80::1%eth0`, left out); `nil` for anything else.
+    static func parse(_ text: Substring) -> SocketAddress? {
         let text = text.split(separator: "%", maxSplits: 1, omittingEmptySubsequences: false)[0]
-        guard !text.isEmpty, text.utf8.count <= 64,
-              let address = try? SocketAddress(ipAddress: String(text), port: 0).ipAddress else { return nil }
-        let mapped = "::ffff:"
-        if address.hasPrefix(mapped), address.contains("."), let v4 = canonical(address.dropFirst(mapped.count)) { return v4 }
-        return address
+        guard !text.isEmpty, text.utf8.count <= 64 else { return nil }
+        return try? SocketAddress(ipAddress: String(text), port: 0)
     }
 
-    /// The client a canonical address stands for: an IPv4 address itself, an IPv6 one its /64 network
-    /// (`2001:db8:1:2::/64`).
-    static func network(_ address: String) -> String {
-        guard address.contains(":") else { return address }
-        var bytes = in6_addr()
-        guard inet_pton(AF_INET6, address, &bytes) == 1 else { return address }
-        withUnsafeMutableBytes(of: &bytes) { raw in
-            for i in 8..<16 { raw[i] = 0 }
+    /// One spelling per host, as NIO writes addresses (`::1`, not `0:0:0:0:0:0:0:1`): an IPv4 address mapped into
+    /// IPv6 (`::ffff:127.0.0.1`, a connection to a server listening on `::`) as the IPv4 one, and no zone.
+    static func identity(_ address: SocketAddress) -> String? { spelled(address, network: false) }
+
+    /// The client `address` stands for: an IPv4 address itself, an IPv6 one its /64 network (`2001:db8:1:2::/64`).
+    static func client(_ address: SocketAddress) -> String { spelled(address, network: true) ?? "" }
+
+    private static func spelled(_ address: SocketAddress, network: Bool) -> String? {
+        guard case .v6(let v6) = address else { return address.ipAddress }
+        var raw = v6.address
+        let bytes = withUnsafeBytes(of: raw.sin6_addr) { Array($0) }
+        if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
+            return bytes[12...].map(String.init).joined(separator: ".")
         }
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        guard inet_ntop(AF_INET6, &bytes, &text, socklen_t(text.count)) != nil else { return address }
-        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/64"
+        raw.sin6_scope_id = 0
+        if network { withUnsafeMutableBytes(of: &raw.sin6_addr) { for i in 8..<16 { $0[i] = 0 } } }
+        return SocketAddress(raw, host: "").ipAddress.map { network ? $0 + "/64" : $0 }
     }
 
     /// An entry's address without a port some proxies add (`192.0.2.1:4711`, `[2001:db8::1]:4711`).
