@@ -27,10 +27,12 @@ final class ConnectionCloseHandler: ChannelInboundHandler, RemovableChannelHandl
 
     /// Whether the connection is to be closed after the answer to `head`.
     static func closes(_ head: HTTPRequestHead) -> Bool {
-        let options = Set(head.headers["connection"].flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
-        if options.contains("close") { return true }
+        // (NIO's `canonicalForm`: every line's comma-separated options, trimmed.)
+        let options = head.headers[canonicalForm: "connection"]
+        func has(_ option: String) -> Bool { options.contains { $0.lowercased() == option } }
+        if has("close") { return true }
         guard head.version.major == 1, head.version.minor == 0 else { return false }
-        return !options.contains("keep-alive") || head.headers.contains(name: "transfer-encoding")
+        return !has("keep-alive") || head.headers.contains(name: "transfer-encoding")
     }
 
     /// Puts one before the pipeline's conversion of HTTP/1 parts (``ConnectionGuardHandler`` calls it when it is
