@@ -669,6 +669,7 @@ package final class GitRepository {
 
     /// The branches the background wrote for the packs landed since the last call (``startPublishing(alone:moves:)``).
     package func takePublishedReferences() -> [String: ObjectID] {
+        if !publishedReferences.isEmpty { forgetKeptReferences() }
         defer { publishedReferences = [:] }
         return publishedReferences
     }
@@ -819,6 +820,7 @@ package final class GitRepository {
                 if current == move.from || lost {
                     var oid = move.to.oid
                     var ref: OpaquePointer?
+                    forgetKeptReferences()
                     try check(git_reference_create(&ref, handle, move.reference, &oid, 1, "filamentdb: recovered from the journal"),
                               "git_reference_create", path: path)
                     git_reference_free(ref)
@@ -1007,6 +1009,35 @@ package final class GitRepository {
 
     // MARK: references
 
+    /// The references ``keptReference(_:)`` read while ``keepingReferences(_:)`` runs, as read; forgotten as soon
+    /// as this handle writes any reference.
+    private var keptReferences: [String: ObjectID?]?
+
+    /// Runs `body` reading each reference from the disk at most once (``keptReference(_:)``), until this handle
+    /// writes one. A sync request asked for main and its device's branch six times each, each time libgit2's four
+    /// to six file system calls (the loose file, `packed-refs`), a tenth of a poll's work on the history. What
+    /// another process writes meanwhile is seen by the next call, as it would be a moment later anyway: every
+    /// move is a compare-and-swap that reads the disk again (``updateReference(_:to:expecting:message:)``).
+    package func keepingReferences<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        guard keptReferences == nil else { return try body() }
+        keptReferences = [:]
+        defer { keptReferences = nil }
+        return try body()
+    }
+
+    /// ``reference(_:)``, read once within ``keepingReferences(_:)``.
+    package func keptReference(_ name: String) throws(HistoryError) -> ObjectID? {
+        if let kept = keptReferences?[name] { return kept }
+        let id = try reference(name)
+        if keptReferences != nil { keptReferences![name] = .some(id) }
+        return id
+    }
+
+    /// Forgets the references ``keepingReferences(_:)`` read: this handle wrote one.
+    private func forgetKeptReferences() {
+        if keptReferences != nil { keptReferences = [:] }
+    }
+
     /// The commit a reference (`refs/heads/main`) points to, or `nil` if it does not exist yet.
     package func reference(_ name: String) throws(HistoryError) -> ObjectID? {
         var oid = git_oid()
@@ -1080,6 +1111,7 @@ package final class GitRepository {
     /// reference for a name that would clash (ours cannot: ``DeviceBranch`` encodes names so none is a
     /// folder of another) and took a third of a sync request's time doing so.
     package func updateReference(_ name: String, to id: ObjectID, expecting expected: ObjectID?, message: String) throws(HistoryError) {
+        forgetKeptReferences()
         let file = path + "/" + name
         let lock = file + ".lock"
         var fd = Glibc.open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -1119,6 +1151,7 @@ package final class GitRepository {
 
     /// Removes a reference if it still points to `expected`.
     package func deleteReference(_ name: String, expecting expected: ObjectID) throws(HistoryError) {
+        forgetKeptReferences()
         var reference: OpaquePointer?
         try check(git_reference_lookup(&reference, handle, name), "git_reference_lookup", path: path, notFound: .noSuchBranch)
         defer { git_reference_free(reference) }

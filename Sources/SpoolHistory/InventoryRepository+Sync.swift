@@ -340,7 +340,7 @@ extension InventoryRepository {
 
     /// Runs one sync request's write: `body` prepares and lands it; on any failure nothing it wrote stays.
     package func syncTransaction<T>(_ body: () throws(HistoryError) -> T) throws(HistoryError) -> T {
-        try writing(body)
+        try git.keepingReferences { () throws(HistoryError) -> T in try writing(body) }
     }
 
     /// Plans the device's commit (the spools it has now, on top of `base`, a state of main it had seen, which

@@ -114,7 +114,7 @@ package final class InventoryRepository {
     /// yet (``publish()``) first.
     package func head(_ reference: String = mainReference) throws(HistoryError) -> ObjectID? {
         let id: ObjectID?
-        if let move = unpublishedMoves[reference] { id = move.to } else { id = try git.reference(reference) }
+        if let move = unpublishedMoves[reference] { id = move.to } else { id = try git.keptReference(reference) }
         if reference == Self.mainReference { noteMainState(id) }
         return id
     }
@@ -139,14 +139,22 @@ package final class InventoryRepository {
     /// (`refs/heads/<device>`) is moved there the first time the device is named again.
     package func deviceReference(_ device: String) throws(HistoryError) -> String {
         let reference = try DeviceBranch.reference(for: device)
-        if try head(reference) == nil, let legacy = DeviceBranch.legacyReference(for: device), let old = try? head(legacy) {
+        // A device without a branch (one that only polls: most of the web app's) was looked for under its old name
+        // at each request, two more file system lookups each time; once is enough for this handle (only a version
+        // from before the namespace made such branches).
+        if !noLegacyBranch.contains(reference), try head(reference) == nil, let legacy = DeviceBranch.legacyReference(for: device), let old = try? head(legacy) {
             do {
                 try git.updateReference(reference, to: old, expecting: nil, message: "filamentdb: device branch \(device) moved to \(reference)")
             } catch where error.retryable {}
             try? git.deleteReference(legacy, expecting: old)
+        } else if noLegacyBranch.count < 100_000 {
+            noLegacyBranch.insert(reference)
         }
         return reference
     }
+
+    /// Device branches whose old name (``DeviceBranch/legacyReference(for:)``) ``deviceReference(_:)`` found unused.
+    private var noLegacyBranch = Set<String>()
 
     /// The root tree of `commit` (`nil` for no commit).
     package func tree(of commit: ObjectID?) throws(HistoryError) -> ObjectID? {
@@ -564,7 +572,7 @@ package final class InventoryRepository {
         for (reference, expected) in branches {
             // A branch the background is moving (``publishInBackground``) is locked by this writer itself.
             let ours = movesAwaitingPack?[reference] != nil
-            if try head(reference) != expected || (!ours && FileManager.default.fileExists(atPath: lockPath(reference))) {
+            if try head(reference) != expected || (!ours && access(lockPath(reference), F_OK) == 0) {
                 clearStaleLock(reference)
                 var error = HistoryError(.contention, "\(reference) moved or is locked", path: path)
                 error.retryable = true
