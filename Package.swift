@@ -98,6 +98,8 @@ let package = Package(
             dependencies: [
                 "SpoolServer", "SpoolSync", "SpoolHistory", "SpoolModel", "SpoolTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                // Event loops of their own for EventLoopAffinityTests (already in the graph through Hummingbird).
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             // Run by OpenAPITests with python3: the reference JSON Schema validator.
             exclude: ["check_openapi.py"]

@@ -48,7 +48,7 @@ public func buildApplication(configuration: ServerConfiguration, service: SyncSe
 
     return Application(
         router: router,
-        server: .http1(configuration: .init(
+        server: .http1OnEventLoops(configuration: .init(
             additionalChannelHandlers: [ConnectionGuardHandler(grace: configuration.bodyGrace, window: configuration.bodyRateWindow,
                                                                minimumRate: configuration.bodyMinimumRate,
                                                                allowedOrigin: configuration.allowedOrigin)],
