@@ -10,8 +10,10 @@ through the protocol of shared/SYNC-PROTOCOL.md and measures, in this order:
               the client's JSON parse (median of 5, a new device each time); also the server's part alone, from
               sending the request to the answer's last byte (the rest is the client's JSON parse, the same
               work whichever server answered)
-  delta       the server is brought to M spools (default 100,000); one device with a cursor sends 10 changed
-              spools per request and reads the answer; 200 requests after 10 of warm-up; p50 and p99
+  delta       the server is brought to M spools (default 100,000) and left until it is idle (its CPU under 2% of a
+              core for 0.25 s: with --server-pid, the time and CPU that took are printed, the seed's deferred work);
+              then one device with a cursor sends 10 changed spools per request and reads the answer; 200
+              requests after 10 of warm-up; p50 and p99
   sustained   8 devices, each its own process with its own keep-alive connection (processes, not threads: the
               client's JSON work must not share one GIL), loop syncs of 1-3 changes for 5 s; syncs per second
               over the whole window, and errors (any non-200, any answer without success, any socket error)
@@ -188,6 +190,21 @@ def cpu_ms(pid):
     return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
 
 
+def settle(pid, quiet=0.02, window=0.25, longest=30.0):
+    """Waits until the server `pid` uses less than `quiet` of a core over `window` seconds (at most `longest`).
+    Returns (seconds waited, the CPU ms it used meanwhile), or None without a pid (then it waits one window)."""
+    if not pid:
+        time.sleep(window)
+        return None
+    start, first = time.monotonic(), cpu_ms(pid)
+    while time.monotonic() - start < longest:
+        before = cpu_ms(pid)
+        time.sleep(window)
+        if cpu_ms(pid) - before < quiet * window * 1000:
+            break
+    return time.monotonic() - start, cpu_ms(pid) - first
+
+
 def floor(folder, runs):
     """Median cost of one durable commit (new file, 1 KB, fsync file, fsync folder), and of a durable 1 KB append."""
     d = tempfile.mkdtemp(prefix="floor-", dir=folder)
@@ -335,6 +352,12 @@ def run(a):
     if a.server_spools > a.spools:
         upload(up, a.spools, a.server_spools - a.spools, a.batch)
     log("seeded to %d spools in %.1f s" % (a.server_spools, time.perf_counter() - t))
+    # The seed's work a server defers (filamentdb writes the upload's packs and the uploader's sync state once it is
+    # idle) is the upload's cost, not the deltas': the deltas start once the server is idle, for either server.
+    settled = settle(a.server_pid)
+    if settled:
+        fig["settle_s"], fig["settle_cpu_ms"] = settled
+        log("  the server then worked %.1f s more on its own (CPU %.0f ms) before it was idle" % settled)
     rng = random.Random(7)
     weights = {}
     lat, returned, cpu = [], 0, None
