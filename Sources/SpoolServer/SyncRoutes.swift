@@ -28,10 +28,25 @@ struct SyncRoutes: Sendable {
             if let refusal = unauthenticated.take(n, client: client) { throw SyncFailure(.unavailable, unauthenticated.message(refusal)) }
             held += n
         } : nil)
+        // A large body (an upload's batch) is parsed and applied off the connection's event loop, on Swift's pool
+        // (``EventLoopAffineHTTP1Channel``): its work (up to seconds for a batch of 50,000 spools) would otherwise
+        // hold up every other connection on that loop, a health check's too.
+        if bytes.count >= Self.offLoopBytes {
+            return try await withTaskExecutorPreference(globalConcurrentExecutor) {
+                try await answer(bytes, header: header, context: context) { unauthenticated.give(held, client: client); held = 0 }
+            }
+        }
+        return try await answer(bytes, header: header, context: context) { unauthenticated.give(held, client: client); held = 0 }
+    }
+
+    /// Bodies of this many bytes or more are answered off the connection's event loop (a sync of ten spools has 5 KB).
+    static let offLoopBytes = 256 << 10
+
+    /// The rest of ``post(_:context:)``, once the body is read: `keyChecked` is called once the key is.
+    private func answer(_ bytes: [UInt8], header: APIKey.Presented, context: ServerRequestContext, keyChecked: () -> Void) async throws -> Response {
         let parsed = try? JSONParser.parse(bytes, elementsInParallelUnder: "changes")
         try key.authenticate(header: header, body: APIKey.inBody(parsed))
-        unauthenticated.give(held, client: client)
-        held = 0
+        keyChecked()
 
         // A body that is not JSON is parsed again only to describe where it breaks.
         let syncRequest = try parsed.map(SyncRequest.init(checking:)) ?? SyncRequest.parse(bytes)
@@ -45,12 +60,19 @@ struct SyncRoutes: Sendable {
             throw SyncFailure(.badRequest, "deviceId: " + message, details: [.init(path: "deviceId", message: message)])
         }
 
-        let answer = try await service.sync(syncRequest)
+        // A request for everything (a first sync: its answer can be the whole inventory) is applied and encoded off
+        // the connection's event loop too, as a large body is (above).
+        let apply = { () async throws(SyncFailure) -> (SyncResponse, [UInt8]) in
+            let answer = try await service.sync(syncRequest)
+            return (answer, answer.jsonBytes)
+        }
+        let (answer, json) = syncRequest.cursor == nil && syncRequest.lastSyncTime == 0
+            ? try await withTaskExecutorPreference(globalConcurrentExecutor, operation: apply) : try await apply()
         // Counted as encoded: `changes` would decode every spool of the answer again (a third of a first sync's time).
         context.notes["sentChanges"] = .stringConvertible(answer.encodedChanges.count)
         context.notes["sentDeletions"] = .stringConvertible(answer.deletions.count)
         context.notes["conflicts"] = .stringConvertible(answer.conflicts.count)
-        return .json(answer.jsonBytes)
+        return .json(json)
     }
 
     /// The summary takes its key from the header only: a GET has no body.
