@@ -342,6 +342,72 @@ import Testing
         }
     }
 
+    /// A large upload is applied off its connection's event loop (``SyncRoutes/offLoopBytes``): health checks on
+    /// every other connection, those on the upload's own loop too, are answered while it is (with each request on
+    /// its connection's loop and nothing moved off, those on the upload's loop waited for all of it: 3.7 s for
+    /// 50,000 spools in a release build, against 11 ms). Health checks on 8 connections, spread over the loops as
+    /// connections are, every 10 ms while 30,000 spools are uploaded.
+    @Test func healthChecksAreAnsweredWhileALargeUploadIsApplied() async throws {
+        try await Harness().app().test(.live) { client in
+            let port = try #require(client.port)
+            let (status, upload, slowest) = try await offTheCooperativePool { () throws -> (Int, Double, [Double]) in
+                let checkers = 8
+                let spools = (0..<30_000).map { #"{"serial":"BIG-\#($0)","brand":"Prusament","weightRemaining":640,"lastUpdated":1717200000000}"# }
+                let body = #"{"deviceId":"big","lastSyncTime":0,"changes":["# + spools.joined(separator: ",") + #"],"deletions":[]}"#
+                final class Shared: @unchecked Sendable {
+                    let lock = NSLock()
+                    var finished = false
+                    var status = 0
+                    var upload = 0.0
+                    var slowest: [Double]
+                    init(_ n: Int) { slowest = .init(repeating: 0, count: n) }
+                }
+                let shared = Shared(checkers)
+                // A thread each (concurrentPerform runs as many at once as there are cores: the upload never started).
+                let group = DispatchGroup()
+                for k in 0...checkers {
+                    group.enter()
+                    Thread.detachNewThread {
+                        defer { group.leave() }
+                        work(k)
+                    }
+                }
+                group.wait()
+                @Sendable func work(_ k: Int) {
+                    if k == checkers {
+                        // (After the checkers' connections, which NIO spreads over its loops as they come.)
+                        Thread.sleep(forTimeInterval: 0.3)
+                        let start = Date()
+                        let status = (try? { () throws -> Int in
+                            let uploader = try LoopbackHTTP(port: port, timeout: 300)
+                            uploader.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(Harness.key)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+                            return try uploader.readAnswer().status
+                        }()) ?? -1
+                        shared.lock.withLock { (shared.status, shared.upload, shared.finished) = (status, Date().timeIntervalSince(start), true) }
+                        return
+                    }
+                    guard let checker = try? LoopbackHTTP(port: port, timeout: 120) else {
+                        shared.lock.withLock { shared.slowest[k] = .infinity }
+                        return
+                    }
+                    while !shared.lock.withLock({ shared.finished }) {
+                        let asked = Date()
+                        checker.send("GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                        let ok = (try? checker.readAnswer().status) == 200
+                        let took = ok ? Date().timeIntervalSince(asked) : .infinity
+                        shared.lock.withLock { shared.slowest[k] = max(shared.slowest[k], took) }
+                        if !ok { return }
+                        Thread.sleep(forTimeInterval: 0.01)
+                    }
+                }
+                return shared.lock.withLock { (shared.status, shared.upload, shared.slowest) }
+            }
+            #expect(status == 200)
+            // No check waited for half the upload (on the upload's loop, with nothing moved off it, one waited for all of it).
+            #expect(slowest.allSatisfy { $0 < upload / 2 }, "upload \(upload) s, slowest health check per connection \(slowest) s")
+        }
+    }
+
     /// A connection with no request in progress for the idle timeout is closed (anyone who reaches the port can
     /// open connections, key or not: 20,000 idle ones stayed open before); one in use stays open.
     @Test func idleConnectionsAreClosed() async throws {
