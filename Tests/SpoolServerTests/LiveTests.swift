@@ -342,18 +342,25 @@ import Testing
         }
     }
 
-    /// A large upload is applied off its connection's event loop (``SyncRoutes/offLoopBytes``): health checks on
-    /// every other connection, those on the upload's own loop too, are answered while it is (with each request on
-    /// its connection's loop and nothing moved off, those on the upload's loop waited for all of it: 3.7 s for
-    /// 50,000 spools in a release build, against 11 ms). Health checks on 8 connections, spread over the loops as
-    /// connections are, every 10 ms while 30,000 spools are uploaded.
-    @Test func healthChecksAreAnsweredWhileALargeUploadIsApplied() async throws {
+    /// A large upload is applied off its connection's event loop (``SyncRoutes/offLoopBytes``), and so is a request
+    /// of many entries in a small body (``SyncRoutes/offLoopEntries``: 25,000 deletions by serial are 220 KB, under the 256 KiB of the other): health
+    /// checks on every other connection, those on the request's own loop too, are answered while it is (with each
+    /// request on its connection's loop and nothing moved off, those on the upload's loop waited for all of it: 3.7 s
+    /// for 50,000 spools in a release build, against 11 ms). Health checks on 8 connections, spread over the loops as
+    /// connections are, every 10 ms while the request is applied.
+    @Test(arguments: ["30,000 spools uploaded", "25,000 deletions by serial"])
+    func healthChecksAreAnsweredWhileALargeRequestIsApplied(_ request: String) async throws {
+        let entries = (0..<30_000).map { #"{"serial":"BIG-\#($0)","brand":"Prusament","weightRemaining":640,"lastUpdated":1717200000000}"# }
+        let body = request.hasSuffix("uploaded")
+            ? #"{"deviceId":"big","lastSyncTime":0,"changes":["# + entries.joined(separator: ",") + #"],"deletions":[]}"#
+            // (With a cursor, "c1.0": from nothing. A request without one goes off the loop whatever its size.)
+            : #"{"deviceId":"big","lastSyncTime":1,"cursor":"c1.0","changes":[],"deletions":["# + (0..<25_000).map { #""D\#($0)""# }.joined(separator: ",") + "]}"
+        // (SyncRoutes.offLoopBytes: the upload is over it, the deletions under it.)
+        #expect(request.hasSuffix("uploaded") ? body.utf8.count >= 256 << 10 : body.utf8.count < 256 << 10)
         try await Harness().app().test(.live) { client in
             let port = try #require(client.port)
             let (status, upload, slowest) = try await offTheCooperativePool { () throws -> (Int, Double, [Double]) in
                 let checkers = 8
-                let spools = (0..<30_000).map { #"{"serial":"BIG-\#($0)","brand":"Prusament","weightRemaining":640,"lastUpdated":1717200000000}"# }
-                let body = #"{"deviceId":"big","lastSyncTime":0,"changes":["# + spools.joined(separator: ",") + #"],"deletions":[]}"#
                 final class Shared: @unchecked Sendable {
                     let lock = NSLock()
                     var finished = false
@@ -363,6 +370,10 @@ import Testing
                     init(_ n: Int) { slowest = .init(repeating: 0, count: n) }
                 }
                 let shared = Shared(checkers)
+                // The request starts once every checker has been answered once: a connection's task starts on Swift's
+                // pool, which two large requests of two tests at once (two cores) can hold for seconds.
+                let ready = DispatchGroup()
+                for _ in 0..<checkers { ready.enter() }
                 // A thread each (concurrentPerform runs as many at once as there are cores: the upload never started).
                 let group = DispatchGroup()
                 for k in 0...checkers {
@@ -375,8 +386,7 @@ import Testing
                 group.wait()
                 @Sendable func work(_ k: Int) {
                     if k == checkers {
-                        // (After the checkers' connections, which NIO spreads over its loops as they come.)
-                        Thread.sleep(forTimeInterval: 0.3)
+                        _ = ready.wait(timeout: .now() + 120)
                         let start = Date()
                         let status = (try? { () throws -> Int in
                             let uploader = try LoopbackHTTP(port: port, timeout: 300)
@@ -388,8 +398,12 @@ import Testing
                     }
                     guard let checker = try? LoopbackHTTP(port: port, timeout: 120) else {
                         shared.lock.withLock { shared.slowest[k] = .infinity }
+                        ready.leave()
                         return
                     }
+                    checker.send("GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                    _ = try? checker.readAnswer()
+                    ready.leave()
                     while !shared.lock.withLock({ shared.finished }) {
                         let asked = Date()
                         checker.send("GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
