@@ -28,9 +28,7 @@ struct SyncRoutes: Sendable {
             if let refusal = unauthenticated.take(n, client: client) { throw SyncFailure(.unavailable, unauthenticated.message(refusal)) }
             held += n
         } : nil)
-        // A large body (an upload's batch) is parsed and applied off the connection's event loop, on a thread of
-        // its own (``LongRequests``): its work (up to seconds for a batch of 50,000 spools) would otherwise hold up
-        // every other connection on that loop (``EventLoopAffineHTTP1Channel``), a health check's too.
+        // A large body is parsed where it is applied (``lane(bodyBytes:request:)``), not on the connection's loop.
         if bytes.count >= Self.offLoopBytes {
             return try await withTaskExecutorPreference(LongRequests.executor) {
                 try await answer(bytes, header: header, context: context) { unauthenticated.give(held, client: client); held = 0 }
@@ -43,6 +41,18 @@ struct SyncRoutes: Sendable {
     /// and so are requests of this many changes and deletions or more.
     static let offLoopBytes = 256 << 10
     static let offLoopEntries = 500
+
+    /// Where a request is applied and its answer encoded: `nil`, on its connection's event loop
+    /// (``EventLoopAffineHTTP1Channel``), only for a request with a cursor and few entries. A large body (an upload's
+    /// batch: seconds for 50,000 spools) or many entries in a small one (40,000 deletions by id are 229 KB) would hold
+    /// up every other connection on that loop, a health check's too: they go to ``LongRequests``. One without a cursor
+    /// (a first sync, the web app's every sync) may be answered the whole inventory (a device new to this server, a
+    /// `lastSyncTime` it never answered: 100,000 spools took 2 s cold, 0.2 s warm): it goes to Swift's pool, where
+    /// every request ran before.
+    static func lane(bodyBytes: Int, request: SyncRequest) -> (any TaskExecutor)? {
+        if bodyBytes >= offLoopBytes || request.changes.count + request.deletions.count >= offLoopEntries { return LongRequests.executor }
+        return request.cursor == nil ? globalConcurrentExecutor : nil
+    }
 
     /// The rest of ``post(_:context:)``, once the body is read: `keyChecked` is called once the key is.
     private func answer(_ bytes: [UInt8], header: APIKey.Presented, context: ServerRequestContext, keyChecked: () -> Void) async throws -> Response {
@@ -62,17 +72,11 @@ struct SyncRoutes: Sendable {
             throw SyncFailure(.badRequest, "deviceId: " + message, details: [.init(path: "deviceId", message: message)])
         }
 
-        // Only a request with a cursor and few entries stays on the connection's event loop. One of many entries in
-        // a small body (40,000 deletions by id are 229 KB) would hold its loop for seconds: it goes where a large
-        // body goes (above). One without a cursor (a first sync, the web app's every sync) may be answered the
-        // whole inventory (a device new to this server, a `lastSyncTime` it never answered: 100,000 spools took 2 s
-        // cold, 0.2 s warm): it is applied and encoded on Swift's pool, where every request ran before.
         let apply = { () async throws(SyncFailure) -> (SyncResponse, [UInt8]) in
             let answer = try await service.sync(syncRequest)
             return (answer, answer.jsonBytes)
         }
-        let lane: (any TaskExecutor)? = bytes.count >= Self.offLoopBytes || syncRequest.changes.count + syncRequest.deletions.count >= Self.offLoopEntries
-            ? LongRequests.executor : syncRequest.cursor == nil ? globalConcurrentExecutor : nil
+        let lane = Self.lane(bodyBytes: bytes.count, request: syncRequest)
         let (answer, json) = if let lane { try await withTaskExecutorPreference(lane, operation: apply) } else { try await apply() }
         // Counted as encoded: `changes` would decode every spool of the answer again (a third of a first sync's time).
         context.notes["sentChanges"] = .stringConvertible(answer.encodedChanges.count)

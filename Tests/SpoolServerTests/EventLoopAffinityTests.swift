@@ -1,5 +1,7 @@
 import NIOCore
 import NIOPosix
+import SpoolModel
+import SpoolSync
 import Testing
 @testable import SpoolServer
 
@@ -33,5 +35,26 @@ import Testing
             #expect(await Task.detached { loop.inEventLoop }.value == false)
         }
         try await group.shutdownGracefully()
+    }
+
+    /// Which requests stay on their connection's loop (``SyncRoutes/lane(bodyBytes:request:)``): only one with a
+    /// cursor and few entries in a small body.
+    @Test func onlyShortRequestsStayOnTheLoop() throws {
+        func request(cursor: Bool, deletions: Int) throws -> SyncRequest {
+            let text = #"{"deviceId":"d","lastSyncTime":1,"changes":[],"deletions":["# + (0..<deletions).map { #""S\#($0)""# }.joined(separator: ",") + "]"
+                + (cursor ? #","cursor":"c1.0"}"# : "}")
+            return try SyncRequest(checking: JSONParser.parse(Array(text.utf8)))
+        }
+        enum Lane: Equatable { case loop, long, pool }
+        func lane(_ bytes: Int, _ r: SyncRequest) -> Lane {
+            guard let l = SyncRoutes.lane(bodyBytes: bytes, request: r) else { return .loop }
+            return l is EventLoopTaskExecutor ? .long : .pool
+        }
+        #expect(lane(5_000, try request(cursor: true, deletions: 10)) == .loop)
+        #expect(lane(256 << 10, try request(cursor: true, deletions: 10)) == .long)
+        #expect(lane(5_000, try request(cursor: true, deletions: 500)) == .long)
+        #expect(lane(5_000, try request(cursor: true, deletions: 499)) == .loop)
+        #expect(lane(5_000, try request(cursor: false, deletions: 10)) == .pool)
+        #expect(lane(256 << 10, try request(cursor: false, deletions: 10)) == .long)
     }
 }
