@@ -369,29 +369,19 @@ struct SyncEngine: Sendable {
         let plain = position.base == nil && position.page == nil && mine.isEmpty && !state.exists
         let kept = plain ? target.flatMap { listing.plainAnswer(at: $0, limit: request.limit) } : nil
         // From nothing (a first sync, a full resync): every file at the target, from the listing kept in order.
-        var changed: [(serial: String, file: ObjectID?)]
-        if fastForward && position.page == nil || kept != nil {
-            changed = []
-        } else if position.base == nil, let target {
-            changed = try listing.files(at: target, repo, log: mainLog).compactMap { mine[ExactString($0.serial)] == nil ? ($0.serial, $0.file) : nil }
-        } else if position.page == nil, let base = position.base, let logged = mainLog.changes(from: base, to: main) {
-            // From main's steps since the device's place, as this server made them (the merge's own changes are
-            // the device's), when every one is known; else from the trees.
-            changed = sortedByUTF8(logged.filter { mine[ExactString($0.serial)] == nil }, \.serial)
-        } else {
-            changed = sortedByUTF8(try repo.changedFiles(from: position.base, to: target).filter { mine[ExactString($0.serial)] == nil }, \.serial)
-        }
-        if let after = position.page?.after { changed = changed.filter { utf8Ordered(after, $0.serial) } }
-        // Each spool as its file holds it (`nil`: a deletion, when the device's place had the spool live).
+        // Each spool as its file holds it (`nil`: a deletion, when the device's place had the spool live), in
+        // serial order, up to one past the page (which says there is more): a page costs what it sends, not the
+        // inventory's size (pages of 1,000 of a 100,000-spool first sync took 72 ms each, against 7 ms for each
+        // thousand of a single answer, when every page looked up every file after its place).
         var entries: [(serial: String, file: AnswerFiles.File?)] = []
-        entries.reserveCapacity(changed.count)
-        for (serial, file) in changed {
+        let wanted = request.limit.map { $0 < Int.max ? $0 + 1 : $0 } ?? Int.max
+        func consider(_ serial: String, _ file: ObjectID?) throws(HistoryError) {
             // What the device sent in an earlier request, still as it sent it, it has (unless it is to replace
             // its whole inventory with this answer).
-            if let file, !everything, state.exists, try repo.syncSentFile(of: serial, in: state) == file { continue }
+            if let file, !everything, state.exists, try repo.syncSentFile(of: serial, in: state) == file { return }
             if let file, !(try files.info(file, repo).tombstone) {
                 entries.append((serial, try files.file(file, repo)))
-                continue
+                return
             }
             // A deletion, to a device that has the spool live: at its place, or as it sent it in an earlier request
             // (an earlier batch of its run, merged on the same place).
@@ -400,6 +390,31 @@ struct SyncEngine: Sendable {
             } else if !everything, state.exists, let sent = try repo.syncSentFile(of: serial, in: state),
                       !(try files.info(sent, repo).tombstone) {
                 entries.append((serial, nil))
+            }
+        }
+        if fastForward && position.page == nil || kept != nil {
+            // Nothing changed but what the device sent, or the answer is kept whole.
+        } else if position.base == nil, let target {
+            // From nothing (a first sync, a full resync): the files at the target after the page's place, from the
+            // listing kept in order.
+            for (serial, file) in try listing.files(at: target, repo, log: mainLog, after: position.page?.after) where mine[ExactString(serial)] == nil {
+                if entries.count >= wanted { break }
+                try consider(serial, file)
+            }
+        } else {
+            var changed: [(serial: String, file: ObjectID?)]
+            if position.page == nil, let base = position.base, let logged = mainLog.changes(from: base, to: main) {
+                // From main's steps since the device's place, as this server made them (the merge's own changes are
+                // the device's), when every one is known; else from the trees.
+                changed = sortedByUTF8(logged.filter { mine[ExactString($0.serial)] == nil }, \.serial)
+            } else {
+                changed = sortedByUTF8(try repo.changedFiles(from: position.base, to: target).filter { mine[ExactString($0.serial)] == nil }, \.serial)
+            }
+            if let after = position.page?.after { changed = changed.filter { utf8Ordered(after, $0.serial) } }
+            entries.reserveCapacity(min(changed.count, wanted))
+            for (serial, file) in changed {
+                if entries.count >= wanted { break }
+                try consider(serial, file)
             }
         }
         var page = entries
@@ -632,9 +647,12 @@ final class AnswerFiles: @unchecked Sendable {
     static let limit = 128 << 20
     private var files: [ObjectID: Kept] = [:]
     private var bytes = 0
+    /// How many times a file was asked for (``info(_:_:)``, ``file(_:_:)``): what an answer's cost follows.
+    private(set) var lookups = 0
 
     /// What answers check of a file, without putting it on one line.
     func info(_ id: ObjectID, _ repo: InventoryRepository) throws(HistoryError) -> Info {
+        lookups += 1
         if let known = files[id] { return known.info }
         let canonical = try repo.git.readBlob(id)
         return keep(id, Kept(bytes: canonical, compact: false, info: Self.info(canonical))).info
@@ -642,6 +660,7 @@ final class AnswerFiles: @unchecked Sendable {
 
     /// The file as answers send it.
     func file(_ id: ObjectID, _ repo: InventoryRepository) throws(HistoryError) -> File {
+        lookups += 1
         if let known = files[id] {
             if known.compact { return File(compact: known.bytes, tombstone: known.info.tombstone, hasID: known.info.hasID) }
             let compact = Spool.compactJSON(fromCanonical: known.bytes)
@@ -701,6 +720,20 @@ final class MainListing: @unchecked Sendable {
     func keepPlainAnswer(_ encoded: [[UInt8]], at target: ObjectID) {
         guard encoded.reduce(0, { $0 + $1.count }) <= Self.plainAnswerKept else { return plain = nil }
         plain = (target, encoded)
+    }
+
+    /// The files at `target` whose serials come after `after` (all of them, without it), in order: found by a
+    /// binary search, not by comparing every serial.
+    func files(at target: ObjectID, _ repo: InventoryRepository, log: MainLog, after: String?) throws(HistoryError) -> ArraySlice<(serial: String, file: ObjectID)> {
+        let all = try files(at: target, repo, log: log)
+        guard let after else { return all[...] }
+        let key = Array(after.utf8)
+        var lo = 0, hi = keys.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if compareBytes(keys[mid], key) <= 0 { lo = mid + 1 } else { hi = mid }
+        }
+        return all[lo...]
     }
 
     func files(at target: ObjectID, _ repo: InventoryRepository, log: MainLog) throws(HistoryError) -> [(serial: String, file: ObjectID)] {

@@ -80,4 +80,35 @@ import Testing
         #expect(late.contents == (try await mainContents(store)))
         #expect(late.contents["S-own"] != nil && late.contents["S-8"] == nil && late.spools["S-7"]?["color"] == .string("moved"))
     }
+
+    /// A page of a first sync costs what it sends, not the inventory's size: each page starts at its place in the
+    /// listing (found by a binary search) and stops one spool past its limit, so the files it looks up are about
+    /// twice its limit (each sent file is checked, then sent), wherever it is in the inventory. (Every page looked
+    /// up every file after its place before: 100 pages of 1,000 of a 100,000-spool first sync took 7.1 s, against
+    /// 0.7 s for one answer of all; now 0.6-0.9 s.) The pages still hold exactly main's inventory, in order.
+    @Test func eachPageOfAFirstSyncLooksUpOnlyWhatItSends() async throws {
+        let clock = ManualClock()
+        let (service, store, _) = try newService(clock: clock)
+        let writer = CursorDevice("writer")
+        for i in 0..<2_000 { writer.edit("S-\(i)", at: clock.read(), ["weightRemaining": .int(Int64(i))]) }
+        try await writer.sync(service)
+        let limit = 100
+        var cursor: String?
+        var serials: [String] = []
+        var pages = 0
+        repeat {
+            let before = await service.answerFiles.lookups
+            let response = try await service.sync(SyncRequest(deviceId: "pager", lastSyncTime: 0, cursor: cursor, limit: limit))
+            let looked = await service.answerFiles.lookups - before
+            #expect(response.changes.count <= limit)
+            #expect(looked <= 2 * (limit + 1), "page \(pages) looked up \(looked) files to send \(response.changes.count)")
+            serials += response.changes.map(\.serial)
+            cursor = response.cursor
+            pages += 1
+            if !response.hasMore { break }
+        } while pages < 100
+        #expect(pages == 20)
+        #expect(serials == serials.sorted(by: utf8Ordered) && Set(serials).count == serials.count)
+        #expect(Set(serials) == Set((try await mainContents(store)).keys))
+    }
 }
