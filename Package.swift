@@ -49,7 +49,9 @@ let package = Package(
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            resources: [.copy("openapi.json")]
+            // Compiled into the binary (SwiftPM generates `PackageResources.openapi_json`): an installed `filamentdb`,
+            // copied away from its build folder, still serves `/openapi.json`.
+            resources: [.embedInCode("openapi.json")]
         ),
         // zlib (Debian's zlib1g-dev): a module map only, for the ZIP format's deflate and CRC-32.
         .systemLibrary(name: "CSystemZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),

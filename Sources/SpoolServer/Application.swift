@@ -37,14 +37,8 @@ public func buildApplication(configuration: ServerConfiguration, service: SyncSe
         Response(status: .ok, headers: [.contentType: "application/json", .contentLength: String(health.count)], body: .init())
     }
 
-    let document = OpenAPIDocument.load()
-    if document == nil {
-        logger.warning("the OpenAPI document was not found beside the executable: /openapi.json answers 404", metadata: ["expected": "\(OpenAPIDocument.bundleName)/openapi.json"])
-    }
-    router.get("/openapi.json") { _, _ in
-        document.map { Response.json($0) }
-            ?? .notFound("this server was installed without its OpenAPI document: copy \(OpenAPIDocument.bundleName) from the build folder beside the executable")
-    }
+    let document = OpenAPIDocument.bytes
+    router.get("/openapi.json") { _, _ in Response.json(document) }
 
     return Application(
         router: router,

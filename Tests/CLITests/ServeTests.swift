@@ -123,6 +123,27 @@ extension ServeTests {
         _ = try server.waitForLine(containing: "filamentdb serve: listening on", timeout: 30)
     }
 
+    /// The executable alone, copied away from its build folder as an install does, serves the committed OpenAPI
+    /// document byte for byte (it is compiled in; a resource bundle beside the build's executable was not copied).
+    @Test func anInstalledBinaryServesTheOpenAPIDocument() throws {
+        let installed = dir + "/bin/filamentdb"
+        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: CLI.binary, toPath: installed)
+        let keyFile = dir + "/openapi-key"
+        try (Self.goodKey + "\n").write(toFile: keyFile, atomically: false, encoding: .utf8)
+        let server = try ServerProcess(["serve", "--data-dir", dir + "/data", "--port", "0", "--key-file", keyFile], executable: installed)
+        defer { server.stop() }
+        let line = try server.waitForLine(containing: "filamentdb serve: listening on", timeout: 30)
+        let prefix = "filamentdb serve: listening on http://127.0.0.1:"
+        let port = try #require(Int(line.dropFirst(prefix.count).prefix { $0.isNumber }))
+        let client = try LoopbackHTTP(host: "127.0.0.1", port: port)
+        client.send("GET /openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        let answer = try client.readAnswer()
+        #expect(answer.status == 200)
+        let committed = try #require(FileManager.default.contents(atPath: Fixtures.repositoryRoot.appendingPathComponent("Sources/SpoolServer/openapi.json").path))
+        #expect(answer.body == [UInt8](committed))
+    }
+
     /// A key file only its owner can read gets no warning.
     @Test func aPrivateKeyFileGetsNoWarning() throws {
         let keyFile = dir + "/private-key"
@@ -140,10 +161,10 @@ final class ServerProcess {
     let process = Process()
     private let errPath: String
 
-    init(_ arguments: [String]) throws {
+    init(_ arguments: [String], executable: String = CLI.binary) throws {
         errPath = Fixtures.temporaryDirectory() + "/stderr"
         _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["SYNC_API_KEY"] = nil
