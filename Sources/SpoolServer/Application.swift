@@ -20,7 +20,7 @@ public func buildApplication(configuration: ServerConfiguration, service: SyncSe
     }
     let router = Router(context: ServerRequestContext.self)
     // Outermost first: the log sees the final status, and CORS headers go on every answer, errors included.
-    router.add(middleware: RequestLogMiddleware(key: APIKey(configuration.apiKey)))
+    router.add(middleware: RequestLogMiddleware(key: APIKey(configuration.apiKey), proxies: configuration.trustedProxies))
     router.add(middleware: CORSHeadersMiddleware(allowedOrigin: configuration.allowedOrigin))
     router.add(middleware: ErrorResponseMiddleware())
 

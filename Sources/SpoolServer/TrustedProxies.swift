@@ -15,46 +15,117 @@ import NIOCore
 /// mapped into IPv6, from a server listening on `::`, is the IPv4 address, so that one client is one share whether
 /// it comes directly or through a proxy).
 public struct TrustedProxies: Sendable, Equatable {
-    /// Each proxy's address, as ``identity(_:)`` writes it.
-    let addresses: Set<String>
+    /// Each proxy's network, a single address being the network of all its bits (an address of a network that a
+    /// container runtime hands out, `172.18.0.0/16`, changes when the proxy's container is made again).
+    let networks: Set<Network>
+
+    /// Addresses that share their first `bits` bits with `bytes` (4 bytes for IPv4, 16 for IPv6; the bits after
+    /// them are zero).
+    struct Network: Sendable, Hashable {
+        let bytes: [UInt8]
+        let bits: Int
+
+        func contains(_ address: [UInt8]) -> Bool {
+            guard address.count == bytes.count else { return false }
+            var left = bits, i = 0
+            while left >= 8 {
+                if address[i] != bytes[i] { return false }
+                left -= 8
+                i += 1
+            }
+            return left == 0 || (address[i] ^ bytes[i]) & ~(0xFF >> UInt8(left)) == 0
+        }
+    }
 
     /// None: every request is its connection's address.
-    public init() { addresses = [] }
+    public init() { networks = [] }
 
-    /// `addresses`: IPv4 or IPv6 addresses, as text. Throws ``Invalid`` naming the first that is not one, or is
-    /// the unspecified address (`0.0.0.0`, `::`: no connection comes from it; it does not mean "any").
+    /// `addresses`: IPv4 or IPv6 addresses, or networks of them (`10.0.0.0/8`, `fd00::/8`), as text. Throws
+    /// ``Invalid`` naming the first that is none of these, is the unspecified address (`0.0.0.0`, `::`: no
+    /// connection comes from it; it does not mean "any"), is a network of every address (`/0`: every client could
+    /// then choose the address it is counted as), or has bits set after its prefix (`10.0.0.5/8`: a typo).
     public init(_ addresses: [String]) throws(Invalid) {
-        var set = Set<String>()
+        var set = Set<Network>()
         for text in addresses {
-            guard let address = Self.parse(text[...]), let identity = Self.identity(address) else { throw Invalid(text: text, unspecified: false) }
-            guard identity != "0.0.0.0", identity != "::" else { throw Invalid(text: text, unspecified: true) }
-            set.insert(identity)
+            let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let address = Self.parse(parts[0]), let bytes = Self.bytes(address) else { throw Invalid(text: text, reason: .notAnAddress) }
+            var bits = bytes.count * 8
+            if parts.count == 2 {
+                guard parts[1].allSatisfy(\.isASCII), parts[1].allSatisfy(\.isNumber), let n = Int(parts[1]), (0...bits).contains(n) else {
+                    throw Invalid(text: text, reason: .notAnAddress)
+                }
+                guard n > 0 else { throw Invalid(text: text, reason: .everyAddress) }
+                bits = n
+                let network = Network(bytes: bytes, bits: bits)
+                guard Network(bytes: Self.masked(bytes, bits), bits: bits) == network else { throw Invalid(text: text, reason: .hostBits) }
+            } else {
+                guard bytes.contains(where: { $0 != 0 }) else { throw Invalid(text: text, reason: .unspecified) }
+            }
+            set.insert(Network(bytes: bytes, bits: bits))
         }
-        self.addresses = set
+        networks = set
     }
 
     public struct Invalid: Error, CustomStringConvertible {
         public let text: String
-        let unspecified: Bool
+        let reason: Reason
+        enum Reason { case notAnAddress, unspecified, everyAddress, hostBits }
         public var description: String {
-            unspecified
-                ? "\(text.debugDescription) is the unspecified address, which no connection comes from (it does not mean every address): name the proxy's own address"
-                : "\(text.debugDescription) is not an IP address (a proxy is named by the address its connections come from, 127.0.0.1 or ::1 for one on this machine)"
+            switch reason {
+            case .unspecified:
+                "\(text.debugDescription) is the unspecified address, which no connection comes from (it does not mean every address): name the proxy's own address, or its network"
+            case .everyAddress:
+                "\(text.debugDescription) is every address: any client could then say which client it is; name the proxies' address or network"
+            case .hostBits:
+                "\(text.debugDescription) has bits set after its prefix: a network is written with them zero (10.0.0.0/8, not 10.0.0.5/8)"
+            case .notAnAddress:
+                "\(text.debugDescription) is not an IP address or network (a proxy is named by the address its connections come from, 127.0.0.1 or ::1 for one on this machine, or by its network, 172.18.0.0/16)"
+            }
         }
+    }
+
+    func trusts(_ address: SocketAddress) -> Bool {
+        guard let bytes = Self.bytes(address) else { return false }
+        return networks.contains { $0.contains(bytes) }
     }
 
     /// The client a request comes from (``client(_:)``): its connection's address `peer` (empty when unknown)
     /// unless that is a trusted proxy, then what `forwardedFor` (each `X-Forwarded-For` line, in order) says, read
     /// from its end. Without trusted proxies the header is not read at all.
     func client(peer: SocketAddress?, forwardedFor: @autoclosure () -> [String]) -> String {
-        guard let peer else { return "" }
-        guard !addresses.isEmpty, let from = Self.identity(peer), addresses.contains(from) else { return Self.client(peer) }
+        address(peer: peer, forwardedFor: forwardedFor()).map(Self.client) ?? ""
+    }
+
+    /// The address a request comes from, as ``client(peer:forwardedFor:)`` reads it (the whole address: the request
+    /// log names it).
+    func address(peer: SocketAddress?, forwardedFor: @autoclosure () -> [String]) -> SocketAddress? {
+        guard let peer else { return nil }
+        guard !networks.isEmpty, trusts(peer) else { return peer }
         let entries = forwardedFor().flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
         for entry in entries.reversed() {
-            guard let address = Self.parse(Self.withoutPort(entry.trimmingWhitespace)), let identity = Self.identity(address) else { break }
-            if !addresses.contains(identity) { return Self.client(address) }
+            guard let address = Self.parse(Self.withoutPort(entry.trimmingWhitespace)) else { break }
+            if !trusts(address) { return address }
         }
-        return Self.client(peer)
+        return peer
+    }
+
+    /// The bytes of an address (an IPv4 address mapped into IPv6 as its 4 bytes): `nil` for anything but IP.
+    static func bytes(_ address: SocketAddress) -> [UInt8]? {
+        switch address {
+        case .v4(let v4): return withUnsafeBytes(of: v4.address.sin_addr) { Array($0) }
+        case .v6(let v6):
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF { return Array(bytes[12...]) }
+            return bytes
+        default: return nil
+        }
+    }
+
+    static func masked(_ bytes: [UInt8], _ bits: Int) -> [UInt8] {
+        bytes.enumerated().map { i, b in
+            let keep = max(0, min(8, bits - i * 8))
+            return keep == 8 ? b : b & ~(0xFF >> UInt8(keep))
+        }
     }
 
     /// An address as text (a zone, `fe80::1%eth0`, left out); `nil` for anything else.

@@ -37,7 +37,7 @@ struct Serve: AsyncParsableCommand {
     var maxBodyMb = ServerConfiguration.defaultMaxBodyBytes >> 20
 
     @Option(name: .customLong("trusted-proxy"),
-            help: ArgumentHelp("A reverse proxy's address (repeat for several): its X-Forwarded-For names the client of the requests it passes on. Without it, every client behind a proxy shares one client's part of the memory for request bodies read before their key is checked.", valueName: "address"))
+            help: ArgumentHelp("A reverse proxy's address, or its network (172.18.0.0/16; repeat for several): its X-Forwarded-For names the client of the requests it passes on (in the request log too). Without it, every client behind a proxy shares one client's part of the memory for request bodies read before their key is checked.", valueName: "address"))
     var trustedProxies: [String] = []
 
     @Option(help: "The most changes plus deletions in one request (more gets 413: upload in batches).")

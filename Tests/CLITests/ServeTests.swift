@@ -84,11 +84,11 @@ import Testing
         refused.send("POST /api/sync HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer wrong-wrong-wrong-wrong\r\nContent-Length: 2\r\n\r\n{}")
         #expect(try refused.readAnswer().status == 401)
         // Each request's line, as swift-log's StreamLogHandler writes one: the local time, the level, the label, the
-        // metadata by key, the source and the message.
+        // metadata by key (the client's address first), the source and the message.
         let logged = try server.waitForLine(containing: "POST /api/sync 401", timeout: 10)
-        let shape = try Regex(#"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} info filamentdb\.serve: duration_ms=\S+ .* \[SpoolServer\] POST /api/sync 401$"#)
+        let shape = try Regex(#"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} info filamentdb\.serve: client=127\.0\.0\.1 duration_ms=\S+ .* \[SpoolServer\] POST /api/sync 401$"#)
         #expect(logged.wholeMatch(of: shape) != nil, "\(logged)")
-        let at = ["duration_ms=", " error=", " method=", " path=", " status="].map { logged.range(of: $0)?.lowerBound }
+        let at = ["client=", " duration_ms=", " error=", " method=", " path=", " status="].map { logged.range(of: $0)?.lowerBound }
         #expect(at.allSatisfy { $0 != nil } && at.compactMap { $0 } == at.compactMap { $0 }.sorted(), "metadata by key: \(logged)")
         #expect(logged.contains(" method=POST ") && logged.contains(" path=/api/sync ") && logged.contains(" status=401 "), "\(logged)")
         // The refusal's message holds spaces: one field, in quotes (LogFormat), in the line the server itself writes.

@@ -207,6 +207,11 @@ import Testing
             #expect(spoofed.status == 200, "\(spoofed.status) \(String(decoding: spoofed.body, as: UTF8.self))")
             #expect(held.status == 401, "a body of spaces holds no key: \(held.status)")
         }
+        // Each request's log line names its client as its budget does: behind the proxy, what the proxy appended.
+        let lines = harness.logs.all
+        #expect(lines.contains { $0.contains("client=203.0.113.2 ") } && lines.contains { $0.contains("client=203.0.113.1 ") }, "\(lines)")
+        #expect(lines.contains { $0.contains("client=127.0.0.2 ") }, "the connection that is no proxy: \(lines)")
+        #expect(!lines.contains { $0.contains("client=198.51.100.9") }, "what a client wrote itself: \(lines)")
     }
 
     /// A body that keeps not arriving (most of it at once, then a byte now and then) is not waited for: past the

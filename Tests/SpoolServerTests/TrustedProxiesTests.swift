@@ -54,13 +54,37 @@ private func at(_ ip: String) -> SocketAddress { try! SocketAddress(ipAddress: i
         #expect(try! TrustedProxies(["::1%lo"]) == (try! TrustedProxies(["0:0:0:0:0:0:0:1"])))
     }
 
-    @Test func aProxyIsNamedByAnAddress() {
-        for text in ["localhost", "", "10.0.0.0/8", "10.0.0.256", "::1]", "%lo"] {
-            #expect(throws: TrustedProxies.Invalid.self) { try TrustedProxies([text]) }
+    @Test func aProxyIsNamedByAnAddressOrANetwork() {
+        for text in ["localhost", "", "10.0.0.256", "::1]", "%lo", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/x", "10.0.0.0/+8",
+                     "10.0.0.0/٨", "fd00::/129", "10.0.0.0/8/8"] {
+            #expect { try TrustedProxies([text]) } throws: { "\($0)".contains("is not an IP address or network") }
         }
-        // The unspecified address is no proxy's, and does not mean "any".
+        // The unspecified address is no proxy's, and does not mean "any"; nor may a network be every address.
         for text in ["0.0.0.0", "::", "0:0::0"] {
             #expect { try TrustedProxies([text]) } throws: { "\($0)".contains("the unspecified address") }
         }
+        for text in ["0.0.0.0/0", "::/0", "10.0.0.0/0"] {
+            #expect { try TrustedProxies([text]) } throws: { "\($0)".contains("is every address") }
+        }
+        // A network with bits after its prefix is a typo (of an address, or of the prefix).
+        for text in ["10.0.0.5/8", "172.18.0.1/16", "fd00::1/64", "10.0.0.1/31"] {
+            #expect { try TrustedProxies([text]) } throws: { "\($0)".contains("has bits set after its prefix") }
+        }
+    }
+
+    /// A network trusts each address in it (a proxy whose container gets another address of its network when it
+    /// is made again), and no other; an address is the network of all its bits.
+    @Test func aNetworkTrustsEachAddressInIt() throws {
+        let proxies = try TrustedProxies(["172.18.0.0/16", "fd00:1:2::/48", "192.0.2.128/25", "10.1.2.3/32"])
+        for proxy in ["172.18.0.1", "172.18.255.254", "::ffff:172.18.3.4", "fd00:1:2::1", "fd00:1:2:ffff::9", "192.0.2.128", "192.0.2.255", "10.1.2.3"] {
+            #expect(proxies.client(peer: at(proxy), forwardedFor: ["203.0.113.7"]) == "203.0.113.7", "\(proxy)")
+        }
+        for other in ["172.19.0.1", "172.17.255.255", "fd00:1:3::1", "192.0.2.127", "10.1.2.4", "::172.18.0.1"] {
+            #expect(proxies.client(peer: at(other), forwardedFor: ["203.0.113.7"]) != "203.0.113.7", "\(other)")
+        }
+        // A chain through the network is walked past to the first address outside it.
+        #expect(proxies.client(peer: at("172.18.0.2"), forwardedFor: ["198.51.100.1, 203.0.113.7, 172.18.0.9"]) == "203.0.113.7")
+        #expect(try TrustedProxies(["10.1.2.3/32"]) == (try TrustedProxies(["10.1.2.3"])))
+        #expect(try TrustedProxies(["fd00:1:2::/48"]) == (try TrustedProxies(["FD00:1:2:0::/48"])))
     }
 }
