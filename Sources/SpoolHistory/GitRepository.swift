@@ -84,6 +84,8 @@ package final class GitRepository {
     private var unpublishedBytes = 0
     /// Compresses `unpublished` for its pack while the next requests run.
     private let compressor: BackgroundCompressor
+    /// The index of many packs a server writes while idle (``indexPacksIfMany()``).
+    package let multiPackIndex: MultiPackIndex
     /// Whether a request is being served (a sync server says so): the compressor's work waits for the gaps.
     package let activity = WriterActivity()
 
@@ -91,6 +93,7 @@ package final class GitRepository {
         self.handle = handle
         self.path = path
         compressor = BackgroundCompressor(activity: activity)
+        multiPackIndex = MultiPackIndex(folder: path + "/objects/pack")
         var backend: UnsafeMutablePointer<git_odb_backend>?
         var odb: OpaquePointer?
         do {
@@ -637,6 +640,18 @@ package final class GitRepository {
         try landed(unpublished.count, replacing: replaced)
     }
 
+    /// Has a multi-pack-index written in the background when there are many packs (``MultiPackIndex``): a server
+    /// calls this while idle. libgit2 reads it once the database is refreshed (``refreshIfPacksIndexed()``).
+    package func indexPacksIfMany() {
+        guard journal != nil, multiPackIndex.due(packs: packCount) else { return }
+        compressor.indexPacks(multiPackIndex)
+    }
+
+    /// Refreshes libgit2's database if a multi-pack-index was put in place since the last call.
+    package func refreshIfPacksIndexed() throws(HistoryError) {
+        if multiPackIndex.takeWritten() { try refreshObjects() }
+    }
+
     /// Whether `id` is an object the journal holds, or memory, that no pack has yet.
     package func holdsUnpublished(_ id: ObjectID) -> Bool { pendingIDs.contains(id) }
 
@@ -978,9 +993,12 @@ package final class GitRepository {
         // With a journal, libgit2 wrote the pack without flushing: everything reaches the disk before what it
         // replaces goes.
         try checkpoint()
-        // The index goes first: a pack without its index is invisible, an index without its pack an error.
-        for name in before.sorted(by: { $0.hasSuffix(".idx") && !$1.hasSuffix(".idx") }) where !name.hasPrefix(written + ".") {
-            try? fm.removeItem(atPath: packFolder + "/" + name)
+        // The index goes first: a pack without its index is invisible, an index without its pack an error. (And
+        // before them, a multi-pack-index, which lists them.)
+        multiPackIndex.removing {
+            for name in before.sorted(by: { $0.hasSuffix(".idx") && !$1.hasSuffix(".idx") }) where !name.hasPrefix(written + ".") {
+                try? fm.removeItem(atPath: packFolder + "/" + name)
+            }
         }
         // Loose objects (from earlier versions of filamentdb, or stock git) are all in the new pack.
         for folder in (try? fm.contentsOfDirectory(atPath: objects)) ?? [] where folder.utf8.count == 2 {
@@ -1378,6 +1396,22 @@ final class BackgroundCompressor: @unchecked Sendable {
     /// this thread only.
     private var recent: [(name: String, entries: [PackWriter.Entry], level: Int, outlived: Bool)] = []
     private var replacedBeforeCheckpoint: [String] = []
+    /// Packs combined into another, to be removed (by the writer, or after a checkpoint): no multi-pack-index
+    /// lists them (``indexPacks(_:)``). Used on this thread only.
+    private var leaving = Set<String>()
+
+    /// Has `index` written for the packs that stay (``MultiPackIndex``): every pack in the folder but those this
+    /// thread may still combine and those it combined, which are to be removed. Listed on this thread, after the
+    /// work given before; the index is written on its own.
+    func indexPacks(_ index: MultiPackIndex) {
+        queue.async { [self] in
+            let names = Set(((try? FileManager.default.contentsOfDirectory(atPath: index.folder)) ?? [])
+                .filter { $0.hasPrefix("pack-") && $0.hasSuffix(".idx") }.map { String($0.dropLast(4)) })
+            leaving.formIntersection(names)
+            let combinable = Set(recent.map(\.name))
+            index.write(names.subtracting(leaving).subtracting(combinable).sorted())
+        }
+    }
 
     /// The packs that were combined into others and wait for a checkpoint to be removed: called once the
     /// checkpoint has flushed everything (nothing is combined meanwhile: publishing waits for the checkpoint).
@@ -1440,6 +1474,7 @@ final class BackgroundCompressor: @unchecked Sendable {
             guard let combined = try? PackWriter.write(entries: all, to: folder, durable: false, pause: pause) else { break }
             let outlived = members.contains { $0.outlived }
             let names = Set(members.map(\.name))
+            leaving.formUnion(names.subtracting([combined]))
             recent.removeAll { names.contains($0.name) }
             if outlived { replacedBeforeCheckpoint += names.filter { $0 != combined } } else { replaced += names.filter { $0 != combined } }
             if level + 1 < GitRepository.combineLevels { recent.append((combined, all, level + 1, outlived)) }

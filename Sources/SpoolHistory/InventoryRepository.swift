@@ -543,6 +543,8 @@ package final class InventoryRepository {
         try git.journal?.flushWritten()
         try publish()
         if let journal = git.journal, journal.isHalfFull { try checkpoint() }
+        try git.refreshIfPacksIndexed()
+        git.indexPacksIfMany()
     }
 
     /// Empties the journal once it is full, after publishing what it holds. Under load, the sync states'

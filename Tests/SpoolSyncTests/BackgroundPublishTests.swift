@@ -192,6 +192,58 @@ import Testing
         await service.close()
     }
 
+    /// A server whose packs a collection cannot rewrite (it gives way to every request) writes, while idle, a
+    /// multi-pack-index of them: git and libgit2 find each object with one search, not one per pack. Every object
+    /// reads back through it, in this server and in a new one, and git checks it. A collection that does rewrite
+    /// the packs removes the index first: none is left naming packs that are gone.
+    @Test func manyPacksGetAMultiPackIndexThatACollectionRemoves() async throws {
+        let clock = ManualClock()
+        let a = CursorDevice("a")
+        let (path, packs) = try await historyPastThePackLimit(clock, a)
+        let index = path + "/objects/pack/multi-pack-index"
+        let store = try InventoryStore(path: path, create: false)
+        let service = SyncService(store: store, clock: { clock.read() })
+        await service.setCollectionRetry(200_000_000)
+        // Every collection gives way (as to requests that keep coming).
+        let giving = GivingWaySwitch()
+        await store.setGivingWayToo({ giving.on }, collectionInterval: 0.1)
+        clock.advance(1000)
+        a.edit("S2", at: clock.read(), ["color": .string("blue")])
+        try await a.sync(service)
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: index), Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
+        let many = try packs()
+        #expect(FileManager.default.fileExists(atPath: index), "no multi-pack-index with \(many) packs")
+        #expect(try packs() > InventoryStore.packLimit)
+        #expect(try git(["-C", path, "multi-pack-index", "verify"]).status == 0)
+        #expect(try git(["-C", path, "fsck", "--strict"]).status == 0)
+        // It lists the packs that stay: at least those the history came with (the server's own may still be combined).
+        let header = try #require(FileManager.default.contents(atPath: index)).prefix(12)
+        #expect(Array(header.prefix(4)) == Array("MIDX".utf8))
+        let listed = header.suffix(4).reduce(0) { $0 << 8 | Int($1) }
+        let onDisk = try packs()
+        #expect(listed > InventoryStore.packLimit && listed <= onDisk, "\(listed) of \(onDisk) packs listed")
+        #expect(try await mainContents(store) == a.contents)
+        clock.advance(1000)
+        a.edit("S3", at: clock.read(), ["color": .string("green")])
+        try await a.sync(service)
+        #expect(try await mainContents(store) == a.contents)
+        // (What the journal holds, on the branches, for another reader.)
+        try await store.write { (repo) throws(HistoryError) in try repo.publish() }
+        let reopened = try InventoryStore(path: path, create: false)
+        #expect(try await mainContents(reopened) == a.contents)
+        // The collection may now run: the packs become one, and the index goes with them.
+        giving.on = false
+        // (The packs the server wrote in the last minute stay: another process may be about to use them.)
+        let collected = Date().addingTimeInterval(60)
+        while try packs() >= 12, Date() < collected { try await Task.sleep(nanoseconds: 20_000_000) }
+        #expect(try packs() < 12)
+        #expect(!FileManager.default.fileExists(atPath: index))
+        #expect(try git(["-C", path, "fsck", "--strict"]).status == 0)
+        #expect(try await mainContents(store) == a.contents)
+        await service.close()
+    }
+
     /// A collection that gave way to a request is tried again once it may be, with no request to start it
     /// (before, a server that fell idle kept its packs until some later request).
     @Test func aCollectionThatGaveWayIsTriedAgain() async throws {
@@ -262,5 +314,15 @@ import Testing
         try await Task.sleep(nanoseconds: 3 * InventoryRepository.publishWhenIdle)
         #expect(await service.publishing == nil)
         #expect(try await store.spool("S1")?.lastUpdated == 5)
+    }
+}
+
+/// Whether collections give way, switched by a test.
+final class GivingWaySwitch: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = true
+    var on: Bool {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
     }
 }
