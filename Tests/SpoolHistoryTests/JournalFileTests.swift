@@ -85,6 +85,28 @@ import Testing
         #expect(texts(Journal.records(in: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))).count == 5)
     }
 
+    /// A checkpoint whose spare is still locked (the journal's descriptor before the last checkpoint, alive while a
+    /// flush of it is under way on the flusher's thread: seconds on a disk busy with another program, and a clean-clone
+    /// CI run's checkpoint failed with EAGAIN so) starts a new file instead, and the journal goes on.
+    @Test func aCheckpointWhoseSpareIsStillLockedStartsANewFile() throws {
+        let dir = Fixtures.temporaryDirectory()
+        let path = dir + "/" + Journal.fileName
+        let journal = try Journal(repository: dir)
+        try journal.append(objects: [object("first")], moves: [])
+        try journal.checkpoint()
+        // The file before, now the spare, locked as its old descriptor would still hold it.
+        let held = open(path + Journal.spareSuffix, O_RDWR | O_CLOEXEC)
+        #expect(held >= 0)
+        defer { close(held) }
+        #expect(flock(held, LOCK_EX | LOCK_NB) == 0)
+        let spare = inode(path + Journal.spareSuffix)
+        try journal.append(objects: [object("second")], moves: [])
+        try journal.checkpoint()
+        #expect(inode(path) != spare, "the locked spare became the journal")
+        try journal.append(objects: [object("third")], moves: [])
+        #expect(texts(try journal.read()) == [[], ["third"]])
+    }
+
     /// After a checkpoint the journal's descriptor is still closed on exec: a program started meanwhile (stock
     /// git, from a test beside it) does not hold the journal's lock for as long as it runs. Before, dup2's copy
     /// lost the flag, and reopening the journal then was refused ("another process holds this history's journal").
