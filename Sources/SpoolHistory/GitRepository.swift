@@ -1409,7 +1409,7 @@ final class BackgroundCompressor: @unchecked Sendable {
                 .filter { $0.hasPrefix("pack-") && $0.hasSuffix(".idx") }.map { String($0.dropLast(4)) })
             leaving.formIntersection(names)
             let combinable = Set(recent.map(\.name))
-            index.write(names.subtracting(leaving).subtracting(combinable).sorted())
+            index.write(names.subtracting(leaving).subtracting(combinable).sorted(), inFolder: names.count)
         }
     }
 

@@ -368,7 +368,6 @@ struct SyncEngine: Sendable {
         // every such device gets it while main stays there, kept from the last one (``MainListing/plainAnswer(at:limit:)``).
         let plain = position.base == nil && position.page == nil && mine.isEmpty && !state.exists
         let kept = plain ? target.flatMap { listing.plainAnswer(at: $0, limit: request.limit) } : nil
-        // From nothing (a first sync, a full resync): every file at the target, from the listing kept in order.
         // Each spool as its file holds it (`nil`: a deletion, when the device's place had the spool live), in
         // serial order, up to one past the page (which says there is more): a page costs what it sends, not the
         // inventory's size (pages of 1,000 of a 100,000-spool first sync took 72 ms each, against 7 ms for each
@@ -727,13 +726,18 @@ final class MainListing: @unchecked Sendable {
     func files(at target: ObjectID, _ repo: InventoryRepository, log: MainLog, after: String?) throws(HistoryError) -> ArraySlice<(serial: String, file: ObjectID)> {
         let all = try files(at: target, repo, log: log)
         guard let after else { return all[...] }
-        let key = Array(after.utf8)
+        return all[position(of: Array(after.utf8), past: true)...]
+    }
+
+    /// Where `key` is in ``keys`` (or would go), by a binary search; `past`: after it, if it is there.
+    private func position(of key: [UInt8], past: Bool) -> Int {
         var lo = 0, hi = keys.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if compareBytes(keys[mid], key) <= 0 { lo = mid + 1 } else { hi = mid }
+            let order = compareBytes(keys[mid], key)
+            if order < 0 || (past && order == 0) { lo = mid + 1 } else { hi = mid }
         }
-        return all[lo...]
+        return lo
     }
 
     func files(at target: ObjectID, _ repo: InventoryRepository, log: MainLog) throws(HistoryError) -> [(serial: String, file: ObjectID)] {
@@ -758,11 +762,7 @@ final class MainListing: @unchecked Sendable {
     /// Sets (or with `nil` removes) one serial's file.
     private func place(_ serial: String, _ file: ObjectID?) {
         let key = Array(serial.utf8)
-        var lo = 0, hi = keys.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if compareBytes(keys[mid], key) < 0 { lo = mid + 1 } else { hi = mid }
-        }
+        let lo = position(of: key, past: false)
         let found = lo < keys.count && keys[lo] == key
         switch (found, file) {
         case (true, let file?): entries[lo].file = file
