@@ -26,14 +26,7 @@ public struct TrustedProxies: Sendable, Equatable {
         let bits: Int
 
         func contains(_ address: [UInt8]) -> Bool {
-            guard address.count == bytes.count else { return false }
-            var left = bits, i = 0
-            while left >= 8 {
-                if address[i] != bytes[i] { return false }
-                left -= 8
-                i += 1
-            }
-            return left == 0 || (address[i] ^ bytes[i]) & ~(0xFF >> UInt8(left)) == 0
+            address.count == bytes.count && TrustedProxies.masked(address, bits) == bytes
         }
     }
 
@@ -50,10 +43,14 @@ public struct TrustedProxies: Sendable, Equatable {
             let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
             guard let address = Self.parse(parts[0]), let bytes = Self.bytes(address) else { throw Invalid(text: text, reason: .notAnAddress) }
             var bits = bytes.count * 8
+            // An IPv4 network written in IPv6's mapped form (`::ffff:10.0.0.0/104`) is the IPv4 one (`/8`).
+            let mapped: Bool = if case .v6 = address { bytes.count == 4 } else { false }
             if parts.count == 2 {
-                guard parts[1].allSatisfy(\.isASCII), parts[1].allSatisfy(\.isNumber), let n = Int(parts[1]), (0...bits).contains(n) else {
+                guard parts[1].allSatisfy(\.isASCII), parts[1].allSatisfy(\.isNumber), var n = Int(parts[1]),
+                      (0...(mapped ? 128 : bits)).contains(n) else {
                     throw Invalid(text: text, reason: .notAnAddress)
                 }
+                if mapped { n -= 96 }
                 guard n > 0 else { throw Invalid(text: text, reason: .everyAddress) }
                 bits = n
                 let network = Network(bytes: bytes, bits: bits)

@@ -85,6 +85,9 @@ private func at(_ ip: String) -> SocketAddress { try! SocketAddress(ipAddress: i
         // A chain through the network is walked past to the first address outside it.
         #expect(proxies.client(peer: at("172.18.0.2"), forwardedFor: ["198.51.100.1, 203.0.113.7, 172.18.0.9"]) == "203.0.113.7")
         #expect(try TrustedProxies(["10.1.2.3/32"]) == (try TrustedProxies(["10.1.2.3"])))
+        // An IPv4 network in IPv6's mapped form is the IPv4 one; its /96 is every IPv4 address.
+        #expect(try TrustedProxies(["::ffff:172.18.0.0/112"]) == (try TrustedProxies(["172.18.0.0/16"])))
+        #expect { try TrustedProxies(["::ffff:0.0.0.0/96"]) } throws: { "\($0)".contains("is every address") }
         #expect(try TrustedProxies(["fd00:1:2::/48"]) == (try TrustedProxies(["FD00:1:2:0::/48"])))
     }
 }
